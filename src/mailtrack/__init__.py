@@ -1,0 +1,89 @@
+"""mailtrack: turn e-mail into trackable records.
+
+Poll POP3 mailboxes, import every message exactly once, open a record for it or — when the
+subject names one (``#123``) — add it to that record as a new detail.
+"""
+
+from __future__ import annotations
+
+from ._serde import dump_config, load_config
+from .abc import Fetcher, Matcher, MessageConverter, RecordStore
+from .config import ClassAction, Config, ImportPolicy, MailInterface, ParseLimits, Security, SenderPolicy
+from .exceptions import (
+    AuthenticationError,
+    ConfigError,
+    FetchError,
+    InterfaceNotFoundError,
+    MailtrackError,
+    ParseError,
+    QuarantineNotFoundError,
+    RecordNotFoundError,
+    SchemaVersionError,
+    SecurityError,
+    ServerBusyError,
+    StoreError,
+)
+from .models import (
+    AppendToRecord,
+    Attachment,
+    CommitOutcome,
+    CommitResult,
+    ConnectionCheck,
+    CreateRecord,
+    Detail,
+    EmailAddress,
+    ImportAction,
+    IncomingMessage,
+    MessageClass,
+    MessageInfo,
+    QuarantinedMessage,
+    Record,
+    RunReport,
+    SkipMessage,
+)
+
+__all__ = [
+    "AppendToRecord",
+    "Attachment",
+    "AuthenticationError",
+    "ClassAction",
+    "Config",
+    "CommitOutcome",
+    "CommitResult",
+    "ConfigError",
+    "ConnectionCheck",
+    "CreateRecord",
+    "Detail",
+    "EmailAddress",
+    "FetchError",
+    "Fetcher",
+    "ImportAction",
+    "ImportPolicy",
+    "IncomingMessage",
+    "InterfaceNotFoundError",
+    "MailInterface",
+    "MailtrackError",
+    "Matcher",
+    "MessageClass",
+    "MessageConverter",
+    "MessageInfo",
+    "ParseError",
+    "ParseLimits",
+    "QuarantineNotFoundError",
+    "QuarantinedMessage",
+    "Record",
+    "RecordNotFoundError",
+    "RecordStore",
+    "RunReport",
+    "SchemaVersionError",
+    "SecurityError",
+    "Security",
+    "SenderPolicy",
+    "ServerBusyError",
+    "SkipMessage",
+    "StoreError",
+    "dump_config",
+    "load_config",
+]
+
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,305 @@
+"""The seams of mailtrack: the record store contract and the pluggable parts of an import.
+
+:class:`RecordStore` is an abstract base class whose docstrings are the contract every store
+keeps; :class:`mailtrack.testing.RecordStoreContract` checks it. :class:`Fetcher`,
+:class:`Matcher` and :class:`MessageConverter` are protocols: anything with those methods fits.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+from typing_extensions import Self
+
+from .config import MailInterface
+from .models import (
+    CommitResult,
+    ConnectionCheck,
+    ImportAction,
+    IncomingMessage,
+    MessageInfo,
+    QuarantinedMessage,
+    Record,
+    RunReport,
+)
+
+__all__ = ["Fetcher", "FetcherFactory", "Matcher", "MessageConverter", "RecordStore"]
+
+
+@runtime_checkable
+class Fetcher(Protocol):
+    """One session with one mailbox.
+
+    The importer calls :meth:`open` once, then :meth:`retrieve_many` and :meth:`delete` as it
+    goes, and finally :meth:`close`. Deletions take effect only at ``close(commit=True)`` (POP3
+    QUIT); ``close(commit=False)`` drops the connection so that the server keeps every message.
+    """
+
+    def open(self) -> Sequence[MessageInfo]:
+        """Connect, log in and list the mailbox.
+
+        Raises:
+            FetchError: or a subclass, in plain words; no password has crossed an insecure link.
+        """
+
+    def retrieve_many(self, messages: Sequence[MessageInfo]) -> Iterator[tuple[MessageInfo, bytes]]:
+        """Yield each given message with its raw bytes, in the given order.
+
+        A fetcher may pipeline the requests; it yields as the answers arrive.
+
+        Raises:
+            FetchError: when the connection fails; messages already yielded stay valid.
+        """
+
+    def delete(self, message: MessageInfo) -> None:
+        """Mark a message for deletion (takes effect at ``close(commit=True)``).
+
+        The importer calls this only after the store committed the message.
+        """
+
+    def close(self, *, commit: bool) -> None:
+        """End the session: ``commit=True`` makes the deletions final, ``False`` abandons them.
+
+        Raises:
+            FetchError: when the server did not confirm the deletions (they may not have happened).
+        """
+
+    def check(self) -> ConnectionCheck:
+        """Connect, log in, ask for capabilities and the mailbox size, and log out.
+
+        Never raises for connection problems: they are reported in the result.
+        """
+
+
+class FetcherFactory(Protocol):
+    """Makes a :class:`Fetcher` for an interface (``POP3Fetcher`` is the default)."""
+
+    def __call__(self, interface: MailInterface) -> Fetcher: ...
+
+
+@runtime_checkable
+class Matcher(Protocol):
+    """Finds the record ID a subject names."""
+
+    def match(self, subject: str) -> int | None:
+        """The one record ID in *subject*, or ``None`` when it names none or more than one."""
+
+
+@runtime_checkable
+class MessageConverter(Protocol):
+    """Turns raw message bytes into an :class:`~mailtrack.IncomingMessage`."""
+
+    def convert(self, raw: bytes, *, received_at: datetime) -> IncomingMessage:
+        """Parse *raw*.
+
+        Raises:
+            ParseError: the only exception a converter may raise; its text says why in plain words.
+        """
+
+
+class RecordStore(ABC):
+    """Where records, details, the import ledger, the quarantine, saved interfaces and run
+    reports live.
+
+    The contract, checked by :class:`mailtrack.testing.RecordStoreContract`:
+
+    * Every method returns copies: changing a returned object never changes the store.
+    * :meth:`commit` is atomic: the record or detail, its attachments and the ledger row
+      ``(interface, uid)`` are all written, or none is.
+    * A given ``(interface, uid)`` is committed at most once, even by concurrent processes.
+    * One Message-ID becomes at most one detail, whatever interface it came through.
+    * Datetimes are timezone-aware (UTC) on the way out.
+    * Driver errors are raised as :class:`~mailtrack.StoreError` with the original as ``__cause__``.
+
+    A store is a context manager; :meth:`close` releases what the store opened itself.
+    """
+
+    # -- import ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def commit(self, interface: str, uid: str, action: ImportAction) -> CommitResult:
+        """Apply *action* and write the ledger row ``(interface, uid)`` in one transaction.
+
+        * :class:`~mailtrack.CreateRecord` opens a record with the message as its first detail
+          (outcome ``CREATED``).
+        * :class:`~mailtrack.AppendToRecord` adds a detail and moves the record's ``updated_at``
+          to the time of the commit (outcome ``APPENDED``).
+        * :class:`~mailtrack.SkipMessage` writes only the ledger row (outcome ``SKIPPED``).
+        * If a detail with the message's Message-ID exists already, only the ledger row is
+          written (outcome ``DUPLICATE``, with that detail's record and detail IDs).
+        * If the ledger holds ``(interface, uid)`` already, nothing is written (outcome
+          ``ALREADY_IMPORTED``); a concurrent commit of the same pair gives the same result.
+
+        Raises:
+            RecordNotFoundError: an ``AppendToRecord`` names a record that does not exist
+                (nothing is written).
+            StoreError: the transaction failed and was rolled back.
+        """
+
+    def commit_many(self, items: Sequence[tuple[str, str, ImportAction]]) -> list[CommitResult]:
+        """Commit several ``(interface, uid, action)`` items; one result per item, in order.
+
+        Stores that can should do it in one transaction (all or nothing). The default commits
+        them one by one. A ``RecordNotFoundError`` for one item must not undo the others:
+        the default implementation reports it by raising after the earlier items are committed.
+        """
+        return [self.commit(interface, uid, action) for interface, uid, action in items]
+
+    @abstractmethod
+    def is_imported(self, interface: str, uid: str) -> bool:
+        """Whether the ledger holds ``(interface, uid)``."""
+
+    @abstractmethod
+    def imported_uids(self, interface: str, uids: Iterable[str]) -> set[str]:
+        """The subset of *uids* the ledger holds for *interface* (one query for a whole listing)."""
+
+    # -- records -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def get_record(self, record_id: int, *, load_content: bool = True) -> Record:
+        """The record with its details (oldest first) and their attachments.
+
+        With ``load_content=False`` attachments come with ``content=None``.
+
+        Raises:
+            RecordNotFoundError: no record has that ID.
+        """
+
+    @abstractmethod
+    def list_records(
+        self,
+        project: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        load_content: bool = False,
+    ) -> list[Record]:
+        """Records (of *project*, or all), newest ID first, with details, paged by *limit*/*offset*.
+
+        Attachment content is left out (``None``) unless ``load_content=True``.
+        """
+
+    @abstractmethod
+    def has_record(self, record_id: int, project: str | None = None) -> bool:
+        """Whether a record *record_id* exists (and belongs to *project*, when given)."""
+
+    @abstractmethod
+    def find_record_by_message_id(self, message_id: str) -> Record | None:
+        """The record that holds a detail with this Message-ID, or ``None``."""
+
+    @abstractmethod
+    def record_participants(self, record_id: int) -> set[str]:
+        """Lower-case addresses that took part in the record (From, To and Cc of its details).
+
+        Raises:
+            RecordNotFoundError: no record has that ID.
+        """
+
+    @abstractmethod
+    def get_attachment_content(self, attachment_id: int) -> bytes:
+        """The bytes of one stored attachment.
+
+        Raises:
+            StoreError: (a ``LookupError`` too) no attachment has that ID.
+        """
+
+    # -- quarantine ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def quarantine(self, interface: str, uid: str, raw: bytes, error: str) -> QuarantinedMessage:
+        """Keep a message that could not be imported, with its raw bytes and the reason.
+
+        Quarantining the same ``(interface, uid)`` again updates the error and counts one more
+        attempt instead of adding a second copy.
+        """
+
+    @abstractmethod
+    def is_quarantined(self, interface: str, uid: str) -> bool:
+        """Whether ``(interface, uid)`` is in the quarantine."""
+
+    @abstractmethod
+    def list_quarantined(self, interface: str | None = None) -> list[QuarantinedMessage]:
+        """Quarantined messages (of *interface*, or all), oldest first."""
+
+    @abstractmethod
+    def get_quarantined(self, quarantine_id: int) -> QuarantinedMessage:
+        """One quarantined message.
+
+        Raises:
+            QuarantineNotFoundError: no quarantined message has that ID.
+        """
+
+    @abstractmethod
+    def release_quarantined(self, quarantine_id: int) -> None:
+        """Remove a message from the quarantine (after it was re-imported, or given up on).
+
+        Raises:
+            QuarantineNotFoundError: no quarantined message has that ID.
+        """
+
+    # -- interfaces ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def save_interface(self, interface: MailInterface) -> None:
+        """Save (add or replace, by name) a mail interface, password included."""
+
+    @abstractmethod
+    def get_interface(self, name: str) -> MailInterface:
+        """The saved interface named *name*.
+
+        Raises:
+            InterfaceNotFoundError: none is saved under that name.
+        """
+
+    @abstractmethod
+    def list_interfaces(self) -> list[MailInterface]:
+        """All saved interfaces, by name."""
+
+    @abstractmethod
+    def delete_interface(self, name: str) -> None:
+        """Delete a saved interface (its ledger, records and run history stay).
+
+        Raises:
+            InterfaceNotFoundError: none is saved under that name.
+        """
+
+    # -- runs and leases -----------------------------------------------------------------------
+
+    @abstractmethod
+    def save_run(self, report: RunReport) -> None:
+        """Append a run report to the interface's history."""
+
+    @abstractmethod
+    def last_run(self, name: str) -> RunReport | None:
+        """The newest run report of interface *name*, or ``None`` when it never ran."""
+
+    @abstractmethod
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Take (or renew, for the same *owner*) the lease on interface *name* for *seconds*.
+
+        Returns False when another owner holds an unexpired lease. Atomic across processes.
+        """
+
+    @abstractmethod
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give up the lease if *owner* holds it (otherwise do nothing)."""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:  # noqa: B027 - a store without resources needs no close
+        """Release what the store opened itself (never a caller's engine)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

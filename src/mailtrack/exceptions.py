@@ -1,0 +1,101 @@
+"""The exceptions mailtrack raises.
+
+Every error mailtrack raises on purpose derives from :class:`MailtrackError`, and most also
+derive from the builtin exception a caller would catch otherwise::
+
+    MailtrackError
+    ├── ConfigError (ValueError)             a setting is missing, malformed or out of range
+    ├── ParseError (ValueError)              a raw message cannot be turned into an IncomingMessage
+    ├── FetchError (OSError)                 talking to the mail server failed
+    │   ├── ServerBusyError                  -ERR [IN-USE] / [LOGIN-DELAY] / [SYS/TEMP]: try later
+    │   ├── AuthenticationError              the server refused the login ([AUTH], wrong password)
+    │   └── SecurityError                    TLS failed or STARTTLS is not offered: nothing was sent
+    └── StoreError (RuntimeError)            the record store failed; nothing was committed
+        ├── RecordNotFoundError (LookupError)
+        ├── InterfaceNotFoundError (LookupError)
+        ├── QuarantineNotFoundError (LookupError)
+        └── SchemaVersionError               the database was made by another mailtrack version
+
+Driver errors (``poplib.error_proto``, ``ssl.SSLError``, SQLAlchemy's errors) are wrapped, with
+the original kept as ``__cause__``. Messages are written for the help-desk admin who reads them in
+a run report: they say what went wrong in plain words and never contain a password.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "FetchError",
+    "InterfaceNotFoundError",
+    "MailtrackError",
+    "ParseError",
+    "QuarantineNotFoundError",
+    "RecordNotFoundError",
+    "SchemaVersionError",
+    "SecurityError",
+    "ServerBusyError",
+    "StoreError",
+]
+
+
+class MailtrackError(Exception):
+    """Base class of every error mailtrack raises on purpose."""
+
+
+class ConfigError(MailtrackError, ValueError):
+    """A configuration value is missing, malformed or out of range.
+
+    The message starts with the path of the offending field, e.g. ``interfaces[0].port: must
+    be 1..65535``.
+    """
+
+
+class ParseError(MailtrackError, ValueError):
+    """A raw message could not be turned into an :class:`~mailtrack.IncomingMessage`.
+
+    The importer quarantines such a message with its raw bytes and this error's text.
+    """
+
+
+class FetchError(MailtrackError, OSError):
+    """Talking to the mail server failed (connection, protocol or server error).
+
+    Nothing is deleted on the server when this is raised during a session.
+    """
+
+
+class ServerBusyError(FetchError):
+    """The server asked to be left alone for now (``[IN-USE]``, ``[LOGIN-DELAY]``, ``[SYS/TEMP]``)."""
+
+
+class AuthenticationError(FetchError):
+    """The server refused the login name or password (``[AUTH]``, ``-ERR`` on PASS)."""
+
+
+class SecurityError(FetchError):
+    """A secure connection could not be made, so no password was sent.
+
+    Raised for certificate and host-name failures and when ``Security.STARTTLS`` was asked for
+    but the server does not offer or refuses STLS.
+    """
+
+
+class StoreError(MailtrackError, RuntimeError):
+    """The record store failed; the operation was rolled back."""
+
+
+class RecordNotFoundError(StoreError, LookupError):
+    """No record has the given ID."""
+
+
+class InterfaceNotFoundError(StoreError, LookupError):
+    """No mail interface of that name is saved in the store."""
+
+
+class QuarantineNotFoundError(StoreError, LookupError):
+    """No quarantined message has the given ID."""
+
+
+class SchemaVersionError(StoreError):
+    """The database schema was written by an unknown or newer version of mailtrack."""

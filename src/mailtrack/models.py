@@ -1,0 +1,313 @@
+"""Value objects: what a message is, what a record holds, what a run did.
+
+All are frozen attrs classes; stores hand out copies, so changing one never changes the store.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+
+import attrs
+
+__all__ = [
+    "AppendToRecord",
+    "Attachment",
+    "CommitOutcome",
+    "CommitResult",
+    "ConnectionCheck",
+    "CreateRecord",
+    "Detail",
+    "EmailAddress",
+    "ImportAction",
+    "IncomingMessage",
+    "MessageClass",
+    "MessageInfo",
+    "QuarantinedMessage",
+    "Record",
+    "RunReport",
+    "SkipMessage",
+]
+
+
+@attrs.frozen(kw_only=True)
+class EmailAddress:
+    """An address with its display name (``name`` is ``""`` when the mail gave none)."""
+
+    address: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.address}>" if self.name else self.address
+
+
+class MessageClass(str, enum.Enum):
+    """What kind of mail a message is, as far as loops are concerned."""
+
+    NORMAL = "normal"
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
+    OWN = "own"
+
+
+@attrs.frozen(kw_only=True)
+class Attachment:
+    """A file that came with a message.
+
+    ``content`` is byte-identical to the decoded MIME part. It is ``None`` only where a store was
+    asked not to load attachment content (``load_content=False``); fetch it then with
+    :meth:`~mailtrack.abc.RecordStore.get_attachment_content`.
+    """
+
+    #: A name safe to use as a file name (no directories, control or bidi characters, reserved names).
+    filename: str
+    #: The name as the sender gave it (decoded), or ``""`` when the part had none.
+    original_filename: str = ""
+    content_type: str = "application/octet-stream"
+    #: The Content-ID without angle brackets (for ``cid:`` references in HTML), or ``None``.
+    content_id: str | None = None
+    #: ``"attachment"`` or ``"inline"``.
+    disposition: str = "attachment"
+    size: int = 0
+    #: Hex SHA-256 of the content.
+    sha256: str = ""
+    content: bytes | None = attrs.field(default=None, repr=False)
+    #: The store's ID, ``None`` before it was stored.
+    id: int | None = None
+
+    @property
+    def active_content(self) -> bool:
+        """True for types a browser would run (HTML, SVG, XML, JavaScript): serve those as downloads."""
+        kind = self.content_type.lower()
+        name = self.filename.lower()
+        return (
+            kind
+            in {
+                "text/html",
+                "application/xhtml+xml",
+                "image/svg+xml",
+                "text/xml",
+                "application/xml",
+                "text/javascript",
+                "application/javascript",
+            }
+            or kind.endswith("+xml")
+            or name.endswith((".html", ".htm", ".xhtml", ".svg", ".svgz", ".xml", ".js", ".mht", ".mhtml"))
+        )
+
+
+@attrs.frozen(kw_only=True)
+class IncomingMessage:
+    """A raw message turned into values, by a :class:`~mailtrack.abc.MessageConverter`."""
+
+    #: Message-ID without angle brackets; derived from the content when the mail had none.
+    message_id: str
+    #: Decoded subject, with line breaks removed.
+    subject: str
+    #: From (``None`` when the mail had no usable From).
+    sender: EmailAddress | None
+    to: tuple[EmailAddress, ...] = ()
+    cc: tuple[EmailAddress, ...] = ()
+    reply_to: tuple[EmailAddress, ...] = ()
+    #: Timezone-aware; the time of receipt when the Date header was missing or unreadable.
+    sent_at: datetime
+    #: When the importer retrieved the message.
+    received_at: datetime
+    #: The plain-text body ("" when the mail had none).
+    text: str = ""
+    #: The HTML body exactly as sent, or ``None`` when the mail had none.
+    html: str | None = None
+    #: The raw header block, decoded as latin-1 would not lose a byte (for "View Header").
+    headers: str = ""
+    #: Header fields by lower-case name, every value in order (decoded), for policies.
+    header_fields: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, repr=False)
+    attachments: tuple[Attachment, ...] = ()
+    #: In-Reply-To and References, message IDs without angle brackets.
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    #: Problems found while parsing, in plain words (the message was still usable).
+    defects: tuple[str, ...] = ()
+    #: Size of the raw message in bytes.
+    size: int = 0
+
+    def header(self, name: str) -> str | None:
+        """The first value of header field *name* (any case), or ``None``."""
+        values = self.header_fields.get(name.lower())
+        return values[0] if values else None
+
+
+@attrs.frozen(kw_only=True)
+class Detail:
+    """One message added to a record: the "details" section of the record view."""
+
+    id: int
+    record_id: int
+    message_id: str
+    sender: EmailAddress | None
+    to: tuple[EmailAddress, ...] = ()
+    cc: tuple[EmailAddress, ...] = ()
+    sent_at: datetime
+    received_at: datetime
+    subject: str
+    text: str = ""
+    html: str | None = None
+    #: The raw header block ("View Header").
+    headers: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    message_class: MessageClass = MessageClass.NORMAL
+    #: Name of the interface the message came through.
+    interface: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Record:
+    """A trackable record (a ticket, an issue), with its details oldest first."""
+
+    id: int
+    project: str
+    title: str
+    fields: Mapping[str, str] = attrs.field(factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    details: tuple[Detail, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class MessageInfo:
+    """One entry of a mailbox listing."""
+
+    #: Message number in this session (1-based, only valid in this session).
+    number: int
+    #: The server's unique ID (UIDL), or ``None`` when the server has no UIDL.
+    uid: str | None
+    #: Size in octets as the server reports it (LIST).
+    size: int
+
+
+@attrs.frozen(kw_only=True)
+class CreateRecord:
+    """Import action: open a new record with the message as its first detail."""
+
+    message: IncomingMessage
+    project: str
+    title: str
+    fields: Mapping[str, str] = attrs.field(factory=dict)
+    message_class: MessageClass = MessageClass.NORMAL
+
+
+@attrs.frozen(kw_only=True)
+class AppendToRecord:
+    """Import action: add the message to an existing record as a new detail."""
+
+    message: IncomingMessage
+    record_id: int
+    message_class: MessageClass = MessageClass.NORMAL
+
+
+@attrs.frozen(kw_only=True)
+class SkipMessage:
+    """Import action: write only the ledger row (the message is handled, but makes no detail)."""
+
+    reason: str
+    message_id: str | None = None
+    message_class: MessageClass = MessageClass.NORMAL
+
+
+ImportAction = CreateRecord | AppendToRecord | SkipMessage
+
+
+class CommitOutcome(str, enum.Enum):
+    """What :meth:`~mailtrack.abc.RecordStore.commit` did."""
+
+    CREATED = "created"
+    APPENDED = "appended"
+    SKIPPED = "skipped"
+    #: The Message-ID was already a detail (the same mail sent to two mailboxes):
+    #: only the ledger row was written.
+    DUPLICATE = "duplicate"
+    #: The ledger already held (interface, uid): nothing was written.
+    ALREADY_IMPORTED = "already_imported"
+
+
+@attrs.frozen(kw_only=True)
+class CommitResult:
+    outcome: CommitOutcome
+    record_id: int | None = None
+    detail_id: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class QuarantinedMessage:
+    """A message that could not be imported, kept with its raw bytes and the reason."""
+
+    id: int
+    interface: str
+    uid: str
+    raw: bytes = attrs.field(repr=False)
+    error: str
+    quarantined_at: datetime
+    #: How many runs failed on it.
+    attempts: int = 1
+
+
+@attrs.frozen(kw_only=True)
+class RunReport:
+    """What one pass over one mailbox did (the spec's "statistics of the last run")."""
+
+    interface: str
+    started_at: datetime
+    finished_at: datetime
+    #: Messages handled and recorded in the ledger this run (created + updated + skipped by policy).
+    imported: int = 0
+    #: New records opened.
+    created: int = 0
+    #: Details added to existing records.
+    updated: int = 0
+    #: Messages left alone: already imported, duplicates, too large, machine mail dropped.
+    skipped: int = 0
+    #: Messages that could not be imported and were quarantined.
+    failed: int = 0
+    #: ``None``, or the plain-words reason that stopped the run.
+    error: str | None = None
+    #: Counts per :class:`MessageClass` value of the messages handled.
+    classes: Mapping[str, int] = attrs.field(factory=dict)
+    #: Lines worth telling the admin (a message too large, a message quarantined …).
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the run was not stopped by an error."""
+        return self.error is None
+
+
+@attrs.frozen(kw_only=True)
+class ConnectionCheck:
+    """Result of :meth:`~mailtrack.Importer.check`: the wizard's "test the connection"."""
+
+    interface: str
+    ok: bool
+    #: Plain-words reason when ``ok`` is False.
+    error: str | None = None
+    #: Messages waiting (STAT), when the login worked.
+    message_count: int | None = None
+    mailbox_bytes: int | None = None
+    #: Capability names the server announced (CAPA), upper case.
+    capabilities: tuple[str, ...] = ()
+    #: The value of the EXPIRE capability ("0", "NEVER", a number of days) or ``None``.
+    expire: str | None = None
+    #: TLS version in use (``None`` on a plain connection).
+    tls_version: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def uidl(self) -> bool:
+        return "UIDL" in self.capabilities
+
+    @property
+    def pipelining(self) -> bool:
+        return "PIPELINING" in self.capabilities
+
+    @property
+    def stls(self) -> bool:
+        return "STLS" in self.capabilities

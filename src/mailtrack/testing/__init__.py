@@ -1,0 +1,40 @@
+"""Helpers for testing mailtrack and the applications that embed it.
+
+* :class:`POP3TestServer` — a real POP3 server on 127.0.0.1 in a thread, with TLS and faults.
+* :class:`FakeFetcher` — a :class:`~mailtrack.abc.Fetcher` serving given raw messages, recording deletions.
+* :func:`build_message` — small, realistic raw messages for tests.
+* :class:`RecordStoreContract` — the store contract as a pytest class (needs pytest).
+
+Names are imported on first use, so that importing this package does not require pytest or trustme.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._contract import RecordStoreContract
+    from ._fake import FakeFetcher
+    from ._messages import build_message
+    from ._pop3server import POP3TestServer
+
+__all__ = ["FakeFetcher", "POP3TestServer", "RecordStoreContract", "build_message"]
+
+_WHERE = {
+    "FakeFetcher": "._fake",
+    "POP3TestServer": "._pop3server",
+    "RecordStoreContract": "._contract",
+    "build_message": "._messages",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
