@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._serde import dump_config, load_config
 from .abc import Fetcher, Matcher, MessageConverter, RecordStore
+from .classifying import LOOP_HEADER, classify, outgoing_headers
 from .config import ClassAction, Config, ImportPolicy, MailInterface, ParseLimits, Security, SenderPolicy
 from .exceptions import (
     AuthenticationError,
@@ -43,6 +44,7 @@ from .models import (
 )
 
 __all__ = [
+    "LOOP_HEADER",
     "AppendToRecord",
     "Attachment",
     "AuthenticationError",
@@ -82,8 +84,10 @@ __all__ = [
     "ServerBusyError",
     "SkipMessage",
     "StoreError",
+    "classify",
     "dump_config",
     "load_config",
+    "outgoing_headers",
 ]
 
 __version__ = "0.1.0.dev0"
