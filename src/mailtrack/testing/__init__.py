@@ -1,6 +1,7 @@
 """Helpers for testing mailtrack and the applications that embed it.
 
-* :class:`POP3TestServer` — a real POP3 server on 127.0.0.1 in a thread, with TLS and faults.
+* :class:`POP3TestServer` — a real POP3 server on 127.0.0.1 in a thread, with TLS and :class:`Faults`;
+  :class:`Transcript` / :class:`ClientLine` record what clients sent.
 * :class:`FakeFetcher` — a :class:`~mailtrack.abc.Fetcher` serving given raw messages, recording deletions.
 * :func:`build_message` — small, realistic raw messages for tests.
 * :class:`RecordStoreContract` — the store contract as a pytest class (needs pytest).
@@ -17,14 +18,25 @@ if TYPE_CHECKING:
     from ._contract import RecordStoreContract
     from ._fake import FakeFetcher
     from ._messages import build_message
-    from ._pop3server import POP3TestServer
+    from ._pop3server import ClientLine, Faults, POP3TestServer, Transcript
 
-__all__ = ["FakeFetcher", "POP3TestServer", "RecordStoreContract", "build_message"]
+__all__ = [
+    "ClientLine",
+    "FakeFetcher",
+    "Faults",
+    "POP3TestServer",
+    "RecordStoreContract",
+    "Transcript",
+    "build_message",
+]
 
 _WHERE = {
+    "ClientLine": "._pop3server",
     "FakeFetcher": "._fake",
+    "Faults": "._pop3server",
     "POP3TestServer": "._pop3server",
     "RecordStoreContract": "._contract",
+    "Transcript": "._pop3server",
     "build_message": "._messages",
 }
 
