@@ -7,6 +7,7 @@ subject names one (``#123``) — add it to that record as a new detail.
 from __future__ import annotations
 
 from ._serde import dump_config, load_config
+from ._html import display_html, sanitize_html
 from .abc import Fetcher, Matcher, MessageConverter, RecordStore
 from .classifying import LOOP_HEADER, classify, outgoing_headers
 from .config import ClassAction, Config, ImportPolicy, MailInterface, ParseLimits, Security, SenderPolicy
@@ -42,6 +43,7 @@ from .models import (
     RunReport,
     SkipMessage,
 )
+from .stores import MemoryRecordStore, store_from_url
 
 __all__ = [
     "LOOP_HEADER",
@@ -66,6 +68,7 @@ __all__ = [
     "MailInterface",
     "MailtrackError",
     "Matcher",
+    "MemoryRecordStore",
     "MessageClass",
     "MessageConverter",
     "MessageInfo",
@@ -85,9 +88,12 @@ __all__ = [
     "SkipMessage",
     "StoreError",
     "classify",
+    "display_html",
     "dump_config",
     "load_config",
     "outgoing_headers",
+    "sanitize_html",
+    "store_from_url",
 ]
 
 __version__ = "0.1.0.dev0"
