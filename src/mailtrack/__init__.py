@@ -6,8 +6,8 @@ subject names one (``#123``) — add it to that record as a new detail.
 
 from __future__ import annotations
 
-from ._serde import dump_config, load_config
 from ._html import display_html, sanitize_html
+from ._serde import dump_config, load_config
 from .abc import Fetcher, Matcher, MessageConverter, RecordStore
 from .classifying import LOOP_HEADER, classify, outgoing_headers
 from .config import ClassAction, Config, ImportPolicy, MailInterface, ParseLimits, Security, SenderPolicy
@@ -25,6 +25,8 @@ from .exceptions import (
     ServerBusyError,
     StoreError,
 )
+from .importer import Importer
+from .matching import SubjectIdMatcher
 from .models import (
     AppendToRecord,
     Attachment,
@@ -63,6 +65,7 @@ __all__ = [
     "Fetcher",
     "ImportAction",
     "ImportPolicy",
+    "Importer",
     "IncomingMessage",
     "InterfaceNotFoundError",
     "MailInterface",
@@ -87,6 +90,7 @@ __all__ = [
     "ServerBusyError",
     "SkipMessage",
     "StoreError",
+    "SubjectIdMatcher",
     "classify",
     "display_html",
     "dump_config",
