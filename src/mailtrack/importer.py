@@ -1,0 +1,546 @@
+"""The import service: one pass over one mailbox, exactly once, nothing lost.
+
+:class:`Importer` ties the seams together: a :class:`~mailtrack.abc.Fetcher` lists and retrieves
+the messages, a :class:`~mailtrack.abc.MessageConverter` parses them, a
+:class:`~mailtrack.abc.Matcher` finds the record a subject names, the policy decides, and the
+:class:`~mailtrack.abc.RecordStore` commits each message together with its ledger row. A message
+is deleted on the server only after the store committed it, and deletions become final only at
+the end of the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+
+from ._policy import Decision, Quarantine, SenderAuthorizer, check_sender_policy, decide, new_record
+from .abc import Fetcher, FetcherFactory, Matcher, MessageConverter, RecordStore
+from .classifying import classify
+from .config import MailInterface
+from .exceptions import ConfigError, FetchError, MailtrackError, ParseError, RecordNotFoundError, StoreError
+from .matching import SubjectIdMatcher
+from .models import (
+    AppendToRecord,
+    CommitOutcome,
+    CommitResult,
+    ConnectionCheck,
+    ImportAction,
+    MessageClass,
+    MessageInfo,
+    RunReport,
+)
+
+__all__ = ["Importer", "SenderAuthorizer"]
+
+logger = logging.getLogger("mailtrack")
+
+#: Notes kept per run report; a mailbox full of oversized mail should not make a huge report.
+MAX_NOTES = 100
+ANOTHER_WORKER = "another worker is importing this mailbox"
+UNCONFIRMED_DELETIONS = "the server did not confirm the deletions; they will be retried next run"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _default_store() -> RecordStore:
+    from .stores import MemoryRecordStore
+
+    return MemoryRecordStore()
+
+
+def _default_converter() -> MessageConverter:
+    from .converting import MailParserConverter
+
+    return MailParserConverter()
+
+
+def _default_fetcher_factory() -> FetcherFactory:
+    # Imported here so that using the importer with another fetcher never loads poplib and ssl.
+    from .fetching.pop3 import POP3Fetcher
+
+    return POP3Fetcher
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{attribute.name}: must be a positive number, not {value!r}")
+
+
+class _Stop(Exception):
+    """The run cannot go on (the store failed, the lease was lost); committed work stays valid."""
+
+
+@attrs.define
+class _Tally:
+    """The counters of one run, turned into a :class:`RunReport` at the end."""
+
+    interface: str
+    started_at: datetime
+    imported: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    error: str | None = None
+    classes: dict[str, int] = attrs.Factory(dict)
+    notes: list[str] = attrs.Factory(list)
+    notes_left_out: int = 0
+
+    def note(self, text: str) -> None:
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(text)
+        else:
+            self.notes_left_out += 1
+
+    def count_class(self, message_class: MessageClass) -> None:
+        self.classes[message_class.value] = self.classes.get(message_class.value, 0) + 1
+
+    def report(self, finished_at: datetime) -> RunReport:
+        notes = list(self.notes)
+        if self.notes_left_out:
+            notes.append(f"… and {self.notes_left_out} more notes left out")
+        return RunReport(
+            interface=self.interface,
+            started_at=self.started_at,
+            finished_at=finished_at,
+            imported=self.imported,
+            created=self.created,
+            updated=self.updated,
+            skipped=self.skipped,
+            failed=self.failed,
+            error=self.error,
+            classes=dict(self.classes),
+            notes=tuple(notes),
+        )
+
+
+@attrs.define
+class _Lease:
+    """The lease on one interface, renewed while the run works (at a third of its length)."""
+
+    store: RecordStore
+    name: str
+    owner: str
+    seconds: float
+    _renewed_at: float = attrs.field(init=False, factory=time.monotonic)
+
+    def renew(self) -> None:
+        if time.monotonic() - self._renewed_at < self.seconds / 3:
+            return
+        try:
+            held = self.store.acquire_lease(self.name, self.owner, self.seconds)
+        except StoreError as exc:
+            raise _Stop(f"the record store failed while renewing the lease: {exc}") from exc
+        if not held:
+            raise _Stop("the lease on this mailbox expired and another worker took it over; the run stopped")
+        self._renewed_at = time.monotonic()
+
+
+@attrs.define(kw_only=True)
+class Importer:
+    """Imports the messages of mail interfaces into a record store.
+
+    Every part is replaceable; the defaults make a working importer that keeps its records in
+    memory and fetches with POP3.
+
+    Args:
+        store: where records, the ledger, the quarantine and run reports live.
+        matcher: finds the record ID a subject names.
+        converter: turns raw bytes into an :class:`~mailtrack.IncomingMessage`.
+        fetcher_factory: makes a :class:`~mailtrack.abc.Fetcher` for an interface
+            (``POP3Fetcher`` by default; :class:`mailtrack.testing.FakeMailbox` for tests).
+        sender_authorizer: decides, for ``SenderPolicy.CALLBACK``, whether a message's sender
+            may add to an existing record: ``sender_authorizer(record, message) -> bool``.
+        clock: returns the current time (timezone-aware); for the report and ``received_at``.
+        worker_id: this importer's name in the per-interface lease.
+        lease_seconds: how long the lease lasts without renewal (a dead worker's lease expires).
+
+    Example:
+        >>> from mailtrack.testing import FakeMailbox, build_message
+        >>> mailbox = FakeMailbox([build_message(subject="Printer on fire")])
+        >>> importer = Importer(fetcher_factory=mailbox.fetcher)
+        >>> interface = MailInterface(name="support", server="pop.example.com", login="support")
+        >>> report = importer.run(interface)
+        >>> (report.created, report.error, len(mailbox))
+        (1, None, 0)
+    """
+
+    store: RecordStore = attrs.field(factory=_default_store)
+    matcher: Matcher = attrs.field(factory=SubjectIdMatcher)
+    converter: MessageConverter = attrs.field(factory=_default_converter)
+    fetcher_factory: FetcherFactory = attrs.field(factory=_default_fetcher_factory)
+    sender_authorizer: SenderAuthorizer | None = None
+    clock: Callable[[], datetime] = _utcnow
+    worker_id: str = attrs.field(factory=_default_worker_id)
+    lease_seconds: float = attrs.field(default=300.0, validator=_positive)
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def run(self, interface: MailInterface) -> RunReport:
+        """Import the new messages of one mailbox; return (and save) what happened.
+
+        Never raises for a failed connection, a broken message or a failing store: the
+        report's ``error`` says what stopped the run, its ``notes`` what else is worth knowing.
+        Only ``KeyboardInterrupt`` and ``SystemExit`` pass through, after the session was
+        dropped without committing deletions and the report was saved.
+        """
+        tally = _Tally(interface=interface.name, started_at=self.clock())
+        try:
+            self._run(interface, tally)
+        except (KeyboardInterrupt, SystemExit):
+            tally.error = "the run was interrupted; messages not yet imported stay on the server"
+            self._save(tally.report(self.clock()))
+            raise
+        except Exception as exc:
+            logger.exception("unexpected error while importing from interface %r", interface.name)
+            tally.error = f"unexpected error while importing ({type(exc).__name__}: {exc}); see the log"
+        report = self._save(tally.report(self.clock()))
+        logger.info(
+            "interface %r: %d imported (%d created, %d updated), %d skipped, %d failed%s",
+            report.interface,
+            report.imported,
+            report.created,
+            report.updated,
+            report.skipped,
+            report.failed,
+            f"; error: {report.error}" if report.error else "",
+        )
+        return report
+
+    def run_all(self, interfaces: Iterable[MailInterface] | None = None) -> list[RunReport]:
+        """Run every enabled interface, one after the other; one's failure never stops the others.
+
+        Args:
+            interfaces: the interfaces to run; ``None`` means those saved in the store.
+                Disabled interfaces are skipped either way.
+
+        Raises:
+            StoreError: the saved interfaces could not be listed.
+        """
+        chosen = self.store.list_interfaces() if interfaces is None else list(interfaces)
+        return [self.run(interface) for interface in chosen if interface.enabled]
+
+    def check(self, interface: MailInterface) -> ConnectionCheck:
+        """Test the connection (the wizard's "Next"): log in, look at the mailbox, log out.
+
+        Never raises for connection problems: they are in the result's ``error``.
+        """
+        try:
+            return self.fetcher_factory(interface).check()
+        except Exception as exc:
+            logger.exception("checking interface %r failed unexpectedly", interface.name)
+            return ConnectionCheck(
+                interface=interface.name,
+                ok=False,
+                error=f"the connection check failed unexpectedly ({type(exc).__name__}: {exc})",
+            )
+
+    def retry_quarantined(
+        self, quarantine_id: int, *, interface: MailInterface | None = None
+    ) -> CommitResult:
+        """Import a quarantined message again (after a fix, or when a human says it is fine).
+
+        The raw bytes are converted again and committed under the quarantined
+        ``(interface, uid)``, then the message leaves the quarantine. The policy is not allowed
+        to quarantine it a second time: machine mail whose class action is ``QUARANTINE`` is
+        treated as ``NORMAL``, and a sender refused by the sender policy opens a new record.
+
+        Args:
+            quarantine_id: the quarantined message's ID.
+            interface: the interface whose project, defaults and policy apply; by default the
+                one saved in the store under the quarantined message's interface name.
+
+        Raises:
+            QuarantineNotFoundError: no quarantined message has that ID.
+            InterfaceNotFoundError: *interface* was not given and none is saved under that name.
+            ConfigError: the interface's sender policy needs a ``sender_authorizer``.
+            ParseError: the message still cannot be converted (its quarantine error is updated).
+            MailtrackError: the ``sender_authorizer`` failed (its quarantine error is updated).
+            StoreError: the store failed.
+        """
+        quarantined = self.store.get_quarantined(quarantine_id)
+        if interface is None:
+            interface = self.store.get_interface(quarantined.interface)
+        check_sender_policy(interface, self.sender_authorizer)
+        try:
+            message = self.converter.convert(quarantined.raw, received_at=self.clock())
+        except Exception as exc:
+            reason = _conversion_failure(exc)
+            self.store.quarantine(quarantined.interface, quarantined.uid, quarantined.raw, reason)
+            raise ParseError(reason) from exc
+        decision = decide(
+            message,
+            classify(message, interface.policy),
+            interface=interface,
+            store=self.store,
+            matcher=self.matcher,
+            sender_authorizer=self.sender_authorizer,
+            retry=True,
+        )
+        if isinstance(decision.outcome, Quarantine):
+            reason = decision.outcome.reason
+            self.store.quarantine(quarantined.interface, quarantined.uid, quarantined.raw, reason)
+            raise MailtrackError(reason)
+        result = self._commit(quarantined.interface, quarantined.uid, decision.outcome, interface, [])
+        self.store.release_quarantined(quarantine_id)
+        return result
+
+    # -- one run ---------------------------------------------------------------------------------
+
+    def _run(self, interface: MailInterface, tally: _Tally) -> None:
+        try:
+            check_sender_policy(interface, self.sender_authorizer)
+        except ConfigError as exc:
+            tally.error = str(exc)
+            return
+        try:
+            held = self.store.acquire_lease(interface.name, self.worker_id, self.lease_seconds)
+        except StoreError as exc:
+            tally.error = f"the record store failed, nothing was imported: {exc}"
+            return
+        if not held:
+            tally.error = ANOTHER_WORKER
+            return
+        try:
+            self._session(
+                interface, tally, _Lease(self.store, interface.name, self.worker_id, self.lease_seconds)
+            )
+        finally:
+            try:
+                self.store.release_lease(interface.name, self.worker_id)
+            except StoreError:
+                # It expires on its own after lease_seconds.
+                logger.warning("could not release the lease on interface %r", interface.name, exc_info=True)
+
+    def _session(self, interface: MailInterface, tally: _Tally, lease: _Lease) -> None:
+        fetcher: Fetcher | None = None
+        try:
+            fetcher = self.fetcher_factory(interface)
+            listing = fetcher.open()
+        except (FetchError, ConfigError) as exc:
+            tally.error = str(exc)
+            if fetcher is not None:
+                _abandon(fetcher)
+            return
+        except BaseException:
+            if fetcher is not None:
+                _abandon(fetcher)
+            raise
+        try:
+            self._import_listing(fetcher, interface, listing, tally, lease)
+        except FetchError as exc:
+            _abandon(fetcher)
+            tally.error = (
+                f"the connection to the mail server failed during the import: {exc}; "
+                "messages not yet imported stay on the server for the next run"
+            )
+            return
+        except _Stop as stop:
+            tally.error = str(stop)
+        except BaseException:
+            _abandon(fetcher)
+            raise
+        # Only messages the store committed were marked for deletion, so QUIT is safe even
+        # after the store failed.
+        try:
+            fetcher.close(commit=True)
+        except Exception as exc:
+            if not isinstance(exc, FetchError):
+                logger.exception("closing the session of interface %r failed", interface.name)
+            if tally.error is None:
+                tally.error = UNCONFIRMED_DELETIONS
+            else:
+                tally.note(UNCONFIRMED_DELETIONS)
+
+    def _import_listing(
+        self,
+        fetcher: Fetcher,
+        interface: MailInterface,
+        listing: Sequence[MessageInfo],
+        tally: _Tally,
+        lease: _Lease,
+    ) -> None:
+        name = interface.name
+        try:
+            known = [info.uid for info in listing if info.uid is not None]
+            imported = self.store.imported_uids(name, known) if known else set()
+        except StoreError as exc:
+            raise _Stop(f"the record store failed, nothing was imported: {exc}") from exc
+        wanted: list[MessageInfo] = []
+        for info in listing:
+            if info.uid is not None and self._already_handled(
+                fetcher, interface, info, info.uid, imported, tally
+            ):
+                continue
+            if info.size > interface.max_message_bytes:
+                tally.skipped += 1
+                tally.note(
+                    f"{_label(info, info.uid)} is {info.size} bytes, more than max_message_bytes "
+                    f"({interface.max_message_bytes}): not imported, left on the server"
+                )
+                continue
+            wanted.append(info)
+        for info, raw in fetcher.retrieve_many(wanted):
+            self._import_one(fetcher, interface, info, raw, tally)
+            lease.renew()
+
+    def _already_handled(
+        self,
+        fetcher: Fetcher,
+        interface: MailInterface,
+        info: MessageInfo,
+        key: str,
+        imported: set[str] | None,
+        tally: _Tally,
+    ) -> bool:
+        """Skip (and maybe delete) a message that is in the ledger or the quarantine already."""
+        try:
+            done = key in imported if imported is not None else self.store.is_imported(interface.name, key)
+            held = not done and self.store.is_quarantined(interface.name, key)
+        except StoreError as exc:
+            raise _Stop(f"the record store failed: {exc}") from exc
+        if done:
+            # Committed in an earlier run whose deletions did not happen (a crash before QUIT).
+            tally.skipped += 1
+            if not interface.leave_copy:
+                fetcher.delete(info)
+            return True
+        if held:
+            tally.skipped += 1
+            if interface.policy.delete_quarantined:
+                fetcher.delete(info)
+            return True
+        return False
+
+    def _import_one(
+        self, fetcher: Fetcher, interface: MailInterface, info: MessageInfo, raw: bytes, tally: _Tally
+    ) -> None:
+        # Without UIDL the content is the key: the same bytes are the same message.
+        key = info.uid if info.uid is not None else "sha256:" + hashlib.sha256(raw).hexdigest()
+        if info.uid is None and self._already_handled(fetcher, interface, info, key, None, tally):
+            return
+        try:
+            message = self.converter.convert(raw, received_at=self.clock())
+        except Exception as exc:
+            if not isinstance(exc, ParseError):
+                logger.warning("the converter failed on %s", _label(info, key), exc_info=True)
+            self._quarantine(fetcher, interface, info, key, raw, _conversion_failure(exc), tally)
+            return
+        try:
+            message_class = classify(message, interface.policy)
+            tally.count_class(message_class)
+            decision = decide(
+                message,
+                message_class,
+                interface=interface,
+                store=self.store,
+                matcher=self.matcher,
+                sender_authorizer=self.sender_authorizer,
+            )
+        except StoreError as exc:
+            reason = f"the record store failed while looking up records: {exc}"
+            decision = Decision(outcome=Quarantine(reason=reason))
+        except Exception as exc:
+            logger.exception("deciding what to do with %s failed", _label(info, key))
+            reason = f"deciding what to do with it failed ({type(exc).__name__}: {exc})"
+            decision = Decision(outcome=Quarantine(reason=reason))
+        for note in decision.notes:
+            tally.note(f"{_label(info, key)}: {note}")
+        if isinstance(decision.outcome, Quarantine):
+            self._quarantine(fetcher, interface, info, key, raw, decision.outcome.reason, tally)
+            return
+        commit_notes: list[str] = []
+        try:
+            result = self._commit(interface.name, key, decision.outcome, interface, commit_notes)
+        except StoreError as exc:
+            reason = f"the record store could not save it: {exc}"
+            self._quarantine(fetcher, interface, info, key, raw, reason, tally)
+            return
+        for note in commit_notes:
+            tally.note(f"{_label(info, key)}: {note}")
+        outcome = result.outcome
+        if outcome is CommitOutcome.CREATED:
+            tally.created += 1
+        elif outcome is CommitOutcome.APPENDED:
+            tally.updated += 1
+        else:  # SKIPPED by policy, DUPLICATE Message-ID, ALREADY_IMPORTED by another worker
+            tally.skipped += 1
+        if outcome is not CommitOutcome.ALREADY_IMPORTED:
+            tally.imported += 1
+        if not interface.leave_copy:
+            fetcher.delete(info)
+
+    def _commit(
+        self, name: str, key: str, action: ImportAction, interface: MailInterface, notes: list[str]
+    ) -> CommitResult:
+        try:
+            return self.store.commit(name, key, action)
+        except RecordNotFoundError:
+            if not isinstance(action, AppendToRecord):
+                raise
+        # The record was deleted between the lookup and the commit: open a new one instead.
+        notes.append(f"record #{action.record_id} disappeared before the commit; opened a new record")
+        return self.store.commit(name, key, new_record(action.message, interface, action.message_class))
+
+    def _quarantine(
+        self,
+        fetcher: Fetcher,
+        interface: MailInterface,
+        info: MessageInfo,
+        key: str,
+        raw: bytes,
+        reason: str,
+        tally: _Tally,
+    ) -> None:
+        try:
+            self.store.quarantine(interface.name, key, raw, reason)
+        except StoreError as exc:
+            raise _Stop(
+                f"the record store failed ({exc}); the run stopped and messages not yet "
+                "imported stay on the server"
+            ) from exc
+        tally.failed += 1
+        tally.note(f"{_label(info, key)} quarantined: {reason}")
+        if interface.policy.delete_quarantined:
+            fetcher.delete(info)
+
+    def _save(self, report: RunReport) -> RunReport:
+        try:
+            self.store.save_run(report)
+        except Exception as exc:
+            logger.exception("could not save the run report of interface %r", report.interface)
+            return attrs.evolve(report, notes=(*report.notes, f"the run report could not be saved: {exc}"))
+        return report
+
+
+def _label(info: MessageInfo, key: str | None) -> str:
+    return f"message {info.number} (uid {key})" if key else f"message {info.number}"
+
+
+def _conversion_failure(exc: Exception) -> str:
+    if isinstance(exc, ParseError):
+        return str(exc) or "the message could not be parsed"
+    return f"the converter failed ({type(exc).__name__}: {exc})"
+
+
+def _abandon(fetcher: Fetcher) -> None:
+    """Drop the session without QUIT: the server keeps every message."""
+    try:
+        fetcher.close(commit=False)
+    except Exception:
+        logger.debug("dropping the session failed", exc_info=True)
