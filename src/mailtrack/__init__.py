@@ -25,8 +25,6 @@ from .exceptions import (
     ServerBusyError,
     StoreError,
 )
-from .importer import Importer
-from .matching import SubjectIdMatcher
 from .models import (
     AppendToRecord,
     Attachment,
@@ -65,7 +63,6 @@ __all__ = [
     "Fetcher",
     "ImportAction",
     "ImportPolicy",
-    "Importer",
     "IncomingMessage",
     "InterfaceNotFoundError",
     "MailInterface",
@@ -90,7 +87,6 @@ __all__ = [
     "ServerBusyError",
     "SkipMessage",
     "StoreError",
-    "SubjectIdMatcher",
     "classify",
     "display_html",
     "dump_config",
