@@ -25,6 +25,8 @@ from .exceptions import (
     ServerBusyError,
     StoreError,
 )
+from .importer import Importer
+from .matching import SubjectIdMatcher
 from .models import (
     AppendToRecord,
     Attachment,
@@ -63,6 +65,7 @@ __all__ = [
     "Fetcher",
     "ImportAction",
     "ImportPolicy",
+    "Importer",
     "IncomingMessage",
     "InterfaceNotFoundError",
     "MailInterface",
@@ -87,6 +90,7 @@ __all__ = [
     "ServerBusyError",
     "SkipMessage",
     "StoreError",
+    "SubjectIdMatcher",
     "classify",
     "display_html",
     "dump_config",
