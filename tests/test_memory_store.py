@@ -9,8 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from mailtrack import CreateRecord, MemoryRecordStore, RecordStore
-from mailtrack.testing import RecordStoreContract
-from mailtrack.testing._builders import ManualClock, make_attachment, make_incoming
+from mailtrack.testing import ManualClock, RecordStoreContract, make_attachment, make_incoming
 
 
 class TestMemoryRecordStore(RecordStoreContract):

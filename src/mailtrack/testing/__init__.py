@@ -4,6 +4,8 @@
   :class:`Transcript` / :class:`ClientLine` record what clients sent.
 * :class:`FakeFetcher` — a :class:`~mailtrack.abc.Fetcher` serving given raw messages, recording deletions.
 * :func:`build_message` — small, realistic raw messages for tests.
+* :func:`make_incoming`, :func:`make_attachment` — parsed messages without raw mail;
+  :class:`ManualClock` — a clock for stores that only moves when told.
 * :class:`RecordStoreContract` — the store contract as a pytest class (needs pytest).
 
 Names are imported on first use, so that importing this package does not require pytest or trustme.
@@ -15,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._builders import ManualClock, make_attachment, make_incoming
     from ._contract import RecordStoreContract
     from ._fake import FakeFetcher
     from ._messages import build_message
@@ -24,20 +27,26 @@ __all__ = [
     "ClientLine",
     "FakeFetcher",
     "Faults",
+    "ManualClock",
     "POP3TestServer",
     "RecordStoreContract",
     "Transcript",
     "build_message",
+    "make_attachment",
+    "make_incoming",
 ]
 
 _WHERE = {
     "ClientLine": "._pop3server",
     "FakeFetcher": "._fake",
     "Faults": "._pop3server",
+    "ManualClock": "._builders",
     "POP3TestServer": "._pop3server",
     "RecordStoreContract": "._contract",
     "Transcript": "._pop3server",
     "build_message": "._messages",
+    "make_attachment": "._builders",
+    "make_incoming": "._builders",
 }
 
 

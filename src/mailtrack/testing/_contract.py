@@ -558,6 +558,49 @@ class RecordStoreContract:
             assert attrs.evolve(stored, id=None) == original
         assert len({stored.id for stored in got}) == len(sent)
 
+    def test_equal_attachment_contents_stay_separate(self, store: RecordStore) -> None:
+        same = [make_attachment(ALL_BYTES, filename="a.bin"), make_attachment(ALL_BYTES, filename="b.bin")]
+        first = store.commit("support", "uid-1", _create(make_incoming(attachments=same)))
+        assert first.record_id is not None
+        store.commit(
+            "support",
+            "uid-2",
+            _append(first.record_id, make_incoming(attachments=[make_attachment(ALL_BYTES, filename="c")])),
+        )
+        details = store.get_record(first.record_id).details
+        got = [attachment for detail in details for attachment in detail.attachments]
+        assert [attachment.filename for attachment in got] == ["a.bin", "b.bin", "c"]
+        assert [attachment.content for attachment in got] == [ALL_BYTES] * 3
+        assert len({_id(attachment) for attachment in got}) == 3
+        assert all(store.get_attachment_content(_id(attachment)) == ALL_BYTES for attachment in got)
+
+    def test_long_values_round_trip(self, store: RecordStore) -> None:
+        # RFC 5322 allows header lines of 998 characters; hostile mail goes beyond.
+        message_id = "x" * 900 + "@example.com"
+        subject = "Lorem ipsum dolor sit amet " * 200
+        text = "line of text\n" * 100_000
+        attachment = make_attachment(b"x", filename="n" * 200 + ".txt", content_type="text/plain")
+        message = make_incoming(message_id=message_id, subject=subject, text=text, attachments=[attachment])
+        result = store.commit("support", "u" * 200, _create(message, title=subject, fields={"k": "v" * 5000}))
+        assert result.record_id is not None
+        record = store.get_record(result.record_id)
+        assert record.title == subject
+        assert record.fields["k"] == "v" * 5000
+        (detail,) = record.details
+        assert detail.message_id == message_id
+        assert detail.subject == subject
+        assert detail.text == text
+        assert detail.attachments[0].filename == attachment.filename
+        assert store.is_imported("support", "u" * 200)
+        found = store.find_record_by_message_id(message_id)
+        assert found is not None
+        assert found.id == result.record_id
+        again = store.commit("sales", "uid-1", _create(message))
+        assert again.outcome is CommitOutcome.DUPLICATE
+        # Message-IDs that differ only after a long common prefix are different messages.
+        other = store.commit("sales", "uid-2", _create(make_incoming(message_id="x" * 900 + "@example.org")))
+        assert other.outcome is CommitOutcome.CREATED
+
     def test_get_record_without_content_leaves_content_out(self, store: RecordStore) -> None:
         sent = make_attachment(ALL_BYTES, filename="all-bytes.bin")
         result = store.commit("support", "uid-1", _create(make_incoming(attachments=[sent])))
@@ -692,7 +735,7 @@ class RecordStoreContract:
     # -- quarantine ----------------------------------------------------------------------------
 
     def test_quarantine_keeps_raw_bytes_and_error(self, store: RecordStore, clock: ManualClock) -> None:
-        raw = b"From: x\r\n\r\n" + ALL_BYTES
+        raw = b"From: x\r\n\r\n" + ALL_BYTES * 4096  # 1 MiB, every byte value
         kept = store.quarantine("support", "uid-1", raw, "the message has no header block")
         assert isinstance(kept.id, int)
         assert kept.interface == "support"
@@ -847,7 +890,13 @@ class RecordStoreContract:
             classes={"normal": 3, "bounce": 1},
             notes=("message 7 is larger than max_message_bytes", "message 9 was quarantined"),
         )
-        other = RunReport(interface="sales", started_at=start, finished_at=start, imported=9)
+        plus_two = timezone(timedelta(hours=2))
+        other = RunReport(
+            interface="sales",
+            started_at=datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=plus_two),
+            finished_at=datetime(2024, 5, 1, 12, 0, 1, 500000, tzinfo=plus_two),
+            imported=9,
+        )
         store.save_run(older)
         store.save_run(newer)
         store.save_run(other)
@@ -857,6 +906,11 @@ class RecordStoreContract:
         assert last is not None
         assert _is_utc(last.started_at)
         assert _is_utc(last.finished_at)
+        sales = store.last_run("sales")
+        assert sales is not None
+        assert _is_utc(sales.started_at)
+        assert sales.started_at.hour == 10
+        assert sales.started_at.microsecond == 250000
 
     def test_changing_a_returned_run_report_does_not_change_the_store(self, store: RecordStore) -> None:
         moment = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
