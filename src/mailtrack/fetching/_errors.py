@@ -76,8 +76,8 @@ def reply_error(reply: bytes, *, where: str, command: str, login: str, logging_i
     said = f" (the server said: {reply_text(reply)})"
     if code == "IN-USE":
         return ServerBusyError(
-            f"{where}: the mailbox is in use by another client (another mail program, or a second "
-            f"importer); will retry next run{said}"
+            f"{where}: the mailbox is in use by another client; will retry next run (another mail "
+            f"program or a second importer holds it){said}"
         )
     if code == "LOGIN-DELAY":
         return ServerBusyError(
