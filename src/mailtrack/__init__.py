@@ -25,6 +25,7 @@ from .exceptions import (
     ServerBusyError,
     StoreError,
 )
+from .fetching import POP3Fetcher
 from .importer import Importer
 from .matching import SubjectIdMatcher
 from .models import (
@@ -75,6 +76,7 @@ __all__ = [
     "MessageClass",
     "MessageConverter",
     "MessageInfo",
+    "POP3Fetcher",
     "ParseError",
     "ParseLimits",
     "QuarantineNotFoundError",
