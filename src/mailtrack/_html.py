@@ -233,7 +233,7 @@ def sanitize_html(
     """
     try:
         import nh3
-    except ImportError as exc:  # pragma: no cover - depends on the installation
+    except ImportError as exc:
         raise ImportError(
             "showing HTML mail safely needs the nh3 package: pip install 'mailtrack[html]'"
         ) from exc

@@ -78,23 +78,41 @@ class Attachment:
 
     @property
     def active_content(self) -> bool:
-        """True for types a browser would run (HTML, SVG, XML, JavaScript): serve those as downloads."""
-        kind = self.content_type.lower()
-        name = self.filename.lower()
+        """True for types a browser would run (HTML, SVG, XML, JavaScript, web archives, Flash).
+
+        Serve those as downloads (``Content-Disposition: attachment``), never inline. Both the
+        content type (parameters ignored) and the file names (safe and as sent) are looked at.
+        """
+        kind = self.content_type.split(";", 1)[0].strip().lower()
+        names = (self.filename.lower(), self.original_filename.lower())
         return (
-            kind
-            in {
-                "text/html",
-                "application/xhtml+xml",
-                "image/svg+xml",
-                "text/xml",
-                "application/xml",
-                "text/javascript",
-                "application/javascript",
-            }
-            or kind.endswith("+xml")
-            or name.endswith((".html", ".htm", ".xhtml", ".svg", ".svgz", ".xml", ".js", ".mht", ".mhtml"))
+            kind in _ACTIVE_CONTENT_TYPES
+            or kind.endswith(("+xml", "javascript", "ecmascript"))
+            or any(name.rstrip(". ").endswith(_ACTIVE_CONTENT_SUFFIXES) for name in names)
         )
+
+
+_ACTIVE_CONTENT_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "text/xml",
+        "application/xml",
+        "text/xsl",
+        "application/xslt+xml",
+        "text/javascript",
+        "application/javascript",
+        "multipart/related",
+        "message/rfc822",
+        "application/x-mimearchive",
+        "application/x-shockwave-flash",
+    }
+)
+_ACTIVE_CONTENT_SUFFIXES = (
+    ".html", ".htm", ".shtml", ".xhtml", ".xht", ".svg", ".svgz", ".xml", ".xsl", ".xslt",
+    ".js", ".mjs", ".mht", ".mhtml", ".swf",
+)  # fmt: skip
 
 
 @attrs.frozen(kw_only=True)
