@@ -98,7 +98,9 @@ def test_matcher_fits_the_protocol_and_shows_its_pattern() -> None:
     assert matcher == SubjectIdMatcher(r"\[#([0-9]+)\]")
 
 
-@given(st.integers(min_value=0, max_value=MAX_RECORD_ID), st.text(alphabet=st.characters(exclude_characters="#")))
+@given(
+    st.integers(min_value=0, max_value=MAX_RECORD_ID), st.text(alphabet=st.characters(exclude_characters="#"))
+)
 def test_any_record_id_is_found_in_any_surrounding_text(record_id: int, text: str) -> None:
     assert SubjectIdMatcher().match(f"{text} #{record_id} {text}") == record_id
 

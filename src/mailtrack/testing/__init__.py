@@ -2,7 +2,9 @@
 
 * :class:`POP3TestServer` — a real POP3 server on 127.0.0.1 in a thread, with TLS and :class:`Faults`;
   :class:`Transcript` / :class:`ClientLine` record what clients sent.
-* :class:`FakeFetcher` — a :class:`~mailtrack.abc.Fetcher` serving given raw messages, recording deletions.
+* :class:`FakeMailbox` / :class:`FakeFetcher` — a mailbox of raw messages that survives runs, and a
+  :class:`~mailtrack.abc.Fetcher` serving it and recording deletions
+  (``Importer(fetcher_factory=mailbox.fetcher)``).
 * :func:`build_message` — small, realistic raw messages for tests.
 * :func:`make_incoming`, :func:`make_attachment` — parsed messages without raw mail;
   :class:`ManualClock` — a clock for stores that only moves when told.
@@ -19,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._builders import ManualClock, make_attachment, make_incoming
     from ._contract import RecordStoreContract
-    from ._fake import FakeFetcher
+    from ._fake import FakeFetcher, FakeMailbox
     from ._messages import build_message
     from ._pop3server import ClientLine, Faults, POP3TestServer, Transcript
 
 __all__ = [
     "ClientLine",
     "FakeFetcher",
+    "FakeMailbox",
     "Faults",
     "ManualClock",
     "POP3TestServer",
@@ -39,6 +42,7 @@ __all__ = [
 _WHERE = {
     "ClientLine": "._pop3server",
     "FakeFetcher": "._fake",
+    "FakeMailbox": "._fake",
     "Faults": "._pop3server",
     "ManualClock": "._builders",
     "POP3TestServer": "._pop3server",

@@ -61,9 +61,12 @@ class FakeMailbox:
         if not isinstance(raw, bytes):
             raise TypeError(f"a raw message must be bytes, not {type(raw).__name__}")
         if uid is None:
-            while f"uid-{self._next_uid}" in self.messages:
-                self._next_uid += 1
+            # Like a real server, never hand out a UID again, even after its message was deleted.
             uid = f"uid-{self._next_uid}"
+            while uid in self.messages:
+                self._next_uid += 1
+                uid = f"uid-{self._next_uid}"
+            self._next_uid += 1
         if uid in self.messages:
             raise ValueError(f"the mailbox holds a message with uid {uid!r} already")
         self.messages[uid] = raw

@@ -1,0 +1,185 @@
+"""Who may add to an existing record by naming its #ID: SenderPolicy through Importer.run()."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailtrack import (
+    ConfigError,
+    Importer,
+    ImportPolicy,
+    IncomingMessage,
+    MailInterface,
+    MemoryRecordStore,
+    Record,
+    SenderPolicy,
+)
+from mailtrack._policy import check_sender_policy
+from mailtrack.testing import FakeMailbox, build_message
+
+CUSTOMER = "Carol Customer <carol@customer.example>"
+STRANGER = "Mallory <mallory@evil.example>"
+
+
+def make_interface(sender_policy: SenderPolicy, **policy: bool) -> MailInterface:
+    return MailInterface(
+        name="support",
+        server="pop.example.com",
+        login="support",
+        project="helpdesk",
+        policy=ImportPolicy(sender_policy=sender_policy, **policy),
+    )
+
+
+@pytest.fixture
+def store() -> MemoryRecordStore:
+    return MemoryRecordStore()
+
+
+def open_record(store: MemoryRecordStore, mailbox: FakeMailbox, importer: Importer) -> Record:
+    """Import a first message from the customer (cc a colleague), return its record."""
+    mailbox.add(build_message(subject="Printer jammed", sender=CUSTOMER, cc="Dave <dave@customer.example>"))
+    report = importer.run(make_interface(SenderPolicy.ANYONE))
+    assert report.created == 1
+    [record] = store.list_records()
+    return record
+
+
+def test_participant_may_append(store: MemoryRecordStore) -> None:
+    mailbox = FakeMailbox()
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
+    record = open_record(store, mailbox, importer)
+
+    mailbox.add(build_message(subject=f"Re: #{record.id} Printer", sender="DAVE@Customer.Example"))
+    report = importer.run(make_interface(SenderPolicy.PARTICIPANTS))
+
+    assert report.updated == 1
+    assert len(store.get_record(record.id).details) == 2
+    assert len(store.list_records()) == 1
+    assert len(mailbox) == 0
+
+
+def test_stranger_opens_a_new_record_and_the_foreign_record_is_untouched(store: MemoryRecordStore) -> None:
+    mailbox = FakeMailbox()
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
+    record = open_record(store, mailbox, importer)
+
+    mailbox.add(build_message(subject=f"Re: #{record.id} Printer", sender=STRANGER, text="Click here\n"))
+    report = importer.run(make_interface(SenderPolicy.PARTICIPANTS))
+
+    untouched = store.get_record(record.id)
+    assert untouched == record
+    assert (report.created, report.updated) == (1, 0)
+    [new] = [other for other in store.list_records() if other.id != record.id]
+    assert new.details[0].sender is not None
+    assert new.details[0].sender.address == "mallory@evil.example"
+    assert any("mallory@evil.example" in note and "not a participant" in note for note in report.notes)
+    assert len(mailbox) == 0
+
+
+def test_refused_sender_is_quarantined_when_the_policy_says_so(store: MemoryRecordStore) -> None:
+    mailbox = FakeMailbox()
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
+    record = open_record(store, mailbox, importer)
+
+    raw = build_message(subject=f"Re: #{record.id} Printer", sender=STRANGER)
+    uid = mailbox.add(raw)
+    report = importer.run(make_interface(SenderPolicy.PARTICIPANTS, quarantine_refused=True))
+
+    assert (report.failed, report.created, report.updated) == (1, 0, 0)
+    assert store.get_record(record.id) == record
+    assert len(store.list_records()) == 1
+    [held] = store.list_quarantined()
+    assert (held.uid, held.raw) == (uid, raw)
+    assert "not a participant" in held.error
+    assert mailbox.uids == [uid]
+
+
+def test_anyone_may_append_under_the_anyone_policy(store: MemoryRecordStore) -> None:
+    mailbox = FakeMailbox()
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
+    record = open_record(store, mailbox, importer)
+
+    mailbox.add(build_message(subject=f"Re: #{record.id}", sender=STRANGER))
+    report = importer.run(make_interface(SenderPolicy.ANYONE))
+
+    assert report.updated == 1
+    assert len(store.get_record(record.id).details) == 2
+
+
+def test_callback_decides_with_the_record_and_the_message(store: MemoryRecordStore) -> None:
+    seen: list[tuple[int, str]] = []
+
+    def only_customer_domain(record: Record, message: IncomingMessage) -> bool:
+        assert message.sender is not None
+        seen.append((record.id, message.sender.address))
+        return message.sender.address.endswith("@customer.example")
+
+    mailbox = FakeMailbox()
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher, sender_authorizer=only_customer_domain)
+    record = open_record(store, mailbox, importer)
+
+    mailbox.add(build_message(subject=f"Re: #{record.id}", sender="erin@customer.example"))
+    mailbox.add(build_message(subject=f"Re: #{record.id}", sender=STRANGER))
+    report = importer.run(make_interface(SenderPolicy.CALLBACK))
+
+    assert seen == [(record.id, "erin@customer.example"), (record.id, "mallory@evil.example")]
+    assert (report.updated, report.created) == (1, 1)
+    details = store.get_record(record.id).details
+    assert [detail.sender.address for detail in details if detail.sender] == [
+        "carol@customer.example",
+        "erin@customer.example",
+    ]
+
+
+def test_callback_that_raises_quarantines_the_message(store: MemoryRecordStore) -> None:
+    def broken(record: Record, message: IncomingMessage) -> bool:
+        raise RuntimeError("directory service down")
+
+    mailbox = FakeMailbox()
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher, sender_authorizer=broken)
+    record = open_record(store, mailbox, importer)
+
+    uid = mailbox.add(build_message(subject=f"Re: #{record.id}", sender=CUSTOMER))
+    report = importer.run(make_interface(SenderPolicy.CALLBACK))
+
+    assert report.failed == 1
+    assert store.get_record(record.id) == record
+    [held] = store.list_quarantined()
+    assert "directory service down" in held.error
+    assert mailbox.uids == [uid]
+
+
+def test_callback_policy_without_an_authorizer_fails_at_run_start(store: MemoryRecordStore) -> None:
+    mailbox = FakeMailbox([build_message()])
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
+
+    report = importer.run(make_interface(SenderPolicy.CALLBACK))
+
+    assert report.error is not None
+    assert "sender_authorizer" in report.error
+    assert mailbox.sessions == []
+    assert len(mailbox) == 1
+    assert store.last_run("support") == report
+    with pytest.raises(ConfigError, match=r"^support: policy.sender_policy is 'callback'"):
+        check_sender_policy(make_interface(SenderPolicy.CALLBACK), None)
+
+
+def test_auto_reply_from_a_stranger_is_skipped_not_opened_as_a_record(store: MemoryRecordStore) -> None:
+    mailbox = FakeMailbox()
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
+    record = open_record(store, mailbox, importer)
+
+    mailbox.add(
+        build_message(
+            subject=f"Out of office: Re: #{record.id}",
+            sender=STRANGER,
+            headers={"Auto-Submitted": "auto-replied"},
+        )
+    )
+    report = importer.run(make_interface(SenderPolicy.PARTICIPANTS))
+
+    assert (report.created, report.updated, report.skipped) == (0, 0, 1)
+    assert store.get_record(record.id) == record
+    assert len(store.list_records()) == 1
+    assert len(mailbox) == 0
