@@ -11,6 +11,7 @@ from ._serde import dump_config, load_config
 from .abc import Fetcher, Matcher, MessageConverter, RecordStore
 from .classifying import LOOP_HEADER, classify, outgoing_headers
 from .config import ClassAction, Config, ImportPolicy, MailInterface, ParseLimits, Security, SenderPolicy
+from .converting import MailParserConverter
 from .exceptions import (
     AuthenticationError,
     ConfigError,
@@ -70,6 +71,7 @@ __all__ = [
     "IncomingMessage",
     "InterfaceNotFoundError",
     "MailInterface",
+    "MailParserConverter",
     "MailtrackError",
     "Matcher",
     "MemoryRecordStore",
