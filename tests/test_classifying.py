@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 import mailtrack
 from mailtrack import ConfigError, EmailAddress, ImportPolicy, IncomingMessage, MessageClass
 from mailtrack.classifying import LOOP_HEADER, _matching_rule, classify, outgoing_headers
+from mailtrack.converting import MailParserConverter
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 POLICY = ImportPolicy(own_addresses=("Support@Example.com",), loop_header_value="helpdesk-7f3a")
@@ -290,3 +292,22 @@ def test_public_names_are_exported() -> None:
     assert mailtrack.classify is classify
     assert mailtrack.outgoing_headers is outgoing_headers
     assert mailtrack.LOOP_HEADER == "X-Mailtrack-Loop"
+
+
+# -- raw samples through the converter ------------------------------------------------------------
+
+MACHINE_SAMPLES = Path(__file__).parent / "messages" / "machine"
+SAMPLE_POLICY = ImportPolicy(own_addresses=("support@example.com",), loop_header_value="mailtrack-tests")
+
+
+@pytest.mark.parametrize("path", sorted(MACHINE_SAMPLES.glob("*.eml")), ids=lambda path: path.stem)
+def test_raw_sample_is_classified_as_its_name_says(path: Path) -> None:
+    # The file name starts with the expected class: "bounce-postfix-dsn.eml" is a bounce.
+    expected = MessageClass(path.stem.split("-", 1)[0])
+    converted = MailParserConverter().convert(path.read_bytes(), received_at=NOW)
+    assert classify(converted, SAMPLE_POLICY) is expected
+
+
+def test_every_message_class_has_raw_samples() -> None:
+    classes = {MessageClass(path.stem.split("-", 1)[0]) for path in MACHINE_SAMPLES.glob("*.eml")}
+    assert classes == set(MessageClass)
