@@ -19,6 +19,17 @@ class TestMemoryRecordStore(RecordStoreContract):
             yield store
 
 
+class TestMemoryRecordStoreOnRealTime(RecordStoreContract):
+    """The contract's path for stores that read the real time (``controls_time = False``)."""
+
+    controls_time = False
+
+    @pytest.fixture
+    def store(self) -> Iterator[RecordStore]:
+        with MemoryRecordStore() as store:
+            yield store
+
+
 def _create(**incoming: object) -> CreateRecord:
     return CreateRecord(message=make_incoming(**incoming), project="default", title="t")  # type: ignore[arg-type]
 

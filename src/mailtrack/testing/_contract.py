@@ -110,7 +110,7 @@ class RecordStoreContract:
     Time: the contract's ``clock`` fixture is a :class:`~mailtrack.testing.ManualClock`. A store
     that takes a clock should be given it, so that timestamps and lease expiry are checked
     exactly and without sleeping. A store that reads the real time instead sets
-    ``controls_time = False``; the time-dependent tests then sleep (about a second in all) and
+    ``controls_time = False``; the time-dependent tests then sleep (about four seconds in all) and
     check order instead of exact values.
 
     Threads: the concurrency tests commit and take leases from several threads at once, with
@@ -150,7 +150,7 @@ class RecordStoreContract:
 
     def lease_window(self) -> tuple[float, float]:
         """(lease seconds, a wait that outlasts it): long under a manual clock, short otherwise."""
-        return (30.0, 31.0) if self.controls_time else (0.5, 0.7)
+        return (30.0, 31.0) if self.controls_time else (1.0, 1.3)
 
     def run_in_threads(self, count: int, work: Callable[[int], T]) -> list[T]:
         """Run ``work(i)`` for i in range(count) in threads that start together; results in order."""
@@ -937,14 +937,14 @@ class RecordStoreContract:
         assert store.acquire_lease("support", "worker-2", seconds) is False
 
     def test_same_owner_renews_its_lease(self, store: RecordStore, clock: ManualClock) -> None:
-        seconds, outlast = self.lease_window()
+        seconds, _ = self.lease_window()
         assert store.acquire_lease("support", "worker-1", seconds)
-        self.wait(clock, seconds * 2 / 3)
+        self.wait(clock, seconds * 0.6)
         assert store.acquire_lease("support", "worker-1", seconds) is True
-        # Past the first lease's end, but inside the renewed one.
-        self.wait(clock, seconds * 2 / 3)
+        # Past the first lease's end (1.2 > 1.0), inside the renewed one (1.2 < 1.6).
+        self.wait(clock, seconds * 0.6)
         assert store.acquire_lease("support", "worker-2", seconds) is False
-        self.wait(clock, outlast - seconds * 2 / 3)
+        self.wait(clock, seconds * 0.5)
         assert store.acquire_lease("support", "worker-2", seconds) is True
 
     def test_expired_lease_goes_to_another_owner(self, store: RecordStore, clock: ManualClock) -> None:
