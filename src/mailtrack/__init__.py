@@ -6,6 +6,8 @@ subject names one (``#123``) — add it to that record as a new detail.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._html import display_html, sanitize_html
 from ._serde import dump_config, load_config
 from .abc import Fetcher, Matcher, MessageConverter, RecordStore
@@ -105,3 +107,16 @@ __all__ = [
 ]
 
 __version__ = "0.1.0.dev0"
+
+if TYPE_CHECKING:
+    from .stores.sql import SQLRecordStore as SQLRecordStore
+
+
+def __getattr__(name: str) -> Any:
+    # SQLRecordStore needs SQLAlchemy (the ``sql`` extra), so it is imported on first use only:
+    # ``import mailtrack`` works without it.
+    if name == "SQLRecordStore":
+        from . import stores
+
+        return stores.SQLRecordStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
