@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -31,3 +33,24 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
     session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy", "--strict", "src")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the HTML documentation with Sphinx; nitpicky, warnings are errors (no network needed)."""
+    session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "docs"))
+    session.run(
+        "sphinx-build", "-n", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs
+    )
+
+
+@nox.session
+def examples(session: nox.Session) -> None:
+    """Run every script in examples/ (each must exit 0)."""
+    session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    scripts = sorted(Path("examples").glob("*.py"))
+    if not scripts:
+        session.error("examples/ holds no scripts")
+    for script in scripts:
+        session.log(f"--- {script}")
+        session.run("python", str(script))

@@ -1,0 +1,189 @@
+"""What every command shares: the configuration, the store, the console and plain-words errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import click
+from rich.console import Console
+
+from .._serde import load_config
+from ..abc import RecordStore
+from ..config import Config, MailInterface
+from ..exceptions import ConfigError, InterfaceNotFoundError, MailtrackError
+
+__all__ = [
+    "App",
+    "CONFIG_FILE",
+    "Duration",
+    "ErrorHandlingGroup",
+    "InterfaceEntry",
+    "fail",
+    "parse_duration",
+    "pass_app",
+]
+
+#: The configuration file looked for in the current directory when ``--config`` is not given.
+CONFIG_FILE = "mailtrack.toml"
+
+
+@attrs.frozen(kw_only=True)
+class InterfaceEntry:
+    """A mail interface and where it is defined: ``"file"`` (the configuration) or ``"store"``."""
+
+    interface: MailInterface
+    source: str
+
+
+@attrs.define
+class App:
+    """The state of one ``mailtrack`` invocation, shared by its commands through click's context."""
+
+    config_path: Path | None = None
+    store_url: str | None = None
+    debug: bool = False
+    console: Console = attrs.field(factory=Console)
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        """The configuration: ``--config``, else ``./mailtrack.toml`` or the defaults."""
+        if self._config is None:
+            if self.config_path is not None:
+                self._config = load_config(self.config_path)
+            elif Path(CONFIG_FILE).is_file():
+                self._config = load_config(CONFIG_FILE)
+            else:
+                self._config = Config()
+        return self._config
+
+    @property
+    def effective_store_url(self) -> str:
+        """``--store`` (or ``$MAILTRACK_STORE``) when given, else the configuration's ``store``."""
+        return self.store_url or self.config.store
+
+    @contextmanager
+    def open_store(self) -> Iterator[RecordStore]:
+        """Open the store the configuration names, and close it afterwards."""
+        from ..stores import store_from_url
+
+        with store_from_url(self.effective_store_url) as store:
+            yield store
+
+    def interfaces(self, store: RecordStore) -> list[InterfaceEntry]:
+        """The interfaces of the configuration file and those saved in the store, by name.
+
+        A name defined in the file hides an interface of the same name saved in the store.
+        """
+        entries = {
+            interface.name: InterfaceEntry(interface=interface, source="file")
+            for interface in self.config.interfaces
+        }
+        for interface in store.list_interfaces():
+            entries.setdefault(interface.name, InterfaceEntry(interface=interface, source="store"))
+        return sorted(entries.values(), key=lambda entry: entry.interface.name)
+
+    def select(self, store: RecordStore, names: tuple[str, ...]) -> list[MailInterface]:
+        """The interfaces named, or all enabled ones when *names* is empty.
+
+        Raises:
+            InterfaceNotFoundError: a name is neither in the configuration file nor in the store.
+        """
+        entries = {entry.interface.name: entry.interface for entry in self.interfaces(store)}
+        if not names:
+            return [interface for interface in entries.values() if interface.enabled]
+        unknown = [name for name in names if name not in entries]
+        if unknown:
+            known = ", ".join(entries) or "none is configured yet"
+            raise InterfaceNotFoundError(
+                f"no mail interface named {', '.join(map(repr, unknown))} (known: {known})"
+            )
+        return [entries[name] for name in dict.fromkeys(names)]
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def fail(message: str) -> click.ClickException:
+    """A plain-words error for the user: printed as ``Error: …`` with exit status 1."""
+    return click.ClickException(message)
+
+
+def _debugging(ctx: click.Context) -> bool:
+    app = ctx.find_object(App)
+    if app is not None:
+        return app.debug
+    return bool(ctx.find_root().params.get("debug"))
+
+
+class ErrorHandlingGroup(click.Group):
+    """A command group that turns errors into plain words (the traceback only with ``--debug``)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except MailtrackError as exc:
+            if _debugging(ctx):
+                raise
+            raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            if _debugging(ctx):
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from exc
+        except Exception as exc:
+            if _debugging(ctx):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}: {exc}. This is a bug in mailtrack; "
+                "run the command again with --debug to see where it happened, and please report it."
+            ) from exc
+
+
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[float]
+else:  # click < 8.3 has no generic ParamType
+    _ParamType = click.ParamType
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)", re.IGNORECASE)
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"90"``, ``"30s"``, ``"5m"``, ``"1h30m"`` or ``"1d"``.
+
+    Raises:
+        ConfigError: the text is not a positive duration.
+    """
+    compact = text.strip().replace(" ", "")
+    position, total = 0, 0.0
+    while position < len(compact):
+        match = _DURATION_PART.match(compact, position)
+        if match is None:
+            break
+        total += float(match.group(1)) * _SECONDS[match.group(2).lower()]
+        position = match.end()
+    if not compact or position != len(compact) or total <= 0:
+        raise ConfigError(f"{text!r} is not a duration; write it like 90s, 5m, 1h or 1h30m")
+    return total
+
+
+class Duration(_ParamType):
+    """A click parameter for durations such as ``5m`` (seconds as a float)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)

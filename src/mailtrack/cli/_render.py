@@ -1,0 +1,295 @@
+"""How the commands show things: rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+import click
+from rich import box
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .._serde import unstructure
+from ..config import MailInterface
+from ..models import ConnectionCheck, Detail, QuarantinedMessage, Record, RunReport
+
+__all__ = [
+    "check_line",
+    "interfaces_table",
+    "print_json",
+    "quarantine_panel",
+    "quarantine_table",
+    "record_view",
+    "records_table",
+    "run_table",
+    "to_jsonable",
+]
+
+#: Fields holding bytes that JSON listings leave out (the sizes and digests are there).
+_BYTES_LEFT_OUT = frozenset({"content", "raw"})
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON data for models and configs: datetimes in ISO 8601, bytes left out, no secrets."""
+    if isinstance(value, MailInterface):
+        return unstructure(value)  # the configuration dump, which never holds the password
+    if attrs.has(type(value)):
+        return {
+            field.name: to_jsonable(getattr(value, field.name))
+            for field in attrs.fields(type(value))
+            if not (field.name in _BYTES_LEFT_OUT and isinstance(getattr(value, field.name), bytes | None))
+        }
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, bytes):
+        return None
+    return value
+
+
+def print_json(value: Any) -> None:
+    """Print *value* as indented JSON, unstyled and unwrapped, so that scripts can parse the output."""
+    click.echo(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+
+
+def when(moment: datetime | None) -> str:
+    """A datetime in the local time zone, to the minute."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def size(count: int | None) -> str:
+    """A byte count for people (``812 B``, ``2.3 kB``, ``4.1 MB``)."""
+    if count is None:
+        return "—"
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _row(table: Table, *cells: str | Text) -> None:
+    """Add a row; plain strings become Text, so that mail content is never read as rich markup."""
+    table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
+
+
+def _table(title: str | None, *columns: str, **options: Any) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", title_style="bold", **options)
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+def records_table(records: Sequence[Record], *, title: str | None = "Records") -> Table:
+    """One line per record: ID, title, who opened it, its details and attachments, last change.
+
+    The project is shown only when the records belong to more than one.
+    """
+    projects = len({record.project for record in records}) > 1
+    columns = ["ID", *(["Project"] if projects else []), "Title", "From", "Details", "Files", "Updated"]
+    table = _table(title, *columns)
+    for column in table.columns:
+        column.no_wrap = column.header not in {"Title", "Project"}
+        if column.header in {"ID", "Details", "Files"}:
+            column.justify = "right"
+        elif column.header == "Title":
+            column.min_width = 16
+        elif column.header == "From":
+            column.max_width = 16
+            column.overflow = "ellipsis"
+    for record in records:
+        first = record.details[0] if record.details else None
+        sender = first.sender if first else None
+        _row(
+            table,
+            f"#{record.id}",
+            *([record.project] if projects else []),
+            record.title,
+            (sender.name or sender.address) if sender else "—",
+            str(len(record.details)),
+            str(sum(len(detail.attachments) for detail in record.details)),
+            when(record.updated_at),
+        )
+    return table
+
+
+def _addresses(values: Iterable[object]) -> str:
+    return ", ".join(str(value) for value in values)
+
+
+def _shortened(text: str, max_lines: int | None) -> str:
+    lines = text.strip().splitlines()
+    if max_lines is None or len(lines) <= max_lines:
+        return "\n".join(lines)
+    return "\n".join([*lines[:max_lines], f"… ({len(lines) - max_lines} more lines)"])
+
+
+def _detail_view(number: int, detail: Detail, *, headers: bool, max_lines: int | None) -> RenderableType:
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    _row(facts, "From", str(detail.sender) if detail.sender else "—")
+    if detail.to:
+        _row(facts, "To", _addresses(detail.to))
+    if detail.cc:
+        _row(facts, "Cc", _addresses(detail.cc))
+    _row(facts, "Date", when(detail.sent_at))
+    _row(facts, "Subject", detail.subject)
+    _row(facts, "Message-ID", detail.message_id)
+    kind = detail.message_class.value.replace("_", " ")
+    _row(facts, "Came via", f"{detail.interface or '—'} ({kind} mail)")
+    if detail.html is not None:
+        _row(facts, "HTML", f"yes, {size(len(detail.html.encode()))} (shown here as its text part)")
+    parts: list[RenderableType] = [facts, Text("")]
+    parts.append(Text(_shortened(detail.text, max_lines) or "(no text)"))
+    if detail.attachments:
+        files = _table(None, "File", "Type", "Size", "SHA-256", "Inline")
+        for attachment in detail.attachments:
+            _row(
+                files,
+                attachment.filename,
+                attachment.content_type,
+                size(attachment.size),
+                attachment.sha256[:12],
+                f"cid:{attachment.content_id}" if attachment.disposition == "inline" else "",
+            )
+        parts += [Text(""), files]
+    if headers:
+        parts += [Text(""), Panel(Text(detail.headers.rstrip()), title="Header", title_align="left")]
+    return Panel(Group(*parts), title=f"Detail {number}", title_align="left")
+
+
+def record_view(record: Record, *, headers: bool = False, max_lines: int | None = None) -> RenderableType:
+    """A record with its fields and each detail (text, attachments, and the raw header on request).
+
+    Args:
+        record: The record, with its details.
+        headers: Also show each detail's raw header block.
+        max_lines: Cut each detail's text after this many lines (``None``: show all of it).
+    """
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    _row(facts, "Project", record.project)
+    _row(facts, "Opened", when(record.created_at))
+    _row(facts, "Updated", when(record.updated_at))
+    for name, value in record.fields.items():
+        _row(facts, name, value)
+    details = [
+        _detail_view(number, detail, headers=headers, max_lines=max_lines)
+        for number, detail in enumerate(record.details, 1)
+    ]
+    return Group(Text(f"#{record.id} {record.title}", style="bold"), facts, *details)
+
+
+def run_table(reports: Sequence[RunReport], *, title: str | None = "Run report") -> Table:
+    """The summary of a run: one line per interface with its counts, and the error if it failed."""
+    table = _table(title, "Interface", "Imported", "Created", "Updated", "Skipped", "Failed", "Result")
+    for column in table.columns[1:6]:
+        column.justify = "right"
+    for report in reports:
+        _row(
+            table,
+            report.interface,
+            str(report.imported),
+            str(report.created),
+            str(report.updated),
+            str(report.skipped),
+            str(report.failed),
+            Text("ok", style="green") if report.ok else Text(f"failed: {report.error}", style="red"),
+        )
+    return table
+
+
+def run_notes(reports: Sequence[RunReport]) -> list[str]:
+    """The notes of the reports, each preceded by its interface's name."""
+    return [f"{report.interface}: {note}" for report in reports for note in report.notes]
+
+
+def interfaces_table(rows: Sequence[tuple[MailInterface, str, RunReport | None]]) -> Table:
+    """The spec's list of mail interfaces: each with its settings and the statistics of its last run."""
+    table = _table(
+        "Mail interfaces", "Name", "On", "Server", "Login", "Security", "Project", "Last run", "Result"
+    )
+    for interface, source, last in rows:
+        if last is None:
+            result = Text("never ran", style="dim")
+        elif last.ok:
+            result = Text(f"{last.imported} imported" + (f", {last.failed} failed" if last.failed else ""))
+        else:
+            result = Text(f"error: {last.error}", style="red")
+        _row(
+            table,
+            interface.name + (" (file)" if source == "file" else ""),
+            "yes" if interface.enabled else "no",
+            f"{interface.server}:{interface.effective_port}",
+            interface.login,
+            interface.security.value + (", leave copy" if interface.leave_copy else ""),
+            interface.project,
+            when(last.finished_at) if last else "—",
+            result,
+        )
+    return table
+
+
+def check_line(check: ConnectionCheck, interface: MailInterface) -> Text:
+    """The result of a connection test in plain words."""
+    where = f"{interface.server}:{interface.effective_port}"
+    if not check.ok:
+        return Text.assemble((f"{check.interface}: ", "bold"), ("FAILED", "bold red"), f" — {check.error}")
+    secured = f"over {check.tls_version}" if check.tls_version else "without encryption"
+    waiting = ""
+    if check.message_count is not None:
+        plural = "" if check.message_count == 1 else "s"
+        waiting = f"; {check.message_count} message{plural} waiting ({size(check.mailbox_bytes)})"
+    text = Text.assemble(
+        (f"{check.interface}: ", "bold"), ("OK", "bold green"), f" — logged in to {where} {secured}{waiting}"
+    )
+    for warning in check.warnings:
+        text.append(f"\n  note: {warning}", style="yellow")
+    return text
+
+
+def quarantine_table(items: Sequence[QuarantinedMessage]) -> Table:
+    """One line per quarantined message: where it came from, how often it failed, and why."""
+    table = _table("Quarantine", "ID", "Interface", "Attempts", "Since", "Error")
+    for column in table.columns[:4]:
+        column.no_wrap = True
+    table.columns[4].min_width = 24
+    for item in items:
+        _row(table, str(item.id), item.interface, str(item.attempts), when(item.quarantined_at), item.error)
+    return table
+
+
+def quarantine_panel(item: QuarantinedMessage, *, header_only: bool = True) -> RenderableType:
+    """A quarantined message: its facts and the start of its raw text."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    _row(facts, "Interface", item.interface)
+    _row(facts, "UID", item.uid)
+    _row(facts, "Size", size(len(item.raw)))
+    _row(facts, "Attempts", str(item.attempts))
+    _row(facts, "Since", when(item.quarantined_at))
+    _row(facts, "Error", item.error)
+    raw = item.raw.decode("latin-1")
+    if header_only:
+        raw = raw.replace("\r\n", "\n").split("\n\n", 1)[0]
+    return Group(
+        Text(f"Quarantined message {item.id}", style="bold"),
+        facts,
+        Panel(Text(raw.rstrip()), title="Header" if header_only else "Raw message", title_align="left"),
+    )

@@ -1,0 +1,120 @@
+"""``mailtrack check`` and ``mailtrack run``: test the connections, import the mail."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import attrs
+import click
+from rich.progress import Progress
+
+from ..abc import RecordStore
+from ..config import MailInterface
+from ..importer import Importer
+from ..models import RunReport
+from ._app import App, Duration, fail, pass_app
+from ._progress import RunMonitor, stop_on_interrupt
+from ._render import check_line, print_json, run_notes, run_table, when
+
+__all__ = ["check", "make_importer", "run", "run_interfaces"]
+
+_NOTHING_TO_RUN = (
+    "no enabled mail interface; add one with `mailtrack interfaces add` or in the configuration file"
+)
+
+
+def make_importer(store: RecordStore, *, monitor: RunMonitor | None = None) -> Importer:
+    """The importer the commands use: mailtrack's defaults, with the fetchers watched by *monitor*."""
+    importer = Importer(store=store)
+    if monitor is None:
+        return importer
+    return attrs.evolve(importer, fetcher_factory=monitor.wrap(importer.fetcher_factory))
+
+
+def run_interfaces(
+    app: App,
+    store: RecordStore,
+    interfaces: Sequence[MailInterface],
+    *,
+    stop: threading.Event,
+    show_progress: bool,
+) -> list[RunReport]:
+    """Import from each interface in turn, with a progress bar each; stop early when asked to."""
+    progress: Progress | None = None
+    if show_progress and app.console.is_terminal:
+        progress = RunMonitor.display(app.console)
+    importer = make_importer(store, monitor=RunMonitor(stop=stop, progress=progress))
+    reports: list[RunReport] = []
+    with progress if progress is not None else contextlib.nullcontext():
+        for interface in interfaces:
+            if stop.is_set():
+                break
+            reports.append(importer.run(interface))
+    return reports
+
+
+@click.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_app
+def check(app: App, names: tuple[str, ...], as_json: bool) -> None:
+    """Test the connection to the named mail interfaces (default: all enabled ones).
+
+    Connects, logs in, counts the waiting messages and logs out; nothing is imported or deleted.
+    Exits with status 1 when a connection failed.
+    """
+    with app.open_store() as store:
+        interfaces = app.select(store, names)
+        if not interfaces:
+            raise fail(_NOTHING_TO_RUN)
+        importer = make_importer(store)
+        results = [(interface, importer.check(interface)) for interface in interfaces]
+    if as_json:
+        print_json([result for _, result in results])
+    else:
+        for interface, result in results:
+            app.console.print(check_line(result, interface))
+    if not all(result.ok for _, result in results):
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option(
+    "--every",
+    type=Duration(),
+    metavar="DURATION",
+    help="Keep polling at this interval (90s, 5m, 1h) until interrupted.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run reports as JSON.")
+@pass_app
+def run(app: App, names: tuple[str, ...], every: float | None, as_json: bool) -> None:
+    """Import the mail of the named interfaces (default: all enabled ones).
+
+    Shows a progress bar per interface while it works and a summary at the end. Ctrl-C stops
+    after the message in hand: it is committed, and the rest stays on the server for the next
+    run. Exits with status 1 when an interface failed (its messages stay on the server).
+    """
+    with app.open_store() as store, stop_on_interrupt(app.console) as stop:
+        interfaces = app.select(store, names)
+        if not interfaces:
+            raise fail(_NOTHING_TO_RUN)
+        while True:
+            reports = run_interfaces(app, store, interfaces, stop=stop, show_progress=not as_json)
+            if as_json:
+                print_json(reports)
+            else:
+                title = "Run report" if every is None else f"Run report, {when(datetime.now(timezone.utc))}"
+                app.console.print(run_table(reports, title=title))
+                for note in run_notes(reports):
+                    app.console.print(f"  {note}", style="yellow")
+            failed = any(not report.ok for report in reports)
+            if every is None or stop.is_set() or stop.wait(every):
+                break
+        if stop.is_set() and not as_json:
+            app.console.print("Stopped.")
+    if failed:
+        raise click.exceptions.Exit(1)
