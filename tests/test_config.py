@@ -379,18 +379,11 @@ def test_dump_refuses_unknown_formats_and_objects() -> None:
         dump_config("support")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug in _serde: cattrs iterates a lone string into characters before as_str_tuple sees it",
-)
 def test_own_addresses_as_a_lone_string_in_a_file_is_one_address() -> None:
     config = load_config({"interfaces": [interface_data(policy={"own_addresses": "me@example.com"})]})
     assert config.interfaces[0].policy.own_addresses == ("me@example.com",)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="known bug in _serde: a non-mapping section gives Python's AttributeError text"
-)
 def test_a_section_of_the_wrong_shape_is_described_in_plain_words() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config({"interfaces": [interface_data(defaults="priority=high")]})

@@ -47,6 +47,15 @@ def _strict(kind: type[Any], *, accept: tuple[type, ...] = ()) -> Any:
     return structure_strictly
 
 
+def _expect_table(hook: Any, what: str = "a table of settings") -> Any:
+    def structure_table(value: Any, kind: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected {what}, got {type(value).__name__}")
+        return hook(value, kind)
+
+    return structure_table
+
+
 def _structure_enum(value: Any, kind: type[enum.Enum]) -> enum.Enum:
     try:
         return kind(value)
@@ -64,6 +73,21 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _strict(int))
     converter.register_structure_hook(float, _strict(float, accept=(int,)))
     converter.register_structure_hook(bool, _strict(bool))
+
+    # A lone string where a list of strings belongs means a list of one.
+    str_tuple = converter.get_structure_hook(tuple[str, ...])
+
+    def structure_str_tuple(value: Any, kind: Any) -> Any:
+        return (value,) if isinstance(value, str) else str_tuple(value, kind)
+
+    converter.register_structure_hook_func(lambda kind: kind == tuple[str, ...], structure_str_tuple)
+    str_mapping = converter.get_structure_hook(Mapping[str, str])
+    converter.register_structure_hook_func(
+        lambda kind: kind == Mapping[str, str], _expect_table(str_mapping, "a table of names to strings")
+    )
+    # Sections last, so that their generated hooks use the field hooks above.
+    for section in (ImportPolicy, MailInterface, Config):
+        converter.register_structure_hook(section, _expect_table(converter.get_structure_hook(section)))
     return converter
 
 
