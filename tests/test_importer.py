@@ -1,4 +1,4 @@
-"""Importer.run(): the import flow end to end, against MemoryRecordStore and a FakeMailbox.
+"""Importer.run(): the import flow end to end, against MemoryRecordStore and SQLite, and a FakeMailbox.
 
 Every test looks at both sides: what the store holds afterwards and what is left in the mailbox.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 
 import attrs
@@ -26,6 +27,7 @@ from mailtrack import (
     MemoryRecordStore,
     MessageClass,
     ParseError,
+    RecordStore,
     RunReport,
     SenderPolicy,
     StoreError,
@@ -54,13 +56,21 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture
-def store(clock: ManualClock) -> MemoryRecordStore:
-    return MemoryRecordStore(clock=clock)
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, clock: ManualClock) -> Iterator[RecordStore]:
+    """Each test runs against the in-memory store and the SQL store on in-memory SQLite."""
+    if request.param == "memory":
+        yield MemoryRecordStore(clock=clock)
+        return
+    pytest.importorskip("sqlalchemy")
+    from mailtrack.stores.sql import SQLRecordStore
+
+    with SQLRecordStore("sqlite://", clock=clock) as sql_store:
+        yield sql_store
 
 
 def importer_for(
-    mailbox: FakeMailbox, store: MemoryRecordStore, clock: ManualClock | None = None, **kwargs: object
+    mailbox: FakeMailbox, store: RecordStore, clock: ManualClock | None = None, **kwargs: object
 ) -> Importer:
     if clock is not None:
         kwargs.setdefault("clock", clock)
@@ -84,7 +94,7 @@ class FailingConverter:
 # -- creating and appending ---------------------------------------------------------------------
 
 
-def test_new_message_opens_a_record_in_the_interface_project(store: MemoryRecordStore) -> None:
+def test_new_message_opens_a_record_in_the_interface_project(store: RecordStore) -> None:
     raw = build_message(subject="Re: FW:  Printer   jammed", text="It jams on every page.\n")
     mailbox = FakeMailbox({"u1": raw})
 
@@ -113,7 +123,7 @@ def test_new_message_opens_a_record_in_the_interface_project(store: MemoryRecord
 
 
 def test_follow_up_naming_the_record_is_appended_and_moves_updated_at(
-    store: MemoryRecordStore, clock: ManualClock
+    store: RecordStore, clock: ManualClock
 ) -> None:
     mailbox = FakeMailbox([build_message(subject="Printer jammed")])
     importer = importer_for(mailbox, store, clock)
@@ -134,7 +144,7 @@ def test_follow_up_naming_the_record_is_appended_and_moves_updated_at(
     assert len(mailbox) == 0
 
 
-def test_unknown_record_id_opens_a_new_record(store: MemoryRecordStore) -> None:
+def test_unknown_record_id_opens_a_new_record(store: RecordStore) -> None:
     mailbox = FakeMailbox([build_message(subject="Re: #999 printer")])
 
     report = importer_for(mailbox, store).run(make_interface())
@@ -145,7 +155,7 @@ def test_unknown_record_id_opens_a_new_record(store: MemoryRecordStore) -> None:
     assert any("#999" in note for note in report.notes)
 
 
-def test_record_id_of_another_project_opens_a_new_record(store: MemoryRecordStore) -> None:
+def test_record_id_of_another_project_opens_a_new_record(store: RecordStore) -> None:
     mailbox = FakeMailbox([build_message(subject="Invoice missing")])
     importer = importer_for(mailbox, store)
     importer.run(make_interface("sales", project="sales"))
@@ -161,7 +171,7 @@ def test_record_id_of_another_project_opens_a_new_record(store: MemoryRecordStor
     assert len(mailbox) == 0
 
 
-def test_html_attachments_and_inline_images_arrive_intact(store: MemoryRecordStore) -> None:
+def test_html_attachments_and_inline_images_arrive_intact(store: RecordStore) -> None:
     pdf = b"%PDF-1.4\n" + bytes(range(256)) * 4
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
     raw = build_message(
@@ -185,7 +195,7 @@ def test_html_attachments_and_inline_images_arrive_intact(store: MemoryRecordSto
 # -- exactly once --------------------------------------------------------------------------------
 
 
-def test_second_run_with_leave_copy_imports_nothing_twice(store: MemoryRecordStore) -> None:
+def test_second_run_with_leave_copy_imports_nothing_twice(store: RecordStore) -> None:
     mailbox = FakeMailbox([build_message(subject="one"), build_message(subject="two")])
     importer = importer_for(mailbox, store)
     interface = make_interface(leave_copy=True)
@@ -201,7 +211,7 @@ def test_second_run_with_leave_copy_imports_nothing_twice(store: MemoryRecordSto
     assert mailbox.sessions[1].deleted == []
 
 
-def test_delete_mode_empties_the_mailbox(store: MemoryRecordStore) -> None:
+def test_delete_mode_empties_the_mailbox(store: RecordStore) -> None:
     mailbox = FakeMailbox([build_message(subject=f"message {n}") for n in range(5)])
 
     report = importer_for(mailbox, store).run(make_interface())
@@ -213,7 +223,7 @@ def test_delete_mode_empties_the_mailbox(store: MemoryRecordStore) -> None:
 
 
 def test_committed_messages_left_by_a_crash_before_quit_are_deleted_next_run(
-    store: MemoryRecordStore,
+    store: RecordStore,
 ) -> None:
     mailbox = FakeMailbox([build_message(subject="one"), build_message(subject="two")])
     importer = importer_for(mailbox, store)
@@ -233,7 +243,7 @@ def test_committed_messages_left_by_a_crash_before_quit_are_deleted_next_run(
     assert len(store.list_records()) == 2
 
 
-def test_same_message_id_through_two_interfaces_is_one_detail(store: MemoryRecordStore) -> None:
+def test_same_message_id_through_two_interfaces_is_one_detail(store: RecordStore) -> None:
     raw = build_message(subject="Printer", message_id="<same-mail@example.com>", to=["support@x", "sales@x"])
     boxes = {"support": FakeMailbox([raw]), "sales": FakeMailbox([raw])}
     importer = Importer(store=store, fetcher_factory=lambda i: boxes[i.name].fetcher(i))
@@ -248,7 +258,7 @@ def test_same_message_id_through_two_interfaces_is_one_detail(store: MemoryRecor
     assert len(boxes["sales"]) == 0
 
 
-def test_mailbox_without_uidl_is_keyed_by_digest_and_idempotent(store: MemoryRecordStore) -> None:
+def test_mailbox_without_uidl_is_keyed_by_digest_and_idempotent(store: RecordStore) -> None:
     raws = [build_message(subject="one"), build_message(subject="two")]
     mailbox = FakeMailbox(raws, uidl=False)
     importer = importer_for(mailbox, store)
@@ -264,7 +274,7 @@ def test_mailbox_without_uidl_is_keyed_by_digest_and_idempotent(store: MemoryRec
     assert store.is_imported("support", "sha256:" + hashlib.sha256(raws[0]).hexdigest())
 
 
-def test_mailbox_without_uidl_in_delete_mode_empties_it(store: MemoryRecordStore) -> None:
+def test_mailbox_without_uidl_in_delete_mode_empties_it(store: RecordStore) -> None:
     mailbox = FakeMailbox([build_message(subject="one"), build_message(subject="two")], uidl=False)
 
     report = importer_for(mailbox, store).run(make_interface())
@@ -276,7 +286,7 @@ def test_mailbox_without_uidl_in_delete_mode_empties_it(store: MemoryRecordStore
 # -- nothing lost ----------------------------------------------------------------------------------
 
 
-def test_converter_failure_quarantines_the_message_and_the_run_goes_on(store: MemoryRecordStore) -> None:
+def test_converter_failure_quarantines_the_message_and_the_run_goes_on(store: RecordStore) -> None:
     bad = build_message(subject="broken", text="POISON\n")
     mailbox = FakeMailbox({"bad": bad, "good": build_message(subject="fine")})
     converter = FailingConverter(b"POISON", ParseError("the MIME structure is broken"))
@@ -292,7 +302,7 @@ def test_converter_failure_quarantines_the_message_and_the_run_goes_on(store: Me
     assert any("bad" in note and "quarantined" in note for note in report.notes)
 
 
-def test_unexpected_converter_exception_is_quarantined_too(store: MemoryRecordStore) -> None:
+def test_unexpected_converter_exception_is_quarantined_too(store: RecordStore) -> None:
     mailbox = FakeMailbox({"bad": build_message(text="POISON\n")})
     converter = FailingConverter(b"POISON", RuntimeError("converter bug"))
 
@@ -305,7 +315,7 @@ def test_unexpected_converter_exception_is_quarantined_too(store: MemoryRecordSt
     assert mailbox.uids == ["bad"]
 
 
-def test_quarantined_message_is_skipped_next_run_and_stays(store: MemoryRecordStore) -> None:
+def test_quarantined_message_is_skipped_next_run_and_stays(store: RecordStore) -> None:
     mailbox = FakeMailbox({"bad": build_message(text="POISON\n")})
     importer = importer_for(mailbox, store, converter=FailingConverter(b"POISON", ParseError("unreadable")))
     importer.run(make_interface())
@@ -318,7 +328,7 @@ def test_quarantined_message_is_skipped_next_run_and_stays(store: MemoryRecordSt
     assert store.list_quarantined()[0].attempts == 1
 
 
-def test_delete_quarantined_policy_removes_the_quarantined_message(store: MemoryRecordStore) -> None:
+def test_delete_quarantined_policy_removes_the_quarantined_message(store: RecordStore) -> None:
     raw = build_message(text="POISON\n")
     mailbox = FakeMailbox({"bad": raw})
     interface = make_interface(policy=attrs.evolve(ANYONE, delete_quarantined=True))
@@ -332,7 +342,7 @@ def test_delete_quarantined_policy_removes_the_quarantined_message(store: Memory
 
 
 def test_run_that_cannot_start_reports_the_error_saves_it_and_loses_nothing(
-    store: MemoryRecordStore,
+    store: RecordStore,
 ) -> None:
     mailbox = FakeMailbox([build_message()], fail_on_open=AuthenticationError("the server refused the login"))
 
@@ -346,7 +356,7 @@ def test_run_that_cannot_start_reports_the_error_saves_it_and_loses_nothing(
     assert "s3cret" not in repr(report)
 
 
-def test_connection_lost_mid_run_keeps_everything_on_the_server(store: MemoryRecordStore) -> None:
+def test_connection_lost_mid_run_keeps_everything_on_the_server(store: RecordStore) -> None:
     mailbox = FakeMailbox([build_message(subject=f"m{n}") for n in range(3)])
     mailbox.fail_on_retrieve = {2: FetchError("connection reset by peer")}
     importer = importer_for(mailbox, store)
@@ -367,7 +377,7 @@ def test_connection_lost_mid_run_keeps_everything_on_the_server(store: MemoryRec
     assert sorted(record.title for record in store.list_records()) == ["m0", "m1", "m2"]
 
 
-def test_too_large_messages_are_not_retrieved_and_are_noted(store: MemoryRecordStore) -> None:
+def test_too_large_messages_are_not_retrieved_and_are_noted(store: RecordStore) -> None:
     big = build_message(subject="big", text="x" * 5000)
     mailbox = FakeMailbox({"small": build_message(subject="small"), "big": big})
 
@@ -434,7 +444,7 @@ def test_unusable_store_stops_the_run_and_deletes_only_committed_messages() -> N
 
 
 def test_keyboard_interrupt_drops_the_session_saves_the_report_and_propagates(
-    store: MemoryRecordStore,
+    store: RecordStore,
 ) -> None:
     mailbox = FakeMailbox({"a": build_message(subject="a"), "b": build_message(subject="STOP")})
     importer = importer_for(mailbox, store, converter=FailingConverter(b"STOP", KeyboardInterrupt()))  # type: ignore[arg-type]
@@ -453,7 +463,7 @@ def test_keyboard_interrupt_drops_the_session_saves_the_report_and_propagates(
 
 
 def test_unexpected_fetcher_error_is_reported_and_logged(
-    store: MemoryRecordStore, caplog: pytest.LogCaptureFixture
+    store: RecordStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     mailbox = FakeMailbox([build_message()])
     mailbox.fail_on_retrieve = {1: ValueError("fetcher bug")}
@@ -474,7 +484,7 @@ def test_unexpected_fetcher_error_is_reported_and_logged(
 AUTO_REPLY_HEADERS = {"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"}
 
 
-def test_auto_reply_never_opens_a_record(store: MemoryRecordStore) -> None:
+def test_auto_reply_never_opens_a_record(store: RecordStore) -> None:
     raw = build_message(subject="Out of office: printer", headers=AUTO_REPLY_HEADERS)
     mailbox = FakeMailbox([raw])
 
@@ -487,7 +497,7 @@ def test_auto_reply_never_opens_a_record(store: MemoryRecordStore) -> None:
     assert len(mailbox) == 0
 
 
-def test_auto_reply_is_appended_to_the_record_it_answers(store: MemoryRecordStore) -> None:
+def test_auto_reply_is_appended_to_the_record_it_answers(store: RecordStore) -> None:
     mailbox = FakeMailbox([build_message(subject="Printer", message_id="<first@example.com>")])
     importer = importer_for(mailbox, store)
     importer.run(make_interface())
@@ -515,7 +525,7 @@ def test_auto_reply_is_appended_to_the_record_it_answers(store: MemoryRecordStor
     [(ClassAction.DROP, 0, 0, 0), (ClassAction.QUARANTINE, 0, 1, 1), (ClassAction.NORMAL, 1, 0, 0)],
 )
 def test_auto_reply_follows_its_class_action(
-    store: MemoryRecordStore, action: ClassAction, records: int, quarantined: int, left: int
+    store: RecordStore, action: ClassAction, records: int, quarantined: int, left: int
 ) -> None:
     mailbox = FakeMailbox([build_message(subject="Out of office", headers=AUTO_REPLY_HEADERS)])
     interface = make_interface(policy=attrs.evolve(ANYONE, on_auto_reply=action))
@@ -531,7 +541,7 @@ def test_auto_reply_follows_its_class_action(
 # -- retry, run_all, check, lease ----------------------------------------------------------------
 
 
-def test_retry_quarantined_imports_the_message_and_releases_it(store: MemoryRecordStore) -> None:
+def test_retry_quarantined_imports_the_message_and_releases_it(store: RecordStore) -> None:
     raw = build_message(subject="Printer", text="POISON\n")
     mailbox = FakeMailbox({"bad": raw})
     interface = make_interface()
@@ -555,7 +565,7 @@ def test_retry_quarantined_imports_the_message_and_releases_it(store: MemoryReco
     assert len(store.list_records()) == 1
 
 
-def test_retry_quarantined_that_fails_again_updates_the_error(store: MemoryRecordStore) -> None:
+def test_retry_quarantined_that_fails_again_updates_the_error(store: RecordStore) -> None:
     mailbox = FakeMailbox({"bad": build_message(text="POISON\n")})
     importer = importer_for(mailbox, store, converter=FailingConverter(b"POISON", ParseError("first")))
     importer.run(make_interface())
@@ -572,7 +582,7 @@ def test_retry_quarantined_that_fails_again_updates_the_error(store: MemoryRecor
     assert store.list_records() == []
 
 
-def test_run_all_runs_saved_enabled_interfaces_and_survives_a_failing_one(store: MemoryRecordStore) -> None:
+def test_run_all_runs_saved_enabled_interfaces_and_survives_a_failing_one(store: RecordStore) -> None:
     boxes = {
         "broken": FakeMailbox(
             [build_message()], fail_on_open=FetchError("cannot connect to pop.example.com")
@@ -599,7 +609,7 @@ def test_run_all_runs_saved_enabled_interfaces_and_survives_a_failing_one(store:
     assert store.last_run("broken") == by_name["broken"]
 
 
-def test_check_delegates_to_the_fetcher(store: MemoryRecordStore) -> None:
+def test_check_delegates_to_the_fetcher(store: RecordStore) -> None:
     mailbox = FakeMailbox([build_message(), build_message()])
     importer = importer_for(mailbox, store)
 
@@ -614,7 +624,7 @@ def test_check_delegates_to_the_fetcher(store: MemoryRecordStore) -> None:
     assert (failed.ok, failed.error) == (False, "the server refused the login")
 
 
-def test_lease_held_by_another_worker_stops_the_run_before_connecting(store: MemoryRecordStore) -> None:
+def test_lease_held_by_another_worker_stops_the_run_before_connecting(store: RecordStore) -> None:
     mailbox = FakeMailbox([build_message()])
     assert store.acquire_lease("support", "worker-elsewhere", 300)
 
@@ -629,7 +639,38 @@ def test_lease_held_by_another_worker_stops_the_run_before_connecting(store: Mem
     assert not store.acquire_lease("support", "third-worker", 300)
 
 
-def test_lease_is_released_after_the_run(store: MemoryRecordStore) -> None:
+class LeaseStolenStore(MemoryRecordStore):
+    """Grants the lease at the start and for *renewals* renewals; then another worker has it."""
+
+    renewals = 1
+    calls = 0
+
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        self.calls += 1
+        if self.calls > 1 + self.renewals:
+            return False
+        return super().acquire_lease(name, owner, seconds)
+
+
+def test_lease_lost_while_working_stops_the_run_after_the_committed_messages() -> None:
+    store = LeaseStolenStore()
+    mailbox = FakeMailbox(
+        {"a": build_message(subject="a"), "b": build_message(subject="b"), "c": build_message()}
+    )
+    # A tiny lease is renewed after every message.
+    importer = importer_for(mailbox, store, lease_seconds=1e-9)
+
+    report = importer.run(make_interface())
+
+    assert report.error is not None
+    assert "another worker took it over" in report.error
+    assert report.created == 2
+    assert mailbox.sessions[0].committed
+    assert mailbox.uids == ["c"]
+    assert sorted(record.title for record in store.list_records()) == ["a", "b"]
+
+
+def test_lease_is_released_after_the_run(store: RecordStore) -> None:
     importer = importer_for(FakeMailbox([build_message()]), store, worker_id="me")
 
     importer.run(make_interface())
@@ -637,14 +678,14 @@ def test_lease_is_released_after_the_run(store: MemoryRecordStore) -> None:
     assert store.acquire_lease("support", "someone-else", 300)
 
 
-def test_report_times_come_from_the_clock(store: MemoryRecordStore, clock: ManualClock) -> None:
+def test_report_times_come_from_the_clock(store: RecordStore, clock: ManualClock) -> None:
     report = importer_for(FakeMailbox([]), store, clock).run(make_interface())
 
     assert report.started_at == report.finished_at == clock()
     assert report == RunReport(interface="support", started_at=clock(), finished_at=clock())
 
 
-def test_one_fake_fetcher_serves_run_after_run(store: MemoryRecordStore) -> None:
+def test_one_fake_fetcher_serves_run_after_run(store: RecordStore) -> None:
     fetcher = FakeFetcher([build_message(subject="one")])
     importer = Importer(store=store, fetcher_factory=fetcher.factory)
 
@@ -666,3 +707,69 @@ def test_default_importer_has_working_parts() -> None:
     from mailtrack.fetching.pop3 import POP3Fetcher
 
     assert importer.fetcher_factory is POP3Fetcher
+
+
+# -- end to end over real POP3 (POP3TestServer + POP3Fetcher) --------------------------------------
+
+
+def pop3_messages() -> list[bytes]:
+    return [build_message(subject=f"pop3 message {n}", text=f"body {n}\n" * 50) for n in range(3)]
+
+
+def test_pop3_import_deletes_only_after_commit_and_quit(store: RecordStore) -> None:
+    from mailtrack.testing import POP3TestServer
+
+    with POP3TestServer(pop3_messages(), tls="implicit") as server:
+        interface = server.interface(name="support", project="helpdesk", policy=ANYONE)
+        importer = Importer(store=store)
+
+        report = importer.run(interface)
+
+        assert (report.created, report.imported, report.error) == (3, 3, None)
+        assert server.mailbox == []
+        assert not server.password_exposed
+    assert sorted(record.title for record in store.list_records()) == [f"pop3 message {n}" for n in range(3)]
+
+
+def test_pop3_connection_dropped_mid_retrieve_loses_and_doubles_nothing(store: RecordStore) -> None:
+    from mailtrack.testing import Faults, POP3TestServer
+
+    with POP3TestServer(pop3_messages()) as server:
+        interface = server.interface(name="support", policy=ANYONE)
+        importer = Importer(store=store)
+        server.faults = Faults(drop_after_bytes=100, drop_on_message=2)
+
+        first = importer.run(interface)
+
+        assert first.error is not None
+        assert first.created == 1
+        assert len(server.mailbox) == 3
+
+        server.faults = Faults()
+        second = importer.run(interface)
+
+        assert (second.created, second.skipped, second.error) == (2, 1, None)
+        assert server.mailbox == []
+    assert len(store.list_records()) == 3
+
+
+def test_pop3_connection_dropped_before_quit_is_answered_is_retried(store: RecordStore) -> None:
+    from mailtrack.testing import Faults, POP3TestServer
+
+    with POP3TestServer(pop3_messages()) as server:
+        interface = server.interface(name="support", policy=ANYONE)
+        importer = Importer(store=store)
+        server.faults = Faults(drop_after_dele=True)
+
+        first = importer.run(interface)
+
+        assert first.error == UNCONFIRMED_DELETIONS
+        assert first.created == 3
+        assert len(server.mailbox) == 3
+
+        server.faults = Faults()
+        second = importer.run(interface)
+
+        assert (second.created, second.imported, second.skipped, second.error) == (0, 0, 3, None)
+        assert server.mailbox == []
+    assert len(store.list_records()) == 3

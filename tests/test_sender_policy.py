@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from mailtrack import (
@@ -12,6 +14,7 @@ from mailtrack import (
     MailInterface,
     MemoryRecordStore,
     Record,
+    RecordStore,
     SenderPolicy,
 )
 from mailtrack._policy import check_sender_policy
@@ -31,12 +34,20 @@ def make_interface(sender_policy: SenderPolicy, **policy: bool) -> MailInterface
     )
 
 
-@pytest.fixture
-def store() -> MemoryRecordStore:
-    return MemoryRecordStore()
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest) -> Iterator[RecordStore]:
+    """Each test runs against the in-memory store and the SQL store on in-memory SQLite."""
+    if request.param == "memory":
+        yield MemoryRecordStore()
+        return
+    pytest.importorskip("sqlalchemy")
+    from mailtrack.stores.sql import SQLRecordStore
+
+    with SQLRecordStore("sqlite://") as sql_store:
+        yield sql_store
 
 
-def open_record(store: MemoryRecordStore, mailbox: FakeMailbox, importer: Importer) -> Record:
+def open_record(store: RecordStore, mailbox: FakeMailbox, importer: Importer) -> Record:
     """Import a first message from the customer (cc a colleague), return its record."""
     mailbox.add(build_message(subject="Printer jammed", sender=CUSTOMER, cc="Dave <dave@customer.example>"))
     report = importer.run(make_interface(SenderPolicy.ANYONE))
@@ -45,7 +56,7 @@ def open_record(store: MemoryRecordStore, mailbox: FakeMailbox, importer: Import
     return record
 
 
-def test_participant_may_append(store: MemoryRecordStore) -> None:
+def test_participant_may_append(store: RecordStore) -> None:
     mailbox = FakeMailbox()
     importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
     record = open_record(store, mailbox, importer)
@@ -59,7 +70,7 @@ def test_participant_may_append(store: MemoryRecordStore) -> None:
     assert len(mailbox) == 0
 
 
-def test_stranger_opens_a_new_record_and_the_foreign_record_is_untouched(store: MemoryRecordStore) -> None:
+def test_stranger_opens_a_new_record_and_the_foreign_record_is_untouched(store: RecordStore) -> None:
     mailbox = FakeMailbox()
     importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
     record = open_record(store, mailbox, importer)
@@ -77,7 +88,7 @@ def test_stranger_opens_a_new_record_and_the_foreign_record_is_untouched(store: 
     assert len(mailbox) == 0
 
 
-def test_refused_sender_is_quarantined_when_the_policy_says_so(store: MemoryRecordStore) -> None:
+def test_refused_sender_is_quarantined_when_the_policy_says_so(store: RecordStore) -> None:
     mailbox = FakeMailbox()
     importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
     record = open_record(store, mailbox, importer)
@@ -95,7 +106,7 @@ def test_refused_sender_is_quarantined_when_the_policy_says_so(store: MemoryReco
     assert mailbox.uids == [uid]
 
 
-def test_anyone_may_append_under_the_anyone_policy(store: MemoryRecordStore) -> None:
+def test_anyone_may_append_under_the_anyone_policy(store: RecordStore) -> None:
     mailbox = FakeMailbox()
     importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
     record = open_record(store, mailbox, importer)
@@ -107,7 +118,7 @@ def test_anyone_may_append_under_the_anyone_policy(store: MemoryRecordStore) -> 
     assert len(store.get_record(record.id).details) == 2
 
 
-def test_callback_decides_with_the_record_and_the_message(store: MemoryRecordStore) -> None:
+def test_callback_decides_with_the_record_and_the_message(store: RecordStore) -> None:
     seen: list[tuple[int, str]] = []
 
     def only_customer_domain(record: Record, message: IncomingMessage) -> bool:
@@ -132,7 +143,7 @@ def test_callback_decides_with_the_record_and_the_message(store: MemoryRecordSto
     ]
 
 
-def test_callback_that_raises_quarantines_the_message(store: MemoryRecordStore) -> None:
+def test_callback_that_raises_quarantines_the_message(store: RecordStore) -> None:
     def broken(record: Record, message: IncomingMessage) -> bool:
         raise RuntimeError("directory service down")
 
@@ -150,7 +161,7 @@ def test_callback_that_raises_quarantines_the_message(store: MemoryRecordStore) 
     assert mailbox.uids == [uid]
 
 
-def test_callback_policy_without_an_authorizer_fails_at_run_start(store: MemoryRecordStore) -> None:
+def test_callback_policy_without_an_authorizer_fails_at_run_start(store: RecordStore) -> None:
     mailbox = FakeMailbox([build_message()])
     importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
 
@@ -165,7 +176,7 @@ def test_callback_policy_without_an_authorizer_fails_at_run_start(store: MemoryR
         check_sender_policy(make_interface(SenderPolicy.CALLBACK), None)
 
 
-def test_auto_reply_from_a_stranger_is_skipped_not_opened_as_a_record(store: MemoryRecordStore) -> None:
+def test_auto_reply_from_a_stranger_is_skipped_not_opened_as_a_record(store: RecordStore) -> None:
     mailbox = FakeMailbox()
     importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
     record = open_record(store, mailbox, importer)
