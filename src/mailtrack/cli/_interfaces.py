@@ -131,6 +131,8 @@ def _settings(options: dict[str, Any]) -> dict[str, Any]:
     for name in ("server", "login", "port", "ca_file", "apop", "leave_copy", "project", "enabled", "timeout"):
         if options.get(name) is not None:
             settings[name] = options[name]
+    if options.get("defaults"):
+        settings["defaults"] = options["defaults"]
     if options.get("security"):
         settings["security"] = Security(options["security"])
     sources = [name for name in ("password_env", "password_file", "ask_password") if options.get(name)]
@@ -203,8 +205,8 @@ def edit_interface(app: App, /, name: str, save_anyway: bool, **options: Any) ->
     settings = _settings(options)
     with app.open_store() as store:
         interface = store.get_interface(name)
-        if options["defaults"]:
-            settings["defaults"] = {**interface.defaults, **options["defaults"]}
+        if "defaults" in settings:  # added to the saved ones, not replacing them
+            settings["defaults"] = {**interface.defaults, **settings["defaults"]}
         if not settings:
             raise fail("nothing to change; give the settings to change, e.g. --server or --project")
         changed = attrs.evolve(interface, **settings)
