@@ -773,3 +773,74 @@ def test_pop3_connection_dropped_before_quit_is_answered_is_retried(store: Recor
         assert (second.created, second.imported, second.skipped, second.error) == (0, 0, 3, None)
         assert server.mailbox == []
     assert len(store.list_records()) == 3
+
+
+# -- the test helpers themselves ---------------------------------------------------------------------
+
+
+def test_fake_fetcher_deletes_only_at_a_committed_close() -> None:
+    mailbox = FakeMailbox({"a": b"Subject: a\r\n\r\na\r\n", "b": b"Subject: b\r\n\r\nb\r\n"})
+
+    abandoned = mailbox.fetcher()
+    listing = abandoned.open()
+    abandoned.delete(listing[0])
+    abandoned.close(commit=False)
+    assert mailbox.uids == ["a", "b"]
+    assert not abandoned.committed
+
+    session = mailbox.fetcher()
+    listing = session.open()
+    assert [(info.number, info.uid, info.size) for info in listing] == [(1, "a", 17), (2, "b", 17)]
+    assert list(session.retrieve_many(listing[1:])) == [(listing[1], b"Subject: b\r\n\r\nb\r\n")]
+    session.delete(listing[0])
+    assert mailbox.uids == ["a", "b"]
+    session.close(commit=True)
+    assert (session.deleted, session.retrieved, session.committed) == (["a"], ["b"], True)
+    assert mailbox.uids == ["b"]
+    with pytest.raises(RuntimeError, match="without an open session"):
+        session.delete(listing[1])
+
+
+def test_fake_mailbox_without_uidl_lists_no_uids() -> None:
+    session = FakeMailbox([b"x\r\n"], uidl=False).fetcher()
+    assert [info.uid for info in session.open()] == [None]
+    assert not session.check().uidl
+
+
+def test_build_message_makes_parseable_mime_with_exact_bytes() -> None:
+    import email
+    import email.policy
+
+    pdf = bytes(range(256))
+    raw = build_message(
+        subject="Grüße zum #7",
+        sender="Jürgen <j@example.com>",
+        cc=["a@example.com", "b@example.com"],
+        text="Grüße\n",
+        html='<p>Grüße <img src="cid:logo@x"></p>',
+        inline_images=[("logo@x", "image/png", b"\x89PNG")],
+        attachments=[("Prüfbericht.pdf", "application/pdf", pdf)],
+        message_id="m1@example.com",
+        in_reply_to="m0@example.com",
+        references=["m-1@example.com", "m0@example.com"],
+        headers=[("Received", "from a"), ("Received", "from b")],
+        charset="iso-8859-1",
+    )
+    assert b"\r\n" in raw
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == "Grüße zum #7"
+    assert parsed["Message-ID"] == "<m1@example.com>"
+    assert parsed["In-Reply-To"] == "<m0@example.com>"
+    assert parsed["References"] == "<m-1@example.com> <m0@example.com>"
+    assert parsed.get_all("Received") == ["from a", "from b"]
+    assert parsed["Cc"] == "a@example.com, b@example.com"
+    text = parsed.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert text.get_content_charset() == "iso-8859-1"
+    assert text.get_content().replace("\r\n", "\n") == "Grüße\n"
+    [attachment] = list(parsed.iter_attachments())
+    assert attachment.get_filename() == "Prüfbericht.pdf"
+    assert attachment.get_content() == pdf
+    images = [part for part in parsed.walk() if part.get_content_type() == "image/png"]
+    assert [part["Content-ID"] for part in images] == ["<logo@x>"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ CUSTOMER = "Carol Customer <carol@customer.example>"
 STRANGER = "Mallory <mallory@evil.example>"
 
 
-def make_interface(sender_policy: SenderPolicy, **policy: bool) -> MailInterface:
+def make_interface(sender_policy: SenderPolicy, **policy: Any) -> MailInterface:
     return MailInterface(
         name="support",
         server="pop.example.com",

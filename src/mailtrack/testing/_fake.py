@@ -7,8 +7,9 @@ fault can be injected at every step (open, one retrieval, close).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
+from ..abc import FetcherFactory
 from ..config import MailInterface
 from ..models import ConnectionCheck, MessageInfo
 
@@ -142,7 +143,7 @@ class FakeFetcher:
         self._listing: dict[int, str] | None = None
 
     @property
-    def factory(self) -> Callable[[MailInterface], FakeFetcher]:
+    def factory(self) -> FetcherFactory:
         """A fetcher factory that hands out this very fetcher, for one session after another."""
 
         def reuse(interface: MailInterface) -> FakeFetcher:
