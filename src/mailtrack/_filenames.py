@@ -95,6 +95,8 @@ def _clean_characters(name: str) -> str:
     for char in name:
         if char in _FORBIDDEN:
             cleaned.append("_")
+        elif char.isspace():  # tab, line breaks, no-break and other spaces
+            cleaned.append(" ")
         elif unicodedata.category(char) in _DROPPED_CATEGORIES:
             continue
         else:

@@ -55,6 +55,7 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _CONTENT_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
+_NEWLINES = re.compile(r"\r\n?")
 _MAX_ID_LENGTH = 998
 _MAX_DEFECTS = 50
 _BODY_TYPES = ("text/plain", "text/html")
@@ -97,8 +98,9 @@ class MailParserConverter:
     * ``headers`` is the raw header block (the bytes before the first empty line, without the
       last line break) decoded as latin-1, which maps every byte to one character: no byte is
       lost, and ``headers.encode("latin-1")`` gives the bytes back.
-    * ``text`` is every ``text/plain`` body part joined by a newline; ``html`` the ``text/html``
-      body part exactly as decoded (several are joined by a newline), or ``None``.
+    * ``text`` is every ``text/plain`` body part joined by a newline, line endings made ``\\n``;
+      ``html`` the ``text/html`` body part exactly as decoded, line endings untouched (several
+      are joined by a newline), or ``None``.
     * Every other part is an attachment (inline images with a Content-ID too); a text part with
       a file name or ``Content-Disposition: attachment`` is an attachment, not body text. A
       ``message/*`` part (a forwarded mail, a delivery report) is one attachment holding the
@@ -269,7 +271,7 @@ class _Conversion:
                 if content_type == "text/html":
                     htmls.append(text)
                 elif text:
-                    texts.append(text)
+                    texts.append(_NEWLINES.sub("\n", text))
             else:
                 attachments.append(self._attachment(index, part, taken))
         for index, part, embedded in self._entities(message):
