@@ -199,7 +199,8 @@ def test_stat_list_and_uidl(server: POP3TestServer) -> None:
     assert client.stat() == (3, sum(sizes))
     _, listing, _ = client.list()
     assert listing == [f"{n} {size}".encode() for n, size in enumerate(sizes, 1)]
-    assert client.list(2) == f"+OK 2 {sizes[1]}".encode()
+    single: object = client.list(2)  # typeshed has the wrong type for LIST with an argument
+    assert single == f"+OK 2 {sizes[1]}".encode()
     _, uids, _ = client.uidl()
     assert uids == [f"{n} {uid}".encode() for n, (uid, _) in enumerate(server.mailbox, 1)]
     assert client.uidl(3) == f"+OK 3 {server.mailbox[2][0]}".encode()
@@ -481,11 +482,11 @@ def test_stls_upgrades_and_is_no_longer_offered_after() -> None:
 
 def test_stls_twice_is_refused() -> None:
     with POP3TestServer([], tls="stls") as server:
-        client = poplib.POP3(server.host, server.port, timeout=5)
-        client.stls(context_for(server))
-        with pytest.raises(poplib.error_proto, match="-ERR"):
-            client._shortcmd("STLS")
-        client.quit()
+        raw = Raw.connect(server)
+        assert raw.command("STLS").startswith("+OK")
+        secure = Raw(context_for(server).wrap_socket(raw.sock, server_hostname="localhost"))
+        assert secure.command("STLS").startswith("-ERR")
+        secure.close()
 
 
 def test_plain_text_pipelined_behind_stls_is_discarded() -> None:
@@ -592,3 +593,200 @@ def test_login_error_answers_pass_with_the_given_code(text: str) -> None:
         with pytest.raises(poplib.error_proto) as caught:
             client.pass_("secret")
         assert caught.value.args[0] == f"-ERR {text}".encode()
+
+
+def test_drop_after_bytes_cuts_retr_and_deletes_nothing() -> None:
+    with POP3TestServer([FIRST, SECOND], faults=Faults(drop_after_bytes=30)) as server:
+        raw = Raw.connect(server)
+        raw.login()
+        raw.send(b"DELE 1\r\nRETR 2\r\n")
+        assert raw.line() == "+OK message 1 deleted"
+        assert raw.reader.read() == (b"+OK %d octets\r\n" % len(SECOND) + SECOND)[:30]
+        raw.close()
+        assert len(server.mailbox) == 2
+
+
+def test_drop_on_message_cuts_only_that_message() -> None:
+    faults = Faults(drop_after_bytes=0, drop_on_message=2)
+    with POP3TestServer([FIRST, SECOND, THIRD], faults=faults) as server:
+        raw = Raw.connect(server)
+        raw.login()
+        raw.send(b"RETR 1\r\nRETR 2\r\nRETR 3\r\n")  # the answer to RETR 1 comes before the drop
+        assert raw.line().startswith("+OK")
+        assert b"\r\n".join(raw.lines()) + b"\r\n" == crlf(FIRST)
+        assert raw.reader.read() == b""
+        raw.close()
+
+
+def test_with_poplib_a_drop_mid_retr_is_an_error() -> None:
+    with POP3TestServer([SECOND], faults=Faults(drop_after_bytes=40)) as server:
+        client = login(server)
+        with pytest.raises((poplib.error_proto, OSError)):
+            client.retr(1)
+        client.close()
+
+
+def test_drop_after_dele_drops_at_quit_and_deletes_nothing() -> None:
+    with POP3TestServer([FIRST, SECOND], faults=Faults(drop_after_dele=True)) as server:
+        raw = Raw.connect(server)
+        raw.login()
+        raw.send(b"DELE 1\r\nQUIT\r\n")
+        assert raw.line() == "+OK message 1 deleted"
+        assert raw.reader.read() == b""  # QUIT got no answer
+        raw.close()
+        assert len(server.mailbox) == 2
+
+
+def test_drop_after_dele_leaves_a_session_without_deletions_alone() -> None:
+    with POP3TestServer([FIRST], faults=Faults(drop_after_dele=True)) as server:
+        assert login(server).quit().startswith(b"+OK")
+
+
+def test_drop_after_update_deletes_then_drops() -> None:
+    with POP3TestServer([FIRST, SECOND], faults=Faults(drop_after_update=True)) as server:
+        raw = Raw.connect(server)
+        raw.login()
+        raw.send(b"DELE 1\r\nQUIT\r\n")
+        assert raw.line() == "+OK message 1 deleted"
+        assert raw.reader.read() == b""
+        raw.close()
+        assert [message for _, message in server.mailbox] == [SECOND]
+
+
+def test_quit_error_answers_err_and_deletes_nothing() -> None:
+    with POP3TestServer([FIRST], faults=Faults(quit_error=True)) as server:
+        client = login(server)
+        client.dele(1)
+        with pytest.raises(poplib.error_proto, match="-ERR"):
+            client.quit()
+        assert server.mailbox == [(server.mailbox[0][0], FIRST)]
+
+
+def test_delay_holds_back_every_answer() -> None:
+    with POP3TestServer([FIRST], faults=Faults(delay=0.5)) as server:
+        sock = socket.create_connection((server.host, server.port), timeout=0.05)
+        with pytest.raises(TimeoutError):
+            sock.recv(100)  # the greeting is not there yet
+        sock.settimeout(5)
+        assert Raw(sock).line().startswith("+OK")
+        sock.close()
+
+
+@pytest.mark.parametrize("where", ["connect", "greeting"])
+def test_stall_answers_nothing_until_the_server_closes(where: str) -> None:
+    server = POP3TestServer([FIRST], faults=Faults(stall=where)).start()  # type: ignore[arg-type]
+    raw = Raw.connect(server, greeting=False)
+    if where == "greeting":
+        assert raw.line().startswith("+OK")
+    raw.send(b"CAPA\r\n")
+    raw.sock.settimeout(0.1)
+    with pytest.raises(TimeoutError):
+        raw.sock.recv(100)
+    server.close()  # ends the stalled session
+    raw.sock.settimeout(5)
+    try:
+        ended = raw.sock.recv(100) == b""
+    except ConnectionResetError:  # the unread CAPA makes the close a reset
+        ended = True
+    assert ended
+    raw.close()
+
+
+def test_stall_in_retr_sends_part_and_keeps_the_connection_open() -> None:
+    server = POP3TestServer([SECOND], faults=Faults(stall="retr", drop_after_bytes=20)).start()
+    raw = Raw.connect(server)
+    raw.login()
+    raw.send(b"RETR 1\r\n")
+    expected = (b"+OK %d octets\r\n" % len(SECOND) + SECOND)[:20]
+    received = b""
+    while len(received) < 20:
+        received += raw.sock.recv(100)
+    assert received == expected
+    raw.sock.settimeout(0.1)
+    with pytest.raises(TimeoutError):
+        raw.sock.recv(100)
+    server.close()
+    assert len(server.mailbox) == 1
+    raw.close()
+
+
+@pytest.mark.parametrize("options", [{"uidl": False}, {"faults": Faults(no_uidl=True)}])
+def test_no_uidl(options: dict[str, object]) -> None:
+    with POP3TestServer([FIRST], **options) as server:  # type: ignore[arg-type]
+        client = login(server)
+        assert "UIDL" not in client.capa()
+        with pytest.raises(poplib.error_proto, match="-ERR"):
+            client.uidl()
+        with pytest.raises(poplib.error_proto, match="-ERR"):
+            client.uidl(1)
+        client.quit()
+
+
+def test_duplicate_uid_repeats_the_first_uid_for_the_last_message() -> None:
+    with POP3TestServer([FIRST, SECOND, THIRD], faults=Faults(duplicate_uid=True)) as server:
+        client = login(server)
+        uids = [line.split()[1] for line in client.uidl()[1]]
+        assert uids[0] == uids[2] != uids[1]
+        assert client.uidl(3).split()[-1] == uids[0]
+        client.quit()
+
+
+def test_uidl_extra_lists_a_message_that_list_does_not() -> None:
+    with POP3TestServer([FIRST, SECOND], faults=Faults(uidl_extra=True)) as server:
+        client = login(server)
+        assert len(client.uidl()[1]) == 3
+        assert len(client.list()[1]) == 2
+        with pytest.raises(poplib.error_proto, match="no such message"):
+            client.retr(3)
+        client.quit()
+
+
+def test_list_extra_lists_a_message_that_uidl_does_not() -> None:
+    with POP3TestServer([FIRST, SECOND], faults=Faults(list_extra=True)) as server:
+        client = login(server)
+        assert len(client.list()[1]) == 3
+        assert len(client.uidl()[1]) == 2
+        client.quit()
+
+
+def test_refuse_stls_advertises_it_but_answers_err() -> None:
+    with POP3TestServer([FIRST], tls="stls", faults=Faults(refuse_stls=True)) as server:
+        client = poplib.POP3(server.host, server.port, timeout=5)
+        assert "STLS" in client.capa()
+        with pytest.raises(poplib.error_proto, match="-ERR"):
+            client.stls(context_for(server))
+        client.quit()
+
+
+def test_hide_stls_does_not_advertise_it_but_it_works() -> None:
+    with POP3TestServer([FIRST], tls="stls", faults=Faults(hide_stls=True)) as server:
+        raw = Raw.connect(server)
+        raw.send(b"CAPA\r\n")
+        assert raw.line().startswith("+OK")
+        assert b"STLS" not in raw.lines()
+        assert raw.command("STLS").startswith("+OK")
+        secure = Raw(context_for(server).wrap_socket(raw.sock, server_hostname="localhost"))
+        secure.login()
+        secure.close()
+        assert server.received[-1].tls
+
+
+def test_faults_can_be_changed_while_running() -> None:
+    with POP3TestServer([FIRST], faults=Faults(login_error="[IN-USE] busy")) as server:
+        client = poplib.POP3(server.host, server.port, timeout=5)
+        client.user("user")
+        with pytest.raises(poplib.error_proto, match="IN-USE"):
+            client.pass_("secret")
+        server.faults = Faults()
+        client.user("user")
+        assert client.pass_("secret").startswith(b"+OK")
+        client.quit()
+
+
+def test_expire_zero_deletes_what_was_retrieved_at_quit() -> None:
+    with POP3TestServer([FIRST, SECOND], expire=0) as server:
+        client = login(server)
+        assert client.capa()["EXPIRE"] == ["0"]
+        client.retr(2)
+        client.quit()
+        assert [message for _, message in server.mailbox] == [FIRST]

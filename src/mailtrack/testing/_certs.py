@@ -29,6 +29,7 @@ __all__ = ["CertificateKind", "ca_file", "server_context"]
 #: * ``"expired"``: issued by the test CA for the right names, but expired a year ago.
 CertificateKind = Literal["valid", "wrong-host", "untrusted", "expired"]
 
+# Some clients (fetchmail) insist on a subject common name beside the subjectAltNames.
 _HOSTS = ("localhost", "127.0.0.1")
 
 _lock = threading.Lock()
@@ -79,15 +80,16 @@ def server_context(kind: CertificateKind) -> ssl.SSLContext:
             return context
         ca = _test_ca()
         if kind == "valid":
-            leaf = ca.issue_cert(*_HOSTS)
+            leaf = ca.issue_cert(*_HOSTS, common_name=_HOSTS[0])
         elif kind == "wrong-host":
-            leaf = ca.issue_cert("wrong-host.invalid")
+            leaf = ca.issue_cert("wrong-host.invalid", common_name="wrong-host.invalid")
         elif kind == "untrusted":
-            leaf = _trustme().issue_cert(*_HOSTS)
+            leaf = _trustme().issue_cert(*_HOSTS, common_name=_HOSTS[0])
         elif kind == "expired":
             now = datetime.datetime.now(datetime.timezone.utc)
             leaf = ca.issue_cert(
                 *_HOSTS,
+                common_name=_HOSTS[0],
                 not_before=now - datetime.timedelta(days=730),
                 not_after=now - datetime.timedelta(days=365),
             )

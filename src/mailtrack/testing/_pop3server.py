@@ -474,6 +474,7 @@ class _Session:
             return
         if self.server.tls == "implicit" and not self._start_tls():
             return
+        self.pause()
         greeting = "+OK mailtrack POP3 test server ready"
         if self.server.apop:
             greeting += " " + self.timestamp
@@ -520,8 +521,8 @@ class _Session:
                 del buffer[: end + 1]
                 try:
                     self.handle(line, batch)
-                except _Quit:
-                    self.flush()
+                except (_Quit, _Drop):
+                    self.flush()  # what was answered before goes out; then the connection closes
                     return
                 except _Stall:
                     self._wait()
@@ -538,11 +539,14 @@ class _Session:
             self.flush()
 
     def reply(self, line: str) -> None:
+        self.out += line.encode("utf-8") + b"\r\n"
+
+    def pause(self) -> None:
+        """Wait :attr:`Faults.delay` seconds before an answer (what was answered before goes out first)."""
         delay = self.server.faults.delay
         if delay > 0:
             self.flush()
             self.server._stopping.wait(delay)
-        self.out += line.encode("utf-8") + b"\r\n"
 
     def flush(self) -> None:
         if self.out:
@@ -565,6 +569,7 @@ class _Session:
         command = command.upper()
         args = argument.split()
         method = getattr(self, f"cmd_{command.lower()}", None) if command.isalpha() else None
+        self.pause()
         if method is None:
             self.reply(f"-ERR unknown command {command[:20]!r}")
             return
@@ -719,9 +724,6 @@ class _Session:
             self._send_part(response, cut)
             raise _Drop
         self.retrieved.add(number)
-        if faults.delay > 0:
-            self.flush()
-            self.server._stopping.wait(faults.delay)
         self._queue(response)
 
     def _queue(self, response: bytes) -> None:
@@ -756,9 +758,6 @@ class _Session:
             body_lines = wire[split + 4 :].split(b"\r\n")[:-1]
             part = wire[: split + 4] + b"".join(line + b"\r\n" for line in body_lines[:lines])
         stuffed = (b"\r\n" + part).replace(b"\r\n.", b"\r\n..")[2:]
-        if self.server.faults.delay > 0:
-            self.flush()
-            self.server._stopping.wait(self.server.faults.delay)
         self._queue(b"+OK top of message follows\r\n%s.\r\n" % stuffed)
 
     def cmd_dele(self, args: list[str]) -> None:
