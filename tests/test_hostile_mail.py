@@ -7,8 +7,11 @@ limit, never as a crash (RecursionError, a hang, a huge memory bill).
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailtrack import IncomingMessage, MailParserConverter, ParseError, ParseLimits
 
@@ -158,3 +161,48 @@ def test_many_encoded_words_in_a_subject_convert() -> None:
 def test_very_long_body_line_converts() -> None:
     raw = b"From: a@example.org\r\n\r\n" + b"y" * 5_000_000 + b"\r\n"
     assert len(convert(raw).text) == 5_000_001
+
+
+# -- fuzzing: whatever the bytes, a message or a ParseError ---------------------------------------
+
+_GOLDEN = sorted((Path(__file__).parent / "messages").glob("*.eml"))
+
+
+def _converts_or_refuses(raw: bytes) -> None:
+    try:
+        message = convert(raw)
+    except ParseError as exc:
+        reason = str(exc)
+        message = None
+    if message is None:
+        assert reason
+        return
+    assert message.size == len(raw)
+    assert message.message_id
+    for text in (message.subject, message.text, message.html or "", message.headers, *message.defects):
+        text.encode("utf-8")
+    for attachment in message.attachments:
+        assert attachment.content is not None
+        assert attachment.size == len(attachment.content)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=3000))
+def test_random_bytes_convert_or_raise_parse_error(raw: bytes) -> None:
+    _converts_or_refuses(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_GOLDEN),
+    st.lists(st.tuples(st.integers(min_value=0), st.binary(max_size=8)), max_size=6),
+    st.integers(min_value=0),
+)
+def test_damaged_corpus_messages_convert_or_raise_parse_error(
+    path: Path, edits: list[tuple[int, bytes]], cut: int
+) -> None:
+    raw = bytearray(path.read_bytes())
+    for position, replacement in edits:
+        at = position % (len(raw) + 1)
+        raw[at : at + len(replacement)] = replacement
+    _converts_or_refuses(bytes(raw[: max(1, cut % (len(raw) + 1))]))

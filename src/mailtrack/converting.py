@@ -8,16 +8,21 @@ This is the only module that imports mail-parser. How a message is read:
    linear in the size of the message.
 2. ``email.feedparser.BytesFeedParser`` (policy ``compat32``, as mail-parser uses it) builds the
    MIME tree, and ``mailparser.MailParser`` reads it: the From, To, Cc and Reply-To addresses
-   (with its recovery of malformed address lists), the Date, and its address defects.
+   (with its recovery of malformed address lists), the Date, and its address defects. The
+   Subject, the Message-ID and the other header values are decoded here (RFC 2047 and raw
+   8-bit bytes, see :mod:`mailtrack._mailtext`).
 3. This module walks the same tree, without recursion, for the body text, the HTML and the
    attachments, because mail-parser names unnamed parts randomly, re-encodes attachment bytes
    and drops undecodable text; here attachment content is the decoded MIME part byte for byte,
    names are deterministic and safe, and text in an unknown or wrong charset is decoded
    without loss where possible (with a defect saying so).
 
-The time budget (``ParseLimits.time_budget``) is checked after every phase and before every
-MIME part; the pre-scan keeps each phase linear in the size of the message, so a conversion
-ends at most one phase (one part) after the budget is spent.
+The time budget (``ParseLimits.time_budget``) is checked during the pre-scan, after every
+phase and before every MIME part; an overrun raises :class:`~mailtrack.ParseError` naming
+``time_budget``. A phase is not interrupted in the middle (no signals or threads: the converter
+may run in any thread), so what bounds a single phase is the pre-scan: with the parts, depth,
+header and parameter counts within the limits, each phase costs about linear time in the size
+of the message, and a conversion ends at most one phase (or one part) after its budget.
 """
 
 from __future__ import annotations
