@@ -790,3 +790,29 @@ def test_expire_zero_deletes_what_was_retrieved_at_quit() -> None:
         client.retr(2)
         client.quit()
         assert [message for _, message in server.mailbox] == [FIRST]
+
+
+def test_close_cuts_a_client_that_never_starts_the_tls_handshake() -> None:
+    server = POP3TestServer([FIRST], tls="implicit").start()
+    raw = Raw.connect(server, greeting=False)  # a plain-text client, waiting for a greeting
+    _wait_for(lambda: bool(server.transcripts))
+    server.close()  # returns although the handshake never began
+    assert raw.sock.recv(100) == b""
+    raw.close()
+
+
+@pytest.mark.parametrize("options", [{"tls": "ssl"}, {"certificate": "self-signed"}])
+def test_unknown_options_are_refused(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="must be in"):
+        POP3TestServer([], **options)  # type: ignore[arg-type]
+
+
+def test_a_message_whose_first_line_starts_with_a_dot() -> None:
+    message = b".first line\r\nsecond\r\n"
+    with POP3TestServer([message]) as server:
+        raw = Raw.connect(server)
+        raw.login()
+        assert raw.command("RETR 1") == f"+OK {len(message)} octets"
+        assert raw.reader.readline() == b"..first line\r\n"
+        assert raw.lines() == [b"second"]
+        raw.close()

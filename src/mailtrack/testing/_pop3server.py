@@ -127,8 +127,14 @@ class _Message:
         wire = _BARE_LF.sub(b"\r\n", raw)
         if not wire.endswith(b"\r\n"):
             wire += b"\r\n"
-        stuffed = (b"\r\n" + wire).replace(b"\r\n.", b"\r\n..")[2:]
-        return cls(uid=uid, raw=raw, wire=wire, stuffed=stuffed)
+        return cls(uid=uid, raw=raw, wire=wire, stuffed=_byte_stuff(wire))
+
+
+def _byte_stuff(wire: bytes) -> bytes:
+    """Double the dot that starts a line (RFC 1939 section 3); no copy when there is none."""
+    if not wire.startswith(b".") and b"\r\n." not in wire:
+        return wire  # most messages: raw, wire and stuffed are then one object in memory
+    return (b"\r\n" + wire).replace(b"\r\n.", b"\r\n..")[2:]
 
 
 def _digest_uid(raw: bytes) -> str:
@@ -236,8 +242,14 @@ class POP3TestServer:
     _initial: list[_Message] = attrs.field(default=(), converter=_as_messages, alias="messages")
     user: str = attrs.field(default="user", kw_only=True)
     password: str = attrs.field(default="secret", kw_only=True, repr=False)
-    tls: Literal["implicit", "stls"] | None = attrs.field(default=None, kw_only=True)
-    certificate: CertificateKind = attrs.field(default="valid", kw_only=True)
+    tls: Literal["implicit", "stls"] | None = attrs.field(
+        default=None, kw_only=True, validator=attrs.validators.in_((None, "implicit", "stls"))
+    )
+    certificate: CertificateKind = attrs.field(
+        default="valid",
+        kw_only=True,
+        validator=attrs.validators.in_(("valid", "wrong-host", "untrusted", "expired")),
+    )
     uidl: bool = attrs.field(default=True, kw_only=True)
     pipelining: bool = attrs.field(default=True, kw_only=True)
     apop: bool = attrs.field(default=False, kw_only=True)
@@ -257,8 +269,6 @@ class POP3TestServer:
     _port: int = attrs.field(init=False, default=0, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        if self.tls not in (None, "implicit", "stls"):
-            raise ValueError(f"tls must be None, 'implicit' or 'stls', not {self.tls!r}")
         self._mailbox = list(self._initial)
         self._initial = []
 
@@ -295,12 +305,12 @@ class POP3TestServer:
         if self._acceptor is not None:
             self._acceptor.join()
         listener.close()
-        with self._lock:
+        with self._lock:  # sessions add their TLS socket under the lock, see _Session._start_tls
             sessions = list(self._sessions.values())
-        for _thread, holder in sessions:
-            for sock in holder:
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            for _thread, holder in sessions:
+                for sock in holder:
+                    with contextlib.suppress(OSError):
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
         for thread, _holder in sessions:
             thread.join(timeout=10)
         if self._errors:
@@ -491,12 +501,18 @@ class _Session:
 
     def _start_tls(self) -> bool:
         context = server_context(self.server.certificate)
+        secure = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
+        # Registered before the handshake, so that close() can cut a client that never shakes hands.
+        with self.server._lock:
+            self.holder.append(secure)
+            if self.server._stopping.is_set():
+                raise _Drop
+        self.sock = secure
         try:
-            self.sock = context.wrap_socket(self.sock, server_side=True)
+            secure.do_handshake()
         except (ssl.SSLError, OSError) as exc:
             self.record.tls_error = str(exc)
             return False
-        self.holder.append(self.sock)
         self.tls = True
         return True
 
@@ -757,8 +773,7 @@ class _Session:
         else:
             body_lines = wire[split + 4 :].split(b"\r\n")[:-1]
             part = wire[: split + 4] + b"".join(line + b"\r\n" for line in body_lines[:lines])
-        stuffed = (b"\r\n" + part).replace(b"\r\n.", b"\r\n..")[2:]
-        self._queue(b"+OK top of message follows\r\n%s.\r\n" % stuffed)
+        self._queue(b"+OK top of message follows\r\n%s.\r\n" % _byte_stuff(part))
 
     def cmd_dele(self, args: list[str]) -> None:
         found = self._number(args)
