@@ -117,8 +117,8 @@ class Dovecot:
             raise RuntimeError(f"more than {POOL_SIZE} mailboxes in one session: raise POOL_SIZE")
         login = f"user{number}"
         path = self.directory / "mail" / login
-        for folder in ("cur", "new", "tmp"):
-            (path / folder).mkdir(parents=True)
+        for name in ("cur", "new", "tmp"):
+            (path / name).mkdir(parents=True)
         for folder in (path, path / "cur", path / "new", path / "tmp"):
             os.chown(folder, MAIL_UID, MAIL_GID)
         return Mailbox(dovecot=self, login=login, password=password_of(login), path=path)
