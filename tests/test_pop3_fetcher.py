@@ -11,6 +11,7 @@ import pytest
 
 from mailtrack import (
     AuthenticationError,
+    ConfigError,
     Fetcher,
     FetchError,
     MailInterface,
@@ -405,6 +406,21 @@ def test_a_silent_server_times_out_on_the_greeting() -> None:
         pytest.raises(FetchError, match=r"no answer from the server within 0\.3 seconds"),
     ):
         POP3Fetcher(server.interface(timeout=0.3)).open()
+
+
+def test_a_password_with_a_line_break_is_never_sent(plain: POP3TestServer) -> None:
+    with pytest.raises(ConfigError, match="line break"):
+        POP3Fetcher(plain.interface(password="secret\r\nDELE 1")).open()
+    assert plain.transcripts == []
+
+
+def test_opening_twice_is_refused(plain: POP3TestServer) -> None:
+    fetcher = POP3Fetcher(plain.interface())
+    fetcher.open()
+    with pytest.raises(FetchError, match="open already"):
+        fetcher.open()
+    fetcher.close(commit=False)
+    assert len(plain.transcripts) == 1
 
 
 # -- check ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from ..exceptions import (
 )
 
 __all__ = [
+    "ReplyTooLarge",
     "WireError",
     "connection_error",
     "reply_code",
@@ -44,6 +45,10 @@ class WireError(Exception):
     Internal: :class:`~mailtrack.fetching.POP3Fetcher` turns it into a :class:`FetchError`
     that names the server.
     """
+
+
+class ReplyTooLarge(WireError):
+    """A multi-line reply went on beyond the limit the reader was given."""
 
 
 def reply_text(reply: bytes) -> str:

@@ -15,7 +15,7 @@ import ssl
 
 import attrs
 
-from ._errors import WireError
+from ._errors import ReplyTooLarge, WireError
 
 __all__ = ["Reply", "Wire"]
 
@@ -140,7 +140,8 @@ class Wire:
         Returns the lines with their CRLFs, the terminating line removed and byte-stuffing undone.
 
         Raises:
-            WireError: the data grew beyond *limit* bytes before it ended, or the server closed.
+            ReplyTooLarge: the data grew beyond *limit* bytes before it ended.
+            WireError: the server closed the connection.
         """
         # Search from a virtual CRLF before the data, so that an empty block (".\r\n" at once)
         # and a stuffed first line are found by the same two patterns as everywhere else.
@@ -152,7 +153,7 @@ class Wire:
                 break
             if len(self._buffer) - 2 > limit:
                 del self._buffer[:2]
-                raise WireError(f"the reply grew beyond {limit} bytes")
+                raise ReplyTooLarge(f"the reply grew beyond {limit} bytes")
             start = max(0, len(self._buffer) - len(_TERMINATOR) + 1)
             try:
                 self._fill()
@@ -160,7 +161,8 @@ class Wire:
                 del self._buffer[:2]
                 raise
         if end - 2 > limit:
-            raise WireError(f"the reply grew beyond {limit} bytes")
+            del self._buffer[:2]
+            raise ReplyTooLarge(f"the reply grew beyond {limit} bytes")
         block = bytes(self._buffer[: end + 2])
         del self._buffer[: end + len(_TERMINATOR)]
         if _STUFFED in block:

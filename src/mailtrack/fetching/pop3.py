@@ -20,9 +20,9 @@ from collections.abc import Iterator, Sequence
 import attrs
 
 from ..config import MailInterface, Security
-from ..exceptions import AuthenticationError, FetchError, MailtrackError, SecurityError
+from ..exceptions import AuthenticationError, ConfigError, FetchError, MailtrackError, SecurityError
 from ..models import ConnectionCheck, MessageInfo
-from ._errors import WireError, connection_error, reply_code, reply_error, reply_text
+from ._errors import ReplyTooLarge, WireError, connection_error, reply_code, reply_error, reply_text
 from ._wire import Reply, Wire
 
 __all__ = ["POP3Fetcher"]
@@ -98,14 +98,17 @@ class POP3Fetcher:
             AuthenticationError: the server refused the login name or password.
             ServerBusyError: the mailbox is locked or the server asked to come back later.
             FetchError: any other connection or server problem.
+            ConfigError: the password cannot be read (``password_env``, ``password_file``) or
+                contains a line break; nothing was sent.
         """
         if self._session is not None:
             raise FetchError(f"{self._where}: the session is open already")
         self._deletions = 0
         self._failure = None
         with self._failing():
+            password = self._password()
             self._session = self._connect()
-            self._login(self._session)
+            self._login(self._session, password)
             self._session.capabilities, self._session.capa_answered = self._capabilities(self._session)
             return self._list(self._session)
 
@@ -117,6 +120,8 @@ class POP3Fetcher:
                 beyond twice ``max_message_bytes`` ("larger than announced"). Messages already
                 yielded stay valid; the session is over.
         """
+        # Each RETR is sent and its reply read as two steps, so that a pipelining version can
+        # send a window of requests before it reads the first reply.
         for info in messages:
             session = self._require_session()
             with self._failing():
@@ -196,10 +201,11 @@ class POP3Fetcher:
         size: int | None = None
         error: str | None = None
         try:
+            password = self._password()
             session = self._connect()
             tls_version = session.wire.tls_version
             capabilities, capa_answered = session.capabilities, session.capa_answered
-            self._login(session)
+            self._login(session, password)
             after_login, answered = self._capabilities(session)
             if answered:
                 capabilities, capa_answered = after_login, True
@@ -207,8 +213,9 @@ class POP3Fetcher:
             reply = session.wire.read_reply()
             self._expect_ok(reply, "STAT (the mailbox size)")
             count, size = _parse_stat(reply)
-            session.wire.send("QUIT")
-            session.wire.read_reply()
+            with contextlib.suppress(OSError, WireError):  # all was learned; QUIT is politeness
+                session.wire.send("QUIT")
+                session.wire.read_reply()
         except MailtrackError as exc:
             error = str(exc)
         except (OSError, WireError) as exc:
@@ -332,9 +339,17 @@ class POP3Fetcher:
                 capabilities[words[0].upper()] = tuple(words[1:])
         return capabilities, True
 
-    def _login(self, session: _Session) -> None:
+    def _password(self) -> str:
+        """The password, checked before anything is sent (ConfigError names the setting, never it)."""
+        password = self._interface.resolve_password()
+        if any(char in password for char in "\r\n\x00"):
+            raise ConfigError(
+                f"{self._interface.name}: the password contains a line break or NUL, which POP3 cannot send"
+            )
+        return password
+
+    def _login(self, session: _Session, password: str) -> None:
         interface = self._interface
-        password = interface.resolve_password()
         wire = session.wire
         if interface.apop:
             timestamp = _APOP_TIMESTAMP.search(session.greeting.line)
@@ -401,9 +416,7 @@ class POP3Fetcher:
         limit = 2 * self._interface.max_message_bytes + RETR_SLACK
         try:
             return session.wire.read_block(limit=limit)
-        except WireError as exc:
-            if "grew beyond" not in str(exc):
-                raise
+        except ReplyTooLarge as exc:
             raise FetchError(
                 f"{self._where}: message {info.number} is larger than announced (LIST said "
                 f"{info.size} bytes; stopped reading after {limit}); the session was ended"
