@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailtrack import (
     AuthenticationError,
@@ -21,6 +23,7 @@ from mailtrack import (
     ServerBusyError,
 )
 from mailtrack.fetching import POP3Fetcher
+from mailtrack.fetching._wire import Wire
 from mailtrack.testing import Faults, POP3TestServer
 
 PASSWORD = "s3cret pass-phrase"
@@ -512,3 +515,47 @@ def test_pop3_fetcher_is_a_fetcher_and_keeps_the_password_out_of_its_repr(plain:
     fetcher = POP3Fetcher(plain.interface())
     assert isinstance(fetcher, Fetcher)
     assert PASSWORD not in repr(fetcher)
+
+
+# -- the reader, chunk boundaries anywhere -------------------------------------------------------
+
+
+class ChunkedSocket:
+    """A socket stand-in whose ``recv`` hands out the given chunks, one per call."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def recv(self, size: int) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+    def close(self) -> None:
+        pass
+
+
+def stuffed(body: bytes) -> bytes:
+    return (b"\r\n" + body).replace(b"\r\n.", b"\r\n..")[2:]
+
+
+lines = st.lists(st.sampled_from([b"", b".", b"..", b".x", b"x.", b"abc", b"\r", b"\n", b" . "]), max_size=12)
+
+
+@given(
+    bodies=st.lists(
+        lines.map(lambda parts: b"".join(part + b"\r\n" for part in parts)), min_size=1, max_size=3
+    ),
+    cuts=st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=40),
+)
+def test_the_reader_finds_each_reply_wherever_the_chunks_break(bodies: list[bytes], cuts: list[int]) -> None:
+    stream = b"".join(b"+OK here\r\n" + stuffed(body) + b".\r\n" for body in bodies) + b"+OK bye\r\n"
+    chunks, position = [], 0
+    for cut in cuts * (len(stream) // len(cuts) + 1):
+        if position >= len(stream):
+            break
+        chunks.append(stream[position : position + cut])
+        position += cut
+    wire = Wire(ChunkedSocket(chunks))  # type: ignore[arg-type]
+    for body in bodies:
+        assert wire.read_reply().ok
+        assert wire.read_block(limit=10_000) == body
+    assert wire.read_reply().line == b"+OK bye"
