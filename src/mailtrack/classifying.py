@@ -34,7 +34,10 @@ Decisions worth knowing:
   mark mail that a person wrote and a list server distributed. A help-desk address is often
   itself a list (Google Groups, Mailman), which adds exactly these fields to every customer
   message; treating them as machine mail would silently drop real requests. Newsletters that
-  are machine mail usually say ``Precedence: bulk`` as well, which is caught.
+  are machine mail usually say ``Precedence: bulk`` as well, which is caught, unless the
+  message also shows that people post to the list (``List-Post``, ``Mailing-List``,
+  ``X-Mailing-List``, ``X-BeenThere``, or a ``Sender`` like ``owner-…``/``…-bounces``): older list
+  servers such as Majordomo mark every post ``bulk``.
 * **Subjects are the weakest sign**, so they are matched only at the start and only as a
   prefix ending in a colon (or as the whole subject): "Out of office: back on Monday" is an
   auto-reply, "Out of office not working in Outlook" (a ticket for IT) is not, and neither is
@@ -67,6 +70,9 @@ _BULK_PRECEDENCE = frozenset({"bulk", "junk", "auto_reply", "auto-reply"})
 _SUPPRESS_MEANS_AUTO = frozenset({"all", "oof", "autoreply"})
 _DAEMON_LOCAL_PARTS = frozenset({"mailer-daemon", "mailer_daemon", "mailerdaemon", "postmaster"})
 _FALSE_VALUES = frozenset({"no", "false", "0", "off"})
+# Fields that only discussion lists set (newsletters have List-Unsubscribe, often List-Id, not these).
+_DISCUSSION_LIST_FIELDS = ("list-post", "mailing-list", "x-mailing-list", "x-beenthere")
+_LIST_SENDER_SUFFIXES = ("-owner", "-bounces", "-request")
 
 _BOUNCE_SUBJECT = re.compile(
     r"""^\s*(?:
@@ -259,8 +265,21 @@ def _autoreply_fields(message: IncomingMessage, _policy: ImportPolicy) -> bool:
     return False
 
 
+def _from_discussion_list(message: IncomingMessage) -> bool:
+    """Whether a list server distributed the message (people can post to the list)."""
+    if any(name in message.header_fields for name in _DISCUSSION_LIST_FIELDS):
+        return True
+    sender = (message.header("sender") or "").lower()
+    local_part = sender.rpartition("@")[0].rpartition("<")[2].strip()
+    return local_part.startswith("owner-") or local_part.endswith(_LIST_SENDER_SUFFIXES)
+
+
 def _bulk_precedence(message: IncomingMessage, _policy: ImportPolicy) -> bool:
-    return any(_first_token(value) in _BULK_PRECEDENCE for value in _values(message, "precedence"))
+    tokens = {_first_token(value) for value in _values(message, "precedence")}
+    if tokens.isdisjoint(_BULK_PRECEDENCE):
+        return False
+    # Older list servers (Majordomo, ezmlm) mark every post "bulk": a post is a person's mail.
+    return not ("bulk" in tokens and tokens <= {"bulk", "list"} and _from_discussion_list(message))
 
 
 def _exchange_suppress(message: IncomingMessage, _policy: ImportPolicy) -> bool:
