@@ -38,7 +38,8 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the HTML documentation with Sphinx; nitpicky, warnings are errors (no network needed)."""
-    session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "docs"))
+    # The test group too: autodoc imports RecordStoreContract, which needs pytest.
+    session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "docs", "test"))
     session.run(
         "sphinx-build", "-n", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs
     )
