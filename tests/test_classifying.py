@@ -333,6 +333,22 @@ def test_raw_sample_is_classified_as_its_name_says(path: Path) -> None:
     assert classify(converted, SAMPLE_POLICY) is expected
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("cpython-test-email/msg_16.txt", MessageClass.BOUNCE),  # Delivery Notification from a daemon
+        ("cpython-test-email/msg_25.txt", MessageClass.BOUNCE),  # Returned mail: too many hops
+        ("mail-parser/mail_malformed_2.eml", MessageClass.BOUNCE),  # malformed delivery failure
+        ("cpython-test-email/msg_32.txt", MessageClass.NORMAL),  # a Majordomo list post, Precedence: bulk
+        ("mail-parser/mail_test_5.eml", MessageClass.AUTO_REPLY),  # a newsletter, Precedence: bulk
+        ("cpython-test-email/msg_01.txt", MessageClass.NORMAL),
+    ],
+)
+def test_corpus_message_is_classified(corpora_dir: Path, name: str, expected: MessageClass) -> None:
+    converted = MailParserConverter().convert((corpora_dir / name).read_bytes(), received_at=NOW)
+    assert classify(converted, ImportPolicy()) is expected
+
+
 def test_every_message_class_has_raw_samples() -> None:
     classes = {MessageClass(path.stem.split("-", 1)[0]) for path in MACHINE_SAMPLES.glob("*.eml")}
     assert classes == set(MessageClass)
