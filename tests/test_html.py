@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html.parser
 import importlib.util
 import re
 import subprocess
@@ -9,6 +10,8 @@ import sys
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mailtrack
 from mailtrack import Attachment, Detail, EmailAddress, display_html, sanitize_html
@@ -129,6 +132,10 @@ def test_inline_styles_keep_formatting_properties_only() -> None:
     assert properties == {"color", "font-weight", "padding"}
 
 
+def test_style_without_allowed_properties_is_dropped() -> None:
+    assert sanitize_html('<p style="position: fixed; top: 0">x</p>') == "<p>x</p>"
+
+
 def test_id_class_and_name_are_dropped() -> None:
     assert sanitize_html('<p id="main" class="modal-backdrop" name="x">t</p>') == "<p>t</p>"
 
@@ -149,6 +156,46 @@ def test_form_controls_go_but_their_text_stays() -> None:
     assert "<button" not in cleaned
     assert "Name" in cleaned
     assert "Send" in cleaned
+
+
+class _Elements(html.parser.HTMLParser):
+    """Every start tag with its attributes, as a browser's tokenizer would see them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, attrs))
+
+
+_PIECES = [
+    "<script>", "</script>", "<img", "<a", "<svg", "<iframe", "<style>", "<form>", "<input", "<p", "<div",
+    "<math>", "<noscript>", "<!--", "-->", "<![CDATA[", "]]>", ">", "/>", " ", '"', "'", "=", "&#x61;",
+    "&#106;", "&colon;", "\t", " onerror=alert(1)", " onload=x()", " href=", " src=", " style=",
+    " srcset=", " formaction=", "javascript:alert(1)", "JaVaScRiPt:", "vbscript:", "data:text/html,",
+    "data:image/svg+xml,", "https://t.example/p.gif", "//t.example/", "cid:logo.1@mail.example",
+    "url(https://t.example/)", "expression(alert(1))", "background:", "position:fixed", "text",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40))
+def test_no_markup_soup_yields_active_content(pieces: list[str]) -> None:
+    parser = _Elements()
+    parser.feed(sanitize_html("".join(pieces), [LOGO], cid_url=attachment_url))
+    parser.close()
+    for tag, attributes in parser.found:
+        assert tag not in {"script", "style", "iframe", "svg", "math", "form", "input", "object", "embed"}
+        for name, value in attributes:
+            assert not name.startswith("on"), (tag, name)
+            if name in {"href", "src"}:
+                assert value is not None
+                assert value.startswith(("https:", "http:", "mailto:", "tel:", "/attachments/")), value
+                assert not (name == "src" and value.startswith("http")), value
+            if name == "style" and value:
+                assert "url(" not in value.lower()
+                assert "expression(" not in value.lower()
 
 
 # -- images ---------------------------------------------------------------------------------------

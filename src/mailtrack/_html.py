@@ -115,11 +115,16 @@ def _scheme(url: str) -> str | None:
 
 
 def _safe_style(value: str) -> str | None:
-    """*value* without the declarations that could load or run something."""
+    """*value* with only allowed properties and nothing that could load or run something.
+
+    nh3 filters the properties again with its own CSS parser; doing it here too drops a
+    ``style`` attribute that would be left empty.
+    """
     kept = [
         declaration.strip()
         for declaration in value.split(";")
-        if declaration.strip() and not any(marker in declaration.lower() for marker in _UNSAFE_CSS)
+        if declaration.partition(":")[0].strip().lower() in _STYLE_PROPERTIES
+        and not any(marker in declaration.lower() for marker in _UNSAFE_CSS)
     ]
     return "; ".join(kept) or None
 
