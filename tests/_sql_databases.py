@@ -16,9 +16,11 @@ from contextlib import contextmanager
 
 import pytest
 
-sa = pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
+pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
 
-from mailtrack.stores import _sql_schema  # noqa: E402 - after the importorskip
+import sqlalchemy as sa
+
+from mailtrack.stores import _sql_schema
 
 SERVERS = {
     "postgresql": (

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
-sa = pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
+pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
 
-from _sql_databases import empty_tables, scratch_database  # noqa: E402
-from mailtrack import (  # noqa: E402
+import sqlalchemy as sa
+
+from _sql_databases import empty_tables, scratch_database
+from mailtrack import (
     AppendToRecord,
     CommitOutcome,
     CreateRecord,
@@ -32,10 +34,10 @@ from mailtrack import (  # noqa: E402
     SkipMessage,
     StoreError,
 )
-from mailtrack.stores import SQLRecordStore, store_from_url  # noqa: E402
-from mailtrack.stores import _sql_schema as tables  # noqa: E402
-from mailtrack.testing import RecordStoreContract  # noqa: E402
-from mailtrack.testing._builders import ManualClock, make_attachment, make_incoming  # noqa: E402
+from mailtrack.stores import SQLRecordStore, store_from_url
+from mailtrack.stores import _sql_schema as tables
+from mailtrack.testing import RecordStoreContract
+from mailtrack.testing._builders import ManualClock, make_attachment, make_incoming
 
 UTC = timezone.utc
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
