@@ -27,7 +27,14 @@ if [ "$(id -u)" = 0 ]; then
 else
   MAIL_UID="$(id -u)" MAIL_GID="$(id -g)"
   USERS_SETTINGS="default_login_user = $(id -un)
-default_internal_user = $(id -un)"
+default_internal_user = $(id -un)
+default_internal_group = $(id -gn)
+service anvil {
+  chroot =
+}
+service pop3-login {
+  chroot =
+}"
 fi
 
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
