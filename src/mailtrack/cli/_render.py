@@ -221,9 +221,10 @@ def run_notes(reports: Sequence[RunReport]) -> list[str]:
 
 def interfaces_table(rows: Sequence[tuple[MailInterface, str, RunReport | None]]) -> Table:
     """The spec's list of mail interfaces: each with its settings and the statistics of its last run."""
-    table = _table(
-        "Mail interfaces", "Name", "On", "Server", "Login", "Security", "Project", "Last run", "Result"
-    )
+    table = _table("Mail interfaces", "Name", "On", "Mailbox", "Project", "Last run", "Result")
+    for column in table.columns:
+        column.no_wrap = column.header in {"Name", "On", "Last run"}
+    table.columns[-1].min_width = 14
     for interface, source, last in rows:
         if last is None:
             result = Text("never ran", style="dim")
@@ -231,13 +232,12 @@ def interfaces_table(rows: Sequence[tuple[MailInterface, str, RunReport | None]]
             result = Text(f"{last.imported} imported" + (f", {last.failed} failed" if last.failed else ""))
         else:
             result = Text(f"error: {last.error}", style="red")
+        security = interface.security.value + (", leave copy" if interface.leave_copy else "")
         _row(
             table,
             interface.name + (" (file)" if source == "file" else ""),
             "yes" if interface.enabled else "no",
-            f"{interface.server}:{interface.effective_port}",
-            interface.login,
-            interface.security.value + (", leave copy" if interface.leave_copy else ""),
+            f"{interface.login} @ {interface.server}:{interface.effective_port} ({security})",
             interface.project,
             when(last.finished_at) if last else "—",
             result,
