@@ -2,7 +2,8 @@
 
 Each ``messages/*.eml`` file is a realistic raw message (CRLF line ends, as a POP3 server
 sends them): new requests, follow-ups naming ``#ID``, HTML, attachments, an inline image,
-ISO-8859-1 text, an auto-reply and a broken message.
+ISO-8859-1 text, an auto-reply, a broken message, and a hostile one nested too deeply to parse
+(which is quarantined).
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ def demo(app: App, db_path: Path) -> None:
     """Import a bundled set of sample messages from a local POP3 test server into SQLite.
 
     The messages are new requests, follow-ups naming #ID, HTML, attachments, an inline image,
-    ISO-8859-1 text, an auto-reply and a broken message. Run it twice: the second run imports
-    nothing, because the store's ledger remembers every message it committed.
+    ISO-8859-1 text, an auto-reply, a broken message and a hostile one (quarantined). Run it
+    twice: the second run imports nothing, because the store's ledger remembers every message.
     """
     from ..testing import POP3TestServer
 
