@@ -22,7 +22,7 @@ __all__ = ["DEMO_DB", "demo"]
 DEMO_DB = "mailtrack-demo.db"
 
 
-@click.command()
+@click.command(short_help="Import sample mail from a local test server: start here.")
 @click.option(
     "--db",
     "db_path",

@@ -21,7 +21,7 @@ __all__ = ["interfaces"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group(cls=ErrorHandlingGroup)
+@click.group(cls=ErrorHandlingGroup, short_help="List, add, edit and remove mail interfaces.")
 def interfaces() -> None:
     """List, add, edit and remove the mail interfaces saved in the store.
 

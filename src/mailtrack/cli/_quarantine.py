@@ -14,7 +14,7 @@ from ._run import make_importer
 __all__ = ["quarantine"]
 
 
-@click.group(cls=ErrorHandlingGroup)
+@click.group(cls=ErrorHandlingGroup, short_help="Messages that could not be imported.")
 def quarantine() -> None:
     """Look at the messages that could not be imported, and import them again.
 

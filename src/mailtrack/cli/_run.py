@@ -56,7 +56,7 @@ def run_interfaces(
     return reports
 
 
-@click.command()
+@click.command(short_help="Test the connections to the mail servers.")
 @click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @pass_app
@@ -81,7 +81,7 @@ def check(app: App, names: tuple[str, ...], as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
-@click.command()
+@click.command(short_help="Import the mail, once or --every 5m.")
 @click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option(
     "--every",
