@@ -385,6 +385,19 @@ def test_interfaces_add_asks_for_the_password_when_told_to(
         assert store.get_interface("sales").password == PASSWORD
 
 
+def test_interfaces_add_reads_the_password_from_a_file(
+    workdir: Path, server: POP3TestServer, store_option: list[str]
+) -> None:
+    secret = workdir / "sales.password"
+    secret.write_text(PASSWORD + "\n", encoding="utf-8")
+    args = [arg for arg in add_args(server) if arg not in {"--password-env", PASSWORD_VARIABLE}]
+    output = ok(invoke(*store_option, *args, "--password-file", str(secret), env={PASSWORD_VARIABLE: ""}))
+    assert "sales: OK" in output
+    with open_store(workdir) as store:
+        saved = store.get_interface("sales")
+    assert (saved.password_file, saved.password) == (str(secret), "")
+
+
 def test_interfaces_add_needs_a_password_source(
     workdir: Path, server: POP3TestServer, store_option: list[str]
 ) -> None:
@@ -588,6 +601,19 @@ def test_quarantine_show_gives_the_header_and_raw_gives_the_bytes(quarantined: P
     assert "auto-reply quarantined by policy" in output
     raw = CliRunner().invoke(cli, ["quarantine", "show", "1", "--raw"]).stdout_bytes
     assert raw == quarantined.mailbox[0][1]  # unchanged, and still on the server
+
+
+def test_quarantine_show_json_gives_the_facts_without_the_bytes(quarantined: POP3TestServer) -> None:
+    item = json.loads(ok(invoke("quarantine", "show", "2", "--json")))
+    assert (item["id"], item["interface"], item["attempts"]) == (2, "support", 1)
+    assert "max_depth" in item["error"]
+    assert "raw" not in item
+
+
+def test_quarantine_show_of_a_missing_message_is_a_plain_error(quarantined: POP3TestServer) -> None:
+    result = invoke("quarantine", "show", "42")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ")
 
 
 def test_quarantine_retry_imports_what_now_works_and_reports_what_does_not(
