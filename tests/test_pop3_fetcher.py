@@ -323,6 +323,16 @@ def test_an_error_in_the_middle_ends_the_session_without_quit(plain: POP3TestSer
         fetcher.delete(listing[0])
 
 
+def test_a_tls_connection_dropped_in_the_middle_is_no_security_error() -> None:
+    with serve(tls="implicit", faults=Faults(drop_after_bytes=40)) as server:
+        fetcher = POP3Fetcher(server.interface())
+        listing = fetcher.open()
+        with pytest.raises(FetchError, match="closed the connection unexpectedly") as caught:
+            list(fetcher.retrieve_many(listing))
+        assert not isinstance(caught.value, SecurityError)
+        assert "QUIT" not in server.transcripts[0].commands
+
+
 def test_a_server_that_stops_answering_times_out(plain: POP3TestServer) -> None:
     plain.faults = Faults(stall="retr")
     fetcher = POP3Fetcher(plain.interface(timeout=0.5))

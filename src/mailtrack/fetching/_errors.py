@@ -104,11 +104,21 @@ def reply_error(reply: bytes, *, where: str, command: str, login: str, logging_i
     return FetchError(f"{where}: the server refused {command}{said}")
 
 
-def connection_error(exc: OSError, *, server: str, port: int, timeout: float) -> FetchError:
-    """The error for a failed connection or a network problem during a session."""
+def connection_error(
+    exc: OSError, *, server: str, port: int, timeout: float, handshake: bool = False
+) -> FetchError:
+    """The error for a failed connection or a network problem during a session.
+
+    Args:
+        handshake: whether *exc* came from a TLS handshake (then nothing was sent yet).
+    """
     where = f"{server} port {port}"
-    if isinstance(exc, ssl.SSLError):
+    if isinstance(exc, ssl.SSLError) and (handshake or isinstance(exc, ssl.SSLCertVerificationError)):
         return tls_error(exc, server=server, port=port)
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return FetchError(f"{where}: the server closed the connection unexpectedly")
+    if isinstance(exc, ssl.SSLError):
+        return FetchError(f"{where}: the encrypted connection broke ({exc.reason or exc})")
     if isinstance(exc, socket.gaierror):
         return FetchError(
             f"the server name {server!r} could not be found (DNS lookup failed): check the server name"

@@ -289,7 +289,7 @@ class POP3Fetcher:
                 tls=context if security is Security.SSL else None,
             )
         except OSError as exc:
-            raise self._translate(exc) from exc
+            raise self._translate(exc, handshake=True) from exc
         session = _Session(wire=wire, greeting=Reply(line=b"-ERR"))
         try:
             session.greeting = wire.read_reply()
@@ -322,6 +322,8 @@ class POP3Fetcher:
             session.wire.start_tls(context, self._interface.server)
         except WireError as exc:
             raise SecurityError(f"{self._where}: {exc}; nothing was sent") from exc
+        except OSError as exc:
+            raise self._translate(exc, handshake=True) from exc
         # RFC 2595: forget what was learned before TLS, ask again.
         session.capabilities, session.capa_answered = self._capabilities(session)
 
@@ -441,7 +443,7 @@ class POP3Fetcher:
                 logging_in=logging_in,
             )
 
-    def _translate(self, exc: OSError | WireError) -> FetchError:
+    def _translate(self, exc: OSError | WireError, *, handshake: bool = False) -> FetchError:
         """The plain-words error for a network failure or a protocol violation."""
         if isinstance(exc, WireError):
             return FetchError(f"{self._where}: {exc}")
@@ -450,6 +452,7 @@ class POP3Fetcher:
             server=self._interface.server,
             port=self._interface.effective_port,
             timeout=self._interface.timeout,
+            handshake=handshake,
         )
 
     @contextlib.contextmanager
