@@ -5,12 +5,12 @@ Builds N small raw messages (``mailtrack.testing.build_message``), converts them
 its own transaction (what the importer does today: a message is deleted on the server only after
 its own commit), against ``commit_many`` in batches of 10, 100 and 1000 (one transaction per
 batch: the server deletions of a batch would wait for that batch's commit). Every run starts
-from a fresh database file.
+from a fresh database file; the modes take turns for ``--repeat`` rounds and the median counts.
 
 It is run on purpose, not by the test suite::
 
     python benchmarks/bench_sql_commit.py                 # 10,000 messages, SQLite file in /tmp
-    python benchmarks/bench_sql_commit.py -n 2000 --batch 50 500
+    python benchmarks/bench_sql_commit.py -n 2000 --batch 50 500 --repeat 5
     python benchmarks/bench_sql_commit.py --url postgresql+psycopg://postgres@127.0.0.1/bench
 
 With ``--url`` the tables in that database are dropped and created again for every run.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -72,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("-n", "--messages", type=int, default=10_000, help="messages to import (10000)")
     parser.add_argument("--batch", type=int, nargs="+", default=[10, 100, 1000], help="batch sizes")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the median is reported (3)")
     parser.add_argument("--url", help="another database than a fresh SQLite file (its tables are replaced)")
     args = parser.parse_args()
 
@@ -96,26 +98,37 @@ def main() -> None:
     runs: list[tuple[str, Callable[[SQLRecordStore], None]]] = [("commit per message", one_by_one)]
     runs += [(f"commit_many, batches of {size}", batches(size)) for size in args.batch]
 
+    # The modes take turns, round after round, so that a slow moment of the disk (fsync times
+    # vary a lot on shared machines) does not fall on one mode only; the median is reported.
+    seconds: dict[str, list[float]] = {label: [] for label, _ in runs}
+    where = ""
     with tempfile.TemporaryDirectory(prefix="mailtrack-bench-") as folder:
-        results = []
-        for label, work in runs:
-            store = fresh_store(args.url, Path(folder), label.replace(" ", "_").replace(",", ""))
-            try:
-                results.append((label, timed(store, work, len(items)), repr(store)))
-            finally:
-                store.close()
+        for round_number in range(args.repeat):
+            for label, work in runs:
+                name = f"{round_number}-{label.replace(' ', '_').replace(',', '')}"
+                store = fresh_store(args.url, Path(folder), name)
+                try:
+                    seconds[label].append(timed(store, work, len(items)))
+                    where = repr(store)
+                finally:
+                    store.close()
+                print(f"  round {round_number + 1}: {label}: {seconds[label][-1]:.2f} s", flush=True)
 
     print()
     print(
         f"mailtrack {__version__}, SQLAlchemy {sa.__version__}, Python {platform.python_version()}, "
         f"{platform.system()} {platform.machine()}"
     )
-    print(f"database: {results[0][2] if args.url else 'a fresh SQLite file per run (WAL, synchronous=FULL)'}")
-    print(f"{len(items)} messages\n")
-    baseline = results[0][1]
-    print(f"{'mode':<32} {'seconds':>9} {'messages/s':>11} {'speed-up':>9}")
-    for label, seconds, _ in results:
-        print(f"{label:<32} {seconds:>9.2f} {len(items) / seconds:>11.0f} {baseline / seconds:>8.1f}x")
+    print(f"database: {where if args.url else 'a fresh SQLite file per run (WAL, synchronous=FULL)'}")
+    print(f"{len(items)} messages, median of {args.repeat} rounds\n")
+    baseline = statistics.median(seconds[runs[0][0]])
+    print(f"{'mode':<32} {'seconds':>9} {'(min-max)':>13} {'messages/s':>11} {'speed-up':>9}")
+    for label, _ in runs:
+        median = statistics.median(seconds[label])
+        spread = f"{min(seconds[label]):.1f}-{max(seconds[label]):.1f}"
+        print(
+            f"{label:<32} {median:>9.2f} {spread:>13} {len(items) / median:>11.0f} {baseline / median:>8.1f}x"
+        )
 
 
 if __name__ == "__main__":
