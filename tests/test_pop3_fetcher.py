@@ -471,6 +471,13 @@ def test_check_warns_that_security_none_sends_the_password_unencrypted(plain: PO
     assert any("password is sent unencrypted" in warning for warning in result.warnings)
 
 
+def test_check_with_apop_over_plain_text_warns_about_the_connection() -> None:
+    with serve(apop=True) as server:
+        result = POP3Fetcher(server.interface(apop=True)).check()
+        assert result.ok, result.error
+        assert any("not encrypted" in warning and "APOP" in warning for warning in result.warnings)
+
+
 def test_check_warns_about_a_server_without_uidl() -> None:
     with serve(uidl=False) as server:
         result = POP3Fetcher(server.interface(leave_copy=True)).check()
