@@ -1,0 +1,39 @@
+"""One importer process for ``test_sigkill``: a single run into a SQLite file, then exit.
+
+Run as ``python _sigkill_worker.py DB_PATH PORT LEAVE_COPY``. It imports from the POP3TestServer
+the test runs on 127.0.0.1:PORT (plain text, user ``user``, password ``secret``) with a stable
+worker ID, as a service restarted by systemd would, and a one-second lease. The test kills it
+with SIGKILL at a moment of its choosing; a run that ends on its own prints its report as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main(db_path: str, port: int, leave_copy: bool) -> int:
+    from mailtrack import Importer, ImportPolicy, MailInterface, Security, SenderPolicy
+    from mailtrack.stores.sql import SQLRecordStore
+
+    interface = MailInterface(
+        name="support",
+        server="127.0.0.1",
+        port=port,
+        login="user",
+        password="secret",
+        security=Security.NONE,
+        project="helpdesk",
+        leave_copy=leave_copy,
+        timeout=10.0,
+        policy=ImportPolicy(sender_policy=SenderPolicy.ANYONE),
+    )
+    with SQLRecordStore(f"sqlite:///{db_path}") as store:
+        importer = Importer(store=store, worker_id="sigkill-worker", lease_seconds=1.0)
+        report = importer.run(interface)
+    print(json.dumps({"created": report.created, "skipped": report.skipped, "error": report.error}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"))

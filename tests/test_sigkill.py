@@ -1,0 +1,197 @@
+"""SIGKILL at random moments: importer processes killed 25 times during a run of 200 messages.
+
+A POP3TestServer in this process holds 200 messages. Each round starts a fresh interpreter
+(``_sigkill_worker.py``) that imports into one SQLite file, and kills it with SIGKILL at a
+moment drawn from a seeded random generator: while the interpreter starts and takes the lease,
+while it logs in and lists the mailbox, after its k-th RETR (a message retrieved, converting or
+being committed), after its k-th DELE (a committed message being marked for deletion), or once
+it has sent QUIT. Then a clean run, by another worker once the dead one's lease expired, must
+leave every message in the store exactly once and the mailbox empty (or, with ``leave_copy``,
+unchanged).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
+
+from _tally import audit, record
+from mailtrack import Importer, ImportPolicy, MailInterface, RunReport, Security, SenderPolicy
+from mailtrack.importer import ANOTHER_WORKER
+from mailtrack.stores.sql import SQLRecordStore
+from mailtrack.testing import POP3TestServer, Transcript, build_message
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX only"),
+]
+
+WORKER = Path(__file__).with_name("_sigkill_worker.py")
+MESSAGES = 200
+SEED = 20240506
+#: A child that never reaches its moment is waited for this long (it normally takes about a second).
+CHILD_LIMIT = 60.0
+
+
+def mailbox(count: int) -> dict[str, bytes]:
+    return {
+        f"uid-{n:03d}": build_message(
+            subject=f"message {n:03d}",
+            text=f"body of message {n}\n" * 20,
+            message_id=f"sigkill-{n:03d}@mailtrack.test",
+        )
+        for n in range(count)
+    }
+
+
+def session_of(server: POP3TestServer, before: int) -> Transcript | None:
+    """The child's session: the first one opened after *before* sessions."""
+    transcripts = server.transcripts
+    return transcripts[before] if len(transcripts) > before else None
+
+
+def count(command: str) -> Callable[[Transcript], int]:
+    return lambda transcript: transcript.commands.count(command)
+
+
+class Moment:
+    """When to kill: a description, and a test on the child's session (None: before connecting)."""
+
+    def __init__(self, label: str, reached: Callable[[Transcript | None, float], bool]) -> None:
+        self.label = label
+        self.reached = reached
+
+
+def draw_moment(
+    rng: random.Random, committed: int, kills_left: int, *, last: bool, leave_copy: bool
+) -> Moment:
+    """A random moment for this round, spread so that later rounds still find work to do."""
+    remaining = MESSAGES - committed
+    if last:
+        return Moment("after QUIT was sent", lambda t, _age: t is not None and "QUIT" in t.commands)
+    kinds = ["start", "login", "RETR", "RETR", "RETR"]
+    deletes = committed and not leave_copy  # with leave_copy nothing is ever marked for deletion
+    if deletes:
+        kinds += ["DELE", "DELE"]
+    kind = rng.choice(kinds) if remaining else rng.choice(["start", "login", "DELE" if deletes else "login"])
+    if kind == "start":
+        delay = rng.uniform(0.0, 0.35)
+        return Moment(f"{delay:.3f} s after the start", lambda _t, age: age >= delay)
+    if kind == "login":
+        command = rng.choice(["USER", "PASS", "CAPA", "UIDL", "LIST"])
+        return Moment(f"after {command}", lambda t, _age: t is not None and command in t.commands)
+    if kind == "DELE":
+        # Marking the messages committed by earlier rounds comes first; then one DELE per new commit.
+        k = rng.randint(1, max(1, committed + min(remaining, 10)))
+        return Moment(f"after DELE number {k}", lambda t, _age: t is not None and count("DELE")(t) >= k)
+    spread = max(1, 2 * remaining // max(1, kills_left))
+    k = rng.randint(1, min(remaining, spread))
+    return Moment(f"after RETR number {k}", lambda t, _age: t is not None and count("RETR")(t) >= k)
+
+
+def run_and_kill(
+    server: POP3TestServer, db: Path, leave_copy: bool, moment: Moment, rng: random.Random
+) -> int:
+    """One child, killed at *moment* (plus up to 3 ms); returns its exit status."""
+    before = len(server.transcripts)
+    started = time.monotonic()
+    child = subprocess.Popen(
+        [sys.executable, str(WORKER), str(db), str(server.port), "1" if leave_copy else "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        while child.poll() is None:
+            age = time.monotonic() - started
+            if moment.reached(session_of(server, before), age):
+                time.sleep(rng.uniform(0.0, 0.003))
+                child.send_signal(signal.SIGKILL)
+                break
+            if age > CHILD_LIMIT:
+                child.kill()
+                pytest.fail(f"the importer process hung; it was to be killed {moment.label}")
+            time.sleep(0.0005)
+        _out, err = child.communicate(timeout=CHILD_LIMIT)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    if child.returncode not in (0, -signal.SIGKILL):
+        pytest.fail(f"the importer process failed ({child.returncode}): {err.decode(errors='replace')}")
+    return child.returncode
+
+
+def clean_run(db: Path, port: int, leave_copy: bool) -> RunReport:
+    """A run by another worker: it waits for the killed worker's lease to expire (one second)."""
+    interface = MailInterface(
+        name="support",
+        server="127.0.0.1",
+        port=port,
+        login="user",
+        password="secret",
+        security=Security.NONE,
+        project="helpdesk",
+        leave_copy=leave_copy,
+        timeout=10.0,
+        policy=ImportPolicy(sender_policy=SenderPolicy.ANYONE),
+    )
+    with SQLRecordStore(f"sqlite:///{db}") as store:
+        importer = Importer(store=store, worker_id="clean-run")
+        deadline = time.monotonic() + 10
+        while True:
+            report = importer.run(interface)
+            if report.error != ANOTHER_WORKER or time.monotonic() > deadline:
+                return report
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize(("leave_copy", "kills"), [(False, 25), (True, 8)], ids=["delete", "leave_copy"])
+def test_importer_killed_at_random_moments_imports_every_message_exactly_once(
+    tmp_path: Path, leave_copy: bool, kills: int
+) -> None:
+    originals = mailbox(MESSAGES)
+    db = tmp_path / "mailtrack.db"
+    rng = random.Random(SEED + leave_copy)
+    killed: list[str] = []
+    with POP3TestServer(list(originals.items())) as server:
+        for round_number in range(kills):
+            with SQLRecordStore(f"sqlite:///{db}") as store:
+                committed = len(store.imported_uids("support", list(originals)))
+            moment = draw_moment(
+                rng, committed, kills - round_number, last=round_number == kills - 1, leave_copy=leave_copy
+            )
+            status = run_and_kill(server, db, leave_copy, moment, rng)
+            if status == -signal.SIGKILL:
+                killed.append(moment.label)
+            # Nothing is deleted before QUIT: until a run gets there, every message is on the server.
+            left = {uid for uid, _raw in server.mailbox}
+            assert left == set(originals) or "QUIT" in moment.label or status == 0
+        record(faults=len(killed))
+
+        report = clean_run(db, server.port, leave_copy)
+        remaining = server.mailbox
+
+    assert report.error is None, report.error
+    assert len(killed) >= kills - 2, f"only {len(killed)} of {kills} processes were killed mid-run"
+    with SQLRecordStore(f"sqlite:///{db}") as store:
+        result = audit(store, "support", originals, (uid for uid, _raw in remaining))
+        records = store.list_records()
+        quarantined = store.list_quarantined()
+    assert (result.lost, result.duplicated) == ((), ())
+    assert result.imported == set(originals)
+    assert quarantined == []
+    assert sorted(record.title for record in records) == [f"message {n:03d}" for n in range(MESSAGES)]
+    assert all(len(record.details) == 1 for record in records)
+    if leave_copy:
+        assert remaining == list(originals.items())
+    else:
+        assert remaining == []
