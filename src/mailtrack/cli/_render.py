@@ -132,7 +132,8 @@ def _addresses(values: Iterable[object]) -> str:
 
 def _shortened(text: str, max_lines: int | None) -> str:
     lines = text.strip().splitlines()
-    if max_lines is None or len(lines) <= max_lines:
+    # Cutting off two or three lines would save nothing worth the "more lines" notice.
+    if max_lines is None or len(lines) <= max_lines + 3:
         return "\n".join(lines)
     return "\n".join([*lines[:max_lines], f"… ({len(lines) - max_lines} more lines)"])
 
