@@ -1,0 +1,252 @@
+"""Hostile and broken mail end to end: POP3TestServer + POP3Fetcher + Importer + SQLite file.
+
+Each bad message is served with a well-formed one behind it. It must end as a record or as a
+quarantined message with a clear reason, the run must go on to the good message, and the
+mailbox must hold afterwards exactly the quarantined messages (or nothing, with
+``delete_quarantined``). The memory a run takes is bounded (tracemalloc's peak); time is not
+asserted (the converter's ``time_budget`` bounds it, see test_hostile_mail.py).
+
+(The converter alone meets the same inputs in test_hostile_mail.py and test_converting.py.)
+"""
+
+from __future__ import annotations
+
+import re
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from _tally import audit, record
+from mailtrack import Detail, Importer, ImportPolicy, RecordStore, SenderPolicy
+from mailtrack.testing import POP3TestServer, build_message
+from test_hostile_mail import many_header_fields, many_parts, nested_messages, nested_multipart
+
+pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
+
+from mailtrack.stores.sql import SQLRecordStore
+
+MALFORMED = Path(__file__).parent / "messages" / "malformed"
+ANYONE = ImportPolicy(sender_policy=SenderPolicy.ANYONE)
+GOOD = build_message(subject="a well-formed message after the bad one", message_id="<good@example.com>")
+#: Bytes a run may allocate (at its peak) beyond ten times the hostile message's size.
+MEMORY_SLACK = 16 * 1024 * 1024
+
+
+def malformed(name: str) -> bytes:
+    return (MALFORMED / f"{name}.eml").read_bytes()
+
+
+def hostile_attachment_names() -> bytes:
+    """Attachments named with a path, a NUL, a right-to-left override, a device name, 500 characters."""
+    names = [
+        'filename="../../../etc/passwd"',
+        "filename*=utf-8''evil%00.txt",
+        "filename*=utf-8''invoice%E2%80%AEfdp.exe",
+        'filename="CON"',
+        'filename="con.txt"',
+        f'filename="{"a" * 500}.pdf"',
+        "filename*=utf-8''..%2F..%2F%00%E2%80%AE",
+    ]
+    parts = b"".join(
+        b"--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+        + name.encode()
+        + b"\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n"
+        for name in names
+    )
+    return (
+        b"From: mallory@example.net\r\nTo: support@example.com\r\nSubject: files\r\n"
+        b"Message-ID: <names@example.net>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n"
+        b"Nasty names.\r\n" + parts + b"--B--\r\n"
+    )
+
+
+def safe_names(detail: Detail) -> None:
+    names = [attachment.filename for attachment in detail.attachments]
+    assert len(names) == 7
+    assert len(set(names)) == 7
+    for name in names:
+        assert name
+        assert not re.search(r"[/\\\x00-\x1f\u202a-\u202e\u2066-\u2069]", name), name
+        assert not name.startswith(".")
+        assert name.split(".")[0].upper() not in {"CON", "PRN", "AUX", "NUL", "COM1", "LPT1"}, name
+        assert len(name) <= 255
+    assert all(attachment.content == b"hello" for attachment in detail.attachments)
+
+
+def expect_text(text: str) -> Callable[[Detail], None]:
+    def check(detail: Detail) -> None:
+        assert text in detail.text
+
+    return check
+
+
+def crlf_bcc(detail: Detail) -> None:
+    assert "\r" not in detail.subject
+    assert "\n" not in detail.subject
+    assert "Bcc" in detail.subject  # kept as harmless text in the one-line subject
+    assert [address.address for address in detail.to] == ["support@example.com"]
+
+
+def nested_comments(depth: int) -> bytes:
+    return (
+        b"From: "
+        + b"(" * depth
+        + b"x"
+        + b")" * depth
+        + b" a@example.org\r\nSubject: comments\r\n\r\nbody\r\n"
+    )
+
+
+def sender_is(address: str) -> Callable[[Detail], None]:
+    def check(detail: Detail) -> None:
+        assert detail.sender is not None
+        assert detail.sender.address == address
+
+    return check
+
+
+def no_sender(detail: Detail) -> None:
+    assert detail.sender is None
+    assert "It should still become a message." in detail.text
+
+
+def invalid_base64(detail: Detail) -> None:
+    [attachment] = detail.attachments
+    assert attachment.content is not None
+    assert attachment.content.startswith(b"Hello World")
+
+
+@attrs.frozen
+class Case:
+    raw: Callable[[], bytes]
+    #: A regular expression the quarantine reason must match, or None: the message becomes a record.
+    quarantined: str | None = None
+    #: For a record: checks on its detail.
+    check: Callable[[Detail], None] | None = None
+
+
+CASES: dict[str, Case] = {
+    "no headers": Case(lambda: malformed("no_headers"), check=no_sender),
+    "empty message": Case(lambda: b"", quarantined="message is empty"),
+    "only blank lines": Case(lambda: b"\r\n\r\n\r\n", quarantined="message is empty"),
+    "multipart nested 1,200 deep": Case(lambda: nested_multipart(1200), quarantined=r"limit max_depth"),
+    "message/rfc822 nested 1,200 deep": Case(lambda: nested_messages(1200), quarantined=r"limit max_depth"),
+    "20,000 parts": Case(
+        lambda: many_parts(20_000), quarantined=r"more than 1000 MIME parts \(limit max_parts\)"
+    ),
+    "50,000 header fields": Case(
+        lambda: many_header_fields(50_000),
+        quarantined=r"more than 2000 header fields \(limit max_header_fields\)",
+    ),
+    "Content-Type with 20,000 semicolons": Case(
+        lambda: b"From: a@example.org\r\nContent-Type: text/plain" + b";" * 20_000 + b"\r\n\r\nbody\r\n",
+        quarantined="Content-Type header of the message has more than 1000 parameters",
+    ),
+    "address with 5,000 nested comments": Case(
+        lambda: nested_comments(5000), check=sender_is("a@example.org")
+    ),
+    "invalid base64": Case(lambda: malformed("invalid_base64"), check=invalid_base64),
+    "undeclared 8-bit text": Case(lambda: malformed("undeclared_8bit"), check=expect_text("Déjà vu, naïve.")),
+    "unknown charset": Case(lambda: malformed("unknown_charset"), check=expect_text("Café £ 5")),
+    "encoded-word decoding to CR/LF + Bcc:": Case(lambda: malformed("encoded_crlf_subject"), check=crlf_bcc),
+    "attachment names ../, NUL, U+202E, CON, 500 characters": Case(
+        hostile_attachment_names, check=safe_names
+    ),
+    "Outlook .msg file": Case(lambda: malformed("outlook_magic"), quarantined=r"Outlook \.msg file"),
+    "a 100,000-byte line": Case(
+        lambda: b"From: a@example.org\r\nSubject: long\r\n\r\n" + b"x" * 100_000 + b"\r\n",
+        check=lambda detail: None if detail.text.rstrip("\n") == "x" * 100_000 else pytest.fail("line cut"),
+    ),
+    "NUL and control bytes in the body": Case(
+        lambda: b"From: a@example.org\r\nSubject: nul\r\n\r\nbefore\x00\x01\x1b[31mafter\r\n",
+        check=expect_text("before"),
+    ),
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[RecordStore]:
+    with SQLRecordStore(f"sqlite:///{tmp_path / 'mailtrack.db'}") as sql_store:
+        yield sql_store
+
+
+def import_through_pop3(raw: bytes, store: RecordStore, **policy: Any) -> tuple[Any, list[str], int]:
+    """Serve the bad message and a good one, run the importer once; (report, UIDs left, peak bytes)."""
+    with POP3TestServer([("bad", raw), ("good", GOOD)]) as server:
+        interface = server.interface(
+            name="support", project="helpdesk", policy=attrs.evolve(ANYONE, **policy)
+        )
+        importer = Importer(store=store)
+        tracemalloc.start()
+        try:
+            report = importer.run(interface)
+            _current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        left = [uid for uid, _raw in server.mailbox]
+        served = {uid: wire for uid, wire in server_wire(raw)}
+    audited = audit(store, "support", served, left)
+    assert (audited.lost, audited.duplicated) == ((), ())
+    return report, left, peak
+
+
+def server_wire(raw: bytes) -> list[tuple[str, bytes]]:
+    """What the server delivers for each message (bare LF served as CRLF, a final CRLF added)."""
+
+    def wire(data: bytes) -> bytes:
+        data = re.sub(rb"(?<!\r)\n", b"\r\n", data)
+        return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+    return [("bad", wire(raw)), ("good", wire(GOOD))]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_message_ends_as_a_record_or_quarantined_and_the_run_goes_on(
+    store: RecordStore, name: str
+) -> None:
+    case = CASES[name]
+    raw = case.raw()
+    record(bad_inputs=1)
+
+    report, left, peak = import_through_pop3(raw, store)
+
+    assert report.error is None, report.error
+    assert peak < 10 * len(raw) + MEMORY_SLACK
+    good = store.find_record_by_message_id("good@example.com")
+    assert good is not None, "the run did not go on to the good message"
+    if case.quarantined is not None:
+        [held] = store.list_quarantined()
+        assert held.uid == "bad"
+        assert re.search(case.quarantined, held.error), held.error
+        assert held.raw == server_wire(raw)[0][1]
+        assert (report.created, report.failed) == (1, 1)
+        assert any("uid bad" in note and "quarantined" in note for note in report.notes)
+        assert left == ["bad"]
+    else:
+        assert store.list_quarantined() == []
+        assert (report.created, report.failed) == (2, 0)
+        [bad_record] = [r for r in store.list_records(load_content=True) if r.id != good.id]
+        [detail] = bad_record.details
+        assert case.check is not None
+        case.check(detail)
+        assert left == []
+
+
+@pytest.mark.parametrize("name", [name for name, case in CASES.items() if case.quarantined])
+def test_hostile_message_is_deleted_once_quarantined_when_the_policy_says_so(
+    store: RecordStore, name: str
+) -> None:
+    raw = CASES[name].raw()
+    record(bad_inputs=1)
+
+    report, left, _peak = import_through_pop3(raw, store, delete_quarantined=True)
+
+    assert (report.created, report.failed, report.error) == (1, 1, None)
+    [held] = store.list_quarantined()
+    assert held.raw == server_wire(raw)[0][1]
+    assert left == []
