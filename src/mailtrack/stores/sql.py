@@ -335,10 +335,9 @@ class SQLRecordStore(RecordStore):
         return False
 
     def _begin(self, conn: Connection) -> None:
-        if self._dialect in {"mysql", "mariadb"}:
-            # A re-read after a lost race must see the winner's row: REPEATABLE READ would not.
-            conn.execution_options(isolation_level="READ COMMITTED")
-        elif self._dialect == "postgresql":
+        if self._dialect in {"postgresql", "mysql", "mariadb"}:
+            # A re-read after a lost race must see the winner's row: REPEATABLE READ (MariaDB's
+            # default) would not.
             conn.execution_options(isolation_level="READ COMMITTED")
 
     def _begin_immediate(self, conn: Connection) -> None:
@@ -350,16 +349,20 @@ class SQLRecordStore(RecordStore):
         if not getattr(driver_connection, "in_transaction", True):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    def _attempt(self, work: Callable[[Connection], T]) -> T:
+        """Run *work* in one write transaction, once; SQLAlchemy's errors pass through."""
+        with self._serial, self._engine.connect() as conn:
+            self._begin(conn)
+            with conn.begin():
+                self._begin_immediate(conn)
+                return work(conn)
+
     def _transaction(self, what: str, work: Callable[[Connection], T]) -> T:
         """Run *work* in one write transaction, again after a lost race; errors as StoreError."""
         last: sa_exc.DBAPIError | None = None
         for attempt in range(_ATTEMPTS):
             try:
-                with self._serial, self._engine.connect() as conn:
-                    self._begin(conn)
-                    with conn.begin():
-                        self._begin_immediate(conn)
-                        return work(conn)
+                return self._attempt(work)
             except sa_exc.DBAPIError as exc:
                 if not self._transient(exc):
                     raise StoreError(f"cannot {what}: {_reason(exc)}") from exc
@@ -433,11 +436,7 @@ class SQLRecordStore(RecordStore):
     def _batch(self, what: str, work: Callable[[Connection], T]) -> T:
         """One try of a batch transaction; a lost race raises :class:`_Retry`."""
         try:
-            with self._serial, self._engine.connect() as conn:
-                self._begin(conn)
-                with conn.begin():
-                    self._begin_immediate(conn)
-                    return work(conn)
+            return self._attempt(work)
         except sa_exc.DBAPIError as exc:
             if self._transient(exc):
                 raise _Retry from exc
