@@ -195,14 +195,14 @@ def import_through_pop3(raw: bytes, store: RecordStore, **policy: Any) -> tuple[
     return report, left, peak
 
 
+def as_served(data: bytes) -> bytes:
+    """What the server delivers for a message: bare LF served as CRLF, a final CRLF added."""
+    data = re.sub(rb"(?<!\r)\n", b"\r\n", data)
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
 def server_wire(raw: bytes) -> list[tuple[str, bytes]]:
-    """What the server delivers for each message (bare LF served as CRLF, a final CRLF added)."""
-
-    def wire(data: bytes) -> bytes:
-        data = re.sub(rb"(?<!\r)\n", b"\r\n", data)
-        return data if data.endswith(b"\r\n") else data + b"\r\n"
-
-    return [("bad", wire(raw)), ("good", wire(GOOD))]
+    return [("bad", as_served(raw)), ("good", as_served(GOOD))]
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -250,3 +250,126 @@ def test_hostile_message_is_deleted_once_quarantined_when_the_policy_says_so(
     [held] = store.list_quarantined()
     assert held.raw == server_wire(raw)[0][1]
     assert left == []
+
+
+# -- loops, sender policy and HTML end to end, with the default policy -----------------------------
+
+MACHINE = Path(__file__).parent / "messages" / "machine"
+#: The default ImportPolicy, told only who "we" are (as every deployment must).
+DEFAULT_POLICY = ImportPolicy(own_addresses=("support@example.com",), loop_header_value="mailtrack-tests")
+CUSTOMER = "Carol Customer <carol@customer.example>"
+
+
+def default_interface(server: POP3TestServer) -> Any:
+    return server.interface(name="support", project="helpdesk", policy=DEFAULT_POLICY)
+
+
+def test_machine_mail_never_opens_a_record_by_default_and_own_mail_is_dropped(store: RecordStore) -> None:
+    samples = {path.stem: path.read_bytes() for path in sorted(MACHINE.glob("*.eml"))}
+    machine = [name for name in samples if not name.startswith("normal-")]
+    with POP3TestServer(list(samples.items())) as server:
+        record(bad_inputs=len(machine))
+
+        report = Importer(store=store).run(default_interface(server))
+
+        assert report.error is None
+        assert report.failed == 0
+        titles = sorted(r.title for r in store.list_records())
+        # Only the two samples that are a person's mail open records.
+        assert len(titles) == len(samples) - len(machine) == 2
+        assert report.created == 2
+        assert report.skipped == len(machine)
+        assert report.classes["own"] == len([name for name in machine if name.startswith("own-")])
+        assert server.mailbox == []  # handled: in the ledger and deleted
+        check = audit(
+            store,
+            "support",
+            {uid: as_served(raw) for uid, raw in samples.items()},
+            [],
+            details_expected=False,
+        )
+        assert (check.lost, check.duplicated) == ((), ())
+        assert check.imported == set(samples)
+
+
+def test_auto_replies_bounces_own_mail_and_strangers_naming_a_record_never_write_into_it(
+    store: RecordStore,
+) -> None:
+    from mailtrack.classifying import outgoing_headers
+
+    with POP3TestServer([("first", build_message(subject="Printer jammed", sender=CUSTOMER))]) as server:
+        importer = Importer(store=store)
+        interface = default_interface(server)
+        importer.run(interface)
+        [ticket] = store.list_records()
+        tag = f"[#{ticket.id}]"
+        ours = outgoing_headers(DEFAULT_POLICY)  # what our acknowledgement carried
+        arriving = {
+            # The customer's out-of-office answers our acknowledgement: appended, no new record.
+            "customer-ooo": build_message(
+                subject=f"Out of office: Re: {tag} Printer jammed",
+                sender=CUSTOMER,
+                headers={"Auto-Submitted": "auto-replied"},
+            ),
+            # Our own acknowledgement comes back through a forward: dropped.
+            "own-echo": build_message(
+                subject=f"FW: {tag} We received your request", sender="forward@customer.example", headers=ours
+            ),
+            # A bounce of our acknowledgement naming the record: the daemon is no participant, skipped.
+            "bounce": build_message(
+                subject=f"Undelivered Mail Returned to Sender: {tag}",
+                sender="MAILER-DAEMON@mx.example.com",
+                headers={"Auto-Submitted": "auto-replied", "Return-Path": "<>"},
+            ),
+            # A stranger's auto-reply naming the record: skipped, never a record.
+            "stranger-ooo": build_message(
+                subject=f"Automatic reply: {tag}",
+                sender="Mallory <mallory@evil.example>",
+                headers={"Auto-Submitted": "auto-replied"},
+            ),
+            # A stranger naming the record: a new record, the customer's stays untouched.
+            "stranger": build_message(
+                subject=f"Re: {tag} Printer jammed", sender="Mallory <mallory@evil.example>"
+            ),
+        }
+        for uid, raw in arriving.items():
+            server.add_message(raw, uid=uid)
+        record(bad_inputs=len(arriving))
+
+        report = importer.run(interface)
+
+        assert report.error is None
+        assert (report.created, report.updated, report.skipped, report.failed) == (1, 1, 3, 0)
+        after = store.get_record(ticket.id)
+        assert [d.sender.address for d in after.details if d.sender] == [
+            "carol@customer.example",
+            "carol@customer.example",
+        ]
+        [new] = [r for r in store.list_records() if r.id != ticket.id]
+        assert [d.sender.address for d in new.details if d.sender] == ["mallory@evil.example"]
+        assert server.mailbox == []
+        check = audit(store, "support", arriving, [], details_expected=False)
+        assert (check.lost, check.duplicated) == ((), ())
+        assert check.imported == set(arriving)
+
+
+def test_html_is_stored_as_sent_and_displayed_sanitised(store: RecordStore) -> None:
+    pytest.importorskip("nh3")
+    from mailtrack import display_html
+
+    html = '<p onclick="steal()">Hi<script>alert(1)</script><img src="https://tracker.example/x.gif"></p>'
+    with POP3TestServer([("html", build_message(subject="html", text=None, html=html))]) as server:
+        record(bad_inputs=1)
+
+        report = Importer(store=store).run(default_interface(server))
+
+        assert (report.created, report.error) == (1, None)
+        assert server.mailbox == []
+    [detail] = store.list_records(load_content=True)[0].details
+    assert detail.html is not None
+    assert detail.html.strip() == html
+    shown = display_html(detail)
+    assert shown is not None
+    assert "Hi" in shown
+    for active in ("<script", "onclick", "tracker.example"):
+        assert active not in shown
