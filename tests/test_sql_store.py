@@ -404,6 +404,26 @@ def test_long_message_ids_and_uids_stay_exact(database: sa.URL) -> None:
     assert found.details[0].message_id == long_id
 
 
+def test_nul_and_private_use_characters_round_trip(database: sa.URL) -> None:
+    # PostgreSQL refuses NUL in text; mail bodies and raw headers may hold it.
+    text = "body \x00 with NUL, \ue000 private use, \ue0000 both, \ue000\ue000\x00 and again\x00"
+    headers = "X-Bad: a\x00b\r\nX-Odd: \ue000\r\n"
+    with SQLRecordStore(database) as store:
+        result = store.commit(
+            "support",
+            "uid-1",
+            _create(subject="nul\x00here", text=text, html=f"<p>{text}</p>", headers=headers),
+        )
+        assert result.record_id is not None
+        (detail,) = store.get_record(result.record_id).details
+    assert (detail.subject, detail.text, detail.html, detail.headers) == (
+        "nul\x00here",
+        text,
+        f"<p>{text}</p>",
+        headers,
+    )
+
+
 def test_uids_and_message_ids_are_case_sensitive(database: sa.URL) -> None:
     # MariaDB compares case-insensitively by default; POP3 UIDs "ABC" and "abc" are two messages.
     with SQLRecordStore(database) as store:

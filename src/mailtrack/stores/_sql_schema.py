@@ -7,6 +7,7 @@ to its ``target_metadata`` (a list of ``MetaData`` is accepted there).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -61,8 +62,41 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
-#: Text without a practical size limit (``LONGTEXT`` on MariaDB, where ``TEXT`` stops at 64 KiB).
-BigText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+#: On PostgreSQL, which refuses NUL in text, NUL is stored as ``_ESCAPE + "0"`` and
+#: ``_ESCAPE`` itself as ``_ESCAPE * 2`` (a private-use character; other text is stored as is).
+_ESCAPE = "\ue000"
+_ESCAPED = re.compile(_ESCAPE + "(.)", re.DOTALL)
+
+
+class LongText(sa.TypeDecorator[str]):
+    """Text without a practical size limit, NUL characters included.
+
+    ``LONGTEXT`` on MariaDB (where ``TEXT`` stops at 64 KiB); on PostgreSQL, NUL characters
+    (which mail bodies and headers may hold) are escaped, since PostgreSQL refuses them.
+    """
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in {"mysql", "mariadb"}:
+            return dialect.type_descriptor(mysql.LONGTEXT())
+        return dialect.type_descriptor(sa.Text())
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or dialect.name != "postgresql":
+            return value
+        if "\x00" in value or _ESCAPE in value:
+            return value.replace(_ESCAPE, _ESCAPE * 2).replace("\x00", _ESCAPE + "0")
+        return value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or dialect.name != "postgresql" or _ESCAPE not in value:
+            return value
+        return _ESCAPED.sub(lambda found: "\x00" if found.group(1) == "0" else found.group(1), value)
+
+
+BigText = LongText()
 #: Bytes without a practical size limit (``LONGBLOB`` on MariaDB, where ``BLOB`` stops at 64 KiB).
 BigBinary = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 #: JSON (``JSON`` is an alias of ``LONGTEXT`` on MariaDB; nothing queries inside it).
