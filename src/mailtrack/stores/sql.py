@@ -171,6 +171,10 @@ class SQLRecordStore(RecordStore):
     Several processes, on one machine or many, may share one database: the ledger's unique key
     keeps every message to one commit, and leases keep each mailbox to one worker at a time.
 
+    On MariaDB/MySQL, the server's ``max_allowed_packet`` (16 MiB by default) must be larger
+    than the largest message to import (``MailInterface.max_message_bytes``); a larger message
+    cannot be stored and stays on the mail server.
+
     Args:
         url_or_engine: A database URL (``"sqlite:///mailtrack.db"``,
             ``"postgresql+psycopg://user@host/db"``, ``"mysql+pymysql://user@host/db"``) or the
