@@ -55,3 +55,13 @@ def examples(session: nox.Session) -> None:
     for script in scripts:
         session.log(f"--- {script}")
         session.run("python", str(script))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark (benchmarks/run.py): mailtrack against fetchmail, getmail6, mpop; not run by default.
+
+    ``nox -s bench -- --quick`` for a short run; any other arguments go to benchmarks/run.py.
+    """
+    session.install("-e", ".[sql]")
+    session.run("python", "benchmarks/run.py", *session.posargs)
