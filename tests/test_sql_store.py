@@ -494,3 +494,19 @@ def test_commit_many_commits_in_one_transaction(database: sa.URL) -> None:
         assert len(checkouts) == 1  # one connection, one transaction, for 20 items
         assert [result.outcome for result in results] == [CommitOutcome.CREATED] * 20
         assert len(store.list_records()) == 20
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_message_beyond_mariadb_max_allowed_packet_is_a_clear_store_error(mariadb_engine: sa.Engine) -> None:
+    empty_tables(mariadb_engine)
+    with mariadb_engine.connect() as conn:
+        limit = int(conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one())
+    if limit > 64 * 1024 * 1024:
+        pytest.skip(f"this server's max_allowed_packet ({limit} bytes) is too large to exceed cheaply")
+    content = b"\x01" * (limit + 1024)
+    with SQLRecordStore(mariadb_engine) as store:
+        with pytest.raises(StoreError, match="max_allowed_packet"):
+            store.commit("support", "uid-1", _create(attachments=[make_attachment(content)]))
+        assert not store.is_imported("support", "uid-1")
+        assert store.list_records() == []

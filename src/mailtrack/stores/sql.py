@@ -70,6 +70,9 @@ _CHUNK = 500
 #: PostgreSQL SQLSTATEs and MariaDB error numbers that mean "try the transaction again".
 _PG_RETRY = {"40001", "40P01", "55P03"}
 _MYSQL_RETRY = {1205, 1213}
+#: MariaDB errors a statement larger than ``max_allowed_packet`` ends in (the server may just
+#: drop the connection).
+_MYSQL_PACKET = {1153, 1301, 2006, 2013}
 
 
 class _Retry(Exception):
@@ -160,7 +163,15 @@ def _reason(exc: BaseException) -> str:
         text = str(exc).split("\n[SQL:", 1)[0].strip()
     else:
         text = str(exc)
-    return " ".join(text.split()) or type(exc).__name__
+    text = " ".join(text.split()) or type(exc).__name__
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+        if args and args[0] in _MYSQL_PACKET:
+            text += (
+                " (if the message is large: MariaDB/MySQL refuses statements larger than its "
+                "max_allowed_packet setting; raise it above the largest message)"
+            )
+    return text
 
 
 @attrs.define(init=False, eq=False, repr=False)
