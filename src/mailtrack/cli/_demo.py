@@ -57,13 +57,15 @@ def demo(app: App, db_path: Path) -> None:
     ):
         # Loopback only, so the plain connection the test server offers is acceptable here.
         interface = server.interface(name="demo", project="demo", leave_copy=False)
+        # What the run changed is told by counting details, not by clocks.
+        details_before = {record.id: len(record.details) for record in store.list_records("demo")}
         [report] = run_interfaces(app, store, [interface], stop=threading.Event(), show_progress=True)
         # Saved (without the password, disabled) so that `interfaces list` shows its last run.
         store.save_interface(attrs.evolve(interface, password="", enabled=False))
         found = store.list_records("demo", limit=100)
         held = store.list_quarantined("demo")
         if report.imported:
-            changed = [record for record in found if record.updated_at >= report.started_at]
+            changed = [record for record in found if details_before.get(record.id) != len(record.details)]
             for record in reversed(changed):
                 console.print(Rule(style="dim"))
                 console.print(record_view(record, max_lines=12))
