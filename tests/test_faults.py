@@ -201,7 +201,8 @@ def test_quit_answered_with_err_keeps_the_messages_and_the_next_run_only_deletes
         second = recovered(importer, interface, server)
 
         assert (second.created, second.skipped, second.imported) == (0, 3, 0)
-        assert "RETR" not in server.transcripts[-1].commands
+        # Retrieved again only to tell them from new mail under reused UIDs, then deleted.
+        assert server.transcripts[-1].commands.count("RETR") == 3
         assert server.mailbox == []
         check_exactly_once(store, originals, server)
     assert len(store.list_records()) == 3
@@ -470,12 +471,6 @@ def test_mail_arriving_during_a_run_is_imported_by_the_next_run(store: RecordSto
         check_exactly_once(store, {**originals, "late": late}, server)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UID reuse: the importer takes a listed UID that is in the ledger for a committed message "
-    "whose deletion failed, so it deletes the new message without importing it (importer.py "
-    "not yet handed over)",
-)
 def test_server_reusing_the_uid_of_a_deleted_message_for_a_new_one_imports_the_new_one(
     store: RecordStore,
 ) -> None:
@@ -493,4 +488,67 @@ def test_server_reusing_the_uid_of_a_deleted_message_for_a_new_one_imports_the_n
 
         assert (report.created, report.error) == (1, None)
         assert sorted(record.title for record in store.list_records()) == ["first message", "second message"]
+        assert server.mailbox == []
+
+
+def test_reused_uid_of_a_quarantined_message_deleted_by_policy_imports_the_new_one(
+    store: RecordStore,
+) -> None:
+    policy = attrs.evolve(ANYONE, delete_quarantined=True)
+    with POP3TestServer([("uid-1", OUTLOOK_MSG)]) as server:
+        interface = interface_of(server, policy=policy)
+        importer = Importer(store=store)
+        importer.run(interface)
+        assert server.mailbox == []
+
+        new = build_message(subject="new message under an old UID")
+        server.add_message(new, uid="uid-1")
+        record(faults=1, bad_inputs=1)
+        report = importer.run(interface)
+
+        assert (report.created, report.error) == (1, None)
+        assert [r.title for r in store.list_records()] == ["new message under an old UID"]
+        [held] = store.list_quarantined()
+        assert held.raw == OUTLOOK_MSG
+        assert server.mailbox == []
+
+
+def test_message_under_a_reused_uid_whose_deletion_failed_is_not_imported_twice(store: RecordStore) -> None:
+    with POP3TestServer([("uid-1", build_message(subject="first message"))]) as server:
+        interface = interface_of(server)
+        importer = Importer(store=store)
+        importer.run(interface)
+        second_message = build_message(subject="second message")
+        server.add_message(second_message, uid="uid-1")
+        server.faults = Faults(quit_error=True)
+        record(faults=2)
+
+        failed = importer.run(interface)
+
+        assert (failed.created, failed.error) == (1, UNCONFIRMED_DELETIONS)
+        assert [uid for uid, _raw in server.mailbox] == ["uid-1"]
+
+        again = recovered(importer, interface, server)
+
+        assert (again.created, again.skipped) == (0, 1)
+        assert sorted(r.title for r in store.list_records()) == ["first message", "second message"]
+        assert server.mailbox == []
+
+
+def test_dropped_machine_mail_whose_deletion_failed_is_deleted_without_a_second_ledger_row(
+    store: RecordStore,
+) -> None:
+    own = build_message(subject="our own notice", headers={"X-Mailtrack-Loop": "helpdesk"})
+    policy = attrs.evolve(ANYONE, loop_header_value="helpdesk")
+    with POP3TestServer([("own", own)], faults=Faults(quit_error=True)) as server:
+        interface = interface_of(server, policy=policy)
+        importer = Importer(store=store)
+        record(faults=1)
+
+        first = importer.run(interface)
+        second = recovered(importer, interface, server)
+
+        assert (first.skipped, first.imported, first.classes) == (1, 1, {"own": 1})
+        assert (second.skipped, second.imported, second.created) == (1, 0, 0)
+        assert store.list_records() == []
         assert server.mailbox == []

@@ -34,9 +34,11 @@ from .models import (
     CommitResult,
     ConnectionCheck,
     ImportAction,
+    IncomingMessage,
     MessageClass,
     MessageInfo,
     RunReport,
+    SkipMessage,
 )
 
 __all__ = ["Importer", "SenderAuthorizer"]
@@ -47,6 +49,8 @@ logger = logging.getLogger("mailtrack")
 MAX_NOTES = 100
 ANOTHER_WORKER = "another worker is importing this mailbox"
 UNCONFIRMED_DELETIONS = "the server did not confirm the deletions; they will be retried next run"
+_LEDGER = "ledger"
+_QUARANTINE = "quarantine"
 
 
 def _utcnow() -> datetime:
@@ -382,11 +386,16 @@ class Importer:
         except StoreError as exc:
             raise _Stop(f"the record store failed, nothing was imported: {exc}") from exc
         wanted: list[MessageInfo] = []
+        # Numbers of listed messages whose UID the store knows, to be looked at again (see _recheck).
+        recheck: dict[int, str] = {}
         for info in listing:
-            if info.uid is not None and self._already_handled(
-                fetcher, interface, info, info.uid, imported, tally
-            ):
-                continue
+            if info.uid is not None:
+                place = self._known(name, info.uid, imported)
+                if place is not None:
+                    if not _goes_from_server(interface, place):
+                        tally.skipped += 1  # left on the server by leave_copy or the quarantine policy
+                        continue
+                    recheck[info.number] = place
             if info.size > interface.max_message_bytes:
                 tally.skipped += 1
                 tally.note(
@@ -396,8 +405,21 @@ class Importer:
                 continue
             wanted.append(info)
         for info, raw in fetcher.retrieve_many(wanted):
-            self._import_one(fetcher, interface, info, raw, tally)
+            place = recheck.get(info.number)
+            if place is None:
+                self._import_one(fetcher, interface, info, raw, tally)
+            else:
+                self._recheck(fetcher, interface, info, raw, place, tally)
             lease.renew()
+
+    def _known(self, name: str, key: str, imported: set[str] | None) -> str | None:
+        """``"ledger"``, ``"quarantine"`` or ``None``: where the store has *key* of interface *name*."""
+        try:
+            if key in imported if imported is not None else self.store.is_imported(name, key):
+                return _LEDGER
+            return _QUARANTINE if self.store.is_quarantined(name, key) else None
+        except StoreError as exc:
+            raise _Stop(f"the record store failed: {exc}") from exc
 
     def _already_handled(
         self,
@@ -408,32 +430,81 @@ class Importer:
         imported: set[str] | None,
         tally: _Tally,
     ) -> bool:
-        """Skip (and maybe delete) a message that is in the ledger or the quarantine already."""
+        """Skip (and maybe delete) a message whose content key is in the ledger or the quarantine."""
+        known = self._known(interface.name, key, imported)
+        if known is None:
+            return False
+        tally.skipped += 1
+        if _goes_from_server(interface, known):
+            fetcher.delete(info)
+        return True
+
+    def _recheck(
+        self,
+        fetcher: Fetcher,
+        interface: MailInterface,
+        info: MessageInfo,
+        raw: bytes,
+        known: str,
+        tally: _Tally,
+    ) -> None:
+        """A listed UID the store knows, in a mailbox the importer empties: the same message
+        (a run committed it but its deletion never happened: it died before QUIT, or QUIT
+        failed), or a new message under a UID the server reused after deleting ours (RFC 1939
+        allows that)? Deleting it unread could lose a new message, so it was retrieved to tell.
+
+        The same message is deleted. Another one is imported under ``<uid>#sha256:<digest>``.
+        """
+        name = interface.name
+        key = f"{info.uid}#sha256:{hashlib.sha256(raw).hexdigest()}"
+        if self._already_handled(fetcher, interface, info, key, None, tally):
+            return  # a message under a reused UID, handled in an earlier run
         try:
-            done = key in imported if imported is not None else self.store.is_imported(interface.name, key)
-            held = not done and self.store.is_quarantined(interface.name, key)
+            if known == _LEDGER:
+                same = self._nothing_new(raw, interface, info, key)
+            else:
+                same = any(
+                    held.uid == info.uid and held.raw == raw for held in self.store.list_quarantined(name)
+                )
         except StoreError as exc:
             raise _Stop(f"the record store failed: {exc}") from exc
-        if done:
-            # Committed in an earlier run whose deletions did not happen (a crash before QUIT).
+        if same:
             tally.skipped += 1
-            if not interface.leave_copy:
-                fetcher.delete(info)
+            fetcher.delete(info)
+            return
+        tally.note(
+            f"{_label(info, info.uid)}: the UID is in the {known}, but this message is not in the store "
+            f"(the server reused the UID of a deleted message): imported under {key}"
+        )
+        self._import_one(fetcher, interface, info, raw, tally, key=key)
+
+    def _nothing_new(self, raw: bytes, interface: MailInterface, info: MessageInfo, key: str) -> bool:
+        """Whether importing *raw* would add nothing: a detail holds it already (found by its
+        Message-ID, which the converter derives from the content when the mail has none), or
+        the policy skips it (machine mail, dropped or referring to no record)."""
+        try:
+            message = self.converter.convert(raw, received_at=self.clock())
+        except Exception:
+            return False  # it cannot be what was committed; importing it quarantines it
+        if self.store.find_record_by_message_id(message.message_id) is not None:
             return True
-        if held:
-            tally.skipped += 1
-            if interface.policy.delete_quarantined:
-                fetcher.delete(info)
-            return True
-        return False
+        return isinstance(self._decide(message, interface, info, key, None).outcome, SkipMessage)
 
     def _import_one(
-        self, fetcher: Fetcher, interface: MailInterface, info: MessageInfo, raw: bytes, tally: _Tally
+        self,
+        fetcher: Fetcher,
+        interface: MailInterface,
+        info: MessageInfo,
+        raw: bytes,
+        tally: _Tally,
+        *,
+        key: str | None = None,
     ) -> None:
-        # Without UIDL the content is the key: the same bytes are the same message.
-        key = info.uid if info.uid is not None else "sha256:" + hashlib.sha256(raw).hexdigest()
-        if info.uid is None and self._already_handled(fetcher, interface, info, key, None, tally):
-            return
+        if key is None:
+            # Without UIDL the content is the key: the same bytes are the same message.
+            key = info.uid if info.uid is not None else "sha256:" + hashlib.sha256(raw).hexdigest()
+            if info.uid is None and self._already_handled(fetcher, interface, info, key, None, tally):
+                return
         try:
             message = self.converter.convert(raw, received_at=self.clock())
         except Exception as exc:
@@ -441,24 +512,7 @@ class Importer:
                 logger.warning("the converter failed on %s", _label(info, key), exc_info=True)
             self._quarantine(fetcher, interface, info, key, raw, _conversion_failure(exc), tally)
             return
-        try:
-            message_class = classify(message, interface.policy)
-            tally.count_class(message_class)
-            decision = decide(
-                message,
-                message_class,
-                interface=interface,
-                store=self.store,
-                matcher=self.matcher,
-                sender_authorizer=self.sender_authorizer,
-            )
-        except StoreError as exc:
-            reason = f"the record store failed while looking up records: {exc}"
-            decision = Decision(outcome=Quarantine(reason=reason))
-        except Exception as exc:
-            logger.exception("deciding what to do with %s failed", _label(info, key))
-            reason = f"deciding what to do with it failed ({type(exc).__name__}: {exc})"
-            decision = Decision(outcome=Quarantine(reason=reason))
+        decision = self._decide(message, interface, info, key, tally)
         for note in decision.notes:
             tally.note(f"{_label(info, key)}: {note}")
         if isinstance(decision.outcome, Quarantine):
@@ -484,6 +538,38 @@ class Importer:
             tally.imported += 1
         if not interface.leave_copy:
             fetcher.delete(info)
+
+    def _decide(
+        self,
+        message: IncomingMessage,
+        interface: MailInterface,
+        info: MessageInfo,
+        key: str,
+        tally: _Tally | None,
+    ) -> Decision:
+        """The policy's decision; a failure to decide is a decision to quarantine.
+
+        Args:
+            tally: counts the message's class, when given.
+        """
+        try:
+            message_class = classify(message, interface.policy)
+            if tally is not None:
+                tally.count_class(message_class)
+            return decide(
+                message,
+                message_class,
+                interface=interface,
+                store=self.store,
+                matcher=self.matcher,
+                sender_authorizer=self.sender_authorizer,
+            )
+        except StoreError as exc:
+            reason = f"the record store failed while looking up records: {exc}"
+        except Exception as exc:
+            logger.exception("deciding what to do with %s failed", _label(info, key))
+            reason = f"deciding what to do with it failed ({type(exc).__name__}: {exc})"
+        return Decision(outcome=Quarantine(reason=reason))
 
     def _commit(
         self, name: str, key: str, action: ImportAction, interface: MailInterface, notes: list[str]
@@ -526,6 +612,13 @@ class Importer:
             logger.exception("could not save the run report of interface %r", report.interface)
             return attrs.evolve(report, notes=(*report.notes, f"the run report could not be saved: {exc}"))
         return report
+
+
+def _goes_from_server(interface: MailInterface, known: str) -> bool:
+    """Whether a message the store knows (in the ledger or the quarantine) is to go from the server."""
+    if known == _LEDGER:
+        return not interface.leave_copy
+    return interface.policy.delete_quarantined
 
 
 def _label(info: MessageInfo, key: str | None) -> str:
