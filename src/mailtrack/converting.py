@@ -310,7 +310,9 @@ class _Conversion:
             children = part.get_payload()
             if isinstance(children, list):
                 inner = embedded or part.get_content_maintype() == "message"
-                stack.extend((child, depth + 1, inner) for child in reversed(children))
+                stack.extend(
+                    (child, depth + 1, inner) for child in reversed(children) if isinstance(child, Message)
+                )
         return found
 
     def _content_type(self, index: int, part: Message) -> str:
