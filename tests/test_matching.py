@@ -120,12 +120,16 @@ def test_arbitrary_subjects_never_raise(subject: str) -> None:
         ("AW: WG: SV: Antw: Drucker kaputt", "Drucker kaputt"),
         ("Re[2]: Re(3): printer", "printer"),
         ("  Re :   printer \t on\n fire  ", "printer on fire"),
-        ("Re: [#42] printer", "[#42] printer"),
+        ("Re: [#42] printer", "printer"),
+        ("Re: [ACME #42] Re: printer", "printer"),
+        ("printer [#42] on fire", "printer on fire"),
+        ("Order #5512 is missing", "Order #5512 is missing"),
+        ("[#42]", "(no subject)"),
         ("Rescue: the printer", "Rescue: the printer"),
         ("Re:", "(no subject)"),
         ("", "(no subject)"),
         ("   ", "(no subject)"),
     ],
 )
-def test_title_drops_reply_prefixes_and_collapses_whitespace(subject: str, title: str) -> None:
+def test_title_drops_reply_prefixes_record_tags_and_collapses_whitespace(subject: str, title: str) -> None:
     assert title_from_subject(subject) == title

@@ -195,3 +195,20 @@ def test_auto_reply_from_a_stranger_is_skipped_not_opened_as_a_record(store: Rec
     assert store.get_record(record.id) == record
     assert len(store.list_records()) == 1
     assert len(mailbox) == 0
+
+
+def test_refused_senders_new_record_does_not_keep_the_foreign_tag(store: RecordStore) -> None:
+    # A reply to the new record's acknowledgement ("Re: [#2] …") must name that record alone.
+    mailbox = FakeMailbox()
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
+    record = open_record(store, mailbox, importer)
+
+    mailbox.add(build_message(subject=f"Re: [#{record.id}] Printer", sender=STRANGER))
+    importer.run(make_interface(SenderPolicy.PARTICIPANTS))
+    [new] = [other for other in store.list_records() if other.id != record.id]
+    assert new.title == "Printer"
+
+    mailbox.add(build_message(subject=f"Re: [#{new.id}] {new.title}", sender=STRANGER))
+    report = importer.run(make_interface(SenderPolicy.PARTICIPANTS))
+    assert (report.created, report.updated) == (0, 1)
+    assert len(store.get_record(new.id).details) == 2

@@ -1,4 +1,4 @@
-"""Record titles from subject lines: reply and forward prefixes removed, whitespace collapsed."""
+"""Record titles from subject lines: reply and forward prefixes and record tags removed."""
 
 from __future__ import annotations
 
@@ -15,14 +15,21 @@ _PREFIXES = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 
+# A record tag such as "[#42]" or "[ACME #42]". A new record must not keep another record's tag
+# in its title: the acknowledgement "[#43] [#42] …" would name two records, hence none.
+_RECORD_TAGS = re.compile(r"\[[^\[\]#]{0,40}#[0-9]+\]", re.ASCII)
+
 
 def title_from_subject(subject: str) -> str:
     """The title a new record gets from a message's *subject*.
 
     >>> title_from_subject("Re: FW: re[2]:  printer\\t on  fire ")
     'printer on fire'
+    >>> title_from_subject("Re: [ACME #42] Re: printer")
+    'printer'
     >>> title_from_subject("Re:")
     '(no subject)'
     """
-    title = " ".join(_PREFIXES.sub("", subject).split())
+    without_tags = _RECORD_TAGS.sub(" ", _PREFIXES.sub("", subject))
+    title = " ".join(_PREFIXES.sub("", without_tags.strip()).split())
     return title or NO_SUBJECT
