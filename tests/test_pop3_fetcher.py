@@ -257,17 +257,8 @@ def test_close_without_commit_keeps_every_message(plain: POP3TestServer) -> None
         fetcher.delete(info)
     fetcher.close(commit=False)
     assert [raw for _, raw in plain.mailbox] == [FIRST, SECOND]
-    assert plain.transcripts[0].commands == [
-        "USER",
-        "PASS",
-        "CAPA",
-        "UIDL",
-        "LIST",
-        "RETR",
-        "RETR",
-        "DELE",
-        "DELE",
-    ]
+    # DELE only marks; the marks go out just before QUIT, so an abandoned session sends none.
+    assert plain.transcripts[0].commands == ["USER", "PASS", "CAPA", "UIDL", "LIST", "RETR", "RETR"]
 
 
 def test_close_with_commit_deletes_what_was_deleted(plain: POP3TestServer) -> None:

@@ -23,6 +23,7 @@ from ..config import MailInterface, Security
 from ..exceptions import AuthenticationError, ConfigError, FetchError, MailtrackError, SecurityError
 from ..models import ConnectionCheck, MessageInfo
 from ._errors import ReplyTooLarge, WireError, connection_error, reply_code, reply_error, reply_text
+from ._pipeline import Pipeline, Window
 from ._wire import Reply, Wire
 
 __all__ = ["POP3Fetcher"]
@@ -45,6 +46,11 @@ class _Session:
     greeting: Reply
     capabilities: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     capa_answered: bool = False
+
+    @property
+    def window(self) -> Window:
+        """How far commands may run ahead of their replies: RFC 2449 PIPELINING, or one at a time."""
+        return Window() if "PIPELINING" in self.capabilities else Window.one_at_a_time()
 
 
 @attrs.define
@@ -76,13 +82,19 @@ class POP3Fetcher:
     and no limit on line length. Any error in the middle of a session ends it without QUIT, so
     that the server makes none of the deletions asked for.
 
+    When the server announces PIPELINING (RFC 2449), RETR commands go out in windows (at most
+    64 commands and 8 MB of announced message size ahead of the replies), and the deletions are
+    sent in windows too, at the end of the session, followed by QUIT once every DELE was
+    confirmed. Without PIPELINING every command waits for the reply to the one before.
+
     Args:
         interface: the mailbox to talk to.
     """
 
     _interface: MailInterface
     _session: _Session | None = attrs.field(default=None, init=False, repr=False)
-    _deletions: int = attrs.field(default=0, init=False, repr=False)
+    #: Numbers of the messages marked for deletion; the DELEs go out at ``close(commit=True)``.
+    _deletions: list[int] = attrs.field(factory=list, init=False, repr=False)
     _failure: str | None = attrs.field(default=None, init=False, repr=False)
 
     # -- Fetcher protocol -----------------------------------------------------------------------
@@ -103,7 +115,7 @@ class POP3Fetcher:
         """
         if self._session is not None:
             raise FetchError(f"{self._where}: the session is open already")
-        self._deletions = 0
+        self._deletions = []
         self._failure = None
         with self._failing():
             password = self._password()
@@ -113,33 +125,55 @@ class POP3Fetcher:
             return self._list(self._session)
 
     def retrieve_many(self, messages: Sequence[MessageInfo]) -> Iterator[tuple[MessageInfo, bytes]]:
-        """Yield each given message with its raw bytes, in the given order (one RETR at a time).
+        """Yield each given message with its raw bytes, in the given order.
+
+        With PIPELINING the RETRs run a window ahead of the replies; a consumer that stops early
+        leaves the session usable (the replies still outstanding are read and dropped).
 
         Raises:
             FetchError: the connection failed or the server refused a message, or a reply grew
                 beyond twice ``max_message_bytes`` ("larger than announced"). Messages already
                 yielded stay valid; the session is over.
         """
-        # Each RETR is sent and its reply read as two steps, so that a pipelining version can
-        # send a window of requests before it reads the first reply.
-        for info in messages:
-            session = self._require_session()
-            with self._failing():
-                self._request_message(session, info)
-                raw = self._receive_message(session, info)
-            yield info, raw
+        session = self._require_session()
+        pipeline = Pipeline(
+            session.wire,
+            messages,
+            command=lambda info: f"RETR {info.number}",
+            read=lambda info: self._receive_message(session, info),
+            size=lambda info: info.size,
+            window=session.window,
+        )
+        finished = False
+        try:
+            while True:
+                with self._failing():
+                    item = next(pipeline, None)
+                if item is None:
+                    finished = True
+                    return
+                yield item
+        finally:
+            if not finished and self._session is session and pipeline.outstanding:
+                try:
+                    with self._failing():
+                        pipeline.drain()
+                except FetchError:
+                    logger.debug("%s: reading the rest of a window failed", self._where, exc_info=True)
 
     def delete(self, message: MessageInfo) -> None:
-        """Mark *message* for deletion (DELE); the server deletes it at ``close(commit=True)``.
+        """Mark *message* for deletion; the server deletes it at ``close(commit=True)``.
+
+        The DELE commands themselves are sent by ``close(commit=True)``, in windows when the
+        server pipelines, just before QUIT: a DELE only marks a message, and only QUIT makes
+        the marks final, so nothing changes on the server in between. This touches no socket,
+        so it may be called while :meth:`retrieve_many` runs in another thread.
 
         Raises:
-            FetchError: the server refused the deletion or the connection failed.
+            FetchError: the session is not open (it ended after an error, or was never opened).
         """
-        session = self._require_session()
-        with self._failing():
-            session.wire.send(f"DELE {message.number}")
-            self._expect_ok(session.wire.read_reply(), f"to delete message {message.number}")
-        self._deletions += 1
+        self._require_session()
+        self._deletions.append(message.number)
 
     def close(self, *, commit: bool) -> None:
         """End the session.
@@ -153,7 +187,8 @@ class POP3Fetcher:
                 pending: the deletions may not have happened.
         """
         session, self._session = self._session, None
-        deletions, self._deletions = self._deletions, 0
+        marked, self._deletions = self._deletions, []
+        deletions = len(marked)
         if session is None:
             if commit and self._failure is not None and deletions:
                 raise FetchError(
@@ -164,6 +199,16 @@ class POP3Fetcher:
         if not commit:
             session.wire.close()
             return
+        try:
+            self._send_deletions(session, marked)
+        except MailtrackError:
+            session.wire.close()
+            raise
+        except (OSError, WireError) as exc:
+            session.wire.close()
+            raise FetchError(
+                f"{self._translate(exc)}; the {deletions} deletion(s) asked for were not made"
+            ) from exc
         try:
             session.wire.send("QUIT")
             reply = session.wire.read_reply()
@@ -416,8 +461,24 @@ class POP3Fetcher:
                 listing.append(MessageInfo(number=number, uid=uid, size=size))
         return listing
 
-    def _request_message(self, session: _Session, info: MessageInfo) -> None:
-        session.wire.send(f"RETR {info.number}")
+    def _send_deletions(self, session: _Session, numbers: list[int]) -> None:
+        """DELE each message (in windows when the server pipelines); every reply must be ``+OK``."""
+
+        def confirmed(number: int) -> None:
+            reply = session.wire.read_reply()
+            if not reply.ok:
+                raise FetchError(
+                    f"{self._where}: the server refused to delete message {number} (the server said: "
+                    f"{reply_text(reply.line)}); the session was ended without QUIT, so none of the "
+                    f"{len(numbers)} deletion(s) asked for were made"
+                )
+
+        window = Window(commands=256) if session.window.commands > 1 else session.window
+        pipeline = Pipeline(
+            session.wire, numbers, command=lambda n: f"DELE {n}", read=confirmed, window=window
+        )
+        for _ in pipeline:
+            pass
 
     def _receive_message(self, session: _Session, info: MessageInfo) -> bytes:
         self._expect_ok(session.wire.read_reply(), f"to send message {info.number}")
