@@ -91,8 +91,9 @@ def check_exactly_once(
 class OnConvert:
     """The real converter, calling *action* just before the *nth* conversion (1-based).
 
-    The importer retrieves one message at a time, so whatever *action* changes (the server's
-    faults, the database) is in force from the next server command on.
+    What *action* changes in the database is in force for the commit of that message. What it
+    changes in the server is in force from the next command the server reads: with PIPELINING
+    the fetcher may have sent later RETRs already (``pipelining=False`` where that matters).
     """
 
     def __init__(self, nth: int, action: Callable[[], None]) -> None:
