@@ -154,6 +154,52 @@ def test_check_fails_with_exit_status_1_and_the_reason(workdir: Path, server: PO
     assert "Traceback" not in result.output
 
 
+def test_check_names_the_interface_once_in_an_error(workdir: Path, server: POP3TestServer) -> None:
+    write_config(workdir, server)
+    result = CliRunner().invoke(cli, ["check"], env={"COLUMNS": "220", PASSWORD_VARIABLE: None})
+    assert result.exit_code == 1
+    assert f"support: FAILED — environment variable {PASSWORD_VARIABLE}" in result.output
+    assert "support: FAILED — support:" not in result.output
+
+
+def narrow(*args: str, env: dict[str, str] | None = None) -> tuple[Result, str]:
+    """``mailtrack ARGS`` in 80 columns, the width of a log file or a default terminal.
+
+    Returns the result and its output with all white space made single spaces, so that text
+    wrapped over several lines can be looked for as one sentence.
+    """
+    result = invoke(*args, env={"COLUMNS": "80", **(env or {})})
+    return result, " ".join(result.output.split())
+
+
+def test_run_prints_a_failed_interfaces_error_whole_in_80_columns(
+    workdir: Path, server: POP3TestServer
+) -> None:
+    write_config(workdir, server)
+    result, text = narrow("run", env={PASSWORD_VARIABLE: "wrong"})
+    assert result.exit_code == 1
+    # The whole sentence, not a column of word pieces, and the name once.
+    assert "support failed: 127.0.0.1 port" in text
+    assert "the server refused the login for user 'support': check the login name and password" in text
+    assert all(len(line) <= 80 for line in result.output.splitlines())
+
+
+def test_interfaces_list_prints_the_last_error_whole_in_80_columns(
+    workdir: Path, server: POP3TestServer
+) -> None:
+    write_config(workdir, server)
+    invoke("run", env={PASSWORD_VARIABLE: None})
+    result, text = narrow("interfaces", "list")
+    assert result.exit_code == 0, result.output
+    assert "failed (see below)" in text
+    message = (
+        f"support: the last run failed: environment variable {PASSWORD_VARIABLE} (password_env) is not set"
+    )
+    assert message in text
+    assert f"support @ 127.0.0.1:{server.port}" in result.output  # the mailbox on one line
+    assert all(len(line) <= 80 for line in result.output.splitlines())
+
+
 def test_check_json_gives_each_result(workdir: Path, server: POP3TestServer) -> None:
     write_config(workdir, server)
     [check] = json.loads(ok(invoke("check", "--json")))
@@ -430,7 +476,8 @@ def test_interfaces_list_shows_the_last_run_of_each(
 
     invoke(*store_option, "run", "sales", env={PASSWORD_VARIABLE: "wrong"})
     listed = ok(invoke(*store_option, "interfaces", "list"))
-    assert "error:" in listed
+    assert "sales: the last run failed:" in listed
+    assert "the server refused the login" in listed
 
 
 def test_interfaces_list_json_never_holds_a_password(
@@ -531,6 +578,12 @@ def test_records_list_json_and_paging(imported: Path) -> None:
 
 def test_records_list_when_empty(workdir: Path, store_option: list[str]) -> None:
     assert "No records yet." in ok(invoke(*store_option, "records", "list"))
+
+
+def test_records_list_of_a_project_without_records_says_so(imported: Path) -> None:
+    output = ok(invoke("records", "list", "--project", "sales"))
+    assert "No records in project 'sales'." in output
+    assert "No records yet." not in output
 
 
 def test_records_show_gives_details_and_attachments(imported: Path) -> None:

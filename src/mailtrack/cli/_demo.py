@@ -13,7 +13,7 @@ from rich.rule import Rule
 from .._demo import demo_messages
 from ..stores import store_from_url
 from ._app import App, pass_app
-from ._render import quarantine_table, record_view, records_table, run_notes, run_table
+from ._render import quarantine_table, record_view, records_table, run_summary
 from ._run import run_interfaces
 
 __all__ = ["DEMO_DB", "demo"]
@@ -73,9 +73,7 @@ def demo(app: App, db_path: Path) -> None:
     console.print(records_table(found, title="Records in the demo store"))
     if held:
         console.print(quarantine_table(held))
-    console.print(run_table([report], title="This run"))
-    for note in run_notes([report]):
-        console.print(f"  {note}", style="yellow")
+    console.print(run_summary([report], title="This run"))
     store_option = f"--store {store_url}"
     if report.imported == 0 and report.ok:
         console.print(

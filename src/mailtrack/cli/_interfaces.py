@@ -13,7 +13,7 @@ from ..abc import RecordStore
 from ..config import MailInterface, Security
 from ..exceptions import InterfaceNotFoundError
 from ._app import App, ErrorHandlingGroup, fail, pass_app
-from ._render import check_line, interfaces_table, print_json
+from ._render import check_line, interfaces_view, print_json
 from ._run import make_importer
 
 __all__ = ["interfaces"]
@@ -49,7 +49,7 @@ def list_interfaces(app: App, as_json: bool) -> None:
             "No mail interface yet. Add one with: mailtrack interfaces add NAME --server … --login …"
         )
     else:
-        app.console.print(interfaces_table(rows))
+        app.console.print(interfaces_view(rows))
 
 
 def _parse_defaults(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:

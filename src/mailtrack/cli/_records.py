@@ -34,7 +34,12 @@ def list_records(app: App, project: str | None, limit: int, offset: int, as_json
     if as_json:
         print_json(found)
     elif not found:
-        app.console.print("No records yet." if offset == 0 else "No more records.")
+        if offset:
+            app.console.print("No more records.")
+        elif project is not None:
+            app.console.print(f"No records in project {project!r}.")
+        else:
+            app.console.print("No records yet.")
     else:
         app.console.print(records_table(found))
 

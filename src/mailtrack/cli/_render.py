@@ -22,12 +22,13 @@ from ..models import ConnectionCheck, Detail, QuarantinedMessage, Record, RunRep
 
 __all__ = [
     "check_line",
-    "interfaces_table",
+    "interfaces_view",
     "print_json",
     "quarantine_panel",
     "quarantine_table",
     "record_view",
     "records_table",
+    "run_summary",
     "run_table",
     "to_jsonable",
 ]
@@ -196,8 +197,15 @@ def record_view(record: Record, *, headers: bool = False, max_lines: int | None 
     return Group(Text(f"#{record.id} {record.title}", style="bold"), facts, *details)
 
 
+def _error_of(name: str, error: str | None) -> str:
+    """*error* without a leading ``"<name>: "``: the interface's name is shown beside it already."""
+    text = error or "unknown error"
+    prefix = f"{name}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
 def run_table(reports: Sequence[RunReport], *, title: str | None = "Run report") -> Table:
-    """The summary of a run: one line per interface with its counts, and the error if it failed."""
+    """One line per interface with its counts and whether it failed (the errors: see :func:`run_summary`)."""
     table = _table(title, "Interface", "Imported", "Created", "Updated", "Skipped", "Failed", "Result")
     for column in table.columns[1:6]:
         column.justify = "right"
@@ -210,9 +218,24 @@ def run_table(reports: Sequence[RunReport], *, title: str | None = "Run report")
             str(report.updated),
             str(report.skipped),
             str(report.failed),
-            Text("ok", style="green") if report.ok else Text(f"failed: {report.error}", style="red"),
+            Text("ok", style="green") if report.ok else Text("failed", style="red"),
         )
     return table
+
+
+def run_summary(reports: Sequence[RunReport], *, title: str | None = "Run report") -> RenderableType:
+    """The run table, then the error of each failed interface and the notes, each on lines of its own.
+
+    Errors are whole sentences; in a table cell they would be cut into a narrow column.
+    """
+    lines: list[RenderableType] = [run_table(reports, title=title)]
+    lines += [
+        Text(f"  {report.interface} failed: {_error_of(report.interface, report.error)}", style="red")
+        for report in reports
+        if not report.ok
+    ]
+    lines += [Text(f"  {note}", style="yellow") for note in run_notes(reports)]
+    return Group(*lines)
 
 
 def run_notes(reports: Sequence[RunReport]) -> list[str]:
@@ -220,37 +243,46 @@ def run_notes(reports: Sequence[RunReport]) -> list[str]:
     return [f"{report.interface}: {note}" for report in reports for note in report.notes]
 
 
-def interfaces_table(rows: Sequence[tuple[MailInterface, str, RunReport | None]]) -> Table:
-    """The spec's list of mail interfaces: each with its settings and the statistics of its last run."""
-    table = _table("Mail interfaces", "Name", "On", "Mailbox", "Project", "Last run", "Result")
+def interfaces_view(rows: Sequence[tuple[MailInterface, str, RunReport | None]]) -> RenderableType:
+    """The spec's list of mail interfaces: each with its settings and the statistics of its last run.
+
+    The last run is its time, then the messages it imported or "failed"; the error of a run that
+    failed is printed in full below the table. Details go on second lines, so that the table
+    still reads in 80 columns.
+    """
+    table = _table("Mail interfaces", "Name", "On", "Mailbox", "Project", "Last run")
     for column in table.columns:
         column.no_wrap = column.header in {"Name", "On", "Last run"}
-    table.columns[-1].min_width = 14
+        column.overflow = "fold"  # a long login or server name is broken, not cut off
+    errors: list[RenderableType] = []
     for interface, source, last in rows:
         if last is None:
-            result = Text("never ran", style="dim")
+            last_run = Text("never ran", style="dim")
         elif last.ok:
-            result = Text(f"{last.imported} imported" + (f", {last.failed} failed" if last.failed else ""))
+            counts = f"{last.imported} imported" + (f", {last.failed} failed" if last.failed else "")
+            last_run = Text(f"{when(last.finished_at)}\n{counts}")
         else:
-            result = Text(f"error: {last.error}", style="red")
+            last_run = Text.assemble(f"{when(last.finished_at)}\n", ("failed (see below)", "red"))
+            error = _error_of(interface.name, last.error)
+            errors.append(Text(f"  {interface.name}: the last run failed: {error}", style="red"))
         security = interface.security.value + (", leave copy" if interface.leave_copy else "")
         _row(
             table,
-            interface.name + (" (file)" if source == "file" else ""),
+            interface.name + ("\n(file)" if source == "file" else ""),
             "yes" if interface.enabled else "no",
-            f"{interface.login} @ {interface.server}:{interface.effective_port} ({security})",
+            f"{interface.login} @ {interface.server}:{interface.effective_port}\n{security}",
             interface.project,
-            when(last.finished_at) if last else "—",
-            result,
+            last_run,
         )
-    return table
+    return Group(table, *errors)
 
 
 def check_line(check: ConnectionCheck, interface: MailInterface) -> Text:
     """The result of a connection test in plain words."""
     where = f"{interface.server}:{interface.effective_port}"
     if not check.ok:
-        return Text.assemble((f"{check.interface}: ", "bold"), ("FAILED", "bold red"), f" — {check.error}")
+        error = _error_of(check.interface, check.error)
+        return Text.assemble((f"{check.interface}: ", "bold"), ("FAILED", "bold red"), f" — {error}")
     secured = f"over {check.tls_version}" if check.tls_version else "without encryption"
     waiting = ""
     if check.message_count is not None:

@@ -17,7 +17,7 @@ from ..importer import Importer
 from ..models import RunReport
 from ._app import App, Duration, fail, pass_app
 from ._progress import RunMonitor, stop_on_interrupt
-from ._render import check_line, print_json, run_notes, run_table, when
+from ._render import check_line, print_json, run_summary, when
 
 __all__ = ["check", "make_importer", "run", "run_interfaces"]
 
@@ -108,9 +108,7 @@ def run(app: App, names: tuple[str, ...], every: float | None, as_json: bool) ->
                 print_json(reports)
             else:
                 title = "Run report" if every is None else f"Run report, {when(datetime.now(timezone.utc))}"
-                app.console.print(run_table(reports, title=title))
-                for note in run_notes(reports):
-                    app.console.print(f"  {note}", style="yellow")
+                app.console.print(run_summary(reports, title=title))
             failed = any(not report.ok for report in reports)
             if every is None or stop.is_set() or stop.wait(every):
                 break
