@@ -13,6 +13,7 @@ unchanged).
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import signal
 import sqlite3
@@ -121,32 +122,37 @@ def draw_moment(
 def run_and_kill(
     server: POP3TestServer, db: Path, leave_copy: bool, moment: Moment, rng: random.Random
 ) -> int:
-    """One child, killed at *moment* (plus up to 3 ms); returns its exit status."""
+    """One child, killed at *moment* (plus up to 3 ms); returns its exit status.
+
+    The child runs in a process group of its own, and SIGKILL goes to the whole group, as a
+    service manager kills a service: conversion worker processes the importer forked die with
+    it. Its output goes to a file, which no orphan can hold open against us.
+    """
     before = len(server.transcripts)
+    log = db.with_suffix(".log")
     started = time.monotonic()
-    child = subprocess.Popen(
-        [sys.executable, str(WORKER), str(db), str(server.port), "1" if leave_copy else "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    with log.open("wb") as output:
+        child = subprocess.Popen(
+            [sys.executable, str(WORKER), str(db), str(server.port), "1" if leave_copy else "0"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         while child.poll() is None:
             age = time.monotonic() - started
             if moment.reached(session_of(server, before), age, lambda: ledger_size(db)):
                 time.sleep(rng.uniform(0.0, 0.003))
-                child.send_signal(signal.SIGKILL)
                 break
             if age > CHILD_LIMIT:
-                child.kill()
                 pytest.fail(f"the importer process hung; it was to be killed {moment.label}")
             time.sleep(0.0005)
-        _out, err = child.communicate(timeout=CHILD_LIMIT)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)  # the group the child leads, and only it
+        child.wait(timeout=CHILD_LIMIT)
     if child.returncode not in (0, -signal.SIGKILL):
-        pytest.fail(f"the importer process failed ({child.returncode}): {err.decode(errors='replace')}")
+        pytest.fail(f"the importer process failed ({child.returncode}): {log.read_text(errors='replace')}")
     return child.returncode
 
 
