@@ -7,6 +7,7 @@ build. No network is used (no intersphinx inventories are fetched).
 from __future__ import annotations
 
 import importlib.metadata
+import re
 from typing import Any
 
 project = "mailtrack"
@@ -72,7 +73,27 @@ def _restore_attribute_prose(
         lines[:] = original
 
 
+# attrs classes show a default made by a factory as ``NOTHING`` and a default function as its
+# repr (``<function utc_now>``); both say nothing to a reader, so the signature says ``…``.
+_UNHELPFUL_DEFAULT = re.compile(r"=(?:NOTHING|<function [\w.]+>)")
+
+
+def _readable_signature(
+    _app: object,
+    _what: str,
+    _name: str,
+    _obj: object,
+    _options: object,
+    signature: str | None,
+    return_annotation: str | None,
+) -> tuple[str | None, str | None] | None:
+    if signature is None:
+        return None
+    return _UNHELPFUL_DEFAULT.sub("=…", signature), return_annotation
+
+
 def setup(app: Any) -> None:
+    app.connect("autodoc-process-signature", _readable_signature)
     # Napoleon rewrites docstrings at priority 500: look before and after it.
     app.connect("autodoc-process-docstring", _remember_attribute_prose, priority=400)
     app.connect("autodoc-process-docstring", _restore_attribute_prose, priority=600)

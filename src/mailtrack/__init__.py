@@ -15,6 +15,7 @@ from .classifying import LOOP_HEADER, classify, outgoing_headers
 from .config import ClassAction, Config, ImportPolicy, MailInterface, ParseLimits, Security, SenderPolicy
 from .converting import MailParserConverter
 from .exceptions import (
+    AttachmentNotFoundError,
     AuthenticationError,
     ConfigError,
     FetchError,
@@ -55,6 +56,7 @@ __all__ = [
     "LOOP_HEADER",
     "AppendToRecord",
     "Attachment",
+    "AttachmentNotFoundError",
     "AuthenticationError",
     "ClassAction",
     "Config",

@@ -204,7 +204,8 @@ class RecordStore(ABC):
         """The bytes of one stored attachment.
 
         Raises:
-            StoreError: (a ``LookupError`` too) no attachment has that ID.
+            AttachmentNotFoundError: no attachment has that ID (any ``StoreError`` that is
+                also a ``LookupError`` keeps the contract).
         """
 
     # -- quarantine ----------------------------------------------------------------------------

@@ -43,7 +43,7 @@ class SenderPolicy(str, enum.Enum):
 
     #: Anybody who knows the ID (the original BUGtrack behaviour).
     ANYONE = "anyone"
-    #: Only addresses that already took part in the record (From or Cc of its details).
+    #: Only addresses that already took part in the record (From, To or Cc of its details).
     PARTICIPANTS = "participants"
     #: The ``sender_authorizer`` callable given to the :class:`~mailtrack.Importer` decides.
     CALLBACK = "callback"

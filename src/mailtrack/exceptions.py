@@ -14,6 +14,7 @@ derive from the builtin exception a caller would catch otherwise::
         ├── RecordNotFoundError (LookupError)
         ├── InterfaceNotFoundError (LookupError)
         ├── QuarantineNotFoundError (LookupError)
+        ├── AttachmentNotFoundError (LookupError)
         └── SchemaVersionError               the database was made by another mailtrack version
 
 Driver errors (``poplib.error_proto``, ``ssl.SSLError``, SQLAlchemy's errors) are wrapped, with
@@ -24,6 +25,7 @@ a run report: they say what went wrong in plain words and never contain a passwo
 from __future__ import annotations
 
 __all__ = [
+    "AttachmentNotFoundError",
     "AuthenticationError",
     "ConfigError",
     "FetchError",
@@ -95,6 +97,10 @@ class InterfaceNotFoundError(StoreError, LookupError):
 
 class QuarantineNotFoundError(StoreError, LookupError):
     """No quarantined message has the given ID."""
+
+
+class AttachmentNotFoundError(StoreError, LookupError):
+    """No stored attachment has the given ID (raised by ``get_attachment_content``)."""
 
 
 class SchemaVersionError(StoreError):

@@ -159,20 +159,32 @@ class IncomingMessage:
 class Detail:
     """One message added to a record: the "details" section of the record view."""
 
+    #: The store's ID of this detail.
     id: int
+    #: The record the detail belongs to.
     record_id: int
+    #: Message-ID without angle brackets (one detail per Message-ID in a store).
     message_id: str
+    #: From (``None`` when the mail had no usable From).
     sender: EmailAddress | None
     to: tuple[EmailAddress, ...] = ()
     cc: tuple[EmailAddress, ...] = ()
+    #: The Date of the mail (the time of receipt when it had none), timezone-aware UTC.
     sent_at: datetime
+    #: When the importer retrieved the message.
     received_at: datetime
+    #: The decoded subject.
     subject: str
+    #: The plain-text body (``""`` when the mail had none).
     text: str = ""
+    #: The HTML body exactly as sent, or ``None`` when the mail had none; show it with
+    #: :func:`~mailtrack.display_html`.
     html: str | None = None
     #: The raw header block ("View Header").
     headers: str = ""
+    #: The files that came with the message, inline images included.
     attachments: tuple[Attachment, ...] = ()
+    #: Normal mail, or the kind of machine mail it was recognised as.
     message_class: MessageClass = MessageClass.NORMAL
     #: Name of the interface the message came through.
     interface: str = ""
@@ -182,12 +194,19 @@ class Detail:
 class Record:
     """A trackable record (a ticket, an issue), with its details oldest first."""
 
+    #: The record's number, the one a subject names as ``#123``.
     id: int
+    #: The project of the interface that opened the record.
     project: str
+    #: Made from the subject of the first message, without ``Re:`` and record tags.
     title: str
+    #: Field values, from the interface's ``defaults`` when the record was opened.
     fields: Mapping[str, str] = attrs.field(factory=dict)
+    #: When the record was opened (timezone-aware UTC).
     created_at: datetime
+    #: When a detail was last added (timezone-aware UTC).
     updated_at: datetime
+    #: The messages of the record, oldest first.
     details: tuple[Detail, ...] = ()
 
 
@@ -232,6 +251,7 @@ class SkipMessage:
     message_class: MessageClass = MessageClass.NORMAL
 
 
+#: What the importer asks a store to do with one message (see :meth:`~mailtrack.abc.RecordStore.commit`).
 ImportAction = CreateRecord | AppendToRecord | SkipMessage
 
 
@@ -250,8 +270,12 @@ class CommitOutcome(str, enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class CommitResult:
+    """What :meth:`~mailtrack.abc.RecordStore.commit` did with one message."""
+
     outcome: CommitOutcome
+    #: The record created or appended to, or holding the duplicate; else ``None``.
     record_id: int | None = None
+    #: The detail written, or the existing one for a duplicate; else ``None``.
     detail_id: int | None = None
 
 

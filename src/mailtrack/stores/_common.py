@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from ..exceptions import StoreError
+from ..exceptions import AttachmentNotFoundError
 from ..models import Detail
 
+# AttachmentNotFoundError is public in mailtrack.exceptions; still importable from here.
 __all__ = ["AttachmentNotFoundError", "as_utc", "participant_addresses", "utc_now"]
-
-
-class AttachmentNotFoundError(StoreError, LookupError):
-    """No stored attachment has the given ID (raised by ``get_attachment_content``)."""
 
 
 def utc_now() -> datetime:

@@ -285,7 +285,7 @@ class MemoryRecordStore(RecordStore):
         """The bytes of one stored attachment.
 
         Raises:
-            StoreError: (a ``LookupError`` too) no attachment has that ID.
+            AttachmentNotFoundError: no attachment has that ID.
         """
         with self._lock:
             attachment = self._attachments.get(attachment_id)

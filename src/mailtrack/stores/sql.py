@@ -753,7 +753,7 @@ class SQLRecordStore(RecordStore):
         """The bytes of one stored attachment.
 
         Raises:
-            StoreError: (a ``LookupError`` too) no attachment has that ID.
+            AttachmentNotFoundError: no attachment has that ID.
         """
         attachments = tables.attachments
         with self._reading(f"read attachment {attachment_id}") as conn:
