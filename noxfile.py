@@ -30,9 +30,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
+    """mypy --strict on the package and on the examples (which show the public API as users type it)."""
     session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
-    session.run("mypy", "--strict", "src")
+    session.run("mypy", "--strict", "src", "examples")
 
 
 @nox.session
