@@ -53,8 +53,9 @@ import _mix  # noqa: E402
 import _peers  # noqa: E402
 import _servers  # noqa: E402
 
-#: Importer settings the benchmark passes (fields an older Importer lacks are left out).
-SETTINGS: dict[str, Any] = {}
+#: Importer settings the benchmark passes (fields an older Importer lacks are left out);
+#: ``--setting NAME=VALUE`` changes or adds one.
+SETTINGS: dict[str, Any] = {"batch_size": 100}
 TIMEOUT = 1800.0
 
 
@@ -462,7 +463,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-peers", action="store_true", help="measure mailtrack and mail-parser only")
     parser.add_argument("--quick", action="store_true", help="--n 200 --peer-rtt-n 40 --mailboxes 40")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/mailtrack-bench"))
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"an Importer setting for mailtrack's runs (JSON value; default {SETTINGS})",
+    )
     args = parser.parse_args(argv)
+    for setting in args.setting:
+        name, _, value = setting.partition("=")
+        SETTINGS[name] = json.loads(value)
     if args.quick:
         args.n, args.peer_rtt_n, args.mailboxes = (
             min(args.n, 200),

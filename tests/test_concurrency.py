@@ -1,0 +1,346 @@
+"""Importer concurrency: batched commits (deletions only after their batch's commit), conversion in
+worker processes (same records, failures quarantined, a dead worker survived), and run_all
+polling mailboxes at once in a bounded pool, one slow or failing server holding up no other."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+import pytest
+
+from mailtrack import (
+    ConfigError,
+    FetchError,
+    ImportAction,
+    Importer,
+    IncomingMessage,
+    MailInterface,
+    MailParserConverter,
+    MemoryRecordStore,
+    MessageInfo,
+    Security,
+    StoreError,
+)
+from mailtrack._concurrency import Conversions, automatic_workers
+from mailtrack.models import CommitResult
+from mailtrack.testing import FakeFetcher, FakeMailbox, Faults, POP3TestServer, build_message
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+OUTLOOK_MSG = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600
+
+
+def mail(number: int, **options: object) -> bytes:
+    return build_message(
+        subject=f"Printer {number} is jammed",
+        message_id=f"<printer.{number}@customer.example>",
+        text=f"Printer {number} jams on every page.\n",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def interface(name: str = "support") -> MailInterface:
+    return MailInterface(name=name, server="pop.example.com", login="support", security=Security.NONE)
+
+
+class Journal:
+    """What the store committed and what the fetcher marked for deletion, in one order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, tuple[str, ...]]] = []
+
+    def check_deletions_follow_their_commits(self) -> None:
+        committed: set[str] = set()
+        for kind, uids in self.events:
+            if kind == "commit":
+                committed.update(uids)
+            else:
+                assert set(uids) <= committed, f"{uids} deleted before its commit"
+
+    def batches(self) -> list[int]:
+        return [len(uids) for kind, uids in self.events if kind == "commit"]
+
+
+class JournalStore(MemoryRecordStore):
+    def __init__(self, journal: Journal, *, fail_batches: bool = False) -> None:
+        super().__init__()
+        self.journal = journal
+        self.fail_batches = fail_batches
+
+    def commit(self, interface: str, uid: str, action: ImportAction) -> CommitResult:
+        if "FAIL" in getattr(action, "message", IncomingMessage).subject:
+            raise StoreError("database is locked")
+        result = super().commit(interface, uid, action)
+        self.journal.events.append(("commit", (uid,)))
+        return result
+
+    def commit_many(self, items: Sequence[tuple[str, str, ImportAction]]) -> list[CommitResult]:
+        if self.fail_batches:
+            raise StoreError("database is locked")
+        results = super().commit_many(items)
+        self.journal.events.append(("commit", tuple(uid for _name, uid, _action in items)))
+        return results
+
+
+class JournalFetcher(FakeFetcher):
+    def __init__(self, mailbox: FakeMailbox, journal: Journal, *, pause: float = 0.0) -> None:
+        super().__init__(mailbox)
+        self.journal = journal
+        self.pause = pause
+
+    def retrieve_many(self, messages: Sequence[MessageInfo]) -> Iterator[tuple[MessageInfo, bytes]]:
+        for item in super().retrieve_many(messages):
+            if self.pause:
+                time.sleep(self.pause)
+            yield item
+
+    def delete(self, message: MessageInfo) -> None:
+        super().delete(message)
+        self.journal.events.append(("delete", (self._uid(message),)))
+
+
+def journal_importer(
+    messages: Sequence[bytes], *, pause: float = 0.0, fail_batches: bool = False, **settings: object
+) -> tuple[Importer, FakeMailbox, JournalStore, Journal]:
+    journal = Journal()
+    mailbox = FakeMailbox(list(messages))
+    store = JournalStore(journal, fail_batches=fail_batches)
+    fetcher = JournalFetcher(mailbox, journal, pause=pause)
+    importer = Importer(store=store, fetcher_factory=fetcher.factory, **settings)  # type: ignore[arg-type]
+    return importer, mailbox, store, journal
+
+
+# -- settings ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("batch_size", 0),
+        ("batch_size", 2.5),
+        ("batch_size", True),
+        ("batch_wait", 0),
+        ("conversion_workers", -1),
+        ("conversion_workers", "2"),
+        ("max_parallel_runs", 0),
+    ],
+)
+def test_settings_out_of_range_are_refused_naming_the_field(name: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"^{name}: "):
+        Importer(**{name: value})  # type: ignore[arg-type]
+
+
+def test_the_defaults_commit_each_message_alone_and_choose_workers_themselves() -> None:
+    importer = Importer()
+    assert (importer.batch_size, importer.conversion_workers, importer.max_parallel_runs) == (1, None, 8)
+
+
+# -- batched commits ---------------------------------------------------------------------------------
+
+
+def test_a_batch_is_one_commit_and_its_messages_are_deleted_only_after_it() -> None:
+    importer, mailbox, store, journal = journal_importer([mail(n) for n in range(10)], batch_size=4)
+
+    report = importer.run(interface())
+
+    assert (report.created, report.error) == (10, None)
+    assert journal.batches() == [4, 4, 2]
+    journal.check_deletions_follow_their_commits()
+    assert len(mailbox) == 0
+    assert len(store.list_records()) == 10
+
+
+def test_a_batch_that_waited_batch_wait_is_committed_before_it_is_full() -> None:
+    # A server slower than batch_wait per message: every message is committed on its own.
+    importer, mailbox, _store, journal = journal_importer(
+        [mail(n) for n in range(4)], pause=0.01, batch_size=100, batch_wait=0.001
+    )
+
+    report = importer.run(interface())
+
+    assert report.created == 4
+    assert journal.batches() == [1, 1, 1, 1]
+    journal.check_deletions_follow_their_commits()
+    assert len(mailbox) == 0
+
+
+def test_a_failed_batch_is_committed_again_one_by_one_and_only_the_bad_message_stays() -> None:
+    messages = [mail(1), build_message(subject="FAIL to save"), mail(3)]
+    importer, mailbox, store, journal = journal_importer(messages, batch_size=10, fail_batches=True)
+
+    report = importer.run(interface())
+
+    assert (report.created, report.failed, report.error) == (2, 1, None)
+    [held] = store.list_quarantined()
+    assert "database is locked" in held.error
+    assert mailbox.uids == [held.uid]
+    journal.check_deletions_follow_their_commits()
+
+
+def test_with_leave_copy_a_batched_run_deletes_nothing_and_the_next_imports_nothing_twice() -> None:
+    importer, mailbox, store, _journal = journal_importer([mail(n) for n in range(5)], batch_size=3)
+    copy = MailInterface(name="support", server="pop.example.com", login="support", leave_copy=True)
+
+    first, second = importer.run(copy), importer.run(copy)
+
+    assert (first.created, second.created, second.skipped) == (5, 0, 5)
+    assert len(mailbox) == 5
+    assert len(store.list_records()) == 5
+
+
+def test_a_connection_lost_mid_batch_keeps_what_was_retrieved_and_deletes_nothing() -> None:
+    messages = [mail(n) for n in range(6)]
+    journal = Journal()
+    mailbox = FakeMailbox(messages)
+    store = JournalStore(journal)
+    fetcher = JournalFetcher(mailbox, journal)
+    fetcher.fail_on_retrieve = {5: FetchError("the server closed the connection unexpectedly")}
+    importer = Importer(store=store, fetcher_factory=fetcher.factory, batch_size=100)
+
+    first = importer.run(interface())
+
+    assert first.error is not None
+    assert "closed the connection" in first.error
+    assert first.created == 4  # the four retrieved before the failure, in one batch
+    assert not fetcher.committed
+    assert len(mailbox) == 6
+    fetcher.fail_on_retrieve = {}
+    second = importer.run(interface())
+    assert (second.created, second.skipped, len(mailbox)) == (2, 4, 0)
+    assert len(store.list_records()) == 6
+
+
+# -- conversion in worker processes ----------------------------------------------------------------
+
+
+def summary(store: MemoryRecordStore) -> list[tuple[str, str, list[str]]]:
+    return sorted(
+        (
+            record.title,
+            record.details[0].text,
+            [attachment.sha256 for attachment in record.details[0].attachments],
+        )
+        for record in store.list_records(load_content=True)
+    )
+
+
+def test_worker_processes_make_the_same_records_as_converting_in_the_importer() -> None:
+    messages = {f"m{n}": mail(n, attachments=[(f"scan{n}.png", "image/png", PNG)]) for n in range(20)}
+    messages["outlook"] = OUTLOOK_MSG
+    stores = []
+    for workers in (0, 2):
+        with POP3TestServer(list(messages.items())) as server:
+            store = MemoryRecordStore()
+            importer = Importer(store=store, conversion_workers=workers, batch_size=7)
+            report = importer.run(server.interface())
+            assert (report.created, report.failed, report.error) == (20, 1, None)
+            assert [uid for uid, _raw in server.mailbox] == ["outlook"]
+            [held] = store.list_quarantined()
+            assert "Outlook" in held.error
+            stores.append(store)
+    assert summary(stores[0]) == summary(stores[1])
+
+
+class DiesInAWorker:
+    """Converts like MailParserConverter, but a worker process converting dies on the spot."""
+
+    def __init__(self) -> None:
+        self.parent = os.getpid()
+        self.inner = MailParserConverter()
+
+    def convert(self, raw: bytes, *, received_at: datetime) -> IncomingMessage:
+        if os.getpid() != self.parent:
+            os._exit(1)
+        return self.inner.convert(raw, received_at=received_at)
+
+
+@pytest.mark.skipif(automatic_workers() == 0, reason="worker processes are forked on Linux only")
+def test_a_worker_that_dies_leaves_the_conversions_to_the_importer() -> None:
+    mailbox = FakeMailbox([mail(n) for n in range(12)])
+    store = MemoryRecordStore()
+    importer = Importer(
+        store=store, fetcher_factory=mailbox.fetcher, converter=DiesInAWorker(), conversion_workers=1
+    )
+
+    report = importer.run(interface())
+
+    assert (report.created, report.failed, report.error) == (12, 0, None)
+    assert len(mailbox) == 0
+
+
+def test_conversions_without_workers_happen_at_once_in_the_calling_thread() -> None:
+    conversions = Conversions(MailParserConverter(), workers=0)
+    ticket = conversions.submit(mail(1), datetime.now().astimezone())
+    assert conversions.done(ticket)
+    assert conversions.result(ticket).subject == "Printer 1 is jammed"
+    assert not conversions.in_processes
+
+
+# -- run_all -----------------------------------------------------------------------------------------
+
+
+class MeetingFetcher(FakeFetcher):
+    """Waits in open() until *parties* sessions have opened at once (a barrier): sessions run
+    one after the other never get through."""
+
+    def __init__(self, mailbox: FakeMailbox, barrier: threading.Barrier, counter: list[int]) -> None:
+        super().__init__(mailbox)
+        self.barrier = barrier
+        self.counter = counter
+
+    def open(self) -> list[MessageInfo]:
+        with lock:
+            self.counter[0] += 1
+            self.counter[1] = max(self.counter[1], self.counter[0])
+        try:
+            self.barrier.wait(timeout=10)
+        finally:
+            with lock:
+                self.counter[0] -= 1
+        return super().open()
+
+
+lock = threading.Lock()
+
+
+def test_run_all_polls_mailboxes_at_once_but_never_more_than_max_parallel_runs() -> None:
+    mailboxes = {f"box{n}": FakeMailbox([mail(n)]) for n in range(6)}
+    barrier = threading.Barrier(3)
+    counter = [0, 0]  # sessions in open() now, most at once
+
+    def factory(chosen: MailInterface) -> FakeFetcher:
+        return MeetingFetcher(mailboxes[chosen.name], barrier, counter)
+
+    importer = Importer(fetcher_factory=factory, max_parallel_runs=3)
+    reports = importer.run_all([interface(name) for name in mailboxes])
+
+    assert [(report.interface, report.created, report.error) for report in reports] == [
+        (name, 1, None) for name in mailboxes
+    ]
+    assert counter[1] == 3
+    assert all(len(mailbox) == 0 for mailbox in mailboxes.values())
+
+
+def test_run_all_with_one_stalled_and_one_refusing_server_imports_the_others() -> None:
+    with (
+        POP3TestServer([mail(1)]) as good,
+        POP3TestServer([mail(2)], faults=Faults(stall="greeting")) as stalled,
+        POP3TestServer([mail(3)], faults=Faults(login_error="[AUTH] no")) as refusing,
+        POP3TestServer([mail(4)]) as also_good,
+    ):
+        interfaces = [
+            good.interface(name="good"),
+            stalled.interface(name="stalled", timeout=1.0),
+            refusing.interface(name="refusing"),
+            also_good.interface(name="also-good"),
+        ]
+        reports = Importer(max_parallel_runs=4).run_all(interfaces)
+
+        assert [report.interface for report in reports] == ["good", "stalled", "refusing", "also-good"]
+        assert [report.created for report in reports] == [1, 0, 0, 1]
+        assert [report.error is None for report in reports] == [True, False, False, True]
+        assert good.mailbox == also_good.mailbox == []
+        assert len(stalled.mailbox) == len(refusing.mailbox) == 1
