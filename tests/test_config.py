@@ -388,3 +388,11 @@ def test_a_section_of_the_wrong_shape_is_described_in_plain_words() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config({"interfaces": [interface_data(defaults="priority=high")]})
     assert "object has no attribute" not in str(caught.value)
+
+
+def test_dict_dump_is_plain_data() -> None:
+    interface = MailInterface(name="support", server="pop.example.com", login="support")
+    data = dump_config(interface)
+    assert type(data["security"]) is str
+    assert data["security"] == "ssl"
+    assert type(data["policy"]["on_bounce"]) is str

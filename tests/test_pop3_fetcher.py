@@ -567,3 +567,11 @@ def test_the_reader_finds_each_reply_wherever_the_chunks_break(bodies: list[byte
         assert wire.read_reply().ok
         assert wire.read_block(limit=10_000) == body
     assert wire.read_reply().line == b"+OK bye"
+
+
+def test_no_password_configured_is_said_before_connecting(plain: POP3TestServer) -> None:
+    result = POP3Fetcher(plain.interface(password="")).check()
+    assert not result.ok
+    assert result.error is not None
+    assert "no password is configured" in result.error
+    assert not any(line.command in {"USER", "PASS"} for line in plain.received)

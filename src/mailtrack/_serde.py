@@ -69,6 +69,7 @@ def _make_converter() -> cattrs.Converter:
     # Per enum class: they subclass str, and the strict str hook would otherwise take them.
     for kind in (Security, SenderPolicy, ClassAction):
         converter.register_structure_hook(kind, _structure_enum)
+        converter.register_unstructure_hook(kind, lambda member: member.value)
     converter.register_structure_hook(str, _strict(str))
     converter.register_structure_hook(int, _strict(int))
     converter.register_structure_hook(float, _strict(float, accept=(int,)))

@@ -395,6 +395,11 @@ class POP3Fetcher:
     def _password(self) -> str:
         """The password, checked before anything is sent (ConfigError names the setting, never it)."""
         password = self._interface.resolve_password()
+        if not password:
+            raise ConfigError(
+                f"{self._interface.name}: no password is configured; set password_env, password_file "
+                f"or password"
+            )
         if any(char in password for char in "\r\n\x00"):
             raise ConfigError(
                 f"{self._interface.name}: the password contains a line break or NUL, which POP3 cannot send"
