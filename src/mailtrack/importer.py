@@ -23,13 +23,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import attrs
 
-from ._concurrency import Conversions, Ticket, automatic_workers, map_bounded
+from ._concurrency import Conversions, Prefetch, Ticket, automatic_workers, map_bounded
 from ._policy import Decision, Quarantine, SenderAuthorizer, check_sender_policy, decide, new_record
 from .abc import Fetcher, FetcherFactory, Matcher, MessageConverter, RecordStore
 from .classifying import classify
@@ -110,6 +110,11 @@ POOL_FROM = 16
 BATCH_BYTES = 32 * 1024 * 1024
 #: Most raw bytes handed to conversion workers and not yet taken back.
 IN_FLIGHT_BYTES = 32 * 1024 * 1024
+#: From this many messages to retrieve on, a thread retrieves ahead of the conversion and the
+#: store (at most PREFETCH_MESSAGES / PREFETCH_BYTES ahead), so the network never waits for them.
+PREFETCH_FROM = 16
+PREFETCH_MESSAGES = 64
+PREFETCH_BYTES = 16 * 1024 * 1024
 
 
 @attrs.define
@@ -526,8 +531,35 @@ class Importer:
 
     def _stream(self, flow: _Flow, wanted: list[MessageInfo], recheck: dict[int, str], lease: _Lease) -> None:
         """Retrieve, convert, decide and commit, the stages overlapping within bounds."""
+        retrieved: Iterator[tuple[MessageInfo, bytes]] = flow.fetcher.retrieve_many(wanted)
+        if len(wanted) >= PREFETCH_FROM and getattr(flow.fetcher, "marks_deletions_locally", False) is True:
+            # The fetcher says its delete() touches no connection (POP3Fetcher sends the DELEs
+            # at close), so deletions may be marked here while that thread retrieves.
+            retrieved = Prefetch(
+                retrieved,
+                size=lambda item: len(item[1]),
+                max_items=PREFETCH_MESSAGES,
+                max_bytes=PREFETCH_BYTES,
+                name=f"mailtrack-retrieve-{flow.interface.name}",
+            )
         try:
-            for info, raw in flow.fetcher.retrieve_many(wanted):
+            self._consume(flow, retrieved, recheck, lease)
+        finally:
+            # Before the session ends: a pipelining fetcher reads the replies still on their way
+            # (the connection stays in step for the DELEs), and the prefetching thread stops.
+            close = getattr(retrieved, "close", None)
+            if close is not None:
+                close()
+
+    def _consume(
+        self,
+        flow: _Flow,
+        retrieved: Iterator[tuple[MessageInfo, bytes]],
+        recheck: dict[int, str],
+        lease: _Lease,
+    ) -> None:
+        try:
+            for info, raw in retrieved:
                 # The batch waited while this message came in: commit it first if that was long.
                 if flow.batch and time.monotonic() - flow.batch_started >= self.batch_wait:
                     self._commit_batch(flow)

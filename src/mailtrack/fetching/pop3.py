@@ -16,6 +16,7 @@ import logging
 import re
 import ssl
 from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 import attrs
 
@@ -90,6 +91,10 @@ class POP3Fetcher:
     Args:
         interface: the mailbox to talk to.
     """
+
+    #: :meth:`delete` only notes the message (the DELEs go out at ``close``): it may be called
+    #: from another thread while :meth:`retrieve_many` runs, which lets the importer retrieve ahead.
+    marks_deletions_locally: ClassVar[bool] = True
 
     _interface: MailInterface
     _session: _Session | None = attrs.field(default=None, init=False, repr=False)
