@@ -158,3 +158,14 @@ def test_one_at_a_time_sends_one_command_per_write() -> None:
     wire, outstanding = run_pipeline(Window.one_at_a_time(), [5] * 5)
     assert wire.writes == [(f"RETR {n}",) for n in range(1, 6)]
     assert set(outstanding) == {1}
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_uidl_and_list_share_a_round_trip_only_when_the_server_pipelines(pipelining: bool) -> None:
+    with POP3TestServer(MESSAGES[:2], pipelining=pipelining) as server:
+        fetcher = POP3Fetcher(server.interface())
+        listing = fetcher.open()
+        fetcher.close(commit=False)
+    assert [info.number for info in listing] == [1, 2]
+    (uidl,), (list_,) = batches(server, "UIDL"), batches(server, "LIST")
+    assert (uidl == list_) is pipelining

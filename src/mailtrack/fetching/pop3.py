@@ -432,7 +432,9 @@ class POP3Fetcher:
 
     def _list(self, session: _Session) -> list[MessageInfo]:
         wire = session.wire
-        wire.send("UIDL")
+        # Pipelined, UIDL and LIST cost one round trip instead of two.
+        pipelined = "PIPELINING" in session.capabilities
+        wire.send(*(("UIDL", "LIST") if pipelined else ("UIDL",)))
         reply = wire.read_reply()
         uids: dict[int, str] | None
         if reply.ok:
@@ -443,7 +445,8 @@ class POP3Fetcher:
                 self._expect_ok(reply, "UIDL (the unique IDs)")
             logger.info("%s: the server has no UIDL; messages are keyed by their content", self._where)
             uids = None
-        wire.send("LIST")
+        if not pipelined:
+            wire.send("LIST")
         self._expect_ok(wire.read_reply(), "LIST (the mailbox listing)")
         sizes = _parse_list(wire.read_block(limit=LISTING_LIMIT))
         if uids is None:
