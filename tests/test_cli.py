@@ -248,6 +248,21 @@ def test_run_exits_1_when_an_interface_failed(workdir: Path, server: POP3TestSer
     assert len(server.mailbox) == 2  # nothing deleted
 
 
+def test_run_skips_a_mailbox_another_worker_is_importing_without_failing(
+    workdir: Path, server: POP3TestServer
+) -> None:
+    write_config(workdir, server)
+    with open_store(workdir) as store:
+        assert store.acquire_lease("support", "worker-elsewhere", 300)
+    result = invoke("run")
+    assert result.exit_code == 0, result.output
+    assert "support skipped: another worker is importing this mailbox" in result.output
+    assert "busy" in result.output
+    assert len(server.mailbox) == 2  # left to the worker that holds the lease
+    with open_store(workdir) as store:
+        assert store.last_run("support") is None
+
+
 def test_run_reports_a_missing_password_variable_in_plain_words(
     workdir: Path, server: POP3TestServer
 ) -> None:

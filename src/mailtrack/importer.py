@@ -169,6 +169,7 @@ class _Tally:
     skipped: int = 0
     failed: int = 0
     error: str | None = None
+    busy: bool = False
     classes: dict[str, int] = attrs.Factory(dict)
     notes: list[str] = attrs.Factory(list)
     notes_left_out: int = 0
@@ -198,6 +199,7 @@ class _Tally:
             error=self.error,
             classes=dict(self.classes),
             notes=tuple(notes),
+            busy=self.busy,
         )
 
 
@@ -290,6 +292,8 @@ class Importer:
 
         Never raises for a failed connection, a broken message or a failing store: the
         report's ``error`` says what stopped the run, its ``notes`` what else is worth knowing.
+        When another worker holds the mailbox's lease, nothing is done: the report says so
+        (``busy``) and is not saved, so that ``last_run`` stays the working worker's.
         Only ``KeyboardInterrupt`` and ``SystemExit`` pass through, after the session was
         dropped without committing deletions and the report was saved.
         """
@@ -303,7 +307,12 @@ class Importer:
         except Exception as exc:
             logger.exception("unexpected error while importing from interface %r", interface.name)
             tally.error = f"unexpected error while importing ({type(exc).__name__}: {exc}); see the log"
-        report = self._save(tally.report(self.clock()))
+        report = tally.report(self.clock())
+        if report.busy:
+            # The worker holding the lease saves the report that counts; this one did nothing.
+            logger.info("interface %r: %s; skipped", report.interface, report.error)
+            return report
+        report = self._save(report)
         logger.info(
             "interface %r: %d imported (%d created, %d updated), %d skipped, %d failed%s",
             report.interface,
@@ -425,6 +434,7 @@ class Importer:
             return
         if not held:
             tally.error = ANOTHER_WORKER
+            tally.busy = True
             return
         try:
             self._session(

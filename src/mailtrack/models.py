@@ -316,6 +316,9 @@ class RunReport:
     classes: Mapping[str, int] = attrs.field(factory=dict)
     #: Lines worth telling the admin (a message too large, a message quarantined …).
     notes: tuple[str, ...] = ()
+    #: True when another worker held this mailbox's lease: nothing was done, ``error`` says so,
+    #: and the report was not saved (the working worker saves its own).
+    busy: bool = False
 
     @property
     def ok(self) -> bool:

@@ -218,9 +218,15 @@ def run_table(reports: Sequence[RunReport], *, title: str | None = "Run report")
             str(report.updated),
             str(report.skipped),
             str(report.failed),
-            Text("ok", style="green") if report.ok else Text("failed", style="red"),
+            _result(report),
         )
     return table
+
+
+def _result(report: RunReport) -> Text:
+    if report.busy:
+        return Text("busy", style="yellow")
+    return Text("ok", style="green") if report.ok else Text("failed", style="red")
 
 
 def run_summary(reports: Sequence[RunReport], *, title: str | None = "Run report") -> RenderableType:
@@ -230,7 +236,9 @@ def run_summary(reports: Sequence[RunReport], *, title: str | None = "Run report
     """
     lines: list[RenderableType] = [run_table(reports, title=title)]
     lines += [
-        Text(f"  {report.interface} failed: {_error_of(report.interface, report.error)}", style="red")
+        Text(f"  {report.interface} skipped: {report.error}", style="yellow")
+        if report.busy
+        else Text(f"  {report.interface} failed: {_error_of(report.interface, report.error)}", style="red")
         for report in reports
         if not report.ok
     ]
