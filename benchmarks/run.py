@@ -19,8 +19,9 @@ What it does, in one process that starts every measured program as a process of 
      download-only peers that are installed (fetchmail, getmail6, mpop), and mail-parser alone
      parsing the same messages from memory;
    * ``rtt``: the same through the proxy (the slow peers on the first ``--peer-rtt-n`` messages);
-   * ``many``: ``--mailboxes`` mailboxes of ``--per-mailbox`` messages through the proxy, polled
-     one after the other (``Importer.run`` in a loop) and by ``Importer.run_all``;
+   * ``many``: ``--mailboxes`` mailboxes of ``--per-mailbox`` messages (another part of the same
+     mix) through the proxy, polled one after the other (``Importer.run`` in a loop) and by
+     ``Importer.run_all`` (left out with ``--delay-ms 0``);
    * ``memory`` (only with ``--memory``): mailtrack on loopback with ten times ``--n`` messages.
 
 5. Prints a table (msg/s, MB/s, peak RSS) and the ratios the performance targets are about, and
@@ -324,7 +325,7 @@ class Bench:
                     for peer in peers:
                         files = mix.files if peer.name == "mpop" else mix.files[: args.peer_rtt_n]
                         self.run_peer("rtt", peer, main_box, files, via_proxy(main_box.port))
-                if many_mix is not None:
+                if many_mix is not None and self.proxy is not None:
                     boxes = [
                         (
                             server.mailbox(1 + i),
@@ -428,7 +429,7 @@ class Bench:
                 1.5,
                 below=True,
             )
-        for name in ("fetchmail", "getmail6", "mpop"):
+        for name in ("mpop",):
             lines.append(
                 f"| (for reference) rtt: mailtrack / {name} | "
                 f"{(ratio(mt_rtt, self._rate('rtt', name)) or float('nan')):.2f} | | |"
@@ -456,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mailboxes", type=int, default=200, help="mailboxes of the `many` case (0: leave it out)"
     )
-    parser.add_argument("--per-mailbox", type=int, default=20)
+    parser.add_argument("--per-mailbox", type=int, default=20, help="messages per mailbox of `many`")
     parser.add_argument("--runs", type=int, default=1, help="runs of everything (the median is reported)")
     parser.add_argument("--memory", action="store_true", help="also import 10 x --n messages (peak RSS)")
     parser.add_argument("--server", choices=("auto", "dovecot", "pop3testserver"), default="auto")
