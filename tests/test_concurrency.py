@@ -344,3 +344,34 @@ def test_run_all_with_one_stalled_and_one_refusing_server_imports_the_others() -
         assert [report.error is None for report in reports] == [True, False, False, True]
         assert good.mailbox == also_good.mailbox == []
         assert len(stalled.mailbox) == len(refusing.mailbox) == 1
+
+
+class InterruptedOnThird:
+    """Converts like MailParserConverter until the third message, where Ctrl-C comes."""
+
+    def __init__(self) -> None:
+        self.inner = MailParserConverter()
+        self.count = 0
+
+    def convert(self, raw: bytes, *, received_at: datetime) -> IncomingMessage:
+        self.count += 1
+        if self.count == 3:
+            raise KeyboardInterrupt
+        return self.inner.convert(raw, received_at=received_at)
+
+
+def test_ctrl_c_while_a_thread_retrieves_ahead_drops_the_session_and_stops_the_thread() -> None:
+    with POP3TestServer([mail(n) for n in range(30)]) as server:
+        store = MemoryRecordStore()
+        importer = Importer(store=store, converter=InterruptedOnThird())
+        with pytest.raises(KeyboardInterrupt):
+            importer.run(server.interface())
+
+        assert "QUIT" not in server.transcripts[0].commands
+        assert len(server.mailbox) == 30
+        assert len(store.list_records()) == 2
+        assert not [t for t in threading.enumerate() if t.name.startswith("mailtrack-retrieve")]
+        last = store.last_run("pop3-test")
+        assert last is not None
+        assert last.error is not None
+        assert "interrupted" in last.error

@@ -554,6 +554,10 @@ class Importer:
             )
         try:
             self._consume(flow, retrieved, recheck, lease)
+        except (KeyboardInterrupt, SystemExit):
+            # Drop the connection first, so that a thread waiting for a stalled server stops now.
+            _abandon(flow.fetcher)
+            raise
         finally:
             # Before the session ends: a pipelining fetcher reads the replies still on their way
             # (the connection stays in step for the DELEs), and the prefetching thread stops.

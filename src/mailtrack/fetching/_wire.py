@@ -10,6 +10,7 @@ no limit on the length of a line (poplib stops at 2048 bytes), only on the size 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 
@@ -91,6 +92,9 @@ class Wire:
         if not self._closed:
             self._closed = True
             self._buffer.clear()
+            # shutdown() first: it also wakes a thread blocked reading this socket.
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
             self._sock.close()
 
     # -- sending ------------------------------------------------------------------------------
