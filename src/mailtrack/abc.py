@@ -137,6 +137,9 @@ class RecordStore(ABC):
         Raises:
             RecordNotFoundError: an ``AppendToRecord`` names a record that does not exist
                 (nothing is written).
+            MessageRefusedError: the store cannot hold this message (the database refused it
+                for its size) but works otherwise: nothing is written, and other messages can
+                still be committed.
             StoreError: the transaction failed and was rolled back.
         """
 
@@ -146,6 +149,9 @@ class RecordStore(ABC):
         Stores that can should do it in one transaction (all or nothing). The default commits
         them one by one. A ``RecordNotFoundError`` for one item must not undo the others:
         the default implementation reports it by raising after the earlier items are committed.
+        A :class:`~mailtrack.MessageRefusedError` for one item ends the batch the same way
+        (rolled back, or the earlier items committed); committing the items one by one then
+        tells which one it was.
         """
         return [self.commit(interface, uid, action) for interface, uid, action in items]
 
@@ -216,6 +222,11 @@ class RecordStore(ABC):
 
         Quarantining the same ``(interface, uid)`` again updates the error and counts one more
         attempt instead of adding a second copy.
+
+        Raises:
+            MessageRefusedError: the raw bytes are too large for the store, which works
+                otherwise (nothing is written).
+            StoreError: the store failed.
         """
 
     @abstractmethod

@@ -15,6 +15,7 @@ derive from the builtin exception a caller would catch otherwise::
         ├── InterfaceNotFoundError (LookupError)
         ├── QuarantineNotFoundError (LookupError)
         ├── AttachmentNotFoundError (LookupError)
+        ├── MessageRefusedError              the store works, but cannot hold this one message
         └── SchemaVersionError               the database was made by another mailtrack version
 
 Driver errors (``poplib.error_proto``, ``ssl.SSLError``, SQLAlchemy's errors) are wrapped, with
@@ -31,6 +32,7 @@ __all__ = [
     "FetchError",
     "InterfaceNotFoundError",
     "MailtrackError",
+    "MessageRefusedError",
     "ParseError",
     "QuarantineNotFoundError",
     "RecordNotFoundError",
@@ -101,6 +103,18 @@ class QuarantineNotFoundError(StoreError, LookupError):
 
 class AttachmentNotFoundError(StoreError, LookupError):
     """No stored attachment has the given ID (raised by ``get_attachment_content``)."""
+
+
+class MessageRefusedError(StoreError):
+    """The store refused one message, but works: other messages can still be committed.
+
+    Raised by :meth:`~mailtrack.abc.RecordStore.commit`, ``commit_many`` and
+    :meth:`~mailtrack.abc.RecordStore.quarantine` when the database refuses a statement for its
+    size: larger than MariaDB/MySQL's ``max_allowed_packet``, than PostgreSQL's 1 GB per field,
+    or than SQLite's length limit. Nothing was written. The importer leaves such a message on
+    the server, counts it as failed, names it in the run report's notes, and goes on with the
+    next message; the message says which setting to change.
+    """
 
 
 class SchemaVersionError(StoreError):

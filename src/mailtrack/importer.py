@@ -34,7 +34,15 @@ from ._policy import Decision, Quarantine, SenderAuthorizer, check_sender_policy
 from .abc import Fetcher, FetcherFactory, Matcher, MessageConverter, RecordStore
 from .classifying import classify
 from .config import MailInterface
-from .exceptions import ConfigError, FetchError, MailtrackError, ParseError, RecordNotFoundError, StoreError
+from .exceptions import (
+    ConfigError,
+    FetchError,
+    MailtrackError,
+    MessageRefusedError,
+    ParseError,
+    RecordNotFoundError,
+    StoreError,
+)
 from .matching import SubjectIdMatcher
 from .models import (
     AppendToRecord,
@@ -884,6 +892,17 @@ class Importer:
     ) -> None:
         try:
             self.store.quarantine(interface.name, key, raw, reason)
+        except MessageRefusedError as exc:
+            # The store works but cannot hold this message, not even its raw bytes. It stays on
+            # the server; in neither the ledger nor the quarantine, it is tried (and noted) again
+            # on every run, until the store's limit or max_message_bytes is changed.
+            logger.warning("%s could not be stored or quarantined (%s): %s", _label(info, key), reason, exc)
+            tally.failed += 1
+            tally.note(
+                f"{_label(info, key)}, {len(raw)} bytes, was not imported and stays on the server "
+                f"(tried again next run): the store cannot hold it: {exc}"
+            )
+            return
         except StoreError as exc:
             raise _Stop(
                 f"the record store failed ({exc}); the run stopped and messages not yet "

@@ -33,6 +33,7 @@ from ..config import MailInterface
 from ..exceptions import (
     ConfigError,
     InterfaceNotFoundError,
+    MessageRefusedError,
     QuarantineNotFoundError,
     RecordNotFoundError,
     SchemaVersionError,
@@ -70,13 +71,40 @@ _CHUNK = 500
 #: PostgreSQL SQLSTATEs and MariaDB error numbers that mean "try the transaction again".
 _PG_RETRY = {"40001", "40P01", "55P03"}
 _MYSQL_RETRY = {1205, 1213}
-#: MariaDB errors a statement larger than ``max_allowed_packet`` ends in (the server may just
-#: drop the connection).
-_MYSQL_PACKET = {1153, 1301, 2006, 2013}
+#: MariaDB/MySQL errors that say a statement was larger than ``max_allowed_packet``; and the
+#: errors of a lost connection, which is what the client mostly sees instead (the server drops
+#: the connection while the statement is still being sent).
+_MYSQL_TOO_BIG = {1153, 1301}
+_MYSQL_LOST = {2006, 2013}
 
 
 class _Retry(Exception):
     """Internal: the transaction lost a race and is tried again."""
+
+
+@attrs.define
+class _Writing:
+    """The message a write transaction is storing, for telling a refusal of its size."""
+
+    interface: str
+    uid: str
+    #: The raw bytes (quarantine) or the action (commit).
+    payload: bytes | ImportAction
+
+    def size(self) -> int:
+        """The message's size in bytes (the raw size, or what its values add up to)."""
+        payload = self.payload
+        if isinstance(payload, bytes):
+            return len(payload)
+        if isinstance(payload, SkipMessage):
+            return 0
+        message = payload.message
+        if message.size:
+            return message.size
+        texts = (message.headers, message.text, message.html or "", message.subject)
+        return sum(len(text.encode("utf-8", "surrogatepass")) for text in texts) + sum(
+            attachment.size for attachment in message.attachments
+        )
 
 
 def _sha256(text: str) -> str:
@@ -163,15 +191,12 @@ def _reason(exc: BaseException) -> str:
         text = str(exc).split("\n[SQL:", 1)[0].strip()
     else:
         text = str(exc)
-    text = " ".join(text.split()) or type(exc).__name__
-    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
-        args: tuple[Any, ...] = getattr(exc.orig, "args", ())
-        if args and args[0] in _MYSQL_PACKET:
-            text += (
-                " (if the message is large: MariaDB/MySQL refuses statements larger than its "
-                "max_allowed_packet setting; raise it above the largest message)"
-            )
-    return text
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _mysql_code(exc: sa_exc.DBAPIError) -> object:
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    return args[0] if args else None
 
 
 @attrs.define(init=False, eq=False, repr=False)
@@ -184,7 +209,8 @@ class SQLRecordStore(RecordStore):
 
     On MariaDB/MySQL, the server's ``max_allowed_packet`` (16 MiB by default) must be larger
     than the largest message to import (``MailInterface.max_message_bytes``); a larger message
-    cannot be stored and stays on the mail server.
+    cannot be stored: :class:`~mailtrack.MessageRefusedError`, and the importer leaves it on
+    the mail server and names it in every run's report.
 
     Args:
         url_or_engine: A database URL (``"sqlite:///mailtrack.db"``,
@@ -367,20 +393,87 @@ class SQLRecordStore(RecordStore):
     def _attempt(self, work: Callable[[Connection], T]) -> T:
         """Run *work* in one write transaction, once; SQLAlchemy's errors pass through."""
         with self._serial, self._engine.connect() as conn:
-            self._begin(conn)
-            with conn.begin():
-                self._begin_immediate(conn)
-                return work(conn)
+            try:
+                self._begin(conn)
+                with conn.begin():
+                    self._begin_immediate(conn)
+                    return work(conn)
+            except sa_exc.DBAPIError as exc:
+                if (
+                    self._dialect in {"mysql", "mariadb"}
+                    and _mysql_code(exc) in _MYSQL_TOO_BIG
+                    and not conn.invalidated
+                ):
+                    # The server closed the connection after refusing the packet; SQLAlchemy
+                    # does not count that error as a disconnect: keep it out of the pool.
+                    conn.invalidate(exc)
+                raise
 
-    def _transaction(self, what: str, work: Callable[[Connection], T]) -> T:
-        """Run *work* in one write transaction, again after a lost race; errors as StoreError."""
+    def _failed(self, what: str, exc: sa_exc.DBAPIError, writing: _Writing | None) -> StoreError:
+        """The error to raise for *exc*: MessageRefusedError when the database refused the
+        message being written for its size (and works otherwise), StoreError else."""
+        if writing is not None:
+            refusal = self._refusal(exc, writing)
+            if refusal is not None:
+                return MessageRefusedError(
+                    f"the database refused message {writing.uid!r} of {writing.interface!r} "
+                    f"({writing.size()} bytes): {refusal} (the database said: {_reason(exc)})"
+                )
+        return StoreError(f"cannot {what}: {_reason(exc)}")
+
+    def _refusal(self, exc: sa_exc.DBAPIError, writing: _Writing) -> str | None:
+        """What to do about a refusal of *writing* for its size, or None when *exc* is not one."""
+        orig = exc.orig
+        if self._dialect == "sqlite":
+            if getattr(orig, "sqlite_errorname", None) == "SQLITE_TOOBIG" or "too big" in str(orig):
+                return (
+                    "it is larger than SQLite's length limit (SQLITE_MAX_LENGTH); "
+                    "lower the interface's max_message_bytes below that limit"
+                )
+            return None
+        if self._dialect == "postgresql":
+            sqlstate = str(getattr(orig, "sqlstate", None) or "")
+            if sqlstate.startswith("54") or "invalid memory alloc request size" in str(orig):
+                return "PostgreSQL holds at most 1 GB in one field; lower the interface's max_message_bytes"
+            return None
+        if self._dialect not in {"mysql", "mariadb"}:
+            return None
+        code = _mysql_code(exc)
+        if code not in _MYSQL_TOO_BIG and code not in _MYSQL_LOST:
+            return None
+        # Mostly the server just drops the connection: a refusal only if the server still
+        # answers and the statement may have been larger than its limit (escaping can double
+        # the bytes). Otherwise the database is gone, which is no one message's fault.
+        limit = self._max_allowed_packet()
+        if limit is None or (code in _MYSQL_LOST and 2 * writing.size() < limit):
+            return None
+        return (
+            f"MariaDB/MySQL's max_allowed_packet is {limit} bytes; raise it above the largest "
+            "message, or lower the interface's max_message_bytes below it"
+        )
+
+    def _max_allowed_packet(self) -> int | None:
+        """MariaDB/MySQL's ``max_allowed_packet`` now, or None when the server does not answer."""
+        try:
+            with self._engine.connect() as conn:
+                return int(conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one())
+        except sa_exc.SQLAlchemyError:
+            return None
+
+    def _transaction(self, what: str, work: Callable[[Connection], T], writing: _Writing | None = None) -> T:
+        """Run *work* in one write transaction, again after a lost race; errors as StoreError.
+
+        Args:
+            writing: the message *work* stores, if any: a refusal of its size raises
+                MessageRefusedError.
+        """
         last: sa_exc.DBAPIError | None = None
         for attempt in range(_ATTEMPTS):
             try:
                 return self._attempt(work)
             except sa_exc.DBAPIError as exc:
                 if not self._transient(exc):
-                    raise StoreError(f"cannot {what}: {_reason(exc)}") from exc
+                    raise self._failed(what, exc, writing) from exc
                 last = exc
                 if not isinstance(exc, sa_exc.IntegrityError):
                     time.sleep(min(0.01 * 2**attempt, 0.5))
@@ -402,11 +495,14 @@ class SQLRecordStore(RecordStore):
         Raises:
             RecordNotFoundError: an ``AppendToRecord`` names a record that does not exist
                 (nothing is written).
+            MessageRefusedError: the database refused the message for its size (see
+                :class:`~mailtrack.MessageRefusedError`); nothing is written.
             StoreError: the transaction failed and was rolled back.
         """
         return self._transaction(
             f"commit message {uid!r} of {interface!r}",
             lambda conn: self._commit(conn, interface, uid, action),
+            _Writing(interface=interface, uid=uid, payload=action),
         )
 
     def commit_many(self, items: Sequence[tuple[str, str, ImportAction]]) -> list[CommitResult]:
@@ -415,16 +511,19 @@ class SQLRecordStore(RecordStore):
         When an ``AppendToRecord`` names a missing record, the items before it are committed
         and then :class:`~mailtrack.RecordNotFoundError` is raised (the later items are not
         committed). When a concurrent process wins a race on one item, the batch is rolled
-        back and committed again item by item.
+        back and committed again item by item. When the database refuses one item for its
+        size, the batch is rolled back and :class:`~mailtrack.MessageRefusedError` names it.
         """
         items = list(items)
         if not items:
             return []
         failure: list[RecordNotFoundError] = []
+        writing = _Writing(interface=items[0][0], uid=items[0][1], payload=items[0][2])
 
         def work(conn: Connection) -> list[CommitResult]:
             results: list[CommitResult] = []
             for interface, uid, action in items:
+                writing.interface, writing.uid, writing.payload = interface, uid, action
                 try:
                     # A missing record is found before the item writes anything.
                     results.append(self._commit(conn, interface, uid, action))
@@ -435,7 +534,7 @@ class SQLRecordStore(RecordStore):
 
         what = f"commit {len(items)} messages"
         try:
-            results = self._batch(what, work)
+            results = self._batch(what, work, writing)
         except _Retry:
             results = []
             for interface, uid, action in items:
@@ -448,14 +547,14 @@ class SQLRecordStore(RecordStore):
             raise failure[-1]
         return results
 
-    def _batch(self, what: str, work: Callable[[Connection], T]) -> T:
+    def _batch(self, what: str, work: Callable[[Connection], T], writing: _Writing | None = None) -> T:
         """One try of a batch transaction; a lost race raises :class:`_Retry`."""
         try:
             return self._attempt(work)
         except sa_exc.DBAPIError as exc:
             if self._transient(exc):
                 raise _Retry from exc
-            raise StoreError(f"cannot {what}: {_reason(exc)}") from exc
+            raise self._failed(what, exc, writing) from exc
         except sa_exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot {what}: {_reason(exc)}") from exc
 
@@ -771,6 +870,11 @@ class SQLRecordStore(RecordStore):
 
         Quarantining the same ``(interface, uid)`` again replaces the raw bytes and the error
         and counts one more attempt.
+
+        Raises:
+            MessageRefusedError: the database refused the raw bytes for their size (see
+                :class:`~mailtrack.MessageRefusedError`); nothing is written.
+            StoreError: the transaction failed and was rolled back.
         """
         table = tables.quarantine
         key = _key(uid)
@@ -799,7 +903,12 @@ class SQLRecordStore(RecordStore):
             )
             return _new_id(inserted)
 
-        return self.get_quarantined(self._transaction(f"quarantine message {uid!r} of {interface!r}", work))
+        quarantine_id = self._transaction(
+            f"quarantine message {uid!r} of {interface!r}",
+            work,
+            _Writing(interface=interface, uid=uid, payload=raw),
+        )
+        return self.get_quarantined(quarantine_id)
 
     @staticmethod
     def _quarantined(row: Row[Any]) -> QuarantinedMessage:
