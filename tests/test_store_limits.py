@@ -150,7 +150,7 @@ def sqlite_store(tmp_path: Path) -> Iterator[RecordStore]:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'mailtrack.db'}")
 
     def limit(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, SQLITE_LENGTH)
+        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, SQLITE_LENGTH)  # type: ignore[attr-defined]  # 3.11+
 
     sa.event.listen(engine, "connect", limit)
     with SQLRecordStore(engine) as store:
