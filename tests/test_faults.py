@@ -325,20 +325,29 @@ def break_database(store: RecordStore, error: str, *, reads_too: bool) -> Callab
     return switch
 
 
+#: Each message committed on its own, or in the default batches (here: the whole mailbox).
+BATCHING = pytest.mark.parametrize("batch_size", [1, Importer().batch_size], ids=["one by one", "batched"])
+
+
+@BATCHING
 @pytest.mark.parametrize(
     ("error", "reads_too"),
     [("database or disk is full", False), ("unable to open database file", True)],
     ids=["disk full", "database gone"],
 )
 def test_store_failing_mid_run_stops_the_run_deletes_only_what_was_committed_and_the_next_run_recovers(
-    sql_store: RecordStore, error: str, reads_too: bool
+    sql_store: RecordStore, error: str, reads_too: bool, batch_size: int
 ) -> None:
     originals = messages(5)
     switch = break_database(sql_store, error, reads_too=reads_too)
     with POP3TestServer(list(originals.items())) as server:
         interface = interface_of(server)
-        # The database breaks before the 3rd message is converted: two are committed.
-        importer = Importer(store=sql_store, converter=OnConvert(3, lambda: switch(True)))
+        # The database breaks before the 3rd message is converted: one by one, two are
+        # committed by then; batched, none (the batch would have been committed at the end).
+        committed = 2 if batch_size == 1 else 0
+        importer = Importer(
+            store=sql_store, converter=OnConvert(3, lambda: switch(True)), batch_size=batch_size
+        )
         record(faults=1)
 
         first = importer.run(interface)
@@ -346,30 +355,35 @@ def test_store_failing_mid_run_stops_the_run_deletes_only_what_was_committed_and
 
         assert first.error is not None
         assert error in first.error
-        assert first.created == 2
+        assert first.created == committed
         # The report could not be saved either; the caller still gets it, with a note.
         assert any("could not be saved" in note for note in first.notes)
         assert sql_store.list_quarantined() == []
-        assert uids_on(server) == list(originals)[2:]
+        assert len(sql_store.list_records()) == committed
+        assert uids_on(server) == list(originals)[committed:]
 
         importer.converter = MailParserConverter()
         second = recovered(importer, interface, server)
 
-        assert second.created == 3
+        assert second.created == 5 - committed
         assert server.mailbox == []
         check_exactly_once(sql_store, originals, server)
     assert len(sql_store.list_records()) == 5
 
 
-def test_quarantine_copy_that_cannot_be_committed_is_not_deleted(sql_store: RecordStore) -> None:
+@BATCHING
+def test_quarantine_copy_that_cannot_be_committed_is_not_deleted(
+    sql_store: RecordStore, batch_size: int
+) -> None:
     originals = {"good": build_message(subject="good"), "poison": OUTLOOK_MSG, "later": build_message()}
     switch = break_database(sql_store, "database or disk is full", reads_too=False)
     policy = attrs.evolve(ANYONE, delete_quarantined=True)
     with POP3TestServer(list(originals.items())) as server:
         interface = interface_of(server, policy=policy)
         # The poison message is the 2nd: the disk is full when its quarantine copy is written.
+        # The good one before it is committed by then only if it was committed on its own.
         converter = OnConvert(2, lambda: switch(True))
-        importer = Importer(store=sql_store, converter=converter)
+        importer = Importer(store=sql_store, converter=converter, batch_size=batch_size)
         record(faults=1, bad_inputs=1)
 
         first = importer.run(interface)
@@ -377,7 +391,7 @@ def test_quarantine_copy_that_cannot_be_committed_is_not_deleted(sql_store: Reco
 
         assert first.error is not None
         assert "database or disk is full" in first.error
-        assert uids_on(server) == ["poison", "later"]
+        assert uids_on(server) == (["poison", "later"] if batch_size == 1 else list(originals))
         assert sql_store.list_quarantined() == []
 
         importer.converter = MailParserConverter()

@@ -423,7 +423,9 @@ def test_store_failure_on_commit_quarantines_the_message() -> None:
     assert mailbox.uids == ["a"]
 
 
-def test_unusable_store_stops_the_run_and_deletes_only_committed_messages() -> None:
+@pytest.mark.parametrize("batch_size", [1, 100], ids=["one by one", "batched"])
+def test_unusable_store_stops_the_run_and_deletes_only_committed_messages(batch_size: int) -> None:
+    # Batched, the batch fails and is committed again one by one: the same outcome.
     store = CommitFailingStore()
     store.quarantine_broken = True
     mailbox = FakeMailbox(
@@ -434,7 +436,7 @@ def test_unusable_store_stops_the_run_and_deletes_only_committed_messages() -> N
         }
     )
 
-    report = importer_for(mailbox, store).run(make_interface())
+    report = importer_for(mailbox, store, batch_size=batch_size).run(make_interface())
 
     assert report.error is not None
     assert "disk full" in report.error
@@ -655,13 +657,15 @@ class LeaseStolenStore(MemoryRecordStore):
         return super().acquire_lease(name, owner, seconds)
 
 
-def test_lease_lost_while_working_stops_the_run_after_the_committed_messages() -> None:
+@pytest.mark.parametrize("batch_size", [1, 100], ids=["one by one", "batched"])
+def test_lease_lost_while_working_stops_the_run_after_the_committed_messages(batch_size: int) -> None:
     store = LeaseStolenStore()
     mailbox = FakeMailbox(
         {"a": build_message(subject="a"), "b": build_message(subject="b"), "c": build_message()}
     )
-    # A tiny lease is renewed after every message.
-    importer = importer_for(mailbox, store, lease_seconds=1e-9)
+    # A tiny lease is renewed after every message. Batched, the messages decided before the
+    # lease was lost are committed (and deleted) all the same, as one by one.
+    importer = importer_for(mailbox, store, lease_seconds=1e-9, batch_size=batch_size)
 
     report = importer.run(make_interface())
 

@@ -1,13 +1,14 @@
 """SIGKILL at random moments: importer processes killed 25 times during a run of 200 messages.
 
 A POP3TestServer in this process holds 200 messages. Each round starts a fresh interpreter
-(``_sigkill_worker.py``) that imports into one SQLite file, and kills it with SIGKILL at a
-moment drawn from a seeded random generator: while the interpreter starts and takes the lease,
-while it logs in and lists the mailbox, after its k-th RETR (a message retrieved, converting or
-being committed), after its k-th DELE (a committed message being marked for deletion), or once
-it has sent QUIT. Then a clean run, by another worker once the dead one's lease expired, must
-leave every message in the store exactly once and the mailbox empty (or, with ``leave_copy``,
-unchanged).
+(``_sigkill_worker.py``) that imports into one SQLite file with the Importer's defaults (batched
+commits among them), and kills it with SIGKILL at a moment drawn from a seeded random generator:
+while the interpreter starts and takes the lease, while it logs in and lists the mailbox, after
+the RETR of its k-th new message (retrieved, converting, or in a batch not yet committed), after
+the commit of the batch holding its k-th new message, after its k-th DELE (a committed message
+being marked for deletion), or once it has sent QUIT. Then a clean run, by another worker once
+the dead one's lease expired, must leave every message in the store exactly once and the mailbox
+empty (or, with ``leave_copy``, unchanged).
 """
 
 from __future__ import annotations
@@ -87,18 +88,23 @@ def ledger_size(db: Path) -> int:
 
 
 def draw_moment(
-    rng: random.Random, committed: int, round_number: int, kills: int, *, leave_copy: bool
+    rng: random.Random, committed: int, again: int, round_number: int, kills: int, *, leave_copy: bool
 ) -> Moment:
     """A random moment for this round, spread so that later rounds still find work to do:
-    while starting, while logging in, after the k-th RETR, after the k-th commit of the run.
+    while starting, while logging in, after the RETR of the k-th new message, after the commit
+    of the batch holding the k-th new message of the run.
 
-    The fetcher sends the DELEs (and then QUIT) at the end of a session, so a run killed there
-    may have emptied the mailbox: those moments come last.
+    *again* is how many messages the run retrieves before the new ones: those the ledger
+    holds that are still on the server, looked at again in delete mode (they come first, since
+    batches commit in the mailbox's order). The fetcher sends the DELEs (and then QUIT) at the
+    end of a session, so a run killed there may have emptied the mailbox: those moments come last.
     """
     remaining = MESSAGES - committed
     if round_number == kills - 1:
         return Moment("after QUIT was sent", lambda t, _age, _n: t is not None and "QUIT" in t.commands)
-    kinds = ["start", "login", "RETR", "commit", "commit", "commit"] if remaining else ["start", "login"]
+    # A kill after a commit uses up a whole batch (100 messages by default), a kill after a RETR
+    # none: RETRs are drawn more often, so that later rounds still find new messages.
+    kinds = ["start", "login", "RETR", "RETR", "commit"] if remaining else ["start", "login"]
     if round_number == kills - 2 and not leave_copy:
         kinds = ["DELE"]
     kind = rng.choice(kinds)
@@ -113,10 +119,19 @@ def draw_moment(
         return Moment(f"after DELE number {k}", lambda t, _age, _n: t is not None and count("DELE")(t) >= k)
     spread = max(1, 2 * remaining // max(1, kills - round_number))
     k = rng.randint(1, min(remaining, spread))
-    if kind == "RETR":  # RETRs run a window ahead of the commits: this kills early in the run
-        return Moment(f"after RETR number {k}", lambda t, _age, _n: t is not None and count("RETR")(t) >= k)
+    if kind == "RETR":
+        # RETRs run a window ahead of the commits: this kills early, while the message's batch
+        # (if it got that far) waits for its commit.
+        number = again + k
+        return Moment(
+            f"after RETR number {number} (new message {k})",
+            lambda t, _age, _n: t is not None and count("RETR")(t) >= number,
+        )
     target = committed + k
-    return Moment(f"after commit number {k} of the run", lambda _t, _age, ledger: ledger() >= target)
+    return Moment(
+        f"after the commit of the batch holding new message {k} of the run",
+        lambda _t, _age, ledger: ledger() >= target,
+    )
 
 
 def run_and_kill(
@@ -190,10 +205,11 @@ def test_importer_killed_at_random_moments_imports_every_message_exactly_once(
     killed: list[str] = []
     with POP3TestServer(list(originals.items())) as server:
         for round_number in range(kills):
-            with SQLRecordStore(f"sqlite:///{db}") as store:
-                committed = len(store.imported_uids("support", list(originals)))
-            moment = draw_moment(rng, committed, round_number, kills, leave_copy=leave_copy)
             before, on_server = len(server.transcripts), server.mailbox
+            with SQLRecordStore(f"sqlite:///{db}") as store:
+                in_ledger = store.imported_uids("support", list(originals))
+            again = 0 if leave_copy else len(in_ledger & {uid for uid, _raw in on_server})
+            moment = draw_moment(rng, len(in_ledger), again, round_number, kills, leave_copy=leave_copy)
             status = run_and_kill(server, db, leave_copy, moment, rng)
             if status == -signal.SIGKILL:
                 killed.append(moment.label)

@@ -4,6 +4,10 @@
 of worker processes, handing back futures; the importer keeps a bounded number of them in
 flight, so retrieval and storage go on while the workers parse. :func:`map_bounded` runs a
 function over items in a bounded pool of threads (``Importer.run_all``).
+
+How the worker processes start (:func:`choose_start_method`): a process with other threads is
+never forked, since a lock another thread holds at that moment stays locked forever in the
+child; the workers then come from a forkserver, a clean process started for the purpose.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import collections
 import logging
 import multiprocessing
 import os
+import pickle
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,7 +28,16 @@ from typing import Generic, TypeVar
 from .abc import MessageConverter
 from .models import IncomingMessage
 
-__all__ = ["Conversions", "Prefetch", "Ticket", "automatic_workers", "map_bounded"]
+__all__ = [
+    "START_METHODS",
+    "Conversions",
+    "Prefetch",
+    "Ticket",
+    "automatic_workers",
+    "available_start_methods",
+    "choose_start_method",
+    "map_bounded",
+]
 
 logger = logging.getLogger("mailtrack")
 
@@ -32,6 +46,8 @@ R = TypeVar("R")
 
 #: Most worker processes the automatic setting starts.
 MAX_AUTOMATIC_WORKERS = 4
+#: The ways of starting worker processes one may ask for (multiprocessing's names).
+START_METHODS = ("fork", "forkserver", "spawn")
 
 # The converter of a worker process, set once when the process starts.
 _worker_converter: MessageConverter | None = None
@@ -67,13 +83,78 @@ def _convert_chunk(items: list[tuple[bytes, datetime]]) -> list[IncomingMessage 
 def automatic_workers() -> int:
     """Worker processes that pay here: one per CPU (at most four), none on a single CPU.
 
-    Only where processes can be forked (Linux): a fork starts in milliseconds and needs neither
-    a picklable converter nor an ``if __name__ == "__main__"`` guard in the host's script.
+    Only on Linux, where a worker starts in milliseconds (forked, or forked from a forkserver;
+    see :func:`choose_start_method`); elsewhere every worker would start a fresh interpreter.
     """
     if sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods():
         return 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return 0 if cpus < 2 else min(cpus, MAX_AUTOMATIC_WORKERS)
+
+
+def available_start_methods() -> list[str]:
+    """The :data:`START_METHODS` this platform offers."""
+    offered = multiprocessing.get_all_start_methods()
+    return [method for method in START_METHODS if method in offered]
+
+
+def choose_start_method(requested: str | None) -> str:
+    """How to start worker processes now: *requested*, or (``None``) the safe choice for this
+    process at this moment.
+
+    The automatic choice, on Linux: ``fork`` while this process runs a single thread (nothing
+    can then hold a lock the child would inherit locked; the fastest start, and it needs
+    neither a picklable converter nor an ``if __name__ == "__main__"`` guard), else
+    ``forkserver`` (the workers are forked from a clean server process, as Python 3.14 does by
+    default). Elsewhere ``spawn``, Python's default on macOS and Windows.
+    """
+    if requested is not None:
+        return requested
+    available = multiprocessing.get_all_start_methods()
+    if sys.platform != "linux":
+        return "spawn"
+    if "fork" in available and _thread_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in available else "spawn"
+
+
+def _thread_count() -> int:
+    """The threads of this process, those that no Python code started included."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+def _preload_in_forkserver(modules: Sequence[str]) -> None:
+    """Have the forkserver import *modules* once when it starts, so that every worker forked
+    from it starts with them imported (rather than importing mailtrack itself: 0.2 s each).
+
+    Added to what the host asked for (by default ``__main__``); no effect once the forkserver
+    runs. ``__main__`` is never added: the host's script is imported only as Python decides.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    current = list(getattr(server, "_preload_modules", None) or ["__main__"])
+    wanted = current + [name for name in modules if name != "__main__" and name not in current]
+    if wanted != current:
+        multiprocessing.get_context("forkserver").set_forkserver_preload(wanted)
+
+
+def _picklable(converter: MessageConverter, method: str) -> bool:
+    try:
+        pickle.dumps(converter)
+    except Exception as exc:
+        logger.warning(
+            "the converter cannot be handed to worker processes started with %r (%s: %s); "
+            "converting in the importing thread",
+            method,
+            type(exc).__name__,
+            exc,
+        )
+        return False
+    return True
 
 
 class _Chunk:
@@ -98,21 +179,34 @@ class Conversions:
     """Converts raw messages with one converter, in the calling thread or in worker processes.
 
     Args:
-        converter: the converter; with workers it runs in the worker processes (forked where
-            possible, else started fresh, in which case it must be picklable).
+        converter: the converter; with workers it runs in the worker processes. Unless they
+            are forked, it is pickled to them: a converter that cannot be pickled is used in
+            the calling thread instead (with a warning in the log).
         workers: worker processes; 0 converts in the thread that calls :meth:`submit`.
+        start_method: how to start them (:data:`START_METHODS`); ``None`` chooses
+            (:func:`choose_start_method`). Call :meth:`start` right away, before starting
+            threads of your own: the automatic choice is made for the process as it is now.
 
     Messages go to the workers in chunks (:data:`CHUNK_MESSAGES`, :data:`CHUNK_BYTES`). A
     worker that dies (killed for its memory, say) breaks the pool: from then on every message,
-    including those that were in the broken pool, is converted in the calling thread.
+    including those that were in the broken pool, is converted in the calling thread. So does
+    a pool that cannot start.
     """
 
-    def __init__(self, converter: MessageConverter, workers: int) -> None:
+    def __init__(self, converter: MessageConverter, workers: int, start_method: str | None = None) -> None:
         self._converter = converter
         self._pool: ProcessPoolExecutor | None = None
         self._open = _Chunk()
-        if workers > 0:
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        #: How the workers were started (``None`` without workers).
+        self.start_method: str | None = None
+        method = choose_start_method(start_method) if workers > 0 else None
+        if method not in (None, "fork") and not _picklable(converter, method):
+            method, workers = None, 0
+        if method is not None:
+            self.start_method = method
+            logger.debug("converting in %d worker processes, started with %r", workers, method)
+            if method == "forkserver":
+                _preload_in_forkserver([__name__, type(converter).__module__])
             self._pool = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=multiprocessing.get_context(method),
@@ -123,8 +217,13 @@ class Conversions:
 
     def start(self) -> None:
         """Start the worker processes now rather than at the first message."""
-        if self._pool is not None:
+        if self._pool is None:
+            return
+        try:
             self._pool.submit(_ready).result()
+        except Exception:
+            logger.warning("the conversion worker processes could not start", exc_info=True)
+            self._give_up_pool()
 
     @property
     def in_processes(self) -> bool:
@@ -154,7 +253,8 @@ class Conversions:
             try:
                 chunk.future = self._pool.submit(_convert_chunk, chunk.items)
                 return
-            except (BrokenProcessPool, RuntimeError):
+            except Exception:
+                # A broken pool, or one whose processes could not start.
                 self._give_up_pool()
         chunk.results = self._convert_here(chunk.items)
 
@@ -199,7 +299,8 @@ class Conversions:
     def _give_up_pool(self) -> None:
         if self._pool is not None:
             logger.warning(
-                "a conversion worker process died; converting in the importer's process from now on"
+                "the conversion worker processes failed (one died, or they could not start); "
+                "converting in the importer's process from now on"
             )
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

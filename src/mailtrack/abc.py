@@ -152,6 +152,11 @@ class RecordStore(ABC):
         A :class:`~mailtrack.MessageRefusedError` for one item ends the batch the same way
         (rolled back, or the earlier items committed); committing the items one by one then
         tells which one it was.
+
+        The importer commits in batches by default, so a store that does something on every
+        commit must do it here too. A subclass of a built-in store that overrides only
+        :meth:`commit` is safe: the built-in ``commit_many`` then calls that ``commit`` for
+        each item, as this default does.
         """
         return [self.commit(interface, uid, action) for interface, uid, action in items]
 

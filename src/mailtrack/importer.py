@@ -29,11 +29,26 @@ from typing import Any
 
 import attrs
 
-from ._concurrency import Conversions, Prefetch, Ticket, automatic_workers, map_bounded
-from ._policy import Decision, Quarantine, SenderAuthorizer, check_sender_policy, decide, new_record
+from ._concurrency import (
+    Conversions,
+    Prefetch,
+    Ticket,
+    automatic_workers,
+    available_start_methods,
+    map_bounded,
+)
+from ._policy import (
+    Decision,
+    Quarantine,
+    SenderAuthorizer,
+    check_sender_policy,
+    class_action,
+    decide,
+    new_record,
+)
 from .abc import Fetcher, FetcherFactory, Matcher, MessageConverter, RecordStore
 from .classifying import classify
-from .config import MailInterface
+from .config import ClassAction, MailInterface
 from .exceptions import (
     ConfigError,
     FetchError,
@@ -49,6 +64,7 @@ from .models import (
     CommitOutcome,
     CommitResult,
     ConnectionCheck,
+    CreateRecord,
     ImportAction,
     IncomingMessage,
     MessageClass,
@@ -111,6 +127,13 @@ def _count_from(low: int, high: int) -> Callable[[object, attrs.Attribute[Any], 
     return check
 
 
+def _start_method(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    available = available_start_methods()
+    if value is not None and value not in available:
+        choices = ", ".join(repr(method) for method in available)
+        raise ConfigError(f"{attribute.name}: must be None or one of {choices}, not {value!r}")
+
+
 #: Mailboxes with fewer messages to import are converted in the importing thread (automatic
 #: setting): handing a few messages to worker processes costs more than it saves.
 POOL_FROM = 16
@@ -163,6 +186,10 @@ class _Flow:
 
 class _Stop(Exception):
     """The run cannot go on (the store failed, the lease was lost); committed work stays valid."""
+
+
+class _LeaseLost(_Stop):
+    """Another worker took the mailbox over; the store still works."""
 
 
 @attrs.define
@@ -229,7 +256,9 @@ class _Lease:
         except StoreError as exc:
             raise _Stop(f"the record store failed while renewing the lease: {exc}") from exc
         if not held:
-            raise _Stop("the lease on this mailbox expired and another worker took it over; the run stopped")
+            raise _LeaseLost(
+                "the lease on this mailbox expired and another worker took it over; the run stopped"
+            )
         self._renewed_at = time.monotonic()
 
 
@@ -253,17 +282,31 @@ class Importer:
         lease_seconds: how long the lease lasts without renewal (a dead worker's lease expires).
         batch_size: messages committed together, in one store transaction
             (:meth:`~mailtrack.abc.RecordStore.commit_many`); their deletions on the server are
-            marked only after that commit. 1 (the default) commits every message on its own.
-            Larger batches import a backlog faster (about 100 is plenty) and, after a crash,
-            leave at most one batch to be imported again by the next run (exactly once still).
-        batch_wait: most seconds a converted message waits for its batch to fill up; checked as
-            messages arrive, so a very slow server can stretch it by one message's transfer.
+            marked only after that commit. A batch the store refuses is committed again one
+            message at a time, so that one bad message is quarantined alone. After a crash, at
+            most the uncommitted batch is imported again by the next run (exactly once still).
+            A message whose decision could depend on the batch (it names a record a message of
+            the batch adds to; machine mail, which follows its thread) waits for the batch's
+            commit, so that batching never changes what becomes of a message. 1 commits every
+            message on its own (slower: a transaction and, with SQLite, a disk sync each).
+        batch_wait: most seconds a converted message waits for its batch to fill up. It is
+            checked when a message arrives, so a server that is slow to send the next message
+            stretches it by that one transfer (at most the interface's ``timeout``).
         conversion_workers: processes that convert messages while the importer retrieves and
             stores. ``None`` (the default) decides for each run: on Linux with two CPUs or
             more, the default converter and at least 16 messages to import, one process per CPU
             (at most four); otherwise none. ``0`` converts in the importing thread. A converter
-            of your own runs in worker processes only when you ask for them (forked on Linux;
-            elsewhere started fresh, so the converter must be picklable).
+            of your own runs in worker processes only when you ask for them; it must then be
+            picklable unless the workers are forked (one that is not is used in the importing
+            thread instead, with a warning in the log).
+        conversion_start_method: how the worker processes start: ``"fork"``,
+            ``"forkserver"`` or ``"spawn"`` (where the platform has it). ``None`` (the default)
+            chooses when they start: on Linux ``fork`` while the process runs a single thread
+            (the fastest start; no ``if __name__ == "__main__"`` guard needed), else
+            ``forkserver``, since a fork beside other threads can leave the worker stuck on a
+            lock another thread held at that moment; ``spawn`` elsewhere. With ``forkserver``
+            and ``spawn`` the host's main module is imported again in the workers: guard a
+            script's own work with ``if __name__ == "__main__":``.
         max_parallel_runs: mailboxes :meth:`run_all` polls at once (threads). The store must be
             safe to use from several threads, as the built-in stores are; 1 polls them one
             after the other.
@@ -286,9 +329,10 @@ class Importer:
     clock: Callable[[], datetime] = _utcnow
     worker_id: str = attrs.field(factory=_default_worker_id)
     lease_seconds: float = attrs.field(default=300.0, validator=_positive)
-    batch_size: int = attrs.field(default=1, validator=_count_from(1, 10_000))
+    batch_size: int = attrs.field(default=100, validator=_count_from(1, 10_000))
     batch_wait: float = attrs.field(default=2.0, validator=_positive)
     conversion_workers: int | None = attrs.field(default=None, validator=_count_from(0, 64))
+    conversion_start_method: str | None = attrs.field(default=None, validator=_start_method)
     max_parallel_runs: int = attrs.field(default=8, validator=_count_from(1, 1024))
     #: Conversion workers shared by the runs of one run_all.
     _shared_conversions: Conversions | None = attrs.field(default=None, init=False, repr=False)
@@ -353,7 +397,7 @@ class Importer:
         workers = self._conversion_workers(POOL_FROM) if parallel > 1 else 0
         if workers and self._shared_conversions is None:
             # Started before the run threads, so that the workers fork from a quiet process.
-            self._shared_conversions = Conversions(self.converter, workers)
+            self._shared_conversions = Conversions(self.converter, workers, self.conversion_start_method)
             self._shared_conversions.start()
             try:
                 return map_bounded(self.run, chosen, workers=parallel, name="mailtrack-run")
@@ -529,7 +573,14 @@ class Importer:
                 continue
             wanted.append(info)
         shared = self._shared_conversions
-        conversions = shared or Conversions(self.converter, self._conversion_workers(len(wanted)))
+        if shared is None:
+            conversions = Conversions(
+                self.converter, self._conversion_workers(len(wanted)), self.conversion_start_method
+            )
+            # Now, before the thread that retrieves ahead: how they start suits the process as it is.
+            conversions.start()
+        else:
+            conversions = shared
         flow = _Flow(fetcher=fetcher, interface=interface, tally=tally, conversions=conversions)
         try:
             self._stream(flow, wanted, recheck, lease)
@@ -594,7 +645,13 @@ class Importer:
                     self._commit_batch(flow)
                     self._recheck(flow.fetcher, flow.interface, info, raw, place, flow.tally)
                 self._settle(flow, everything=False)
-                lease.renew()
+                try:
+                    lease.renew()
+                except _LeaseLost:
+                    # The batch is committed all the same, as it would have been message by
+                    # message: the ledger keeps each message once, whoever commits it too.
+                    self._commit_batch(flow)
+                    raise
         except FetchError:
             # What was retrieved before the connection failed is imported all the same; its
             # deletions die with the session, and the next run deletes it by the ledger.
@@ -633,6 +690,8 @@ class Importer:
                     flow.fetcher, flow.interface, item.info, item.key, item.raw, exc, flow.tally
                 )
                 continue
+            if flow.batch and self._sees_the_batch(flow, message):
+                self._commit_batch(flow)
             pending = self._decided(
                 flow.fetcher, flow.interface, item.info, item.key, item.raw, message, flow.tally
             )
@@ -644,6 +703,29 @@ class Importer:
             flow.batch_bytes += len(pending.raw)
             if len(flow.batch) >= self.batch_size or flow.batch_bytes >= BATCH_BYTES:
                 self._commit_batch(flow)
+
+    def _sees_the_batch(self, flow: _Flow, message: IncomingMessage) -> bool:
+        """Whether deciding *message* may look at what the uncommitted batch writes: the record
+        its subject names, when a message of the batch adds to it (its participants may grow)
+        or when it does not exist yet and the batch opens records (one may get that number);
+        or, for machine mail that follows its thread (In-Reply-To, References), any record the
+        batch opens or adds to. Such a message is decided after the batch's commit."""
+        touched = {item.action.record_id for item in flow.batch if isinstance(item.action, AppendToRecord)}
+        opens = any(isinstance(item.action, CreateRecord) for item in flow.batch)
+        if not touched and not opens:
+            return False
+        interface = flow.interface
+        try:
+            named = self.matcher.match(message.subject)
+            if named is not None and (
+                named in touched or (opens and not self.store.has_record(named, interface.project))
+            ):
+                return True
+            message_class = classify(message, interface.policy)
+        except Exception:
+            return True  # deciding fails too and quarantines it; committing first costs nothing
+        follows_thread = class_action(message_class, interface.policy) is ClassAction.APPEND_OR_IGNORE
+        return follows_thread and bool(message.in_reply_to or message.references)
 
     def _commit_batch(self, flow: _Flow) -> None:
         """Commit the batch in one transaction, then mark its messages for deletion."""
@@ -834,7 +916,7 @@ class Importer:
         if outcome is not CommitOutcome.ALREADY_IMPORTED:
             tally.imported += 1
         if not interface.leave_copy:
-            fetcher.delete(item.info)
+            _mark_for_deletion(fetcher, item.info)
 
     def _decide(
         self,
@@ -911,7 +993,7 @@ class Importer:
         tally.failed += 1
         tally.note(f"{_label(info, key)} quarantined: {reason}")
         if interface.policy.delete_quarantined:
-            fetcher.delete(info)
+            _mark_for_deletion(fetcher, info)
 
     def _save(self, report: RunReport) -> RunReport:
         try:
@@ -948,6 +1030,16 @@ def _conversion_failure(exc: Exception) -> str:
     if isinstance(exc, ParseError):
         return str(exc) or "the message could not be parsed"
     return f"the converter failed ({type(exc).__name__}: {exc})"
+
+
+def _mark_for_deletion(fetcher: Fetcher, info: MessageInfo) -> None:
+    """Mark a message the store holds for deletion. A session that failed cannot (what was
+    retrieved before the failure is still committed); the message then stays on the server
+    and the next run deletes it, by the ledger or the quarantine."""
+    try:
+        fetcher.delete(info)
+    except FetchError:
+        logger.debug("could not mark message %d for deletion", info.number, exc_info=True)
 
 
 def _abandon(fetcher: Fetcher) -> None:

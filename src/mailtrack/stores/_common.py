@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
+from ..abc import RecordStore
 from ..exceptions import AttachmentNotFoundError
 from ..models import Detail
 
 # AttachmentNotFoundError is public in mailtrack.exceptions; still importable from here.
-__all__ = ["AttachmentNotFoundError", "as_utc", "participant_addresses", "utc_now"]
+__all__ = ["AttachmentNotFoundError", "as_utc", "commit_overridden", "participant_addresses", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -22,6 +23,14 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+def commit_overridden(store: RecordStore, base: type[RecordStore]) -> bool:
+    """Whether *store*'s class overrides ``commit`` of the built-in *base* but not
+    ``commit_many``: then a batch must go through that ``commit``, item by item, or what the
+    subclass does on every commit would be skipped for batches (the importer's default)."""
+    kind = type(store)
+    return kind.commit is not base.commit and kind.commit_many is base.commit_many
 
 
 def participant_addresses(details: Iterable[Detail]) -> set[str]:

@@ -32,7 +32,7 @@ from ..models import (
     RunReport,
     SkipMessage,
 )
-from ._common import AttachmentNotFoundError, as_utc, participant_addresses, utc_now
+from ._common import AttachmentNotFoundError, as_utc, commit_overridden, participant_addresses, utc_now
 
 __all__ = ["MemoryRecordStore"]
 
@@ -106,7 +106,12 @@ class MemoryRecordStore(RecordStore):
             return self._commit(interface, uid, action)
 
     def commit_many(self, items: Sequence[tuple[str, str, ImportAction]]) -> list[CommitResult]:
-        """Commit the items one by one under one lock; a failing item keeps the earlier ones."""
+        """Commit the items one by one under one lock; a failing item keeps the earlier ones.
+
+        A subclass that overrides only :meth:`commit` gets it called for each item instead.
+        """
+        if commit_overridden(self, MemoryRecordStore):
+            return super().commit_many(items)
         with self._lock:
             return [self._commit(interface, uid, action) for interface, uid, action in items]
 

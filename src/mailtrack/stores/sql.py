@@ -56,7 +56,7 @@ from ..models import (
     SkipMessage,
 )
 from . import _sql_schema as tables
-from ._common import AttachmentNotFoundError, as_utc, utc_now
+from ._common import AttachmentNotFoundError, as_utc, commit_overridden, utc_now
 from ._sql_schema import KEY_LENGTH, SCHEMA_VERSION, metadata
 
 __all__ = ["SCHEMA_VERSION", "SQLRecordStore", "metadata"]
@@ -513,7 +513,10 @@ class SQLRecordStore(RecordStore):
         committed). When a concurrent process wins a race on one item, the batch is rolled
         back and committed again item by item. When the database refuses one item for its
         size, the batch is rolled back and :class:`~mailtrack.MessageRefusedError` names it.
+        A subclass that overrides only :meth:`commit` gets it called for each item instead.
         """
+        if commit_overridden(self, SQLRecordStore):
+            return super().commit_many(items)
         items = list(items)
         if not items:
             return []
