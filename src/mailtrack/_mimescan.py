@@ -3,10 +3,16 @@
 Python's ``email`` parser recurses once per nested multipart or ``message/*`` part, and some of its
 header helpers are quadratic in the length of a parameter list. A hostile message (multiparts
 nested 1,200 deep, 20,000 parts, 50,000 header fields, a ``Content-Type`` with 20,000 semicolons)
-would crash it or keep it busy for minutes. :func:`scan` walks the lines once, without recursion,
-following the same rules as ``email.feedparser`` (boundary lines, header blocks, ``message/*``
-bodies, ``multipart/digest`` defaults), and raises :class:`~mailtrack.ParseError` naming the limit
-as soon as one is passed. Its cost is linear in the size of the message.
+would crash it or keep it busy for minutes. :func:`scan` goes through the message once, without
+recursion, following the same rules as ``email.feedparser`` (boundary lines, header blocks,
+``message/*`` bodies, ``multipart/digest`` defaults), and raises :class:`~mailtrack.ParseError`
+naming the limit as soon as one is passed. Its cost is linear in the size of the message, and
+for a body it is mostly ``bytes.find``: only header lines and lines starting with ``--`` are
+looked at one by one.
+
+It also hands back where the bodies of the leaf parts are (:attr:`ScanResult.bodies`), so that
+the converter can keep large bodies away from the line-by-line parser (see
+:mod:`mailtrack.converting`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ MAX_MIME_PARAMETERS = 1000
 # The line a header field starts with, as email.feedparser recognises it.
 _HEADER_START = re.compile(rb"^(From |[\041-\071\073-\176]*:|[\t ])")
 _BOUNDARY_PARAM = re.compile(rb"boundary\s*\*?", re.IGNORECASE)
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+_CR_LF = frozenset(b"\r\n")
+_DASH_LINE_AFTER_BREAK = re.compile(rb"[\r\n](--[^\r\n]*)")
+_DASH_LINE = re.compile(rb"--[^\r\n]*")
 
 
 @attrs.frozen(kw_only=True)
@@ -45,6 +55,10 @@ class ScanResult:
     depth: int
     #: Whether the first line looked like a header field at all.
     has_headers: bool
+    #: (start, end) offsets of the bodies of leaf entities (neither multipart nor ``message/*``),
+    #: in order, each up to its first line starting with ``--`` (or the end of the message):
+    #: no line inside one can be a boundary line.
+    bodies: tuple[tuple[int, int], ...] = ()
 
 
 def check_time(deadline: float, budget: float, phase: str) -> None:
@@ -63,8 +77,16 @@ class _Container:
 
 
 class _Scanner:
+    """The scan over offsets into the raw bytes.
+
+    Lines are the lines of ``raw.splitlines()`` (ended by CR LF, CR or LF, as ``email`` splits
+    them), but only the lines that can matter are looked at: those of header blocks, and in a body
+    only the lines starting with ``--`` (a boundary line always does), found with ``bytes.find``
+    over the whole buffer. A body without ``-`` characters costs no Python work per line.
+    """
+
     def __init__(self, raw: bytes, limits: ParseLimits, deadline: float) -> None:
-        self.lines = raw.splitlines()
+        self.raw = raw
         self.limits = limits
         self.deadline = deadline
         self.pos = 0
@@ -72,6 +94,43 @@ class _Scanner:
         self.depth = 0
         self.stack: list[_Container] = []
         self.boundaries: dict[bytes, int] = {}
+        self.bodies: list[tuple[int, int]] = []
+        # The last search for a line starting with "--": (from where, found where).
+        self._dash_line: tuple[int, tuple[int, bytes] | None] = (-1, None)
+
+    # -- lines ---------------------------------------------------------------------------------
+
+    def _line(self, start: int) -> tuple[bytes, int]:
+        """The line starting at *start* (without its line break) and where the next one starts."""
+        found = _LINE_BREAK.search(self.raw, start)
+        if found is None:
+            return self.raw[start:], len(self.raw)
+        return self.raw[start : found.start()], found.end()
+
+    def _next_dash_line(self, start: int) -> tuple[int, bytes] | None:
+        """The first line at or after *start* (a line start) that begins with ``--``: (where it
+        starts, the line without its line break), or None.
+
+        ``bytes.find`` looks for the first ``-`` (at ``memchr`` speed: base64 has none); only when
+        that one does not start such a line does a regular expression go on from there.
+        """
+        if self._dash_line[0] == start:
+            return self._dash_line[1]
+        raw = self.raw
+        found = raw.find(b"-", start)
+        result: tuple[int, bytes] | None = None
+        if found != -1:
+            at_line_start = (
+                _DASH_LINE.match(raw, found) if found == start or raw[found - 1] in _CR_LF else None
+            )
+            if at_line_start is not None:
+                result = found, at_line_start.group()
+            else:
+                after_break = _DASH_LINE_AFTER_BREAK.search(raw, found)
+                if after_break is not None:
+                    result = after_break.start(1), after_break.group(1)
+        self._dash_line = (start, result)
+        return result
 
     # -- boundaries ----------------------------------------------------------------------------
 
@@ -99,19 +158,20 @@ class _Scanner:
         """Read one header block; return (Content-* values, field count, byte count, had headers)."""
         fields = 0
         size = 0
-        values: dict[str, bytes] = {}
-        current: str | None = None
+        values: dict[str, list[bytes]] = {}
+        current: list[bytes] | None = None
         first = True
-        while self.pos < len(self.lines):
-            line = self.lines[self.pos]
+        end = len(self.raw)
+        while self.pos < end:
+            line, following = self._line(self.pos)
             if not line:
-                self.pos += 1
+                self.pos = following
                 break
             if self._boundary_match(line) is not None or not _HEADER_START.match(line):
                 break
             if line[:1] in (b" ", b"\t"):
                 if current is not None:
-                    values[current] += b" " + line.strip()
+                    current.append(line.strip())
             else:
                 if first and line.startswith(b"From "):
                     current = None
@@ -120,13 +180,12 @@ class _Scanner:
                     name, _, value = line.partition(b":")
                     key = name.strip().lower().decode("ascii", "replace")
                     if key in ("content-type", "content-disposition") and key not in values:
-                        values[key] = value.strip()
-                        current = key
+                        current = values[key] = [value.strip()]
                     else:
                         current = None
             first = False
             size += len(line) + 2
-            self.pos += 1
+            self.pos = following
             if fields > self.limits.max_header_fields:
                 raise ParseError(
                     f"{where} has more than {self.limits.max_header_fields} header fields "
@@ -137,13 +196,14 @@ class _Scanner:
                     f"{where} has a header block larger than {self.limits.max_header_bytes} bytes "
                     "(limit max_header_bytes)"
                 )
-        for key, value in values.items():
+        joined = {key: b" ".join(pieces) for key, pieces in values.items()}
+        for key, value in joined.items():
             if value.count(b";") > MAX_MIME_PARAMETERS:
                 header = "Content-Type" if key == "content-type" else "Content-Disposition"
                 raise ParseError(
                     f"the {header} header of {where} has more than {MAX_MIME_PARAMETERS} parameters"
                 )
-        return values, fields, size, not first
+        return joined, fields, size, not first
 
     # -- structure -----------------------------------------------------------------------------
 
@@ -179,16 +239,32 @@ class _Scanner:
                     self._nest(depth)
                     self.stack.append(_Container(boundary, depth, kind == b"multipart/digest"))
                     self.boundaries[boundary] = len(self.stack) - 1
+                    return
+            if kind != b"message/delivery-status":
+                self._body(self.pos)
             return
+
+    def _body(self, start: int) -> None:
+        """Note the body of a leaf entity starting at *start*, up to its first ``--`` line."""
+        dash_line = self._next_dash_line(start)
+        self.bodies.append((start, len(self.raw) if dash_line is None else dash_line[0]))
 
     def run(self) -> ScanResult:
         values, fields, size, has_headers = self._header_block("the message")
         self._open(values, 0, b"text/plain")
-        lines = self.lines
+        raw = self.raw
         checked = 0
-        while self.pos < len(lines):
-            line = lines[self.pos]
-            self.pos += 1
+        lines = 0
+        while self.stack:
+            dash_line = self._next_dash_line(self.pos)
+            if dash_line is None:
+                break
+            start, line = dash_line
+            end = start + len(line)
+            self.pos = end + 2 if raw.startswith(b"\r\n", end) else min(end + 1, len(raw))
+            lines += 1
+            if not lines % 4096:
+                check_time(self.deadline, self.limits.time_budget, "while scanning the MIME structure")
             match = self._boundary_match(line)
             if match is None:
                 continue
@@ -211,6 +287,7 @@ class _Scanner:
             parts=self.parts,
             depth=self.depth,
             has_headers=has_headers,
+            bodies=tuple(self.bodies),
         )
 
 
