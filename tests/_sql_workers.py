@@ -135,7 +135,7 @@ def import_worker(url: str, worker: int, expected: int, barrier: Any, out: str, 
 
 
 def dying_worker(url: str, interface_name: str, lease_seconds: float, die_after: int) -> None:
-    """Take the lease, import *die_after* messages, and die (SIGKILL) before QUIT."""
+    """Take the lease, import *die_after* messages (one batch), and die (SIGKILL) before QUIT."""
     store = SQLRecordStore(url)
     interface = store.get_interface(interface_name)
     sessions: list[Any] = []
@@ -143,6 +143,10 @@ def dying_worker(url: str, interface_name: str, lease_seconds: float, die_after:
     def fetcher(interface: MailInterface) -> Fetcher:
         return RecordingFetcher(interface, "dying", sessions, die_after)
 
-    Importer(store=store, fetcher_factory=fetcher, worker_id="dying", lease_seconds=lease_seconds).run(
-        interface
-    )
+    Importer(
+        store=store,
+        fetcher_factory=fetcher,
+        worker_id="dying",
+        lease_seconds=lease_seconds,
+        batch_size=die_after,
+    ).run(interface)
