@@ -26,7 +26,7 @@ import attrs
 from .config import ParseLimits
 from .exceptions import ParseError
 
-__all__ = ["MAX_MIME_PARAMETERS", "ScanResult", "check_time", "scan"]
+__all__ = ["MAX_MIME_PARAMETERS", "ScanResult", "Span", "check_time", "scan"]
 
 #: A Content-Type or Content-Disposition with more parameters than this is refused: no mail needs
 #: them, and ``email``'s parameter parser is quadratic in their number.
@@ -39,6 +39,10 @@ _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _CR_LF = frozenset(b"\r\n")
 _DASH_LINE_AFTER_BREAK = re.compile(rb"[\r\n](--[^\r\n]*)")
 _DASH_LINE = re.compile(rb"--[^\r\n]*")
+
+
+#: (start, end) offsets into the raw message.
+Span = tuple[int, int]
 
 
 @attrs.frozen(kw_only=True)
@@ -58,7 +62,7 @@ class ScanResult:
     #: (start, end) offsets of the bodies of leaf entities (neither multipart nor ``message/*``),
     #: in order, each up to its first line starting with ``--`` (or the end of the message):
     #: no line inside one can be a boundary line.
-    bodies: tuple[tuple[int, int], ...] = ()
+    bodies: tuple[Span, ...] = ()
 
 
 def check_time(deadline: float, budget: float, phase: str) -> None:
@@ -94,7 +98,7 @@ class _Scanner:
         self.depth = 0
         self.stack: list[_Container] = []
         self.boundaries: dict[bytes, int] = {}
-        self.bodies: list[tuple[int, int]] = []
+        self.bodies: list[Span] = []
         # The last search for a line starting with "--": (from where, found where).
         self._dash_line: tuple[int, tuple[int, bytes] | None] = (-1, None)
 

@@ -35,6 +35,7 @@ import hashlib
 import io
 import logging
 import re
+import secrets
 import time
 from datetime import datetime, timezone
 from email import policy as email_policy
@@ -49,7 +50,7 @@ import mailparser
 
 from ._filenames import extension_for, safe_filename, unique_filename
 from ._mailtext import clean_text, decode_body, decode_header, one_line, unescape_raw
-from ._mimescan import check_time, scan
+from ._mimescan import Span, check_time, scan
 from .config import ParseLimits
 from .exceptions import ParseError
 from .models import Attachment, EmailAddress, IncomingMessage
@@ -68,6 +69,8 @@ _NEWLINES = re.compile(r"\r\n?")
 _MAX_ID_LENGTH = 998
 _MAX_DEFECTS = 50
 _BODY_TYPES = ("text/plain", "text/html")
+#: Leaf bodies at least this long are parsed out of line (see the module docstring and _parse).
+_OUT_OF_LINE = 256
 #: The fields mail-parser reads (see the module docstring); it is given these alone.
 _PARSER_FIELDS = frozenset({"from", "to", "cc", "reply-to", "date"})
 
@@ -176,9 +179,7 @@ class _Conversion:
         structure = scan(raw, self.limits, self.deadline)
         self._check_time("after scanning the MIME structure")
 
-        feed = BytesFeedParser(policy=email_policy.compat32)
-        feed.feed(raw)
-        message = feed.close()
+        message = _parse(raw, structure.bodies)
         self._check_time("after parsing the MIME structure")
         parser = mailparser.MailParser(_parser_fields(message))
         self._check_time("after reading the headers")
@@ -376,6 +377,81 @@ class _Conversion:
             sha256=hashlib.sha256(content).hexdigest(),
             content=content,
         )
+
+
+def _feed(data: bytes) -> Message:
+    feed = BytesFeedParser(policy=email_policy.compat32)
+    feed.feed(data)
+    return feed.close()
+
+
+def _parse(raw: bytes, bodies: tuple[Span, ...]) -> Message:
+    """The MIME tree of *raw*, exactly as ``BytesFeedParser`` builds it, without feeding it the
+    lines of large leaf bodies one by one.
+
+    Each body span the scan found (no line inside it starts with ``--``, so none can end a part)
+    is replaced by one marker line before parsing; every marker must come back as the start of a
+    leaf part's payload, which is then given the span's text. Otherwise (the parser did not see
+    the body where the scan did) the message is parsed again whole.
+    """
+    spans = [(start, end) for start, end in bodies if end - start >= _OUT_OF_LINE]
+    if spans:
+        message = _parse_out_of_line(raw, spans)
+        if message is not None:
+            return message
+    return _feed(raw)
+
+
+def _parse_out_of_line(raw: bytes, spans: list[Span]) -> Message | None:
+    # A marker looks like a header field: a parser still reading a header block takes it as one,
+    # and it is then missing from the payloads (never part of a wrong one).
+    tag = f"X-Mailtrack-Body-{secrets.token_hex(8)}-"
+    if tag.encode("ascii") in raw:
+        return None
+    markers: dict[str, tuple[Span, str]] = {}
+    pieces: list[bytes] = []
+    done = 0
+    for number, (start, end) in enumerate(spans):
+        ending = _line_break_at_end(raw, start, end)
+        marker = f"{tag}{number}: body"
+        markers[marker] = ((start, end), ending)
+        pieces += (raw[done:start], marker.encode("ascii"), ending.encode("ascii"))
+        done = end
+    pieces.append(raw[done:])
+    message = _feed(b"".join(pieces))
+
+    stack = [message]
+    while stack:
+        part = stack.pop()
+        # The payload as the parser left it (get_payload() would decode raw 8-bit text).
+        payload = getattr(part, "_payload", None)
+        if isinstance(payload, list):
+            stack.extend(child for child in payload if isinstance(child, Message))
+            continue
+        if not isinstance(payload, str) or not payload.startswith(tag):
+            continue
+        marker = payload[: payload.find(": body") + len(": body")]
+        if marker not in markers:
+            return None
+        (start, end), ending = markers.pop(marker)
+        if payload.startswith(marker + ending):
+            # The span, then whatever lines of the same part followed it.
+            text = raw[start:end].decode("ascii", "surrogateescape") + payload[len(marker + ending) :]
+        elif ending and payload == marker:
+            # The part ended right after the span: its last line break belongs to the boundary.
+            text = raw[start : end - len(ending)].decode("ascii", "surrogateescape")
+        else:
+            return None
+        part.set_payload(text)
+    return None if markers else message
+
+
+def _line_break_at_end(raw: bytes, start: int, end: int) -> str:
+    if raw.endswith(b"\r\n", start, end):
+        return "\r\n"
+    if end > start and raw[end - 1] in b"\r\n":
+        return chr(raw[end - 1])
+    return ""
 
 
 def _parser_fields(message: Message) -> Message:
