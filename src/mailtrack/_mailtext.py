@@ -144,7 +144,10 @@ def decode_header(value: object) -> str:
     windows-1252; RFC 2047 encoded words are decoded (white space between two adjacent ones
     dropped, as the RFC says); an encoded word that cannot be decoded is kept as written.
     """
-    text = unescape_raw(str(value))
+    text = str(value)
+    if text.isascii() and "=?" not in text:  # the usual case: nothing to decode
+        return text
+    text = unescape_raw(text)
     if "=?" not in text:
         return clean_text(text)
     text = _BETWEEN_WORDS.sub(r"\1", text)
@@ -159,6 +162,8 @@ def decode_header(value: object) -> str:
 def one_line(text: str) -> str:
     """*text* unfolded into one line: folding removed, every other line break and control
     character turned into a space, surrounding white space stripped."""
+    if text.isascii() and text.isprintable():  # the usual case: no break, control or surrogate
+        return text.strip()
     text = _LINE_BREAKS.sub(" ", _FOLDING.sub("", text))
     text = _CONTROLS.sub(" ", text.replace("\t", " "))
     return clean_text(text).strip()

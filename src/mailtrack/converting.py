@@ -221,18 +221,20 @@ class _Conversion:
 
     def _message_id(self, fields: dict[str, tuple[str, ...]]) -> str:
         values = fields.get("message-id", ())
-        derived = f"{hashlib.sha256(self.raw).hexdigest()}@mailtrack.invalid"
         if not values or not values[0]:
             self.defects.add("message has no Message-ID; using one derived from its content")
-            return derived
+            return self._derived_message_id()
         found = _MESSAGE_ID.search(values[0])
         candidate = found.group(1) if found else values[0].strip("<> ")
         if not candidate or " " in candidate or len(candidate) > _MAX_ID_LENGTH:
             self.defects.add(
                 f"the Message-ID {values[0][:80]!r} is unusable; using one derived from the content"
             )
-            return derived
+            return self._derived_message_id()
         return candidate
+
+    def _derived_message_id(self) -> str:
+        return f"{hashlib.sha256(self.raw).hexdigest()}@mailtrack.invalid"
 
     def _sent_at(self, parser: Any, message: Message) -> datetime:
         value = parser.date
