@@ -7,15 +7,22 @@ This is the only module that imports mail-parser. How a message is read:
    (header fields and bytes, MIME parts, nesting depth, parameters per MIME header) in time
    linear in the size of the message.
 2. ``email.feedparser.BytesFeedParser`` (policy ``compat32``, as mail-parser uses it) builds the
-   MIME tree. ``mailparser.MailParser`` is given a header-only ``Message`` holding the top-level
-   From, To, Cc, Reply-To and Date fields (their raw values, in order) and reads what mailtrack
-   takes from it: the addresses (with its recovery of malformed address lists), the Date, and
-   its address defects. It is not given the whole message: its own walk of the parts (decoding,
+   MIME tree, but it is not fed the lines of large leaf bodies one by one (most of its time on
+   mail with attachments): each body of 256 bytes or more that the scan located, up to its first
+   line starting with ``--`` (so that no line inside can be a boundary), is replaced by a single
+   marker line shaped like a header field, and after parsing the body's text is put back into
+   the part whose payload starts with that marker. The tree is then exactly the one the whole
+   message gives; if any marker is not found where it must be (the parser read the message
+   otherwise than the scan), the message is parsed again whole.
+3. ``mailparser.MailParser`` is given a header-only ``Message`` holding the top-level From, To,
+   Cc, Reply-To and Date fields (their raw values, in order) and reads what mailtrack takes from
+   mail-parser: the addresses (with its recovery of malformed address lists), the Date, and its
+   address defects. It is not given the whole message: its own walk of the parts (decoding,
    base64 re-encoding and randomly naming attachments, decoding every header twice, parsing the
-   Received chain) is about half of its time, and step 3 would throw all of it away. The
+   Received chain) is about half of its time, and step 4 would throw all of it away. The
    Subject, the Message-ID and the other header values are decoded here (RFC 2047 and raw
    8-bit bytes, see :mod:`mailtrack._mailtext`).
-3. This module walks the same tree, without recursion, for the body text, the HTML and the
+4. This module walks the same tree, without recursion, for the body text, the HTML and the
    attachments, because mail-parser names unnamed parts randomly, re-encodes attachment bytes
    and drops undecodable text; here attachment content is the decoded MIME part byte for byte,
    names are deterministic and safe, and text in an unknown or wrong charset is decoded
