@@ -39,6 +39,8 @@ _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _CR_LF = frozenset(b"\r\n")
 _DASH_LINE_AFTER_BREAK = re.compile(rb"[\r\n](--[^\r\n]*)")
 _DASH_LINE = re.compile(rb"--[^\r\n]*")
+_DASH_RUN_WINDOW = 64 * 1024
+_DASH_LINE_RUN = re.compile(rb"(?:--[^\r\n]*(?:\r\n|\r|\n))*")
 
 
 #: (start, end) offsets into the raw message.
@@ -135,6 +137,20 @@ class _Scanner:
                     result = after_break.start(1), after_break.group(1)
         self._dash_line = (start, result)
         return result
+
+    def _skip_dash_lines(self) -> int:
+        """Go past the lines starting with ``--`` that follow at once and are no boundary lines
+        (split in windows of at most 64 KB, not found one by one); return how many."""
+        run = _DASH_LINE_RUN.match(self.raw, self.pos, self.pos + _DASH_RUN_WINDOW)
+        if run is None or run.end() == self.pos:
+            return 0
+        skipped = 0
+        for line in self.raw[self.pos : run.end()].splitlines(keepends=True):
+            if self._boundary_match(line.rstrip(b"\r\n")) is not None:
+                break
+            self.pos += len(line)
+            skipped += 1
+        return skipped
 
     # -- boundaries ----------------------------------------------------------------------------
 
@@ -258,7 +274,7 @@ class _Scanner:
         self._open(values, 0, b"text/plain")
         raw = self.raw
         checked = 0
-        lines = 0
+        lines = checked_lines = 0
         while self.stack:
             dash_line = self._next_dash_line(self.pos)
             if dash_line is None:
@@ -267,10 +283,12 @@ class _Scanner:
             end = start + len(line)
             self.pos = end + 2 if raw.startswith(b"\r\n", end) else min(end + 1, len(raw))
             lines += 1
-            if not lines % 4096:
+            if lines - checked_lines >= 4096:
+                checked_lines = lines
                 check_time(self.deadline, self.limits.time_budget, "while scanning the MIME structure")
             match = self._boundary_match(line)
             if match is None:
+                lines += self._skip_dash_lines()
                 continue
             index, closing = match
             container = self.stack[index]
