@@ -78,6 +78,8 @@ _MAX_DEFECTS = 50
 _BODY_TYPES = ("text/plain", "text/html")
 #: Leaf bodies at least this long are parsed out of line (see the module docstring and _parse).
 _OUT_OF_LINE = 256
+#: Whether _parse may cut large bodies out at all (tests set it False to get the plain full parse).
+_CUT_OUT_BODIES = True
 #: The fields mail-parser reads (see the module docstring); it is given these alone.
 _PARSER_FIELDS = frozenset({"from", "to", "cc", "reply-to", "date"})
 
@@ -404,7 +406,7 @@ def _parse(raw: bytes, bodies: tuple[Span, ...]) -> Message:
     the body where the scan did) the message is parsed again whole.
     """
     spans = [(start, end) for start, end in bodies if end - start >= _OUT_OF_LINE]
-    if spans:
+    if spans and _CUT_OUT_BODIES:
         message = _parse_out_of_line(raw, spans)
         if message is not None:
             return message
