@@ -711,14 +711,19 @@ class Importer:
         or, for machine mail that follows its thread (In-Reply-To, References), any record the
         batch opens or adds to. Such a message is decided after the batch's commit."""
         touched = {item.action.record_id for item in flow.batch if isinstance(item.action, AppendToRecord)}
-        opens = any(isinstance(item.action, CreateRecord) for item in flow.batch)
+        opens = sum(isinstance(item.action, CreateRecord) for item in flow.batch)
         if not touched and not opens:
             return False
         interface = flow.interface
         try:
             named = self.matcher.match(message.subject)
             if named is not None and (
-                named in touched or (opens and not self.store.has_record(named, interface.project))
+                named in touched
+                or (
+                    opens
+                    and not self.store.has_record(named, interface.project)
+                    and self._may_open(named, opens)
+                )
             ):
                 return True
             message_class = classify(message, interface.policy)
@@ -726,6 +731,20 @@ class Importer:
             return True  # deciding fails too and quarantines it; committing first costs nothing
         follows_thread = class_action(message_class, interface.policy) is ClassAction.APPEND_OR_IGNORE
         return follows_thread and bool(message.in_reply_to or message.references)
+
+    def _may_open(self, record_id: int, opens: int) -> bool:
+        """Whether a batch opening *opens* records may give one of them the ID *record_id*.
+
+        Stores that know the IDs of their next records (``next_record_ids``, as
+        :class:`~mailtrack.stores.SQLRecordStore` on SQLite) tell; for others it may. Another
+        writer opening records meanwhile (another run of :meth:`run_all`, another process) shifts
+        those IDs, the same race as its commit landing just before or after a message is decided.
+        """
+        next_ids = getattr(self.store, "next_record_ids", None)
+        if not callable(next_ids):
+            return True
+        ids = next_ids(opens)
+        return not isinstance(ids, range) or record_id in ids
 
     def _commit_batch(self, flow: _Flow) -> None:
         """Commit the batch in one transaction, then mark its messages for deletion."""

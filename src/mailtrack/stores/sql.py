@@ -812,6 +812,22 @@ class SQLRecordStore(RecordStore):
         with self._reading(f"read record #{record_id}") as conn:
             return conn.execute(query).first() is not None
 
+    def next_record_ids(self, count: int) -> range | None:
+        """The IDs the next *count* new records get when no one else opens records meanwhile,
+        or ``None`` where the database does not tell.
+
+        Under SQLite a new record's ID is one more than the highest ID in the table, so they
+        are known ahead. PostgreSQL and MariaDB/MySQL draw IDs from counters that may skip
+        numbers: ``None``. The importer asks before committing a batch early for a message
+        naming a record that does not exist yet (could the batch open it?).
+        """
+        if self._dialect != "sqlite":
+            return None
+        with self._reading("read the highest record ID") as conn:
+            top = conn.execute(sa.select(sa.func.max(tables.records.c.id))).scalar()
+        first = int(top or 0) + 1
+        return range(first, first + count)
+
     def find_record_by_message_id(self, message_id: str) -> Record | None:
         """The record that holds a detail with this Message-ID, or ``None``."""
         details = tables.details
