@@ -7,13 +7,19 @@ joins the batch. Either way the outcome is the same as committing every message 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import attrs
+import sqlalchemy as sa
+
 from mailtrack import Importer, ImportPolicy, MailInterface, SenderPolicy
-from mailtrack.models import CommitResult, ImportAction
+from mailtrack.models import CommitResult, ConnectionCheck, ImportAction, MessageInfo
 from mailtrack.stores import SQLRecordStore
-from mailtrack.testing import FakeMailbox, build_message
+from mailtrack.stores.sql import POOL_CONNECTIONS
+from mailtrack.testing import FakeFetcher, FakeMailbox, build_message
 
 
 class CountingStore(SQLRecordStore):
@@ -89,3 +95,67 @@ def test_next_record_ids_follow_the_highest_id(tmp_path: Path) -> None:
         assert store.next_record_ids(3) == range(5, 8)
     finally:
         store.close()
+
+
+# -- how many runs at once: no more than the store has connections --------------------------------
+
+
+def test_own_engine_pool_serves_many_parallel_runs(tmp_path: Path) -> None:
+    with SQLRecordStore(f"sqlite:///{tmp_path / 'own.db'}") as store:
+        assert store.max_connections == POOL_CONNECTIONS
+    with SQLRecordStore("sqlite://") as memory:  # one shared connection, threads take turns
+        assert memory.max_connections is None
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'given.db'}", pool_size=2, max_overflow=1)
+    with SQLRecordStore(engine) as given:
+        assert given.max_connections == 3
+    engine.dispose()
+
+
+def test_run_all_polls_no_more_mailboxes_at_once_than_the_store_has_connections(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'small.db'}", pool_size=1, max_overflow=1)
+    mailboxes = {f"box{i}": FakeMailbox([build_message(subject=f"box {i}")]) for i in range(8)}
+    lock = threading.Lock()
+    active = [0]
+    most = [0]
+
+    @attrs.define
+    class Watched:
+        """A fake session that counts the sessions open at once."""
+
+        inner: FakeFetcher
+
+        def open(self) -> list[MessageInfo]:
+            with lock:
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+            time.sleep(0.02)  # time for other runs to start, if they may
+            return self.inner.open()
+
+        def retrieve_many(self, messages: Sequence[MessageInfo]) -> Iterator[tuple[MessageInfo, bytes]]:
+            return self.inner.retrieve_many(messages)
+
+        def delete(self, message: MessageInfo) -> None:
+            self.inner.delete(message)
+
+        def close(self, *, commit: bool) -> None:
+            with lock:
+                active[0] -= 1
+            self.inner.close(commit=commit)
+
+        def check(self) -> ConnectionCheck:
+            return self.inner.check()
+
+    def fetcher(interface: MailInterface) -> Watched:
+        return Watched(mailboxes[interface.name].fetcher(interface))
+
+    with SQLRecordStore(engine) as store:
+        importer = Importer(store=store, fetcher_factory=fetcher, max_parallel_runs=8)
+        interfaces = [
+            MailInterface(name=name, server="pop.example.com", login=name, project="helpdesk")
+            for name in mailboxes
+        ]
+        reports = importer.run_all(interfaces)
+        assert [report.error for report in reports] == [None] * 8
+        assert sum(report.created for report in reports) == 8
+    engine.dispose()
+    assert most[0] <= 2

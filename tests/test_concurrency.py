@@ -160,7 +160,7 @@ def test_the_defaults_commit_in_batches_and_choose_workers_and_their_start_thems
     assert (importer.conversion_workers, importer.conversion_start_method, importer.max_parallel_runs) == (
         None,
         None,
-        8,
+        16,
     )
     assert Importer(conversion_start_method="spawn").conversion_start_method == "spawn"
 

@@ -307,9 +307,13 @@ class Importer:
             lock another thread held at that moment; ``spawn`` elsewhere. With ``forkserver``
             and ``spawn`` the host's main module is imported again in the workers: guard a
             script's own work with ``if __name__ == "__main__":``.
-        max_parallel_runs: mailboxes :meth:`run_all` polls at once (threads). The store must be
-            safe to use from several threads, as the built-in stores are; 1 polls them one
-            after the other.
+        max_parallel_runs: mailboxes :meth:`run_all` polls at once (threads; 16 by default:
+            they mostly wait on the network, and on a 2-core machine 200 mailboxes at 50 ms
+            went 1.2-1.3x faster than with 8, while 32 and 64 gained nothing more). The store
+            must be safe to use from several threads, as the built-in stores are; 1 polls them
+            one after the other. Each run holds one store connection at a time, so no more
+            runs go at once than the store has connections (``max_connections`` of a store
+            that has it: 64 for :class:`~mailtrack.stores.SQLRecordStore`'s own engine).
 
     Example:
         >>> from mailtrack.testing import FakeMailbox, build_message
@@ -333,7 +337,7 @@ class Importer:
     batch_wait: float = attrs.field(default=2.0, validator=_positive)
     conversion_workers: int | None = attrs.field(default=None, validator=_count_from(0, 64))
     conversion_start_method: str | None = attrs.field(default=None, validator=_start_method)
-    max_parallel_runs: int = attrs.field(default=8, validator=_count_from(1, 1024))
+    max_parallel_runs: int = attrs.field(default=16, validator=_count_from(1, 1024))
     #: Conversion workers shared by the runs of one run_all.
     _shared_conversions: Conversions | None = attrs.field(default=None, init=False, repr=False)
 
@@ -394,6 +398,11 @@ class Importer:
         chosen = self.store.list_interfaces() if interfaces is None else list(interfaces)
         chosen = [interface for interface in chosen if interface.enabled]
         parallel = min(self.max_parallel_runs, len(chosen))
+        # Each run holds one store connection at a time: no more runs than the store can serve.
+        limit = getattr(self.store, "max_connections", None)
+        if isinstance(limit, int) and 0 < limit < parallel:
+            logger.info("polling %d mailboxes at once, as many as the store has connections", limit)
+            parallel = limit
         workers = self._conversion_workers(POOL_FROM) if parallel > 1 else 0
         if workers and self._shared_conversions is None:
             # Started before the run threads, so that the workers fork from a quiet process.

@@ -25,7 +25,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from .. import _serde
 from ..abc import RecordStore
@@ -66,6 +66,11 @@ T = TypeVar("T")
 #: How often a transaction is tried again after losing a race (a unique key taken by a
 #: concurrent writer, a deadlock, a busy SQLite file) before the error is raised.
 _ATTEMPTS = 8
+#: Connections the pool of the store's own engine hands out at once (5 kept open, the rest opened
+#: when needed and closed when given back): one per run of Importer.run_all, which holds one at a
+#: time. SQLAlchemy's default (15) would make the 16th parallel run wait for a connection.
+POOL_CONNECTIONS = 64
+_POOL_KEPT = 5
 #: IN lists are cut into chunks of this many values (SQLite allows 32766 parameters).
 _CHUNK = 500
 #: PostgreSQL SQLSTATEs and MariaDB error numbers that mean "try the transaction again".
@@ -168,6 +173,8 @@ def _create_engine(url: str | sa.URL, options: Mapping[str, Any]) -> Engine:
             kwargs.update(connect_args={"timeout": 30.0})
     else:
         kwargs["pool_pre_ping"] = True
+    if not _is_sqlite_memory(parsed) and "poolclass" not in options:
+        kwargs.update(pool_size=_POOL_KEPT, max_overflow=POOL_CONNECTIONS - _POOL_KEPT)
     kwargs.update(options)
     try:
         engine = sa.create_engine(parsed, **kwargs)
@@ -268,6 +275,20 @@ class SQLRecordStore(RecordStore):
         except BaseException:
             self.close()
             raise
+
+    @property
+    def max_connections(self) -> int | None:
+        """Connections the engine's pool hands out at once, or ``None`` for no limit.
+
+        :meth:`mailtrack.Importer.run_all` polls at most this many mailboxes at once (each
+        run uses one connection at a time). The store's own engine has room for
+        :data:`POOL_CONNECTIONS`; an engine of your own, for what its pool was given.
+        """
+        pool = self._engine.pool
+        if not isinstance(pool, QueuePool):
+            return None
+        overflow = int(getattr(pool, "_max_overflow", 0))
+        return None if overflow < 0 else pool.size() + overflow
 
     def __repr__(self) -> str:
         return f"SQLRecordStore({self._engine.url.render_as_string(hide_password=True)!r})"
