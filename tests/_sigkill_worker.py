@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import sys
 
+from mailtrack import Importer, ImportPolicy, MailInterface, Security, SenderPolicy
 
-def main(db_path: str, port: int, leave_copy: bool) -> int:
-    from mailtrack import Importer, ImportPolicy, MailInterface, Security, SenderPolicy
-    from mailtrack.stores.sql import SQLRecordStore
 
-    interface = MailInterface(
+def make_interface(port: int, leave_copy: bool) -> MailInterface:
+    """The interface of the test's POP3TestServer (shared by the killed worker and the clean run)."""
+    return MailInterface(
         name="support",
         server="127.0.0.1",
         port=port,
@@ -28,6 +28,12 @@ def main(db_path: str, port: int, leave_copy: bool) -> int:
         timeout=10.0,
         policy=ImportPolicy(sender_policy=SenderPolicy.ANYONE),
     )
+
+
+def main(db_path: str, port: int, leave_copy: bool) -> int:
+    from mailtrack.stores.sql import SQLRecordStore
+
+    interface = make_interface(port, leave_copy)
     with SQLRecordStore(f"sqlite:///{db_path}") as store:
         importer = Importer(store=store, worker_id="sigkill-worker", lease_seconds=1.0)
         report = importer.run(interface)

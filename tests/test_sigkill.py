@@ -28,8 +28,9 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
 
+from _sigkill_worker import make_interface
 from _tally import audit, record
-from mailtrack import Importer, ImportPolicy, MailInterface, RunReport, Security, SenderPolicy
+from mailtrack import Importer, RunReport
 from mailtrack.importer import ANOTHER_WORKER
 from mailtrack.stores.sql import SQLRecordStore
 from mailtrack.testing import POP3TestServer, Transcript, build_message
@@ -173,18 +174,7 @@ def run_and_kill(
 
 def clean_run(db: Path, port: int, leave_copy: bool) -> RunReport:
     """A run by another worker: it waits for the killed worker's lease to expire (one second)."""
-    interface = MailInterface(
-        name="support",
-        server="127.0.0.1",
-        port=port,
-        login="user",
-        password="secret",
-        security=Security.NONE,
-        project="helpdesk",
-        leave_copy=leave_copy,
-        timeout=10.0,
-        policy=ImportPolicy(sender_policy=SenderPolicy.ANYONE),
-    )
+    interface = make_interface(port, leave_copy)
     with SQLRecordStore(f"sqlite:///{db}") as store:
         importer = Importer(store=store, worker_id="clean-run")
         deadline = time.monotonic() + 10
