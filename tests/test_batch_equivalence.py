@@ -1,0 +1,324 @@
+"""Batched import (the default batch_size) gives exactly what one-by-one import gives.
+
+Each scenario runs the same mailbox through ``Importer(batch_size=1)`` and through the default
+importer, on fresh stores of the same kind (memory, SQL on in-memory SQLite), and compares the
+records (IDs, titles, details in order with subject and sender), the quarantine, the ledger and
+what is left on the server. The messages of a scenario depend on each other inside one batch:
+the sender policy on records the batch opens or adds to, machine mail following its thread into
+the batch, the same Message-ID twice, a UID that reappears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from mailtrack import Importer, ImportPolicy, MailInterface, MemoryRecordStore, RecordStore, SenderPolicy
+from mailtrack.testing import FakeMailbox, build_message
+
+CAROL = "Carol Customer <carol@customer.example>"
+DAVE = "Dave <dave@customer.example>"
+MALLORY = "Mallory <mallory@evil.example>"
+ERIN = "Erin <erin@other.example>"
+
+#: (uid, raw) pairs of one mailbox, in server order.
+Messages = list[tuple[str, bytes]]
+#: Everything a run leaves behind that batching must not change.
+Outcome = dict[str, Any]
+
+STORES = ["memory", "sqlite"]
+
+
+def _fresh_store(kind: str) -> RecordStore:
+    if kind == "memory":
+        return MemoryRecordStore()
+    pytest.importorskip("sqlalchemy")
+    from mailtrack.stores.sql import SQLRecordStore
+
+    return SQLRecordStore("sqlite://")
+
+
+def _interface(name: str = "support", **policy: Any) -> MailInterface:
+    return MailInterface(
+        name=name,
+        server="pop.example.com",
+        login=name,
+        project="helpdesk",
+        policy=ImportPolicy(**policy),
+    )
+
+
+def _outcome(store: RecordStore, mailboxes: dict[str, FakeMailbox], keys: dict[str, list[str]]) -> Outcome:
+    records = [
+        (
+            record.id,
+            record.title,
+            [
+                (detail.subject, detail.sender.address if detail.sender is not None else None)
+                for detail in record.details
+            ],
+        )
+        for record in sorted(store.list_records(), key=lambda record: record.id)
+    ]
+    quarantine = sorted((held.interface, held.uid, held.error) for held in store.list_quarantined())
+    ledger = {name: [key for key in names if store.is_imported(name, key)] for name, names in keys.items()}
+    return {
+        "records": records,
+        "quarantine": quarantine,
+        "ledger": ledger,
+        "left on server": {name: mailbox.uids for name, mailbox in mailboxes.items()},
+    }
+
+
+def _compare(
+    kind: str,
+    boxes: dict[str, Messages],
+    interfaces: list[MailInterface],
+    *,
+    before: Callable[[RecordStore], None] | None = None,
+) -> Outcome:
+    """Run *boxes* one by one and batched on fresh stores; assert both agree; return the outcome."""
+    outcomes = []
+    for batch_size in (1, None):
+        store = _fresh_store(kind)
+        try:
+            if before is not None:
+                before(store)
+            mailboxes = {name: FakeMailbox(dict(messages)) for name, messages in boxes.items()}
+
+            def fetcher(interface: MailInterface, mailboxes: dict[str, FakeMailbox] = mailboxes) -> Any:
+                return mailboxes[interface.name].fetcher(interface)
+
+            options: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
+            importer = Importer(store=store, fetcher_factory=fetcher, conversion_workers=0, **options)
+            if batch_size is None:
+                assert importer.batch_size > len(max(boxes.values(), key=len))  # all in one batch
+            reports = importer.run_all(interfaces) if len(interfaces) > 1 else [importer.run(interfaces[0])]
+            assert [report.error for report in reports] == [None] * len(interfaces)
+            keys = {name: [uid for uid, _raw in messages] for name, messages in boxes.items()}
+            outcomes.append(_outcome(store, mailboxes, keys))
+        finally:
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+    one_by_one, batched = outcomes
+    assert batched == one_by_one
+    return batched
+
+
+# -- 1. sender policy on records the batch opens or adds to ----------------------------------------
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_participants_policy_inside_one_batch(kind: str) -> None:
+    messages: Messages = [
+        ("m1", build_message(subject="Printer jammed", sender=CAROL, cc=DAVE)),  # opens #1
+        ("m2", build_message(subject="Re: [#1] Printer jammed", sender=MALLORY)),  # refused: opens #2
+        ("m3", build_message(subject="Re: [#1] Printer jammed", sender=DAVE)),  # cc'd: appends to #1
+        ("m4", build_message(subject="Re: [#2] still me", sender=MALLORY)),  # her own #2: appends
+        ("m5", build_message(subject="Re: [#2] still me", sender=CAROL)),  # refused: opens #3
+        ("m6", build_message(subject="Re: [#3] hello", sender=CAROL)),  # her own #3: appends
+        ("m7", build_message(subject="Re: [#1] me too", sender=ERIN)),  # refused: opens #4
+        ("m8", build_message(subject="Re: [#1] Printer jammed", sender=CAROL)),  # appends to #1
+    ]
+    outcome = _compare(kind, {"support": messages}, [_interface(sender_policy=SenderPolicy.PARTICIPANTS)])
+    assert outcome["records"] == [
+        (
+            1,
+            "Printer jammed",
+            [
+                ("Printer jammed", "carol@customer.example"),
+                ("Re: [#1] Printer jammed", "dave@customer.example"),
+                ("Re: [#1] Printer jammed", "carol@customer.example"),
+            ],
+        ),
+        (
+            2,
+            "Printer jammed",
+            [
+                ("Re: [#1] Printer jammed", "mallory@evil.example"),
+                ("Re: [#2] still me", "mallory@evil.example"),
+            ],
+        ),
+        (
+            3,
+            "still me",
+            [("Re: [#2] still me", "carol@customer.example"), ("Re: [#3] hello", "carol@customer.example")],
+        ),
+        (4, "me too", [("Re: [#1] me too", "erin@other.example")]),
+    ]
+    assert outcome["left on server"] == {"support": []}
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_refused_senders_quarantined_inside_one_batch(kind: str) -> None:
+    messages: Messages = [
+        ("m1", build_message(subject="Printer jammed", sender=CAROL)),  # opens #1
+        ("m2", build_message(subject="Re: [#1] Printer jammed", sender=MALLORY)),  # quarantined
+        ("m3", build_message(subject="Re: [#1] Printer jammed", sender=CAROL)),  # appends to #1
+        ("m4", build_message(subject="VPN down", sender=ERIN)),  # opens #2
+        ("m5", build_message(subject="Re: [#2] VPN down", sender=ERIN)),  # appends to #2
+        ("m6", build_message(subject="Re: [#2] VPN down", sender=CAROL)),  # quarantined
+    ]
+    interface = _interface(sender_policy=SenderPolicy.PARTICIPANTS, quarantine_refused=True)
+    outcome = _compare(kind, {"support": messages}, [interface])
+    assert [(record_id, len(details)) for record_id, _title, details in outcome["records"]] == [
+        (1, 2),
+        (2, 2),
+    ]
+    assert [uid for _name, uid, _reason in outcome["quarantine"]] == ["m2", "m6"]
+    assert outcome["left on server"] == {"support": ["m2", "m6"]}  # delete_quarantined is off
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_participants_of_a_committed_record_grow_inside_one_batch(kind: str) -> None:
+    def before(store: RecordStore) -> None:
+        mailbox = FakeMailbox({"old": build_message(subject="Printer jammed", sender=CAROL)})
+        Importer(store=store, fetcher_factory=mailbox.fetcher).run(
+            _interface(sender_policy=SenderPolicy.ANYONE)
+        )
+
+    messages: Messages = [
+        ("m1", build_message(subject="Re: [#1] Printer jammed", sender=CAROL, cc=DAVE)),  # Dave joins #1
+        ("m2", build_message(subject="Re: [#1] Printer jammed", sender=DAVE)),  # appends
+        ("m3", build_message(subject="Re: [#1] Printer jammed", sender=MALLORY)),  # refused: opens #2
+    ]
+    outcome = _compare(
+        kind, {"support": messages}, [_interface(sender_policy=SenderPolicy.PARTICIPANTS)], before=before
+    )
+    assert [(record_id, len(details)) for record_id, _title, details in outcome["records"]] == [
+        (1, 3),
+        (2, 1),
+    ]
+
+
+# -- 2. machine mail that follows its thread into the batch -------------------------------------------
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_machine_mail_following_the_batch(kind: str) -> None:
+    auto = {"Auto-Submitted": "auto-replied"}
+    messages: Messages = [
+        ("m1", build_message(subject="Printer jammed", sender=CAROL, message_id="<m1@customer.example>")),
+        (
+            "m2",
+            build_message(
+                subject="Automatic reply: Printer jammed",
+                sender=ERIN,
+                in_reply_to="<m1@customer.example>",
+                headers=auto,
+            ),
+        ),
+        (
+            "m3",
+            build_message(
+                subject="Undelivered Mail Returned to Sender",
+                sender="MAILER-DAEMON@mx.customer.example",
+                references=["<nothing@nowhere.example>", "<m1@customer.example>"],
+            ),
+        ),
+        (
+            "m4",
+            build_message(
+                subject="Out of office",
+                sender=DAVE,
+                in_reply_to="<unknown@nowhere.example>",
+                headers=auto,
+            ),
+        ),  # refers to no record: skipped
+        ("m5", build_message(subject="VPN down", sender=CAROL, message_id="<m5@customer.example>")),
+        (
+            "m6",
+            build_message(
+                subject="Auto: VPN down", sender=CAROL, in_reply_to="<m5@customer.example>", headers=auto
+            ),
+        ),  # Carol opened #2: she may add to it
+    ]
+    for sender_policy in (SenderPolicy.PARTICIPANTS, SenderPolicy.ANYONE):
+        outcome = _compare(kind, {"support": messages}, [_interface(sender_policy=sender_policy)])
+        assert outcome["ledger"] == {"support": ["m1", "m2", "m3", "m4", "m5", "m6"]}
+        assert outcome["left on server"] == {"support": []}
+        details = {record_id: len(items) for record_id, _title, items in outcome["records"]}
+        if sender_policy is SenderPolicy.ANYONE:
+            assert details == {1: 3, 2: 2}
+        else:  # strangers' machine mail is skipped, never opens a record
+            assert details == {1: 1, 2: 2}
+
+
+# -- 3. the same Message-ID twice in one batch ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_same_mail_twice_in_one_mailbox(kind: str) -> None:
+    same = build_message(subject="Printer jammed", sender=CAROL, message_id="<twice@customer.example>")
+    resent = build_message(
+        subject="Printer jammed (resent)", sender=CAROL, message_id="<twice@customer.example>"
+    )
+    messages: Messages = [
+        ("a", same),
+        ("b", same),
+        ("c", resent),
+        ("d", build_message(subject="Re: [#1] Printer jammed", sender=CAROL)),
+    ]
+    outcome = _compare(kind, {"support": messages}, [_interface()])
+    assert outcome["records"] == [
+        (
+            1,
+            "Printer jammed",
+            [
+                ("Printer jammed", "carol@customer.example"),
+                ("Re: [#1] Printer jammed", "carol@customer.example"),
+            ],
+        )
+    ]
+    assert outcome["ledger"] == {"support": ["a", "b", "c", "d"]}
+    assert outcome["left on server"] == {"support": []}
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_same_mail_through_two_interfaces_in_one_run_all(kind: str) -> None:
+    same = build_message(subject="Printer jammed", sender=CAROL, message_id="<both@customer.example>")
+    boxes = {
+        "support": [("s1", same), ("s2", build_message(subject="VPN down", sender=ERIN))],
+        "sales": [("t1", same)],
+    }
+    interfaces = [_interface("support"), _interface("sales")]
+    outcome = _compare(kind, boxes, interfaces)
+    subjects = sorted(subject for _id, _title, details in outcome["records"] for subject, _sender in details)
+    assert subjects == ["Printer jammed", "VPN down"]
+    assert outcome["ledger"] == {"support": ["s1", "s2"], "sales": ["t1"]}
+    assert outcome["left on server"] == {"support": [], "sales": []}
+
+
+# -- 4. a UID that reappears inside a batch --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_reappearing_uids_inside_one_batch(kind: str) -> None:
+    old = build_message(subject="Printer jammed", sender=CAROL)
+    old_skipped = build_message(
+        subject="Out of office", sender=DAVE, headers={"Auto-Submitted": "auto-replied"}
+    )
+
+    def before(store: RecordStore) -> None:
+        # A run committed these, but their deletions never happened (it died before QUIT).
+        mailbox = FakeMailbox({"u1": old, "u3": old_skipped})
+        Importer(store=store, fetcher_factory=mailbox.fetcher).run(_interface())
+
+    messages: Messages = [
+        ("n1", build_message(subject="VPN down", sender=ERIN)),  # opens #2
+        ("u1", old),  # the same message again: deleted, nothing new
+        ("n2", build_message(subject="Re: [#2] VPN down", sender=ERIN)),  # appends to #2
+        ("u2", build_message(subject="New laptop", sender=CAROL)),  # never seen: opens #3
+        ("u3", build_message(subject="Re: [#2] VPN down", sender=ERIN)),  # UID reused: appends to #2
+        ("n3", build_message(subject="Re: [#3] New laptop", sender=CAROL)),  # appends to #3
+    ]
+    outcome = _compare(kind, {"support": messages}, [_interface()], before=before)
+    assert [(record_id, len(details)) for record_id, _title, details in outcome["records"]] == [
+        (1, 1),
+        (2, 3),
+        (3, 2),
+    ]
+    assert outcome["left on server"] == {"support": []}
