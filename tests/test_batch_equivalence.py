@@ -10,7 +10,11 @@ the batch, the same Message-ID twice, a UID that reappears.
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,15 +32,17 @@ Messages = list[tuple[str, bytes]]
 #: Everything a run leaves behind that batching must not change.
 Outcome = dict[str, Any]
 
-STORES = ["memory", "sqlite"]
+STORES = ["memory", "sqlite", "sqlite-file"]
 
 
-def _fresh_store(kind: str) -> RecordStore:
+def _fresh_store(kind: str, directory: Path) -> RecordStore:
     if kind == "memory":
         return MemoryRecordStore()
     pytest.importorskip("sqlalchemy")
     from mailtrack.stores.sql import SQLRecordStore
 
+    if kind == "sqlite-file":  # a connection per thread: run_all's runs really overlap
+        return SQLRecordStore(f"sqlite:///{directory / 'store.db'}")
     return SQLRecordStore("sqlite://")
 
 
@@ -72,21 +78,28 @@ def _outcome(store: RecordStore, mailboxes: dict[str, FakeMailbox], keys: dict[s
     }
 
 
+def _key(uid: str, raw: bytes, uidl: bool) -> str:
+    """The ledger key of a message: its UID, or its content without UIDL."""
+    return uid if uidl else "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 def _compare(
     kind: str,
     boxes: dict[str, Messages],
     interfaces: list[MailInterface],
     *,
     before: Callable[[RecordStore], None] | None = None,
+    uidl: bool = True,
 ) -> Outcome:
     """Run *boxes* one by one and batched on fresh stores; assert both agree; return the outcome."""
     outcomes = []
     for batch_size in (1, None):
-        store = _fresh_store(kind)
+        directory = Path(tempfile.mkdtemp(prefix="mailtrack-equivalence-"))
+        store = _fresh_store(kind, directory)
         try:
             if before is not None:
                 before(store)
-            mailboxes = {name: FakeMailbox(dict(messages)) for name, messages in boxes.items()}
+            mailboxes = {name: FakeMailbox(dict(messages), uidl=uidl) for name, messages in boxes.items()}
 
             def fetcher(interface: MailInterface, mailboxes: dict[str, FakeMailbox] = mailboxes) -> Any:
                 return mailboxes[interface.name].fetcher(interface)
@@ -97,12 +110,13 @@ def _compare(
                 assert importer.batch_size > len(max(boxes.values(), key=len))  # all in one batch
             reports = importer.run_all(interfaces) if len(interfaces) > 1 else [importer.run(interfaces[0])]
             assert [report.error for report in reports] == [None] * len(interfaces)
-            keys = {name: [uid for uid, _raw in messages] for name, messages in boxes.items()}
+            keys = {name: [_key(uid, raw, uidl) for uid, raw in messages] for name, messages in boxes.items()}
             outcomes.append(_outcome(store, mailboxes, keys))
         finally:
             close = getattr(store, "close", None)
             if close is not None:
                 close()
+            shutil.rmtree(directory)
     one_by_one, batched = outcomes
     assert batched == one_by_one
     return batched
@@ -274,6 +288,24 @@ def test_same_mail_twice_in_one_mailbox(kind: str) -> None:
         )
     ]
     assert outcome["ledger"] == {"support": ["a", "b", "c", "d"]}
+    assert outcome["left on server"] == {"support": []}
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_same_bytes_twice_without_uidl(kind: str) -> None:
+    same = build_message(subject="Printer jammed", sender=CAROL)
+    messages: Messages = [
+        ("a", same),
+        ("b", build_message(subject="VPN down", sender=ERIN)),
+        ("c", same),  # the same content key as a, in the same batch
+        ("d", build_message(subject="Re: [#1] Printer jammed", sender=CAROL)),
+    ]
+    outcome = _compare(kind, {"support": messages}, [_interface()], uidl=False)
+    assert [(record_id, len(details)) for record_id, _title, details in outcome["records"]] == [
+        (1, 2),
+        (2, 1),
+    ]
+    assert len(set(outcome["ledger"]["support"])) == 3
     assert outcome["left on server"] == {"support": []}
 
 
