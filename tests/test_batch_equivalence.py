@@ -90,6 +90,7 @@ def _compare(
     *,
     before: Callable[[RecordStore], None] | None = None,
     uidl: bool = True,
+    workers: int | None = 0,
 ) -> Outcome:
     """Run *boxes* one by one and batched on fresh stores; assert both agree; return the outcome."""
     outcomes = []
@@ -104,8 +105,13 @@ def _compare(
             def fetcher(interface: MailInterface, mailboxes: dict[str, FakeMailbox] = mailboxes) -> Any:
                 return mailboxes[interface.name].fetcher(interface)
 
-            options: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
-            importer = Importer(store=store, fetcher_factory=fetcher, conversion_workers=0, **options)
+            # One by one converts in this thread; batched with *workers* (None: the automatic choice).
+            options: dict[str, Any] = (
+                {"conversion_workers": workers}
+                if batch_size is None
+                else {"batch_size": 1, "conversion_workers": 0}
+            )
+            importer = Importer(store=store, fetcher_factory=fetcher, **options)
             if batch_size is None:
                 assert importer.batch_size > len(max(boxes.values(), key=len))  # all in one batch
             reports = importer.run_all(interfaces) if len(interfaces) > 1 else [importer.run(interfaces[0])]
@@ -353,4 +359,41 @@ def test_reappearing_uids_inside_one_batch(kind: str) -> None:
         (2, 3),
         (3, 2),
     ]
+    assert outcome["left on server"] == {"support": []}
+
+
+# -- all of it in one mailbox, converted in worker processes ----------------------------------------
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_mixed_mailbox_converted_in_worker_processes(kind: str) -> None:
+    customers = [f"Customer {i} <c{i}@customer.example>" for i in range(6)]
+    messages: Messages = []
+    for i, customer in enumerate(customers):
+        messages.append(
+            (f"open{i}", build_message(subject=f"Problem {i}", sender=customer, message_id=f"<p{i}@x>"))
+        )
+    for i, customer in enumerate(customers):
+        record_id = i + 1
+        messages += [
+            (f"reply{i}", build_message(subject=f"Re: [#{record_id}] Problem {i}", sender=customer)),
+            (f"stranger{i}", build_message(subject=f"Re: [#{record_id}] Problem {i}", sender=MALLORY)),
+            (
+                f"auto{i}",
+                build_message(
+                    subject=f"Auto: Problem {i}",
+                    sender=customers[(i + 1) % len(customers)],
+                    in_reply_to=f"<p{i}@x>",
+                    headers={"Auto-Submitted": "auto-replied"},
+                ),
+            ),
+            (f"again{i}", build_message(subject=f"Re: [#{record_id + 6}] on it", sender=MALLORY)),
+        ]
+    outcome = _compare(
+        kind, {"support": messages}, [_interface(sender_policy=SenderPolicy.PARTICIPANTS)], workers=2
+    )
+    sizes = [len(details) for _id, _title, details in outcome["records"]]
+    # Each customer's record: opening and reply; Mallory's refused replies open #7-#12, and her
+    # later messages naming #7-#12 land in them in turn; other customers' auto-replies are skipped.
+    assert sizes == [2] * 6 + [2] * 6
     assert outcome["left on server"] == {"support": []}
