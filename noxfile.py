@@ -58,6 +58,22 @@ def examples(session: nox.Session) -> None:
 
 
 @nox.session
+def stress(session: nox.Session) -> None:
+    """The robustness loops at full length (``.ci/run`` runs them with small counts): 20 rounds of
+    the 200-mailbox worker stress tests, and the kill tests."""
+    session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.env["MAILTRACK_STRESS_ROUNDS"] = "20"
+    session.run(
+        "pytest",
+        "tests/test_worker_processes.py",
+        "tests/test_stopping.py",
+        "tests/test_lease_takeover.py",
+        "tests/test_sigkill.py",
+        *session.posargs,
+    )
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """The benchmark (benchmarks/run.py): mailtrack against fetchmail, getmail6, mpop; not run by default.
 

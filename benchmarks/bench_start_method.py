@@ -1,15 +1,17 @@
 """What starting conversion worker processes costs, by start method: fork, forkserver, spawn.
 
 Each sample runs in a fresh interpreter, as an importer process would: it starts the workers
-(``mailtrack._concurrency.Conversions``, the importer's own pool, with ``MailParserConverter``),
+(``mailtrack._importing.conversions``, the importer's own pool, with ``MailParserConverter``),
 converts ``--messages`` small messages in them, stops them, and then does the same once more in
 the same process (a forkserver is running by then). The conversions alone, in the calling
 thread, are the baseline. Two kinds of host process:
 
-* ``script``: the host's main script imports mailtrack (a forkserver preloads it, so the
-  workers start with mailtrack imported);
+* ``script``: the host's main script imports mailtrack;
 * ``embedded``: the main module does not import mailtrack (``python -c``, as under an
-  application server): every forkserver or spawn worker imports it itself.
+  application server).
+
+Workers never import the host's main module: a spawned worker and mailtrack's fork server import
+mailtrack themselves, and the fork server forks workers with it imported.
 
 The methods take turns for ``--repeat`` rounds; the table gives medians and each method's ratio
 to fork measured in the same run. It is run on purpose, never by the test suite::
@@ -31,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mailtrack import MailParserConverter, __version__
-from mailtrack._concurrency import Conversions
+from mailtrack._importing.conversions import Conversions, start_pool
 from mailtrack.testing import build_message
 
 HERE = Path(__file__).resolve()
@@ -42,11 +44,10 @@ def convert_once(method: str, workers: int, messages: list[bytes]) -> float:
     """Seconds to start the workers, convert *messages* in them and stop them."""
     received = datetime.now(timezone.utc)
     started = time.perf_counter()
-    conversions = Conversions(
-        MailParserConverter(), 0 if method == "inline" else workers, None if method == "inline" else method
-    )
+    converter = MailParserConverter()
+    pool = None if method == "inline" else start_pool(converter, workers, method)
+    conversions = Conversions(converter, pool, owns_pool=True)
     try:
-        conversions.start()
         tickets = [conversions.submit(raw, received) for raw in messages]
         subjects = [conversions.result(ticket).subject for ticket in tickets]
     finally:

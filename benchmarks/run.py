@@ -345,7 +345,11 @@ class Bench:
         print("\n" + report)
         (self.workdir / "results.md").write_text(report)
         (self.workdir / "results.json").write_text(json.dumps(self.rows, indent=1))
-        return 0 if all(row["problem"] is None for row in self.rows) else 1
+        problems = [row for row in self.rows if row["problem"] is not None]
+        if problems:
+            print(f"FAILED: {len(problems)} PROBLEM row(s); the ratios that use them are invalid", flush=True)
+            return 1
+        return 0
 
     def mailtrack_case(self, case: str, mailbox: _servers.Mailbox, files: list[Path], port_of: Any) -> None:
         self.run_mailtrack(case, "mailtrack", [(mailbox, files)], port_of, "run")
@@ -391,7 +395,20 @@ class Bench:
             )
         lines += ["", "| target | figure | needed | met |", "|---|---:|---:|---|"]
 
-        def target(name: str, value: float | None, needed: float, below: bool = False) -> None:
+        failed = {(row["case"], row["tool"]) for row in self.rows if row["problem"] is not None}
+
+        def target(
+            name: str,
+            value: float | None,
+            needed: float,
+            below: bool = False,
+            uses: tuple[tuple[str, str], ...] = (),
+        ) -> None:
+            broken = [f"{case} {tool}" for case, tool in uses if (case, tool) in failed]
+            if broken:
+                # A figure from a run that lost or doubled messages measures nothing.
+                lines.append(f"| {name} | invalid | {needed:g} | INVALID: PROBLEM in {', '.join(broken)} |")
+                return
             if value is None:
                 lines.append(f"| {name} | n/a | {needed:g} | not measured |")
                 return
@@ -404,19 +421,37 @@ class Bench:
             return a / b if a is not None and b else None
 
         mt_loop, mt_rtt = self._rate("loopback", "mailtrack"), self._rate("rtt", "mailtrack")
-        target("loopback: mailtrack / fetchmail", ratio(mt_loop, self._rate("loopback", "fetchmail")), 2)
+        loop, rtt = ("loopback", "mailtrack"), ("rtt", "mailtrack")
+        target(
+            "loopback: mailtrack / fetchmail",
+            ratio(mt_loop, self._rate("loopback", "fetchmail")),
+            2,
+            uses=(loop, ("loopback", "fetchmail")),
+        )
         target(
             "loopback: mailtrack / mail-parser alone",
             ratio(mt_loop, self._rate("loopback", "mail-parser (parse only)")),
             1,
+            uses=(loop, ("loopback", "mail-parser (parse only)")),
         )
-        target("rtt: mailtrack / fetchmail", ratio(mt_rtt, self._rate("rtt", "fetchmail")), 20)
-        target("rtt: mailtrack / getmail6", ratio(mt_rtt, self._rate("rtt", "getmail6")), 20)
-        target("rtt: mailtrack / mailtrack on loopback", ratio(mt_rtt, mt_loop), 0.75)
+        target(
+            "rtt: mailtrack / fetchmail",
+            ratio(mt_rtt, self._rate("rtt", "fetchmail")),
+            20,
+            uses=(rtt, ("rtt", "fetchmail")),
+        )
+        target(
+            "rtt: mailtrack / getmail6",
+            ratio(mt_rtt, self._rate("rtt", "getmail6")),
+            20,
+            uses=(rtt, ("rtt", "getmail6")),
+        )
+        target("rtt: mailtrack / mailtrack on loopback", ratio(mt_rtt, mt_loop), 0.75, uses=(rtt, loop))
         target(
             "many: one by one time / run_all time",
             ratio(self._seconds("many", "mailtrack one by one"), self._seconds("many", "mailtrack run_all")),
             10,
+            uses=(("many", "mailtrack one by one"), ("many", "mailtrack run_all")),
         )
         rss = {
             case: [row["rss_mb"] for row in self.rows if row["case"] == case and row["tool"] == "mailtrack"]
@@ -428,6 +463,7 @@ class Bench:
                 ratio(max(rss["memory"]), max(rss["loopback"])),
                 1.5,
                 below=True,
+                uses=(("memory", "mailtrack"), loop),
             )
         for name in ("mpop",):
             lines.append(

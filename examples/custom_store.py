@@ -28,6 +28,7 @@ from mailtrack import (
     CommitResult,
     ImportAction,
     Importer,
+    Lease,
     MailInterface,
     MemoryRecordStore,
     QuarantinedMessage,
@@ -142,6 +143,14 @@ class NotifyingStore(RecordStore):
 
     def release_lease(self, name: str, owner: str) -> None:
         self._inner.release_lease(name, owner)
+
+    # Optional: without these two, a dead worker's lease on a mailbox only expires (after
+    # lease_seconds); with them, the next run on the same host takes it over at once.
+    def lease_holder(self, name: str) -> Lease | None:
+        return self._inner.lease_holder(name)
+
+    def take_over_lease(self, name: str, owner: str, seconds: float, previous_owner: str) -> bool:
+        return self._inner.take_over_lease(name, owner, seconds, previous_owner)
 
     def close(self) -> None:
         self._inner.close()

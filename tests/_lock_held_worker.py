@@ -16,36 +16,17 @@ import json
 import logging
 import sys
 import threading
-from datetime import datetime
 
+# In a module of its own: worker processes never import this script (it is ``__main__``).
+from _locking_converter import LOCK, LockingConverter
 from mailtrack import (
     Importer,
     ImportPolicy,
-    IncomingMessage,
     MailInterface,
-    MailParserConverter,
     MemoryRecordStore,
     SenderPolicy,
 )
 from mailtrack.testing import FakeMailbox, build_message
-
-#: Taken by the converter around each conversion, as code with a module-level lock does (a
-#: cache, a connection pool, a handler of its own).
-LOCK = threading.Lock()
-MESSAGES = 20
-
-
-class LockingConverter:
-    """MailParserConverter that takes :data:`LOCK` for each message (picklable: it is the
-    importer's converter in the worker processes)."""
-
-    def __init__(self) -> None:
-        self.inner = MailParserConverter()
-
-    def convert(self, raw: bytes, *, received_at: datetime) -> IncomingMessage:
-        with LOCK:
-            pass
-        return self.inner.convert(raw, received_at=received_at)
 
 
 class Collect(logging.Handler):
@@ -55,6 +36,9 @@ class Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append((record.levelno, record.getMessage()))
+
+
+MESSAGES = 20
 
 
 def main(method: str) -> int:

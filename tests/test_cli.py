@@ -7,8 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,12 @@ pytest.importorskip("sqlalchemy")
 
 from click.testing import CliRunner, Result
 
-from mailtrack import Importer, MailInterface
 from mailtrack._demo import demo_messages
 from mailtrack.cli import cli
 from mailtrack.cli._app import parse_duration
-from mailtrack.cli._progress import RunMonitor
 from mailtrack.exceptions import ConfigError
-from mailtrack.models import MessageInfo
 from mailtrack.stores import SQLRecordStore
-from mailtrack.testing import FakeMailbox, POP3TestServer, build_message
+from mailtrack.testing import POP3TestServer, build_message
 
 PASSWORD_VARIABLE = "MAILTRACK_TEST_PASSWORD"
 PASSWORD = "correct horse battery staple"
@@ -304,43 +300,6 @@ def test_durations_are_read_in_plain_units(text: str, seconds: float) -> None:
 def test_malformed_durations_are_refused(text: str) -> None:
     with pytest.raises(ConfigError, match="not a duration"):
         parse_duration(text)
-
-
-class _StopAfterFirst:
-    """A fetcher factory around FakeMailbox whose session asks for a stop while handing out message 1."""
-
-    def __init__(self, mailbox: FakeMailbox, stop: threading.Event) -> None:
-        self.mailbox = mailbox
-        self.stop = stop
-
-    def __call__(self, interface: MailInterface) -> Any:
-        inner = self.mailbox.fetcher(interface)
-        stop = self.stop
-
-        class Fetcher:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(inner, name)
-
-            def retrieve_many(self, messages: Sequence[MessageInfo]) -> Iterator[tuple[MessageInfo, bytes]]:
-                for item in inner.retrieve_many(messages):
-                    stop.set()  # Ctrl-C arrives while this message is in hand
-                    yield item
-
-        return Fetcher()
-
-
-def test_a_stop_request_ends_the_run_after_the_message_in_hand() -> None:
-    mailbox = FakeMailbox([build_message(subject=f"Request {n}") for n in range(1, 4)])
-    monitor = RunMonitor()
-    importer = Importer(fetcher_factory=monitor.wrap(_StopAfterFirst(mailbox, monitor.stop)))
-    interface = MailInterface(name="support", server="pop.example.com", login="support")
-
-    report = importer.run(interface)
-
-    assert report.ok
-    assert (report.imported, report.created) == (1, 1)  # the message in hand was committed …
-    assert len(mailbox) == 2  # … and deleted; the other two wait for the next run
-    assert [record.title for record in importer.store.list_records()] == ["Request 1"]
 
 
 @pytest.mark.slow

@@ -39,12 +39,8 @@ from mailtrack import (
     SenderPolicy,
     StoreError,
 )
-from mailtrack._concurrency import (
-    Conversions,
-    automatic_workers,
-    available_start_methods,
-    choose_start_method,
-)
+from mailtrack._importing.conversions import Conversions
+from mailtrack._importing.workers import automatic_workers, available_start_methods, choose_start_method
 from mailtrack.models import CommitResult
 from mailtrack.testing import FakeFetcher, FakeMailbox, Faults, POP3TestServer, build_message
 
@@ -474,7 +470,8 @@ def test_a_converter_that_cannot_be_pickled_converts_in_the_importer_with_a_warn
     assert (report.created, report.error) == (6, None)
     assert len(mailbox) == 0
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert "cannot be handed to worker processes started with 'forkserver'" in warning
+    assert "cannot be handed to worker processes" in warning
+    assert "converting in the importer's process instead" in warning
 
 
 def test_the_default_converter_can_be_sent_to_worker_processes() -> None:
@@ -501,7 +498,7 @@ def test_the_automatic_start_method_forks_only_a_process_without_other_threads()
         [
             sys.executable,
             "-c",
-            "from mailtrack._concurrency import choose_start_method; print(choose_start_method(None))",
+            "from mailtrack._importing.workers import choose_start_method; print(choose_start_method(None))",
         ],
         capture_output=True,
         text=True,
@@ -541,7 +538,7 @@ def test_workers_start_and_convert_while_another_thread_holds_a_lock_the_convert
 
 
 def test_conversions_without_workers_happen_at_once_in_the_calling_thread() -> None:
-    conversions = Conversions(MailParserConverter(), workers=0)
+    conversions = Conversions(MailParserConverter(), None, owns_pool=False)
     ticket = conversions.submit(mail(1), datetime.now().astimezone())
     assert conversions.done(ticket)
     assert conversions.result(ticket).subject == "Printer 1 is jammed"

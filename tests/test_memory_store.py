@@ -30,6 +30,37 @@ class TestMemoryRecordStoreOnRealTime(RecordStoreContract):
             yield store
 
 
+class _WithoutOptionalLeaseMethods(MemoryRecordStore):
+    """A store that keeps the ABC's defaults for the optional lease methods, as a third-party
+    store written before them does."""
+
+    lease_holder = RecordStore.lease_holder
+    take_over_lease = RecordStore.take_over_lease
+
+
+class TestAStoreWithoutTheOptionalMethods(RecordStoreContract):
+    """The contract holds such a store to the documented defaults (nobody known, no take-over)."""
+
+    @pytest.fixture
+    def store(self, clock: ManualClock) -> Iterator[RecordStore]:
+        with _WithoutOptionalLeaseMethods(clock=clock) as store:
+            yield store
+
+    def test_the_importer_waits_for_the_lease_to_expire(self, store: RecordStore) -> None:
+        from mailtrack import Importer, MailInterface
+        from mailtrack._importing.holders import default_worker_id
+        from mailtrack.testing import FakeMailbox, build_message
+
+        assert store.acquire_lease("support", default_worker_id(), 300)
+        mailbox = FakeMailbox([build_message()])
+        report = Importer(store=store, fetcher_factory=mailbox.fetcher).run(
+            MailInterface(name="support", server="pop.example.com", login="support")
+        )
+        assert report.busy
+        assert report.error == "another worker is importing this mailbox"
+        assert len(mailbox) == 1
+
+
 def _create(**incoming: object) -> CreateRecord:
     return CreateRecord(message=make_incoming(**incoming), project="default", title="t")  # type: ignore[arg-type]
 

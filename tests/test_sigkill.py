@@ -31,7 +31,6 @@ pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip in
 from _sigkill_worker import make_interface
 from _tally import audit, record
 from mailtrack import Importer, RunReport
-from mailtrack.importer import ANOTHER_WORKER
 from mailtrack.stores.sql import SQLRecordStore
 from mailtrack.testing import POP3TestServer, Transcript, build_message
 
@@ -180,7 +179,7 @@ def clean_run(db: Path, port: int, leave_copy: bool) -> RunReport:
         deadline = time.monotonic() + 10
         while True:
             report = importer.run(interface)
-            if report.error != ANOTHER_WORKER or time.monotonic() > deadline:
+            if not report.busy or time.monotonic() > deadline:
                 return report
             time.sleep(0.1)
 

@@ -21,6 +21,7 @@ from .models import (
     ConnectionCheck,
     ImportAction,
     IncomingMessage,
+    Lease,
     MessageInfo,
     QuarantinedMessage,
     Record,
@@ -304,6 +305,27 @@ class RecordStore(ABC):
     @abstractmethod
     def release_lease(self, name: str, owner: str) -> None:
         """Give up the lease if *owner* holds it (otherwise do nothing)."""
+
+    def lease_holder(self, name: str) -> Lease | None:
+        """Who holds the lease on interface *name* and until when; ``None`` when nobody does.
+
+        Optional: the importer uses it to say who holds a busy mailbox, and to take over the
+        lease of a worker that is known to be dead (:meth:`take_over_lease`). The default
+        returns ``None`` (not known): such a store's leases only ever expire.
+        """
+        return None
+
+    def take_over_lease(self, name: str, owner: str, seconds: float, previous_owner: str) -> bool:
+        """Give the lease on interface *name* to *owner* for *seconds*, but only if
+        *previous_owner* still holds it (expired or not): a compare-and-swap, atomic across
+        processes, so that of two workers taking over the same dead holder's lease one wins.
+
+        Optional: the default returns False (the store cannot), and the lease expires on its own.
+
+        Returns:
+            True when *owner* now holds the lease.
+        """
+        return False
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ is deleted on the server only after the store committed it, and deletions become
 the end of the session.
 
 Retrieval, conversion and storage overlap: the fetcher pipelines its requests, conversion runs in
-worker processes where that pays (:mod:`mailtrack._concurrency`), with a bounded number of
+worker processes where that pays (:mod:`mailtrack._importing.workers`), with a bounded number of
 messages in flight, and messages are committed in batches (``batch_size``), each batch in one
 transaction, its deletions marked only after that commit. :meth:`Importer.run_all` runs several
-mailboxes at once.
+mailboxes at once. :meth:`Importer.stop` ends the runs in progress after the message in hand.
 """
 
 from __future__ import annotations
@@ -19,24 +19,18 @@ from __future__ import annotations
 import collections
 import hashlib
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import attrs
 
-from ._concurrency import (
-    Conversions,
-    Prefetch,
-    Ticket,
-    automatic_workers,
-    available_start_methods,
-    map_bounded,
-)
+from ._importing.conversions import Conversions, Ticket, start_pool
+from ._importing.holders import default_worker_id, describe_holder, holder_is_gone
+from ._importing.stopping import StopRequest
+from ._importing.threads import Prefetch, map_bounded
+from ._importing.workers import WorkerPool, automatic_workers, available_start_methods
 from ._policy import (
     Decision,
     Quarantine,
@@ -87,10 +81,6 @@ _QUARANTINE = "quarantine"
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _default_store() -> RecordStore:
@@ -205,6 +195,7 @@ class _Tally:
     failed: int = 0
     error: str | None = None
     busy: bool = False
+    stopped: bool = False
     classes: dict[str, int] = attrs.Factory(dict)
     notes: list[str] = attrs.Factory(list)
     notes_left_out: int = 0
@@ -235,6 +226,7 @@ class _Tally:
             classes=dict(self.classes),
             notes=tuple(notes),
             busy=self.busy,
+            stopped=self.stopped,
         )
 
 
@@ -278,8 +270,12 @@ class Importer:
         sender_authorizer: decides, for ``SenderPolicy.CALLBACK``, whether a message's sender
             may add to an existing record: ``sender_authorizer(record, message) -> bool``.
         clock: returns the current time (timezone-aware); for the report and ``received_at``.
-        worker_id: this importer's name in the per-interface lease.
-        lease_seconds: how long the lease lasts without renewal (a dead worker's lease expires).
+        worker_id: this importer's name in the per-interface lease. The default names the host,
+            the process and (on Linux) what tells this process from a later one with the same
+            pid, so that a worker on the same host can take over the lease of one that died
+            (killed, crashed) at once instead of waiting for it to expire.
+        lease_seconds: how long the lease lasts without renewal (the last resort for a dead
+            worker's lease: one on another host, or with a worker ID of your own, expires).
         batch_size: messages committed together, in one store transaction
             (:meth:`~mailtrack.abc.RecordStore.commit_many`); their deletions on the server are
             marked only after that commit. A batch the store refuses is committed again one
@@ -296,17 +292,18 @@ class Importer:
             stores. ``None`` (the default) decides for each run: on Linux with two CPUs or
             more, the default converter and at least 16 messages to import, one process per CPU
             (at most four); otherwise none. ``0`` converts in the importing thread. A converter
-            of your own runs in worker processes only when you ask for them; it must then be
-            picklable unless the workers are forked (one that is not is used in the importing
-            thread instead, with a warning in the log).
+            of your own runs in worker processes only when you ask for them; unless the workers
+            are forked it must be picklable and defined in a module (not in the main script,
+            which workers never import); otherwise it is used in the importing thread, with a
+            warning in the log. Workers die with the importer's process however it ends, and
+            never write to its stdout or stderr.
         conversion_start_method: how the worker processes start: ``"fork"``,
             ``"forkserver"`` or ``"spawn"`` (where the platform has it). ``None`` (the default)
             chooses when they start: on Linux ``fork`` while the process runs a single thread
-            (the fastest start; no ``if __name__ == "__main__"`` guard needed), else
-            ``forkserver``, since a fork beside other threads can leave the worker stuck on a
-            lock another thread held at that moment; ``spawn`` elsewhere. With ``forkserver``
-            and ``spawn`` the host's main module is imported again in the workers: guard a
-            script's own work with ``if __name__ == "__main__":``.
+            (the fastest start), else ``forkserver`` (mailtrack's own fork server, started once
+            per process), since a fork beside other threads can leave the worker stuck on a
+            lock another thread held at that moment; ``spawn`` elsewhere. None of them imports
+            the host's main module: a script needs no ``if __name__ == "__main__":`` guard.
         max_parallel_runs: mailboxes :meth:`run_all` polls at once (threads; 16 by default:
             they mostly wait on the network, and on a 2-core machine 200 mailboxes at 50 ms
             went 1.2-1.3x faster than with 8, while 32 and 64 gained nothing more). The store
@@ -331,15 +328,14 @@ class Importer:
     fetcher_factory: FetcherFactory = attrs.field(factory=_default_fetcher_factory)
     sender_authorizer: SenderAuthorizer | None = None
     clock: Callable[[], datetime] = _utcnow
-    worker_id: str = attrs.field(factory=_default_worker_id)
+    worker_id: str = attrs.field(factory=default_worker_id)
     lease_seconds: float = attrs.field(default=300.0, validator=_positive)
     batch_size: int = attrs.field(default=100, validator=_count_from(1, 10_000))
     batch_wait: float = attrs.field(default=2.0, validator=_positive)
     conversion_workers: int | None = attrs.field(default=None, validator=_count_from(0, 64))
     conversion_start_method: str | None = attrs.field(default=None, validator=_start_method)
     max_parallel_runs: int = attrs.field(default=16, validator=_count_from(1, 1024))
-    #: Conversion workers shared by the runs of one run_all.
-    _shared_conversions: Conversions | None = attrs.field(default=None, init=False, repr=False)
+    _stop: StopRequest = attrs.field(init=False, factory=StopRequest, repr=False, eq=False)
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -349,44 +345,21 @@ class Importer:
         Never raises for a failed connection, a broken message or a failing store: the
         report's ``error`` says what stopped the run, its ``notes`` what else is worth knowing.
         When another worker holds the mailbox's lease, nothing is done: the report says so
-        (``busy``) and is not saved, so that ``last_run`` stays the working worker's.
-        Only ``KeyboardInterrupt`` and ``SystemExit`` pass through, after the session was
-        dropped without committing deletions and the report was saved.
+        (``busy``, with the holder in ``error``) and is not saved, so that ``last_run`` stays
+        the working worker's. After :meth:`stop`, the run ends after the message in hand
+        (``stopped``). Only ``KeyboardInterrupt`` and ``SystemExit`` pass through, after the
+        session was dropped without committing deletions, the worker processes were stopped
+        and the report was saved.
         """
-        tally = _Tally(interface=interface.name, started_at=self.clock())
-        try:
-            self._run(interface, tally)
-        except (KeyboardInterrupt, SystemExit):
-            tally.error = "the run was interrupted; messages not yet imported stay on the server"
-            self._save(tally.report(self.clock()))
-            raise
-        except Exception as exc:
-            logger.exception("unexpected error while importing from interface %r", interface.name)
-            tally.error = f"unexpected error while importing ({type(exc).__name__}: {exc}); see the log"
-        report = tally.report(self.clock())
-        if report.busy:
-            # The worker holding the lease saves the report that counts; this one did nothing.
-            logger.info("interface %r: %s; skipped", report.interface, report.error)
-            return report
-        report = self._save(report)
-        logger.info(
-            "interface %r: %d imported (%d created, %d updated), %d skipped, %d failed%s",
-            report.interface,
-            report.imported,
-            report.created,
-            report.updated,
-            report.skipped,
-            report.failed,
-            f"; error: {report.error}" if report.error else "",
-        )
-        return report
+        return self._run_one(interface, None)
 
     def run_all(self, interfaces: Iterable[MailInterface] | None = None) -> list[RunReport]:
         """Run every enabled interface; one's failure or slowness never holds up the others.
 
         Up to :attr:`max_parallel_runs` mailboxes are polled at once, each in a thread of its
         own, sharing the conversion worker processes. The reports come in the order of the
-        interfaces.
+        interfaces. Ctrl-C in the calling thread stops the importer (:meth:`stop`): the runs
+        under way end after their message in hand, and ``KeyboardInterrupt`` is raised again.
 
         Args:
             interfaces: the interfaces to run; ``None`` means those saved in the store.
@@ -403,17 +376,46 @@ class Importer:
         if isinstance(limit, int) and 0 < limit < parallel:
             logger.info("polling %d mailboxes at once, as many as the store has connections", limit)
             parallel = limit
-        workers = self._conversion_workers(POOL_FROM) if parallel > 1 else 0
-        if workers and self._shared_conversions is None:
-            # Started before the run threads, so that the workers fork from a quiet process.
-            self._shared_conversions = Conversions(self.converter, workers, self.conversion_start_method)
-            self._shared_conversions.start()
-            try:
-                return map_bounded(self.run, chosen, workers=parallel, name="mailtrack-run")
-            finally:
-                shared, self._shared_conversions = self._shared_conversions, None
-                shared.close()
-        return map_bounded(self.run, chosen, workers=parallel, name="mailtrack-run")
+        workers = self._conversion_workers(POOL_FROM) if parallel > 1 and not self._stop.is_set() else 0
+        # Started before the run threads, so that the workers fork from a quiet process.
+        pool = start_pool(self.converter, workers, self.conversion_start_method)
+        interrupted = True
+        try:
+            reports = map_bounded(
+                lambda interface: self._run_one(interface, pool),
+                chosen,
+                workers=parallel,
+                name="mailtrack-run",
+                # Ctrl-C reaches this thread only: the runs in the others stop after their message.
+                on_interrupt=self._stop.set,
+            )
+            interrupted = False
+            return reports
+        finally:
+            if pool is not None:
+                pool.close(now=interrupted)
+
+    def stop(self) -> None:
+        """Ask the runs of this importer to stop after the message in hand.
+
+        Safe to call from a signal handler and from any thread. What was converted is
+        committed, deletions of committed messages are confirmed, the lease is released, the
+        worker processes stop; the rest stays on the server for the next run. The reports say
+        ``stopped``. Runs and watches started afterwards stop at once: an importer that was
+        asked to stop stays stopped (make a new one to start again).
+
+        Example (a script stopped by ``kill``, systemd, Celery or a container runtime)::
+
+            importer = Importer(store=store)
+            signal.signal(signal.SIGTERM, lambda signum, frame: importer.stop())
+            importer.run_all(interfaces)
+        """
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
 
     def check(self, interface: MailInterface) -> ConnectionCheck:
         """Test the connection (the wizard's "Next"): log in, look at the mailbox, log out.
@@ -482,24 +484,83 @@ class Importer:
 
     # -- one run ---------------------------------------------------------------------------------
 
-    def _run(self, interface: MailInterface, tally: _Tally) -> None:
+    def _run_one(self, interface: MailInterface, pool: WorkerPool | None) -> RunReport:
+        """:meth:`run`, converting on *pool* (shared by :meth:`run_all`) when it is given."""
+        tally = _Tally(interface=interface.name, started_at=self.clock())
+        if self._stop.is_set():
+            tally.stopped = True
+            tally.note("not started: the importer was asked to stop")
+            return tally.report(self.clock())
+        try:
+            self._run(interface, tally, pool)
+        except (KeyboardInterrupt, SystemExit):
+            tally.error = "the run was interrupted; messages not yet imported stay on the server"
+            self._save(tally.report(self.clock()))
+            raise
+        except Exception as exc:
+            logger.exception("unexpected error while importing from interface %r", interface.name)
+            tally.error = f"unexpected error while importing ({type(exc).__name__}: {exc}); see the log"
+        report = tally.report(self.clock())
+        if report.busy:
+            # The worker holding the lease saves the report that counts; this one did nothing.
+            logger.info("interface %r: %s; skipped", report.interface, report.error)
+            return report
+        report = self._save(report)
+        logger.info(
+            "interface %r: %d imported (%d created, %d updated), %d skipped, %d failed%s%s",
+            report.interface,
+            report.imported,
+            report.created,
+            report.updated,
+            report.skipped,
+            report.failed,
+            f"; error: {report.error}" if report.error else "",
+            "; stopped on request" if report.stopped else "",
+        )
+        return report
+
+    def _take_lease(self, interface: MailInterface, tally: _Tally) -> bool:
+        """Take the mailbox's lease, or take it over from a holder on this host that is no
+        longer running; otherwise the report says who holds it and until when."""
+        name = interface.name
+        if self.store.acquire_lease(name, self.worker_id, self.lease_seconds):
+            return True
+        holder = self.store.lease_holder(name)
+        if holder is None:
+            # Released (or expired) just now: one more try.
+            if self.store.acquire_lease(name, self.worker_id, self.lease_seconds):
+                return True
+            tally.error = ANOTHER_WORKER
+        elif holder.owner != self.worker_id and holder_is_gone(holder.owner):
+            if self.store.take_over_lease(name, self.worker_id, self.lease_seconds, holder.owner):
+                message = (
+                    f"took over the lease of {describe_holder(holder.owner)}, which is no longer running"
+                )
+                logger.warning("interface %r: %s", name, message)
+                tally.note(message)
+                return True
+            tally.error = ANOTHER_WORKER
+        else:
+            until = holder.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            tally.error = f"{ANOTHER_WORKER} ({describe_holder(holder.owner)}, lease until {until})"
+        tally.busy = True
+        return False
+
+    def _run(self, interface: MailInterface, tally: _Tally, pool: WorkerPool | None) -> None:
         try:
             check_sender_policy(interface, self.sender_authorizer)
         except ConfigError as exc:
             tally.error = str(exc)
             return
         try:
-            held = self.store.acquire_lease(interface.name, self.worker_id, self.lease_seconds)
+            if not self._take_lease(interface, tally):
+                return
         except StoreError as exc:
             tally.error = f"the record store failed, nothing was imported: {exc}"
             return
-        if not held:
-            tally.error = ANOTHER_WORKER
-            tally.busy = True
-            return
         try:
             self._session(
-                interface, tally, _Lease(self.store, interface.name, self.worker_id, self.lease_seconds)
+                interface, tally, _Lease(self.store, interface.name, self.worker_id, self.lease_seconds), pool
             )
         finally:
             try:
@@ -508,7 +569,9 @@ class Importer:
                 # It expires on its own after lease_seconds.
                 logger.warning("could not release the lease on interface %r", interface.name, exc_info=True)
 
-    def _session(self, interface: MailInterface, tally: _Tally, lease: _Lease) -> None:
+    def _session(
+        self, interface: MailInterface, tally: _Tally, lease: _Lease, pool: WorkerPool | None
+    ) -> None:
         fetcher: Fetcher | None = None
         try:
             fetcher = self.fetcher_factory(interface)
@@ -523,7 +586,7 @@ class Importer:
                 _abandon(fetcher)
             raise
         try:
-            self._import_listing(fetcher, interface, listing, tally, lease)
+            self._import_listing(fetcher, interface, listing, tally, lease, pool)
         except FetchError as exc:
             _abandon(fetcher)
             tally.error = (
@@ -555,6 +618,7 @@ class Importer:
         listing: Sequence[MessageInfo],
         tally: _Tally,
         lease: _Lease,
+        pool: WorkerPool | None,
     ) -> None:
         name = interface.name
         try:
@@ -581,21 +645,20 @@ class Importer:
                 )
                 continue
             wanted.append(info)
-        shared = self._shared_conversions
-        if shared is None:
-            conversions = Conversions(
-                self.converter, self._conversion_workers(len(wanted)), self.conversion_start_method
-            )
-            # Now, before the thread that retrieves ahead: how they start suits the process as it is.
-            conversions.start()
+        if pool is not None:
+            conversions = Conversions(self.converter, pool, owns_pool=False)
         else:
-            conversions = shared
+            # Now, before the thread that retrieves ahead: how they start suits the process as it is.
+            workers = 0 if self._stop.is_set() else self._conversion_workers(len(wanted))
+            own = start_pool(self.converter, workers, self.conversion_start_method)
+            conversions = Conversions(self.converter, own, owns_pool=True)
         flow = _Flow(fetcher=fetcher, interface=interface, tally=tally, conversions=conversions)
+        interrupted = True
         try:
             self._stream(flow, wanted, recheck, lease)
+            interrupted = False
         finally:
-            if conversions is not shared:
-                conversions.close()
+            conversions.close(now=interrupted)
 
     def _conversion_workers(self, count: int) -> int:
         """Worker processes for converting *count* messages (see :attr:`conversion_workers`)."""
@@ -654,6 +717,10 @@ class Importer:
                     self._commit_batch(flow)
                     self._recheck(flow.fetcher, flow.interface, info, raw, place, flow.tally)
                 self._settle(flow, everything=False)
+                if self._stop.is_set():
+                    flow.tally.stopped = True
+                    flow.tally.note("stopped on request; the messages not yet retrieved stay on the server")
+                    break
                 try:
                     lease.renew()
                 except _LeaseLost:

@@ -294,6 +294,17 @@ class QuarantinedMessage:
 
 
 @attrs.frozen(kw_only=True)
+class Lease:
+    """Who holds the lease on a mailbox, and until when (:meth:`~mailtrack.abc.RecordStore.lease_holder`)."""
+
+    interface: str
+    #: The holder's worker ID (by default ``HOST:PID:…``).
+    owner: str
+    #: When the lease ends unless its holder renews it (UTC).
+    expires_at: datetime
+
+
+@attrs.frozen(kw_only=True)
 class RunReport:
     """What one pass over one mailbox did (the spec's "statistics of the last run")."""
 
@@ -319,6 +330,9 @@ class RunReport:
     #: True when another worker held this mailbox's lease: nothing was done, ``error`` says so,
     #: and the report was not saved (the working worker saves its own).
     busy: bool = False
+    #: True when the run ended early because :meth:`~mailtrack.Importer.stop` was called: what
+    #: was converted is committed, the rest stays on the server. Not an error.
+    stopped: bool = False
 
     @property
     def ok(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import threading
 from pathlib import Path
 
 import attrs
@@ -13,8 +12,9 @@ from rich.rule import Rule
 from .._demo import demo_messages
 from ..stores import store_from_url
 from ._app import App, pass_app
+from ._progress import RunMonitor
 from ._render import quarantine_table, record_view, records_table, run_summary
-from ._run import run_interfaces
+from ._run import make_importer, run_interfaces
 
 __all__ = ["DEMO_DB", "demo"]
 
@@ -59,7 +59,9 @@ def demo(app: App, db_path: Path) -> None:
         interface = server.interface(name="demo", project="demo", leave_copy=False)
         # What the run changed is told by counting details, not by clocks.
         details_before = {record.id: len(record.details) for record in store.list_records("demo")}
-        [report] = run_interfaces(app, store, [interface], stop=threading.Event(), show_progress=True)
+        monitor = RunMonitor()
+        importer = make_importer(store, monitor=monitor)
+        [report] = run_interfaces(app, importer, monitor, [interface], show_progress=True)
         # Saved (without the password, disabled) so that `interfaces list` shows its last run.
         store.save_interface(attrs.evolve(interface, password="", enabled=False))
         found = store.list_records("demo", limit=100)

@@ -1,16 +1,17 @@
 """Watching a run from the outside: a progress bar per interface, and a clean stop on Ctrl-C.
 
-Both work through the :class:`~mailtrack.abc.Fetcher` seam: the importer is given fetchers that
-wrap the real ones, count the messages as they are retrieved, and stop handing out messages once
-a stop was asked for. The message in hand is still committed (and deleted on the server), and the
-session ends with QUIT as usual, so nothing is lost and nothing is imported twice.
+The progress works through the :class:`~mailtrack.abc.Fetcher` seam: the importer is given
+fetchers that wrap the real ones and count the messages as they are retrieved. The stop is the
+importer's own (:meth:`~mailtrack.Importer.stop`): the message in hand is still committed (and
+deleted on the server), and the session ends with QUIT as usual, so nothing is lost and nothing
+is imported twice.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
@@ -27,14 +28,12 @@ __all__ = ["RunMonitor", "stop_on_interrupt"]
 
 @attrs.define
 class RunMonitor:
-    """Wraps the fetchers of a run to show progress and to stop after the message in hand.
+    """Wraps the fetchers of a run to show its progress.
 
     Args:
-        stop: Once set, fetchers hand out no further message.
         progress: A rich progress display, or ``None`` to show none.
     """
 
-    stop: threading.Event = attrs.field(factory=threading.Event)
     progress: Progress | None = None
 
     def wrap(self, factory: FetcherFactory) -> FetcherFactory:
@@ -60,7 +59,7 @@ class RunMonitor:
 
 @attrs.define
 class ObservedFetcher:
-    """A :class:`~mailtrack.abc.Fetcher` that reports its progress and honours a stop request."""
+    """A :class:`~mailtrack.abc.Fetcher` that reports its progress."""
 
     _inner: Fetcher
     _name: str
@@ -74,17 +73,15 @@ class ObservedFetcher:
         return listing
 
     def retrieve_many(self, messages: Sequence[MessageInfo]) -> Iterator[tuple[MessageInfo, bytes]]:
-        if self._monitor.stop.is_set() or not messages:
+        if not messages:
             return
-        # Once a stop is asked for, take no answer after the message in hand; closing the inner
-        # iterator lets a fetcher that pipelines its requests end the batch in an orderly way.
+        # Closing the inner iterator (when the importer stops early) lets a fetcher that
+        # pipelines its requests end the batch in an orderly way.
         answers = self._inner.retrieve_many(messages)
         try:
             for item in answers:
                 yield item
                 self._advance(1)
-                if self._monitor.stop.is_set():
-                    return
         finally:
             close = getattr(answers, "close", None)
             if close is not None:
@@ -112,8 +109,9 @@ class ObservedFetcher:
 
 
 @contextmanager
-def stop_on_interrupt(console: Console) -> Iterator[threading.Event]:
-    """Turn the first Ctrl-C (or SIGTERM) into a stop request; a second Ctrl-C aborts at once.
+def stop_on_interrupt(console: Console, stop_importer: Callable[[], None]) -> Iterator[threading.Event]:
+    """Turn the first Ctrl-C (or SIGTERM) into a stop request (*stop_importer* is called, the
+    event set); a second one aborts at once (the session is dropped, nothing lost).
 
     Outside the main thread (where signal handlers cannot be set) the event is only returned.
     """
@@ -123,8 +121,9 @@ def stop_on_interrupt(console: Console) -> Iterator[threading.Event]:
         return
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
+        if stop.is_set():
             raise KeyboardInterrupt
+        stop_importer()
         stop.set()
         console.print("Stopping after the message in hand (press Ctrl-C again to abort at once) …")
 

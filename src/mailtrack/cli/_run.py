@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 
 import attrs
 import click
-from rich.progress import Progress
 
 from ..abc import RecordStore
 from ..config import MailInterface
@@ -36,21 +35,23 @@ def make_importer(store: RecordStore, *, monitor: RunMonitor | None = None) -> I
 
 def run_interfaces(
     app: App,
-    store: RecordStore,
+    importer: Importer,
+    monitor: RunMonitor,
     interfaces: Sequence[MailInterface],
     *,
-    stop: threading.Event,
     show_progress: bool,
 ) -> list[RunReport]:
-    """Import from each interface in turn, with a progress bar each; stop early when asked to."""
-    progress: Progress | None = None
+    """Import from each interface in turn, with a progress bar each, until the importer stops.
+
+    *importer* must have been made by :func:`make_importer` with *monitor*.
+    """
+    monitor.progress = None
     if show_progress and app.console.is_terminal:
-        progress = RunMonitor.display(app.console)
-    importer = make_importer(store, monitor=RunMonitor(stop=stop, progress=progress))
+        monitor.progress = RunMonitor.display(app.console)
     reports: list[RunReport] = []
-    with progress if progress is not None else contextlib.nullcontext():
+    with monitor.progress if monitor.progress is not None else contextlib.nullcontext():
         for interface in interfaces:
-            if stop.is_set():
+            if importer.stopping:
                 break
             reports.append(importer.run(interface))
     return reports
@@ -98,22 +99,39 @@ def run(app: App, names: tuple[str, ...], every: float | None, as_json: bool) ->
     after the message in hand: it is committed, and the rest stays on the server for the next
     run. Exits with status 1 when an interface failed (its messages stay on the server).
     """
-    with app.open_store() as store, stop_on_interrupt(app.console) as stop:
-        interfaces = app.select(store, names)
-        if not interfaces:
-            raise fail(_NOTHING_TO_RUN)
-        while True:
-            reports = run_interfaces(app, store, interfaces, stop=stop, show_progress=not as_json)
-            if as_json:
-                print_json(reports)
-            else:
-                title = "Run report" if every is None else f"Run report, {when(datetime.now(timezone.utc))}"
-                app.console.print(run_summary(reports, title=title))
-            # A mailbox another worker is importing is not a failure of this one.
-            failed = any(not report.ok and not report.busy for report in reports)
-            if every is None or stop.is_set() or stop.wait(every):
-                break
-        if stop.is_set() and not as_json:
-            app.console.print("Stopped.")
+    with app.open_store() as store:
+        monitor = RunMonitor()
+        importer = make_importer(store, monitor=monitor)
+        with stop_on_interrupt(app.console, importer.stop) as stop:
+            failed = _run_passes(app, importer, monitor, names, every, as_json, stop)
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def _run_passes(
+    app: App,
+    importer: Importer,
+    monitor: RunMonitor,
+    names: tuple[str, ...],
+    every: float | None,
+    as_json: bool,
+    stop: threading.Event,
+) -> bool:
+    """The passes of ``mailtrack run``; whether an interface failed in the last one."""
+    interfaces = app.select(importer.store, names)
+    if not interfaces:
+        raise fail(_NOTHING_TO_RUN)
+    while True:
+        reports = run_interfaces(app, importer, monitor, interfaces, show_progress=not as_json)
+        if as_json:
+            print_json(reports)
+        else:
+            title = "Run report" if every is None else f"Run report, {when(datetime.now(timezone.utc))}"
+            app.console.print(run_summary(reports, title=title))
+        # A mailbox another worker is importing is not a failure of this one.
+        failed = any(not report.ok and not report.busy for report in reports)
+        if every is None or stop.is_set() or stop.wait(every):
+            break
+    if stop.is_set() and not as_json:
+        app.console.print("Stopped.")
+    return failed

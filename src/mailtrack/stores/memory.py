@@ -26,6 +26,7 @@ from ..models import (
     Detail,
     ImportAction,
     IncomingMessage,
+    Lease,
     MessageClass,
     QuarantinedMessage,
     Record,
@@ -444,3 +445,23 @@ class MemoryRecordStore(RecordStore):
             lease = self._leases.get(name)
             if lease is not None and lease.owner == owner:
                 del self._leases[name]
+
+    def lease_holder(self, name: str) -> Lease | None:
+        """Who holds the lease on interface *name* and until when; ``None`` when nobody does."""
+        with self._lock:
+            lease = self._leases.get(name)
+            if lease is None or lease.expires_at <= as_utc(self._clock()):
+                return None
+            return Lease(interface=name, owner=lease.owner, expires_at=lease.expires_at)
+
+    def take_over_lease(self, name: str, owner: str, seconds: float, previous_owner: str) -> bool:
+        """Give the lease to *owner* if *previous_owner* still holds it (compare-and-swap)."""
+        if not seconds > 0:
+            raise ValueError(f"seconds must be positive, not {seconds!r}")
+        with self._lock:
+            lease = self._leases.get(name)
+            if lease is None or lease.owner != previous_owner:
+                return False
+            expires_at = as_utc(self._clock()) + timedelta(seconds=seconds)
+            self._leases[name] = _Lease(owner=owner, expires_at=expires_at)
+            return True

@@ -49,6 +49,7 @@ from ..models import (
     EmailAddress,
     ImportAction,
     IncomingMessage,
+    Lease,
     MessageClass,
     QuarantinedMessage,
     Record,
@@ -1192,3 +1193,32 @@ class SQLRecordStore(RecordStore):
                 sa.delete(leases).where(leases.c.name == _key(name), leases.c.owner == _key(owner))
             ),
         )
+
+    def lease_holder(self, name: str) -> Lease | None:
+        """Who holds the lease on interface *name* and until when; ``None`` when nobody does."""
+        leases = tables.leases
+        with self._reading(f"read the lease on {name!r}") as conn:
+            row = conn.execute(
+                sa.select(leases.c.owner, leases.c.expires_at).where(leases.c.name == _key(name))
+            ).first()
+        if row is None or row.expires_at <= as_utc(self._clock()):
+            return None
+        return Lease(interface=name, owner=row.owner, expires_at=row.expires_at)
+
+    def take_over_lease(self, name: str, owner: str, seconds: float, previous_owner: str) -> bool:
+        """Give the lease to *owner* if *previous_owner* still holds it: one conditional UPDATE,
+        so that of two workers taking over the same lease one wins."""
+        if not seconds > 0:
+            raise ValueError(f"seconds must be positive, not {seconds!r}")
+        leases = tables.leases
+
+        def work(conn: Connection) -> bool:
+            expires_at = as_utc(self._clock()) + timedelta(seconds=seconds)
+            result = conn.execute(
+                sa.update(leases)
+                .where(leases.c.name == _key(name), leases.c.owner == _key(previous_owner))
+                .values(owner=_key(owner), expires_at=expires_at)
+            )
+            return result.rowcount == 1
+
+        return self._transaction(f"take over the lease on {name!r}", work)

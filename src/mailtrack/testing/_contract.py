@@ -974,6 +974,54 @@ class RecordStoreContract:
         assert store.acquire_lease("sales", "worker-2", seconds) is True
         assert store.acquire_lease("sales", "worker-1", seconds) is False
 
+    def provides(self, store: RecordStore, capability: str) -> bool:
+        """Whether *store* implements an optional method of the ABC (rather than inheriting the
+        default). A store without it is checked for the default behaviour instead."""
+        return getattr(type(store), capability) is not getattr(RecordStore, capability)
+
+    def test_lease_holder_names_the_owner_and_the_end(self, store: RecordStore, clock: ManualClock) -> None:
+        seconds, outlast = self.lease_window()
+        assert store.lease_holder("support") is None
+        assert store.acquire_lease("support", "worker-1", seconds)
+        holder = store.lease_holder("support")
+        if not self.provides(store, "lease_holder"):
+            assert holder is None  # the default: not known
+            return
+        assert holder is not None
+        assert (holder.interface, holder.owner) == ("support", "worker-1")
+        assert holder.expires_at > clock()
+        self.wait(clock, outlast)
+        assert store.lease_holder("support") is None  # expired: nobody holds it
+        assert store.acquire_lease("sales", "worker-2", seconds)
+        store.release_lease("sales", "worker-2")
+        assert store.lease_holder("sales") is None
+
+    def test_take_over_lease_only_from_the_owner_named(self, store: RecordStore) -> None:
+        seconds, _ = self.lease_window()
+        assert store.acquire_lease("support", "dead-worker", seconds)
+        assert store.take_over_lease("support", "worker-2", seconds, "someone-else") is False
+        assert store.acquire_lease("support", "worker-2", seconds) is False
+        if not self.provides(store, "take_over_lease"):
+            # The default: never taken over; the lease stays with its holder until it expires.
+            assert store.take_over_lease("support", "worker-2", seconds, "dead-worker") is False
+            assert store.acquire_lease("support", "worker-2", seconds) is False
+            return
+        assert store.take_over_lease("support", "worker-2", seconds, "dead-worker") is True
+        assert store.acquire_lease("support", "dead-worker", seconds) is False
+        assert store.acquire_lease("support", "worker-2", seconds) is True  # its own lease: renewed
+        # The second of two workers taking over the same holder finds it gone.
+        assert store.take_over_lease("support", "worker-3", seconds, "dead-worker") is False
+        assert store.take_over_lease("nothing-held", "worker-2", seconds, "dead-worker") is False
+
+    def test_concurrent_take_overs_of_one_lease_have_one_winner(self, store: RecordStore) -> None:
+        seconds, _ = self.lease_window()
+        assert store.acquire_lease("support", "dead-worker", seconds)
+        won = self.run_in_threads(
+            self.concurrency,
+            lambda index: store.take_over_lease("support", f"worker-{index}", seconds, "dead-worker"),
+        )
+        assert won.count(True) == (1 if self.provides(store, "take_over_lease") else 0)
+
     # -- concurrency ---------------------------------------------------------------------------
 
     def test_concurrent_commits_of_one_pair_create_one_record(self, store: RecordStore) -> None:
