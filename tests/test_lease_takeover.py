@@ -11,7 +11,7 @@ import pytest
 
 from mailtrack import Importer, MailInterface, MemoryRecordStore
 from mailtrack._importing.holders import default_worker_id, describe_holder, holder_is_gone, process_identity
-from mailtrack.importer import ANOTHER_WORKER
+from mailtrack._importing.lease import ANOTHER_WORKER
 from mailtrack.testing import FakeMailbox, build_message
 
 linux_only = pytest.mark.skipif(

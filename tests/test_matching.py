@@ -7,8 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailtrack import ConfigError, Matcher, SubjectIdMatcher
-from mailtrack._titles import title_from_subject
-from mailtrack.matching import MAX_RECORD_ID
+from mailtrack.matching import MAX_RECORD_ID, title_from_subject
 
 
 @pytest.mark.parametrize(
@@ -133,3 +132,28 @@ def test_arbitrary_subjects_never_raise(subject: str) -> None:
 )
 def test_title_drops_reply_prefixes_record_tags_and_collapses_whitespace(subject: str, title: str) -> None:
     assert title_from_subject(subject) == title
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "title"),
+    [
+        (r"\[ACME #(\d+)\]", "Re: [ACME #42] printer", "printer"),
+        (r"\[ACME #(\d+)\]", "[ACME #42] [ACME #43] printer", "printer"),
+        # Not a tag this matcher reads: it stays (and names no record for this matcher).
+        (r"\[ACME #(\d+)\]", "Re: [#42] printer", "[#42] printer"),
+        (r"ACME-(\d+)", "Re: [ACME-42] printer", "printer"),
+        (r"ACME-(\d+)", "printer ACME-42 on fire", "printer ACME-42 on fire"),
+        # A pattern that cannot be put inside brackets (global flags) still finds its own tags.
+        (r"(?i)\[acme #(\d+)\]", "Re: [Acme #42] printer", "printer"),
+    ],
+)
+def test_title_drops_the_tags_of_the_matchers_pattern(pattern: str, subject: str, title: str) -> None:
+    assert title_from_subject(subject, SubjectIdMatcher(pattern)) == title
+
+
+def test_title_uses_the_default_tags_for_other_matchers() -> None:
+    class FirstNumber:
+        def match(self, subject: str) -> int | None:
+            return None
+
+    assert title_from_subject("Re: [#42] printer", FirstNumber()) == "printer"

@@ -18,7 +18,7 @@ from mailtrack import (
     RecordStore,
     SenderPolicy,
 )
-from mailtrack._policy import check_sender_policy
+from mailtrack._importing.policy import check_sender_policy
 from mailtrack.testing import FakeMailbox, build_message
 
 CUSTOMER = "Carol Customer <carol@customer.example>"

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 import _sql_workers
 from _sql_databases import empty_tables, scratch_database
 from mailtrack import Importer
-from mailtrack.importer import ANOTHER_WORKER
+from mailtrack._importing.lease import ANOTHER_WORKER
 from mailtrack.stores.sql import SQLRecordStore
 from mailtrack.testing import POP3TestServer, build_message
 from mailtrack.testing._pop3server import Faults

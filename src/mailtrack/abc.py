@@ -3,6 +3,12 @@
 :class:`RecordStore` is an abstract base class whose docstrings are the contract every store
 keeps; :class:`mailtrack.testing.RecordStoreContract` checks it. :class:`Fetcher`,
 :class:`Matcher` and :class:`MessageConverter` are protocols: anything with those methods fits.
+
+Optional capabilities make an import faster where a part has them, and have defaults: a store
+may tell how many connections it has (:attr:`RecordStore.max_connections`) and which IDs its
+next records get (:meth:`RecordStore.next_record_ids`), who holds a lease and whether it can take
+one over (:meth:`RecordStore.lease_holder`, :meth:`RecordStore.take_over_lease`); a fetcher may
+say that marking a deletion touches no connection (:class:`MarksDeletionsLocally`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from .models import (
     RunReport,
 )
 
-__all__ = ["Fetcher", "FetcherFactory", "Matcher", "MessageConverter", "RecordStore"]
+__all__ = ["Fetcher", "FetcherFactory", "MarksDeletionsLocally", "Matcher", "MessageConverter", "RecordStore"]
 
 
 @runtime_checkable
@@ -74,6 +80,20 @@ class Fetcher(Protocol):
 
         Never raises for connection problems: they are reported in the result.
         """
+
+
+@runtime_checkable
+class MarksDeletionsLocally(Protocol):
+    """An optional capability of a :class:`Fetcher`: its :meth:`~Fetcher.delete` only marks the
+    message in the fetcher itself and touches no connection (the deletions go to the server at
+    :meth:`~Fetcher.close`, as :class:`~mailtrack.POP3Fetcher` sends its DELEs).
+
+    A fetcher that has the attribute ``marks_deletions_locally = True`` says so. The importer then
+    retrieves long listings ahead in a thread of its own while it marks deletions in the importing
+    thread; a fetcher without it (the default) is used from one thread at a time.
+    """
+
+    marks_deletions_locally: bool
 
 
 class FetcherFactory(Protocol):
@@ -143,6 +163,17 @@ class RecordStore(ABC):
                 still be committed.
             StoreError: the transaction failed and was rolled back.
         """
+
+    def next_record_ids(self, count: int) -> range | None:
+        """The IDs the next *count* new records get when no one else opens records meanwhile, or
+        ``None`` when the store cannot tell.
+
+        Optional: the importer asks it before it commits a batch early for a message naming a
+        record that does not exist yet (could the batch give one of its new records that
+        number?). With ``None`` (the default) it assumes the batch could, which is always right
+        but commits more often.
+        """
+        return None
 
     def commit_many(self, items: Sequence[tuple[str, str, ImportAction]]) -> list[CommitResult]:
         """Commit several ``(interface, uid, action)`` items; one result per item, in order.
@@ -328,6 +359,15 @@ class RecordStore(ABC):
         return False
 
     # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def max_connections(self) -> int | None:
+        """How many threads can use the store at once, or ``None`` for no limit.
+
+        Optional: :meth:`mailtrack.Importer.run_all` polls no more mailboxes at once than this
+        (each run uses one connection at a time). The default is ``None``.
+        """
+        return None
 
     def close(self) -> None:  # noqa: B027 - a store without resources needs no close
         """Release what the store opened itself (never a caller's engine)."""

@@ -1,8 +1,11 @@
-"""Finding the record a message names: the number after ``#`` in the subject.
+"""Finding the record a message names (the number after ``#`` in the subject), and titles.
 
 :class:`SubjectIdMatcher` is the default :class:`~mailtrack.abc.Matcher`. Only ASCII digits count
 (full-width or Arabic-Indic digits name nothing), a subject naming two different records names none, and a
 number too large for a record ID is ignored as a whole.
+
+:func:`title_from_subject` makes the title of a new record: reply and forward prefixes and the
+record tags the matcher reads are removed, so that the title never names another record.
 """
 
 from __future__ import annotations
@@ -12,13 +15,24 @@ from typing import Any
 
 import attrs
 
+from .abc import Matcher
 from .exceptions import ConfigError
 
-__all__ = ["SubjectIdMatcher"]
+__all__ = ["NO_SUBJECT", "SubjectIdMatcher", "title_from_subject"]
 
 #: The largest record ID a store can hold (a signed 64-bit integer).
 MAX_RECORD_ID = 2**63 - 1
 _MAX_DIGITS = len(str(MAX_RECORD_ID))
+
+#: The title of a record whose subject is empty (or nothing but prefixes and tags).
+NO_SUBJECT = "(no subject)"
+
+# Re, Fwd, Fw (English), AW/WG (German), SV (Scandinavian), Antw (Dutch); with an optional
+# counter as some clients write it ("Re[2]:", "Re(2):"), repeated, in any case.
+_PREFIXES = re.compile(
+    r"^(?:\s*(?:re|fwd?|aw|sv|wg|antw)\s*(?:\[[0-9]+\]|\([0-9]+\))?\s*:)+",
+    re.IGNORECASE | re.ASCII,
+)
 
 
 def _compile(pattern: object) -> re.Pattern[str]:
@@ -38,6 +52,17 @@ def _compile(pattern: object) -> re.Pattern[str]:
 
 def _regex_for(instance: Any) -> re.Pattern[str]:
     return _compile(instance.pattern)
+
+
+def _bracketed(instance: Any) -> re.Pattern[str] | None:
+    """A record tag: what the pattern reads, in square brackets with up to 40 other characters
+    before it ("[#42]", "[ACME #42]"); ``None`` for a pattern that cannot be put inside others
+    (global inline flags)."""
+    regex: re.Pattern[str] = instance._regex
+    try:
+        return re.compile(rf"\[[^\[\]]{{0,40}}?(?:{regex.pattern})\]", regex.flags)
+    except re.error:
+        return None
 
 
 @attrs.frozen
@@ -63,6 +88,9 @@ class SubjectIdMatcher:
     _regex: re.Pattern[str] = attrs.field(
         init=False, repr=False, eq=False, default=attrs.Factory(_regex_for, takes_self=True)
     )
+    _tags: re.Pattern[str] | None = attrs.field(
+        init=False, repr=False, eq=False, default=attrs.Factory(_bracketed, takes_self=True)
+    )
 
     def match(self, subject: str) -> int | None:
         """The one record ID *subject* names, or ``None``.
@@ -86,3 +114,44 @@ class SubjectIdMatcher:
             if len(found) > 1:
                 return None
         return found.pop() if found else None
+
+    def without_tags(self, subject: str) -> str:
+        """*subject* without the record tags this matcher reads, each replaced by a space.
+
+        A tag is what the pattern finds inside square brackets, with up to 40 other characters
+        before it (``[#42]``, ``[ACME #42]``), or a match that is itself in brackets (a pattern
+        such as ``\\[ACME #([0-9]+)\\]``). A number outside brackets (``Order #5512``) stays.
+        """
+        if self._tags is not None:
+            subject = self._tags.sub(" ", subject)
+        return self._regex.sub(lambda hit: " " if _is_bracketed(hit.group(0)) else hit.group(0), subject)
+
+
+def _is_bracketed(text: str) -> bool:
+    return text.startswith("[") and text.endswith("]")
+
+
+_DEFAULT_MATCHER = SubjectIdMatcher()
+
+
+def title_from_subject(subject: str, matcher: Matcher | None = None) -> str:
+    """The title a new record gets from a message's *subject*.
+
+    Reply and forward prefixes are removed, and so are the record tags *matcher* reads (a
+    :class:`SubjectIdMatcher`'s pattern; the default pattern for any other matcher): a new
+    record must not keep another record's tag in its title, or the acknowledgement
+    "[#43] [#42] …" would name two records, hence none. White space is collapsed.
+
+    >>> title_from_subject("Re: FW: re[2]:  printer\\t on  fire ")
+    'printer on fire'
+    >>> title_from_subject("Re: [ACME #42] Re: printer")
+    'printer'
+    >>> title_from_subject("[ACME #42] printer", SubjectIdMatcher(r"\\[ACME #(\\d+)\\]"))
+    'printer'
+    >>> title_from_subject("Re:")
+    '(no subject)'
+    """
+    tags = matcher if isinstance(matcher, SubjectIdMatcher) else _DEFAULT_MATCHER
+    without_tags = tags.without_tags(_PREFIXES.sub("", subject))
+    title = " ".join(_PREFIXES.sub("", without_tags.strip()).split())
+    return title or NO_SUBJECT

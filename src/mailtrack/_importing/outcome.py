@@ -1,0 +1,155 @@
+"""Where each message of a run ends: committed, quarantined, skipped as known, or left on the server.
+
+:class:`Outcomes` writes what the store and the server are told about one message and counts it
+in the run's :class:`~.tally.Tally`: a committed message is counted and only then marked for
+deletion; a message that cannot be imported is quarantined with its raw bytes (or, when the
+store cannot hold it, left on the server and named in the report).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+import attrs
+
+from ..abc import Fetcher, RecordStore
+from ..config import MailInterface
+from ..exceptions import FetchError, MessageRefusedError, ParseError, StoreError
+from ..models import CommitResult, MessageInfo
+from .tally import Tally, label
+
+__all__ = [
+    "Held",
+    "LeaseLost",
+    "Outcomes",
+    "RunStopped",
+    "conversion_failure",
+    "where_held",
+]
+
+logger = logging.getLogger("mailtrack")
+
+
+class RunStopped(Exception):
+    """The run cannot go on (the store failed, the lease was lost); committed work stays valid."""
+
+
+class LeaseLost(RunStopped):
+    """Another worker took the mailbox over; the store still works."""
+
+
+class Held(enum.Enum):
+    """Where the store holds a message it has seen before."""
+
+    LEDGER = "ledger"
+    QUARANTINE = "quarantine"
+
+
+def where_held(store: RecordStore, interface: str, key: str, imported: set[str] | None = None) -> Held | None:
+    """Where the store holds message *key* of *interface*, or ``None``.
+
+    Args:
+        imported: the keys of the listing that the ledger holds, when they were looked up at
+            once; otherwise the ledger is asked.
+
+    Raises:
+        RunStopped: the store failed.
+    """
+    try:
+        if key in imported if imported is not None else store.is_imported(interface, key):
+            return Held.LEDGER
+        return Held.QUARANTINE if store.is_quarantined(interface, key) else None
+    except StoreError as exc:
+        raise RunStopped(f"the record store failed: {exc}") from exc
+
+
+def conversion_failure(exc: Exception) -> str:
+    """The quarantine reason for a message the converter failed on."""
+    if isinstance(exc, ParseError):
+        return str(exc) or "the message could not be parsed"
+    return f"the converter failed ({type(exc).__name__}: {exc})"
+
+
+@attrs.define
+class Outcomes:
+    """What becomes of the messages of one session, told to the store, the server and the tally."""
+
+    store: RecordStore
+    interface: MailInterface
+    fetcher: Fetcher
+    tally: Tally
+
+    def goes_from_server(self, held: Held) -> bool:
+        """Whether a message the store holds is to go from the server."""
+        if held is Held.LEDGER:
+            return not self.interface.leave_copy
+        return self.interface.policy.delete_quarantined
+
+    def skip_if_held(self, info: MessageInfo, key: str) -> bool:
+        """Skip (and maybe delete) a message whose key is in the ledger or the quarantine.
+
+        Raises:
+            RunStopped: the store failed.
+        """
+        held = where_held(self.store, self.interface.name, key)
+        if held is None:
+            return False
+        self.tally.skipped += 1
+        if self.goes_from_server(held):
+            self.fetcher.delete(info)
+        return True
+
+    def committed(self, info: MessageInfo, result: CommitResult) -> None:
+        """Count a committed message; only now may it be marked for deletion."""
+        self.tally.count_commit(result.outcome)
+        if not self.interface.leave_copy:
+            self._mark_for_deletion(info)
+
+    def conversion_failed(self, info: MessageInfo, key: str, raw: bytes, exc: Exception) -> None:
+        """Quarantine a message the converter failed on.
+
+        Raises:
+            RunStopped: the store failed.
+        """
+        if not isinstance(exc, ParseError):
+            logger.warning("the converter failed on %s", label(info, key), exc_info=exc)
+        self.quarantine(info, key, raw, conversion_failure(exc))
+
+    def quarantine(self, info: MessageInfo, key: str, raw: bytes, reason: str) -> None:
+        """Keep a message that cannot be imported, with its raw bytes and *reason*.
+
+        Raises:
+            RunStopped: the store failed.
+        """
+        try:
+            self.store.quarantine(self.interface.name, key, raw, reason)
+        except MessageRefusedError as exc:
+            # The store works but cannot hold this message, not even its raw bytes. It stays on
+            # the server; in neither the ledger nor the quarantine, it is tried (and noted) again
+            # on every run, until the store's limit or max_message_bytes is changed.
+            logger.warning("%s could not be stored or quarantined (%s): %s", label(info, key), reason, exc)
+            self.tally.failed += 1
+            self.tally.note(
+                f"{label(info, key)}, {len(raw)} bytes, was not imported and stays on the server "
+                f"(tried again next run): the store cannot hold it: {exc}"
+            )
+            return
+        except StoreError as exc:
+            raise RunStopped(
+                f"the record store failed ({exc}); the run stopped and messages not yet "
+                "imported stay on the server"
+            ) from exc
+        self.tally.failed += 1
+        self.tally.note(f"{label(info, key)} quarantined: {reason}")
+        if self.interface.policy.delete_quarantined:
+            self._mark_for_deletion(info)
+
+    def _mark_for_deletion(self, info: MessageInfo) -> None:
+        """Mark a message the store holds for deletion. A session that failed cannot (what was
+        retrieved before the failure is still committed); the message then stays on the server
+        and the next run deletes it, by the ledger or the quarantine."""
+        try:
+            self.fetcher.delete(info)
+        except FetchError:
+            logger.debug("could not mark message %d for deletion", info.number, exc_info=True)

@@ -1,0 +1,426 @@
+"""The run of one mailbox, from the lease to the session's end.
+
+:func:`run_mailbox` is :meth:`mailtrack.Importer.run`: it takes the mailbox's lease, opens the
+session and hands the listing to a :class:`MailboxRun`, which holds everything one session
+works with (fetcher, interface, tally, lease, policy, batch, conversions). The messages flow
+through it in one direction:
+
+1. :meth:`MailboxRun.import_listing` sorts the listing: what the ledger or the quarantine holds
+   is skipped (or rechecked, when the importer empties the mailbox), oversized mail is left.
+2. :meth:`MailboxRun._stream` retrieves the rest (ahead, in a thread, for long listings) and
+   starts converting each message (in worker processes where that pays).
+3. :meth:`MailboxRun._settle` takes back finished conversions in order, and
+   :meth:`MailboxRun._take` asks the policy; a decided message joins the batch, a quarantined
+   one is kept with its raw bytes.
+4. The batch is committed in one transaction when full, overdue, or before a message whose
+   decision it may change; only then are its messages marked for deletion, and the session's
+   end (QUIT) makes the deletions final.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+
+import attrs
+
+from ..abc import Fetcher, MarksDeletionsLocally
+from ..config import MailInterface
+from ..exceptions import ConfigError, FetchError, StoreError
+from ..models import IncomingMessage, MessageInfo, RunReport
+from .batch import Batch, Pending
+from .conversions import Conversions, Ticket, start_pool
+from .lease import Lease, take_lease
+from .outcome import Held, LeaseLost, Outcomes, RunStopped, where_held
+from .policy import Decision, Policy, Quarantine, check_sender_policy
+from .recheck import recheck_key, reused_uid_note, same_message
+from .settings import Setup
+from .tally import Tally, label, log_summary, save_report
+from .threads import Prefetch
+from .workers import WorkerPool
+
+__all__ = ["UNCONFIRMED_DELETIONS", "MailboxRun", "run_mailbox"]
+
+logger = logging.getLogger("mailtrack")
+
+UNCONFIRMED_DELETIONS = "the server did not confirm the deletions; they will be retried next run"
+#: Most raw bytes handed to conversion workers and not yet taken back.
+IN_FLIGHT_BYTES = 32 * 1024 * 1024
+#: From this many messages to retrieve on, a thread retrieves ahead of the conversion and the
+#: store (at most PREFETCH_MESSAGES / PREFETCH_BYTES ahead), so the network never waits for them.
+PREFETCH_FROM = 16
+PREFETCH_MESSAGES = 64
+PREFETCH_BYTES = 16 * 1024 * 1024
+
+
+def run_mailbox(setup: Setup, interface: MailInterface, pool: WorkerPool | None) -> RunReport:
+    """Import the new messages of *interface*, converting on *pool* when it is given (shared by
+    the runs of ``run_all``); see :meth:`mailtrack.Importer.run`."""
+    tally = Tally(interface=interface.name, started_at=setup.clock())
+    if setup.stop.is_set():
+        tally.stopped = True
+        tally.note("not started: the importer was asked to stop")
+        return tally.report(setup.clock())
+    try:
+        _run_leased(setup, interface, tally, pool)
+    except (KeyboardInterrupt, SystemExit):
+        tally.error = "the run was interrupted; messages not yet imported stay on the server"
+        save_report(setup.store, tally.report(setup.clock()))
+        raise
+    except Exception as exc:
+        logger.exception("unexpected error while importing from interface %r", interface.name)
+        tally.error = f"unexpected error while importing ({type(exc).__name__}: {exc}); see the log"
+    report = tally.report(setup.clock())
+    if report.busy:
+        # The worker holding the lease saves the report that counts; this one did nothing.
+        logger.info("interface %r: %s; skipped", report.interface, report.error)
+        return report
+    report = save_report(setup.store, report)
+    log_summary(report)
+    return report
+
+
+def _run_leased(setup: Setup, interface: MailInterface, tally: Tally, pool: WorkerPool | None) -> None:
+    try:
+        check_sender_policy(interface, setup.sender_authorizer)
+    except ConfigError as exc:
+        tally.error = str(exc)
+        return
+    try:
+        lease = take_lease(setup.store, interface.name, setup.worker_id, setup.lease_seconds, tally)
+    except StoreError as exc:
+        tally.error = f"the record store failed, nothing was imported: {exc}"
+        return
+    if lease is None:
+        return
+    try:
+        _session(setup, interface, tally, lease, pool)
+    finally:
+        lease.release()
+
+
+def _session(
+    setup: Setup, interface: MailInterface, tally: Tally, lease: Lease, pool: WorkerPool | None
+) -> None:
+    fetcher: Fetcher | None = None
+    try:
+        fetcher = setup.fetcher_factory(interface)
+        listing = fetcher.open()
+    except (FetchError, ConfigError) as exc:
+        tally.error = str(exc)
+        if fetcher is not None:
+            _abandon(fetcher)
+        return
+    except BaseException:
+        if fetcher is not None:
+            _abandon(fetcher)
+        raise
+    try:
+        MailboxRun.start(setup, interface, fetcher, tally, lease).import_listing(listing, pool)
+    except FetchError as exc:
+        _abandon(fetcher)
+        tally.error = (
+            f"the connection to the mail server failed during the import: {exc}; "
+            "messages not yet imported stay on the server for the next run"
+        )
+        return
+    except RunStopped as stop:
+        tally.error = str(stop)
+    except BaseException:
+        _abandon(fetcher)
+        raise
+    # Only messages the store committed were marked for deletion, so QUIT is safe even
+    # after the store failed.
+    try:
+        fetcher.close(commit=True)
+    except Exception as exc:
+        if not isinstance(exc, FetchError):
+            logger.exception("closing the session of interface %r failed", interface.name)
+        if tally.error is None:
+            tally.error = UNCONFIRMED_DELETIONS
+        else:
+            tally.note(UNCONFIRMED_DELETIONS)
+
+
+def _abandon(fetcher: Fetcher) -> None:
+    """Drop the session without QUIT: the server keeps every message."""
+    try:
+        fetcher.close(commit=False)
+    except Exception:
+        logger.debug("dropping the session failed", exc_info=True)
+
+
+@attrs.define
+class _InFlight:
+    """A retrieved message whose conversion has started."""
+
+    info: MessageInfo
+    key: str
+    raw: bytes
+    ticket: Ticket
+
+
+@attrs.define
+class MailboxRun:
+    """One session with one mailbox: its messages between the listing and the store."""
+
+    setup: Setup
+    interface: MailInterface
+    fetcher: Fetcher
+    tally: Tally
+    lease: Lease
+    policy: Policy
+    outcomes: Outcomes
+    batch: Batch
+    conversions: Conversions | None = None
+    in_flight: collections.deque[_InFlight] = attrs.Factory(collections.deque)
+    in_flight_bytes: int = 0
+
+    @classmethod
+    def start(
+        cls, setup: Setup, interface: MailInterface, fetcher: Fetcher, tally: Tally, lease: Lease
+    ) -> MailboxRun:
+        """The run of a session that is open and leased."""
+        store = setup.store
+        policy = Policy(
+            interface=interface,
+            store=store,
+            matcher=setup.matcher,
+            sender_authorizer=setup.sender_authorizer,
+        )
+        outcomes = Outcomes(store=store, interface=interface, fetcher=fetcher, tally=tally)
+        batch = Batch(
+            store=store,
+            policy=policy,
+            outcomes=outcomes,
+            size=setup.throughput.batch_size,
+            wait=setup.throughput.batch_wait,
+        )
+        return cls(setup, interface, fetcher, tally, lease, policy, outcomes, batch)
+
+    # -- the listing -----------------------------------------------------------------------------
+
+    def import_listing(self, listing: Sequence[MessageInfo], pool: WorkerPool | None) -> None:
+        """Import what the listing holds that the store does not, converting on *pool* (shared)
+        or on worker processes of this run's own."""
+        wanted, recheck = self._sort(listing)
+        if pool is not None:
+            self.conversions = Conversions(self.setup.converter, pool, owns_pool=False)
+        else:
+            # Now, before the thread that retrieves ahead: how they start suits the process as it is.
+            setup = self.setup
+            workers = 0 if setup.stop.is_set() else setup.throughput.workers_for(len(wanted), setup.converter)
+            own = start_pool(setup.converter, workers, setup.throughput.conversion_start_method)
+            self.conversions = Conversions(setup.converter, own, owns_pool=True)
+        interrupted = True
+        try:
+            self._stream(wanted, recheck)
+            interrupted = False
+        finally:
+            self.conversions.close(now=interrupted)
+
+    def _sort(self, listing: Sequence[MessageInfo]) -> tuple[list[MessageInfo], dict[int, Held]]:
+        """The messages to retrieve, and among them (by number) those whose UID the store holds
+        already, to be looked at again (see :mod:`.recheck`)."""
+        name, interface, tally = self.interface.name, self.interface, self.tally
+        try:
+            known = [info.uid for info in listing if info.uid is not None]
+            imported = self.setup.store.imported_uids(name, known) if known else set()
+        except StoreError as exc:
+            raise RunStopped(f"the record store failed, nothing was imported: {exc}") from exc
+        wanted: list[MessageInfo] = []
+        recheck: dict[int, Held] = {}
+        for info in listing:
+            if info.uid is not None:
+                held = where_held(self.setup.store, name, info.uid, imported)
+                if held is not None:
+                    if not self.outcomes.goes_from_server(held):
+                        tally.skipped += 1  # left on the server by leave_copy or the quarantine policy
+                        continue
+                    recheck[info.number] = held
+            if info.size > interface.max_message_bytes:
+                tally.skipped += 1
+                tally.note(
+                    f"{label(info, info.uid)} is {info.size} bytes, more than max_message_bytes "
+                    f"({interface.max_message_bytes}): not imported, left on the server"
+                )
+                continue
+            wanted.append(info)
+        return wanted, recheck
+
+    # -- the stream: retrieve, convert, decide, batch -----------------------------------------
+
+    def _stream(self, wanted: list[MessageInfo], recheck: dict[int, Held]) -> None:
+        """Retrieve, convert, decide and commit, the stages overlapping within bounds."""
+        retrieved: Iterator[tuple[MessageInfo, bytes]] = self.fetcher.retrieve_many(wanted)
+        fetcher = self.fetcher
+        if (
+            len(wanted) >= PREFETCH_FROM
+            and isinstance(fetcher, MarksDeletionsLocally)
+            and fetcher.marks_deletions_locally is True
+        ):
+            # Its delete() touches no connection (POP3Fetcher sends the DELEs at close), so
+            # deletions may be marked here while that thread retrieves.
+            retrieved = Prefetch(
+                retrieved,
+                size=lambda item: len(item[1]),
+                max_items=PREFETCH_MESSAGES,
+                max_bytes=PREFETCH_BYTES,
+                name=f"mailtrack-retrieve-{self.interface.name}",
+            )
+        try:
+            self._consume(retrieved, recheck)
+        except (KeyboardInterrupt, SystemExit):
+            # Drop the connection first, so that a thread waiting for a stalled server stops now.
+            _abandon(self.fetcher)
+            raise
+        finally:
+            # Before the session ends: a pipelining fetcher reads the replies still on their way
+            # (the connection stays in step for the DELEs), and the prefetching thread stops.
+            close = getattr(retrieved, "close", None)
+            if close is not None:
+                close()
+
+    def _consume(self, retrieved: Iterator[tuple[MessageInfo, bytes]], recheck: dict[int, Held]) -> None:
+        try:
+            for info, raw in retrieved:
+                # The batch waited while this message came in: commit it first if that was long.
+                if self.batch.overdue():
+                    self.batch.commit()
+                held = recheck.get(info.number)
+                if held is None:
+                    self._start(info, raw)
+                else:
+                    # Rare: looked at on its own, against a store holding everything before it.
+                    self._settle(everything=True)
+                    self.batch.commit()
+                    self._recheck(info, raw, held)
+                self._settle(everything=False)
+                if self.setup.stop.is_set():
+                    self.tally.stopped = True
+                    self.tally.note("stopped on request; the messages not yet retrieved stay on the server")
+                    break
+                try:
+                    self.lease.renew()
+                except LeaseLost:
+                    # The batch is committed all the same, as it would have been message by
+                    # message: the ledger keeps each message once, whoever commits it too.
+                    self.batch.commit()
+                    raise
+        except FetchError:
+            # What was retrieved before the connection failed is imported all the same; its
+            # deletions die with the session, and the next run deletes it by the ledger.
+            self._settle(everything=True)
+            self.batch.commit()
+            raise
+        self._settle(everything=True)
+        self.batch.commit()
+
+    def _start(self, info: MessageInfo, raw: bytes) -> None:
+        """Start converting a retrieved message (unless its content key shows it was handled)."""
+        assert self.conversions is not None
+        if info.uid is not None:
+            key = info.uid
+        else:
+            # Without UIDL the content is the key: the same bytes are the same message.
+            key = "sha256:" + hashlib.sha256(raw).hexdigest()
+            if self.outcomes.skip_if_held(info, key):
+                return
+        ticket = self.conversions.submit(raw, self.setup.clock())
+        self.in_flight.append(_InFlight(info=info, key=key, raw=raw, ticket=ticket))
+        self.in_flight_bytes += len(raw)
+
+    def _settle(self, *, everything: bool) -> None:
+        """Take back the conversions that are done (or all, or while too many are in flight)."""
+        conversions = self.conversions
+        assert conversions is not None
+        while self.in_flight and (
+            everything
+            or conversions.done(self.in_flight[0].ticket)
+            or len(self.in_flight) > conversions.most_in_flight
+            or self.in_flight_bytes > IN_FLIGHT_BYTES
+        ):
+            item = self.in_flight.popleft()
+            self.in_flight_bytes -= len(item.raw)
+            try:
+                message = conversions.result(item.ticket)
+            except Exception as exc:
+                self.outcomes.conversion_failed(item.info, item.key, item.raw, exc)
+                continue
+            pending = self._take(item.info, item.key, item.raw, message)
+            if pending is not None:
+                self.batch.add(pending)
+
+    def _take(self, info: MessageInfo, key: str, raw: bytes, message: IncomingMessage) -> Pending | None:
+        """The message with the action to commit, or ``None`` when it was quarantined."""
+        decision = self._decision(message, info, key)
+        for note in decision.notes:
+            self.tally.note(f"{label(info, key)}: {note}")
+        if isinstance(decision.outcome, Quarantine):
+            self.outcomes.quarantine(info, key, raw, decision.outcome.reason)
+            return None
+        return Pending(info=info, key=key, raw=raw, action=decision.outcome)
+
+    def _decision(
+        self, message: IncomingMessage, info: MessageInfo, key: str, *, counted: bool = True
+    ) -> Decision:
+        """The policy's decision, taken after the batch's commit when the batch may change it;
+        a failure to decide is a decision to quarantine.
+
+        Args:
+            counted: count the message's class in the tally.
+        """
+        policy = self.policy
+        try:
+            message_class = policy.classify(message)
+            if counted:
+                self.tally.count_class(message_class)
+            reading = policy.read(message, message_class)
+            if self.batch.may_change(reading):
+                self.batch.commit()
+                reading = policy.read(message, message_class)
+            return policy.decide(reading)
+        except RunStopped:
+            raise
+        except StoreError as exc:
+            reason = f"the record store failed while looking up records: {exc}"
+        except Exception as exc:
+            logger.exception("deciding what to do with %s failed", label(info, key))
+            reason = f"deciding what to do with it failed ({type(exc).__name__}: {exc})"
+        return Decision(outcome=Quarantine(reason=reason))
+
+    # -- the recheck of a UID the store holds ----------------------------------------------------
+
+    def _recheck(self, info: MessageInfo, raw: bytes, held: Held) -> None:
+        """Delete the message the store holds, or import a new one found under its UID."""
+        key = recheck_key(info, raw)
+        if self.outcomes.skip_if_held(info, key):
+            return  # a message under a reused UID, handled in an earlier run
+        try:
+            same = same_message(
+                raw,
+                info,
+                held,
+                interface=self.interface.name,
+                store=self.setup.store,
+                converter=self.setup.converter,
+                received_at=self.setup.clock(),
+                decision=lambda message: self._decision(message, info, key, counted=False),
+            )
+        except StoreError as exc:
+            raise RunStopped(f"the record store failed: {exc}") from exc
+        if same:
+            self.tally.skipped += 1
+            self.fetcher.delete(info)
+            return
+        self.tally.note(reused_uid_note(info, held, key))
+        try:
+            message = self.setup.converter.convert(raw, received_at=self.setup.clock())
+        except Exception as exc:
+            self.outcomes.conversion_failed(info, key, raw, exc)
+            return
+        pending = self._take(info, key, raw, message)
+        if pending is not None:
+            self.batch.commit_alone(pending)

@@ -1,0 +1,107 @@
+"""The tally of one run and its outcome: counters and notes, turned into the saved :class:`RunReport`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import attrs
+
+from ..abc import RecordStore
+from ..models import CommitOutcome, MessageClass, MessageInfo, RunReport
+
+__all__ = ["MAX_NOTES", "Tally", "label", "log_summary", "save_report"]
+
+logger = logging.getLogger("mailtrack")
+
+#: Notes kept per run report; a mailbox full of oversized mail should not make a huge report.
+MAX_NOTES = 100
+
+
+def label(info: MessageInfo, key: str | None) -> str:
+    """How notes and the log name a message: its number, and its key when it has one."""
+    return f"message {info.number} (uid {key})" if key else f"message {info.number}"
+
+
+@attrs.define
+class Tally:
+    """The counters of one run, turned into a :class:`RunReport` at the end."""
+
+    interface: str
+    started_at: datetime
+    imported: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    error: str | None = None
+    busy: bool = False
+    stopped: bool = False
+    classes: dict[str, int] = attrs.Factory(dict)
+    notes: list[str] = attrs.Factory(list)
+    notes_left_out: int = 0
+
+    def note(self, text: str) -> None:
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(text)
+        else:
+            self.notes_left_out += 1
+
+    def count_class(self, message_class: MessageClass) -> None:
+        self.classes[message_class.value] = self.classes.get(message_class.value, 0) + 1
+
+    def count_commit(self, outcome: CommitOutcome) -> None:
+        """Count a message the store committed (or found committed by another worker)."""
+        if outcome is CommitOutcome.CREATED:
+            self.created += 1
+        elif outcome is CommitOutcome.APPENDED:
+            self.updated += 1
+        else:  # SKIPPED by policy, DUPLICATE Message-ID, ALREADY_IMPORTED by another worker
+            self.skipped += 1
+        if outcome is not CommitOutcome.ALREADY_IMPORTED:
+            self.imported += 1
+
+    def report(self, finished_at: datetime) -> RunReport:
+        notes = list(self.notes)
+        if self.notes_left_out:
+            notes.append(f"… and {self.notes_left_out} more notes left out")
+        return RunReport(
+            interface=self.interface,
+            started_at=self.started_at,
+            finished_at=finished_at,
+            imported=self.imported,
+            created=self.created,
+            updated=self.updated,
+            skipped=self.skipped,
+            failed=self.failed,
+            error=self.error,
+            classes=dict(self.classes),
+            notes=tuple(notes),
+            busy=self.busy,
+            stopped=self.stopped,
+        )
+
+
+def save_report(store: RecordStore, report: RunReport) -> RunReport:
+    """Save *report* in the store; a report that cannot be saved says so in its notes."""
+    try:
+        store.save_run(report)
+    except Exception as exc:
+        logger.exception("could not save the run report of interface %r", report.interface)
+        return attrs.evolve(report, notes=(*report.notes, f"the run report could not be saved: {exc}"))
+    return report
+
+
+def log_summary(report: RunReport) -> None:
+    """One line in the log for a finished run."""
+    logger.info(
+        "interface %r: %d imported (%d created, %d updated), %d skipped, %d failed%s%s",
+        report.interface,
+        report.imported,
+        report.created,
+        report.updated,
+        report.skipped,
+        report.failed,
+        f"; error: {report.error}" if report.error else "",
+        "; stopped on request" if report.stopped else "",
+    )
