@@ -15,7 +15,7 @@ What is timed, per message:
 * ``mail-parser``: ``mailparser.parse_from_bytes(raw)`` and reading its subject, addresses, date,
   message id, headers, body, text and attachments (as ``benchmarks/_job.py`` does);
 * ``email``: ``email.message_from_bytes(raw)`` (the MIME tree only, policy ``compat32``);
-* ``mailtrack pre-scan``: the limits scan alone (``mailtrack._mimescan.scan``);
+* ``mailtrack pre-scan``: the limits scan alone (``mailtrack.converting._mimescan.scan``);
 * ``mailtrack converter``: ``MailParserConverter().convert(raw, received_at=…)``, all of it;
 * with ``--baseline REV``, the converter of commit REV too (its ``src/mailtrack`` extracted with
   ``git archive`` into a temporary folder and imported under another package name).
@@ -56,7 +56,7 @@ import mailparser  # noqa: E402
 
 import mailtrack.converting  # noqa: E402
 from mailtrack import ParseError, ParseLimits  # noqa: E402
-from mailtrack._mimescan import scan  # noqa: E402
+from mailtrack.converting._mimescan import scan  # noqa: E402
 
 _RECEIVED = datetime(2024, 6, 1, tzinfo=timezone.utc)
 

@@ -1,7 +1,7 @@
 """The cut-out parse (large leaf bodies replaced by marker lines, put back afterwards) gives exactly
 what the plain full parse of the same bytes gives.
 
-``converting._CUT_OUT_BODIES = False`` forces the plain parse. Compared: the ``IncomingMessage``
+``convert_message(..., out_of_line=False)`` gives the plain parse. Compared: the ``IncomingMessage``
 (or the ``ParseError`` text) and the MIME tree ``email`` built (types, header fields, raw
 payloads, preamble, epilogue, defects), for the golden messages, the corpora and generated
 multipart mail with hostile bodies, each with LF, CRLF and bare-CR line endings.
@@ -22,8 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailtrack import IncomingMessage, MailParserConverter, ParseError, ParseLimits, converting
-from mailtrack._mimescan import scan
+from mailtrack import IncomingMessage, ParseError, ParseLimits
+from mailtrack.converting import _outofline
+from mailtrack.converting._mailparser import convert_message
+from mailtrack.converting._mimescan import scan
 
 _PROFILE = os.environ.get("MAILTRACK_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 settings.register_profile(
@@ -42,7 +44,7 @@ settings.register_profile(
 BASE = settings.get_profile(f"mailtrack-fastpath-{_PROFILE}")
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-CONVERTER = MailParserConverter()
+LIMITS = ParseLimits()
 _MESSAGES = Path(__file__).parent / "messages"
 _GOLDEN = sorted(
     path
@@ -66,14 +68,10 @@ def _with_endings(raw: bytes, ending: str) -> bytes:
 
 
 def _outcome(raw: bytes, *, cut_out: bool) -> IncomingMessage | str:
-    saved = converting._CUT_OUT_BODIES
-    converting._CUT_OUT_BODIES = cut_out
     try:
-        return CONVERTER.convert(raw, received_at=RECEIVED)
+        return convert_message(raw, received_at=RECEIVED, limits=LIMITS, out_of_line=cut_out)
     except ParseError as exc:
         return f"ParseError: {exc}"
-    finally:
-        converting._CUT_OUT_BODIES = saved
 
 
 def _tree(message: Message) -> list[object]:
@@ -102,13 +100,13 @@ def _tree(message: Message) -> list[object]:
 
 def _spans(raw: bytes) -> list[tuple[int, int]]:
     result = scan(raw, ParseLimits(), time.monotonic() + 60)
-    return [(start, end) for start, end in result.bodies if end - start >= converting._OUT_OF_LINE]
+    return [(start, end) for start, end in result.bodies if end - start >= _outofline.OUT_OF_LINE]
 
 
 def _fast_tree(raw: bytes) -> Message | None:
     """The cut-out parse alone: None when it fell back (or had nothing to cut out)."""
     spans = _spans(raw)
-    return converting._parse_out_of_line(raw, spans) if spans else None
+    return _outofline.parse_out_of_line(raw, spans) if spans else None
 
 
 def _assert_same(raw: bytes) -> bool:
@@ -118,9 +116,9 @@ def _assert_same(raw: bytes) -> bool:
         spans = _spans(raw)
     except ParseError:
         return False  # refused by the pre-scan: neither parse runs
-    fast = converting._parse_out_of_line(raw, spans) if spans else None
+    fast = _outofline.parse_out_of_line(raw, spans) if spans else None
     if fast is not None:
-        assert _tree(fast) == _tree(converting._feed(raw))
+        assert _tree(fast) == _tree(_outofline.feed(raw))
     return fast is not None
 
 
@@ -282,7 +280,7 @@ class _FixedToken:
 
 @pytest.fixture
 def fixed_tag(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(converting, "secrets", _FixedToken())
+    monkeypatch.setattr(_outofline, "secrets", _FixedToken())
     return f"X-Mailtrack-Body-{'ab' * 8}-"
 
 
@@ -347,12 +345,11 @@ class _CountingToken:
         return "ab" * nbytes
 
 
-def test_switch_off_means_no_cut_out_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_of_line_false_means_no_cut_out_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     counter = _CountingToken()
-    monkeypatch.setattr(converting, "secrets", counter)
+    monkeypatch.setattr(_outofline, "secrets", counter)
     raw = (_MESSAGES / "attachments.eml").read_bytes()
     _outcome(raw, cut_out=False)
     assert counter.calls == 0
     _outcome(raw, cut_out=True)
     assert counter.calls == 1
-    assert converting._CUT_OUT_BODIES is True  # restored after each comparison

@@ -1,4 +1,4 @@
-"""Attachment names are made safe to use as file names (mailtrack._filenames)."""
+"""Attachment names are made safe to use as file names (mailtrack.converting._filenames)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailtrack._filenames import (
+from mailtrack.converting._filenames import (
     MAX_FILENAME_BYTES,
     MAX_FILENAME_CHARS,
     extension_for,

@@ -23,8 +23,8 @@ from email.message import Message
 
 import attrs
 
-from .config import ParseLimits
-from .exceptions import ParseError
+from ..config import ParseLimits
+from ..exceptions import ParseError
 
 __all__ = ["MAX_MIME_PARAMETERS", "ScanResult", "Span", "check_time", "scan"]
 

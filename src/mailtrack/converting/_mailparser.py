@@ -1,0 +1,269 @@
+"""The standard converter, :class:`MailParserConverter`: the only module that imports mail-parser.
+
+:func:`convert_message` reads one message in the four steps described in
+:mod:`mailtrack.converting`: the pre-scan, the parse (large bodies out of line), the top-level
+address and Date fields through mail-parser, and the walk of the parts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from datetime import datetime, timezone
+from email.message import Message
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import attrs
+import mailparser
+
+from ..config import ParseLimits
+from ..exceptions import ParseError
+from ..models import EmailAddress, IncomingMessage
+from ._defects import Defects
+from ._mailtext import decode_header, one_line
+from ._mimescan import check_time, scan
+from ._outofline import parse
+from ._parts import MAX_ID_LENGTH, Parts
+
+__all__ = ["MailParserConverter", "convert_message"]
+
+# mail-parser logs a warning for every part type it does not handle itself (we handle them):
+# without a handler of its own, Python's last-resort handler would print them on stderr.
+logging.getLogger("mailparser").addHandler(logging.NullHandler())
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+#: The fields mail-parser reads (see the package docstring); it is given these alone.
+_PARSER_FIELDS = frozenset({"from", "to", "cc", "reply-to", "date"})
+
+
+@attrs.define
+class MailParserConverter:
+    """The standard :class:`~mailtrack.abc.MessageConverter`, built on mail-parser.
+
+    Args:
+        limits: Bounds for one message; a message beyond any of them raises
+            :class:`~mailtrack.ParseError` naming the limit.
+
+    What it decides:
+
+    * Empty input (nothing but white space) and Outlook ``.msg`` files raise ``ParseError``.
+      Input without any header field gives a message with all of it as text and a defect.
+    * ``subject``, names and header values are decoded (RFC 2047, raw 8-bit as UTF-8 else
+      windows-1252) and made one line: an encoded CR/LF cannot add a header or a line.
+    * ``sent_at`` is timezone-aware UTC; a missing or unreadable Date gives ``received_at`` and
+      a defect.
+    * A missing or unusable Message-ID is replaced by ``<sha256 of the raw bytes>@mailtrack.invalid``.
+    * ``headers`` is the raw header block (the bytes before the first empty line, without the
+      last line break) decoded as latin-1, which maps every byte to one character: no byte is
+      lost, and ``headers.encode("latin-1")`` gives the bytes back.
+    * ``text`` is every ``text/plain`` body part joined by a newline, line endings made ``\\n``;
+      ``html`` the ``text/html`` body part exactly as decoded, line endings untouched (several
+      are joined by a newline), or ``None``.
+    * Every other part is an attachment (inline images with a Content-ID too); a text part with
+      a file name or ``Content-Disposition: attachment`` is an attachment, not body text. A
+      ``message/*`` part (a forwarded mail, a delivery report) is one attachment holding the
+      embedded message (re-serialised by ``email``'s generator without refolding).
+      Unnamed parts are named ``part-<index><extension>``, the index counting every MIME entity
+      depth first (0 is the message itself). Names are made safe and unique within the message.
+    """
+
+    _limits: ParseLimits = attrs.field(factory=ParseLimits)
+
+    @property
+    def limits(self) -> ParseLimits:
+        """The bounds this converter applies to each message."""
+        return self._limits
+
+    def convert(self, raw: bytes, *, received_at: datetime) -> IncomingMessage:
+        """Parse *raw* into an :class:`~mailtrack.IncomingMessage`.
+
+        Args:
+            raw: The message as retrieved, line endings as they came.
+            received_at: When it was retrieved (a naive value is taken as UTC).
+
+        Raises:
+            ParseError: the only exception raised; its text says why in plain words.
+        """
+        return convert_message(raw, received_at=received_at, limits=self._limits)
+
+
+def convert_message(
+    raw: bytes, *, received_at: datetime, limits: ParseLimits, out_of_line: bool = True
+) -> IncomingMessage:
+    """:meth:`MailParserConverter.convert`.
+
+    Args:
+        out_of_line: whether large bodies may be kept out of the line-by-line parser
+            (``False`` parses every message whole; the result is the same).
+
+    Raises:
+        ParseError: the only exception raised; its text says why in plain words.
+    """
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise ParseError(f"a raw message must be bytes, not {type(raw).__name__}")
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=timezone.utc)
+    try:
+        return _Conversion(bytes(raw), received_at, limits, out_of_line=out_of_line).run()
+    except ParseError:
+        raise
+    except RecursionError as exc:
+        raise ParseError("message is nested too deeply to parse") from exc
+    except MemoryError as exc:
+        raise ParseError("message needs more memory to parse than is available") from exc
+    except Exception as exc:
+        detail = one_line(str(exc))[:200]
+        raise ParseError(f"message could not be parsed ({type(exc).__name__}: {detail})") from exc
+
+
+class _Conversion:
+    """The state of converting one message."""
+
+    def __init__(self, raw: bytes, received_at: datetime, limits: ParseLimits, *, out_of_line: bool) -> None:
+        self.raw = raw
+        self.received_at = received_at
+        self.limits = limits
+        self.out_of_line = out_of_line
+        self.deadline = time.monotonic() + limits.time_budget
+        self.defects = Defects()
+
+    def _check_time(self, phase: str) -> None:
+        check_time(self.deadline, self.limits.time_budget, phase)
+
+    def run(self) -> IncomingMessage:
+        raw = self.raw
+        if not raw.strip():
+            raise ParseError("message is empty")
+        if raw.startswith(_OLE_MAGIC):
+            raise ParseError("message is an Outlook .msg file, not an RFC 5322 message")
+        structure = scan(raw, self.limits, self.deadline)
+        self._check_time("after scanning the MIME structure")
+
+        message = parse(raw, structure.bodies, out_of_line=self.out_of_line)
+        self._check_time("after parsing the MIME structure")
+        parser = mailparser.MailParser(_parser_fields(message))
+        self._check_time("after reading the headers")
+
+        if not structure.has_headers:
+            self.defects.add("message has no header fields; all of it was read as text")
+        fields = _header_fields(message)
+        texts, htmls, attachments = Parts(raw, self.limits, self.defects, self._check_time).walk(message)
+        self._collect_parser_defects(parser)
+
+        return IncomingMessage(
+            message_id=self._message_id(fields),
+            subject=fields.get("subject", ("",))[0],
+            sender=next(iter(_addresses(parser.from_)), None),
+            to=_addresses(parser.to),
+            cc=_addresses(parser.cc),
+            reply_to=_addresses(parser.reply_to),
+            sent_at=self._sent_at(parser, message),
+            received_at=self.received_at,
+            text="\n".join(texts),
+            html="\n".join(htmls) if htmls else None,
+            headers=self._header_block(structure.has_headers),
+            header_fields=fields,
+            attachments=tuple(attachments),
+            in_reply_to=_message_ids(fields.get("in-reply-to", ())),
+            references=_message_ids(fields.get("references", ())),
+            defects=self.defects.result(),
+            size=len(raw),
+        )
+
+    # -- headers ---------------------------------------------------------------------------------
+
+    def _header_block(self, has_headers: bool) -> str:
+        if not has_headers:
+            return ""
+        end = _HEADER_END.search(self.raw)
+        block = self.raw[: end.start()] if end else self.raw.rstrip(b"\r\n")
+        return block.decode("latin-1")
+
+    def _message_id(self, fields: dict[str, tuple[str, ...]]) -> str:
+        values = fields.get("message-id", ())
+        if not values or not values[0]:
+            self.defects.add("message has no Message-ID; using one derived from its content")
+            return self._derived_message_id()
+        found = _MESSAGE_ID.search(values[0])
+        candidate = found.group(1) if found else values[0].strip("<> ")
+        if not candidate or " " in candidate or len(candidate) > MAX_ID_LENGTH:
+            self.defects.add(
+                f"the Message-ID {values[0][:80]!r} is unusable; using one derived from the content"
+            )
+            return self._derived_message_id()
+        return candidate
+
+    def _derived_message_id(self) -> str:
+        return f"{hashlib.sha256(self.raw).hexdigest()}@mailtrack.invalid"
+
+    def _sent_at(self, parser: Any, message: Message) -> datetime:
+        value = parser.date
+        raw_date = message.get("date")
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        if raw_date is None:
+            self.defects.add("message has no Date header; using the time it was received")
+            return self.received_at
+        text = one_line(decode_header(raw_date))
+        try:
+            fallback = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            fallback = None
+        if fallback is not None:
+            return fallback if fallback.tzinfo else fallback.replace(tzinfo=timezone.utc)
+        self.defects.add(f"the Date header {text[:80]!r} could not be read; using the time it was received")
+        return self.received_at
+
+    def _collect_parser_defects(self, parser: Any) -> None:
+        for defect in parser.address_header_defects or ():
+            if not isinstance(defect, dict):
+                continue
+            header = str(defect.get("header", "address"))
+            if header in ("from", "to", "cc", "reply-to"):
+                reason = str(defect.get("reason", "malformed")).replace("-", " ")
+                self.defects.add(f"the {header.title()} header is malformed: {reason}")
+
+
+def _parser_fields(message: Message) -> Message:
+    """A message holding only the top-level fields mail-parser reads for us, values untouched."""
+    fields = Message()
+    for name, value in message.raw_items():
+        if name.lower() in _PARSER_FIELDS:
+            fields[name] = value
+    fields.set_payload("")
+    return fields
+
+
+def _header_fields(message: Message) -> dict[str, tuple[str, ...]]:
+    fields: dict[str, list[str]] = {}
+    for name, value in message.raw_items():
+        key = one_line(decode_header(name)).lower()
+        fields.setdefault(key, []).append(one_line(decode_header(value)))
+    return {key: tuple(values) for key, values in fields.items()}
+
+
+def _addresses(pairs: object) -> tuple[EmailAddress, ...]:
+    found: list[EmailAddress] = []
+    if not isinstance(pairs, list):
+        return ()
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            continue
+        name, address = (one_line(str(item)) for item in pair)
+        if address:
+            found.append(EmailAddress(address=address, name="" if name == address else name))
+    return tuple(found)
+
+
+def _message_ids(values: tuple[str, ...]) -> tuple[str, ...]:
+    found: dict[str, None] = {}
+    for value in values:
+        for match in _MESSAGE_ID.finditer(value):
+            if len(match.group(1)) <= MAX_ID_LENGTH:
+                found.setdefault(match.group(1), None)
+    return tuple(found)
