@@ -20,7 +20,7 @@ pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip in
 
 import sqlalchemy as sa
 
-from mailtrack.stores import _sql_schema
+from mailtrack.stores.sql import _schema as _sql_schema
 
 SERVERS = {
     "postgresql": (

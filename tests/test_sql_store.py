@@ -35,7 +35,7 @@ from mailtrack import (
     StoreError,
 )
 from mailtrack.stores import SQLRecordStore, store_from_url
-from mailtrack.stores import _sql_schema as tables
+from mailtrack.stores.sql import _schema as tables
 from mailtrack.testing import RecordStoreContract
 from mailtrack.testing._builders import ManualClock, make_attachment, make_incoming
 

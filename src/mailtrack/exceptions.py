@@ -90,19 +90,54 @@ class StoreError(MailtrackError, RuntimeError):
 
 
 class RecordNotFoundError(StoreError, LookupError):
-    """No record has the given ID."""
+    """No record has the given ID (kept as :attr:`record_id`)."""
+
+    def __init__(self, record_id: int) -> None:
+        super().__init__(record_id)
+        self.record_id = record_id
+
+    def __str__(self) -> str:
+        return f"record #{self.record_id} does not exist"
 
 
 class InterfaceNotFoundError(StoreError, LookupError):
-    """No mail interface of that name is saved in the store."""
+    """No mail interface of that name is saved in the store (the name is kept as :attr:`name`).
+
+    Args:
+        name: the name looked for.
+        reason: the message, when the default ("no mail interface named … is saved") does not fit.
+    """
+
+    def __init__(self, name: str, reason: str | None = None) -> None:
+        super().__init__(name, reason)
+        self.name = name
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason or f"no mail interface named {self.name!r} is saved"
 
 
 class QuarantineNotFoundError(StoreError, LookupError):
-    """No quarantined message has the given ID."""
+    """No quarantined message has the given ID (kept as :attr:`quarantine_id`)."""
+
+    def __init__(self, quarantine_id: int) -> None:
+        super().__init__(quarantine_id)
+        self.quarantine_id = quarantine_id
+
+    def __str__(self) -> str:
+        return f"quarantined message {self.quarantine_id} does not exist"
 
 
 class AttachmentNotFoundError(StoreError, LookupError):
-    """No stored attachment has the given ID (raised by ``get_attachment_content``)."""
+    """No stored attachment has the given ID (raised by ``get_attachment_content``; the ID is
+    kept as :attr:`attachment_id`)."""
+
+    def __init__(self, attachment_id: int) -> None:
+        super().__init__(attachment_id)
+        self.attachment_id = attachment_id
+
+    def __str__(self) -> str:
+        return f"attachment {self.attachment_id} does not exist"
 
 
 class MessageRefusedError(StoreError):

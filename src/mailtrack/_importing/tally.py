@@ -18,6 +18,23 @@ logger = logging.getLogger("mailtrack")
 MAX_NOTES = 100
 
 
+#: The attributes of a Tally that its RunReport takes as they are.
+_AS_IS = frozenset(
+    {
+        "interface",
+        "started_at",
+        "imported",
+        "created",
+        "updated",
+        "skipped",
+        "failed",
+        "error",
+        "busy",
+        "stopped",
+    }
+)
+
+
 def label(info: MessageInfo, key: str | None) -> str:
     """How notes and the log name a message: its number, and its key when it has one."""
     return f"message {info.number} (uid {key})" if key else f"message {info.number}"
@@ -62,24 +79,11 @@ class Tally:
             self.imported += 1
 
     def report(self, finished_at: datetime) -> RunReport:
+        counters = attrs.asdict(self, recurse=False, filter=lambda field, _value: field.name in _AS_IS)
         notes = list(self.notes)
         if self.notes_left_out:
             notes.append(f"… and {self.notes_left_out} more notes left out")
-        return RunReport(
-            interface=self.interface,
-            started_at=self.started_at,
-            finished_at=finished_at,
-            imported=self.imported,
-            created=self.created,
-            updated=self.updated,
-            skipped=self.skipped,
-            failed=self.failed,
-            error=self.error,
-            classes=dict(self.classes),
-            notes=tuple(notes),
-            busy=self.busy,
-            stopped=self.stopped,
-        )
+        return RunReport(**counters, finished_at=finished_at, classes=dict(self.classes), notes=tuple(notes))
 
 
 def save_report(store: RecordStore, report: RunReport) -> RunReport:

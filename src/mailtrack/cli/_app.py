@@ -101,7 +101,7 @@ class App:
         if unknown:
             known = ", ".join(entries) or "none is configured yet"
             raise InterfaceNotFoundError(
-                f"no mail interface named {', '.join(map(repr, unknown))} (known: {known})"
+                unknown[0], f"no mail interface named {', '.join(map(repr, unknown))} (known: {known})"
             )
         return [entries[name] for name in dict.fromkeys(names)]
 

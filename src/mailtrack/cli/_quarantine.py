@@ -79,8 +79,9 @@ def retry_quarantined(app: App, quarantine_ids: tuple[int, ...], retry_all: bool
             interface = known.get(item.interface)
             if interface is None:
                 raise InterfaceNotFoundError(
+                    item.interface,
                     f"message {quarantine_id} came through interface {item.interface!r}, which is no "
-                    "longer configured; add it again to retry the message"
+                    "longer configured; add it again to retry the message",
                 )
             try:
                 result = importer.retry_quarantined(quarantine_id, interface=interface)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Any
+
+import attrs
 
 from ..abc import RecordStore
-from ..exceptions import AttachmentNotFoundError
-from ..models import Detail
+from ..models import Attachment, Detail, IncomingMessage, MessageClass, Record
 
-# AttachmentNotFoundError is public in mailtrack.exceptions; still importable from here.
-__all__ = ["AttachmentNotFoundError", "as_utc", "commit_overridden", "participant_addresses", "utc_now"]
+__all__ = [
+    "as_utc",
+    "commit_overridden",
+    "new_detail",
+    "participant_addresses",
+    "stored_attachment",
+    "utc_now",
+]
 
 
 def utc_now() -> datetime:
@@ -40,3 +48,51 @@ def participant_addresses(details: Iterable[Detail]) -> set[str]:
         people = (detail.sender, *detail.to, *detail.cc)
         found.update(person.address.lower() for person in people if person is not None and person.address)
     return found
+
+
+def new_detail(
+    detail_id: int,
+    record_id: int,
+    interface: str,
+    message: IncomingMessage,
+    message_class: MessageClass,
+    attachments: tuple[Attachment, ...] = (),
+) -> Detail:
+    """The detail a store keeps of *message*: its values, times in UTC, and *attachments*."""
+    return Detail(
+        id=detail_id,
+        record_id=record_id,
+        message_id=message.message_id,
+        sender=message.sender,
+        to=tuple(message.to),
+        cc=tuple(message.cc),
+        sent_at=as_utc(message.sent_at),
+        received_at=as_utc(message.received_at),
+        subject=message.subject,
+        text=message.text,
+        html=message.html,
+        headers=message.headers,
+        attachments=attachments,
+        message_class=MessageClass(message_class),
+        interface=interface,
+    )
+
+
+def stored_attachment(attachment: Attachment, attachment_id: int | None) -> Attachment:
+    """The attachment as a store keeps it: with its ID, and bytes even when none were given."""
+    content = attachment.content if attachment.content is not None else b""
+    return attrs.evolve(attachment, id=attachment_id, content=content)
+
+
+def record_of(row: Any, details: tuple[Detail, ...]) -> Record:
+    """The :class:`~mailtrack.Record` of a stored record *row* (anything with its columns as
+    attributes: a table row, a row object in memory), with *details*."""
+    return Record(
+        id=row.id,
+        project=row.project,
+        title=row.title,
+        fields=dict(row.fields),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        details=details,
+    )

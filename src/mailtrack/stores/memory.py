@@ -16,11 +16,14 @@ import attrs
 
 from ..abc import RecordStore
 from ..config import MailInterface
-from ..exceptions import InterfaceNotFoundError, QuarantineNotFoundError, RecordNotFoundError
+from ..exceptions import (
+    AttachmentNotFoundError,
+    InterfaceNotFoundError,
+    QuarantineNotFoundError,
+    RecordNotFoundError,
+)
 from ..models import (
-    AppendToRecord,
     Attachment,
-    CommitOutcome,
     CommitResult,
     CreateRecord,
     Detail,
@@ -31,9 +34,17 @@ from ..models import (
     QuarantinedMessage,
     Record,
     RunReport,
-    SkipMessage,
 )
-from ._common import AttachmentNotFoundError, as_utc, commit_overridden, participant_addresses, utc_now
+from ._commit import commit_action
+from ._common import (
+    as_utc,
+    commit_overridden,
+    new_detail,
+    participant_addresses,
+    record_of,
+    stored_attachment,
+    utc_now,
+)
 
 __all__ = ["MemoryRecordStore"]
 
@@ -57,6 +68,63 @@ class _Lease:
 
 def _counter() -> Iterator[int]:
     return itertools.count(1)
+
+
+@attrs.define
+class _MemoryCommitSteps:
+    """The steps of :func:`~mailtrack.stores._commit.commit_action` on the dicts (under the lock)."""
+
+    store: MemoryRecordStore
+    now: datetime
+
+    def in_ledger(self, interface: str, uid: str) -> bool:
+        return (interface, uid) in self.store._ledger
+
+    def detail_of(self, message_id: str) -> tuple[int, int] | None:
+        detail_id = self.store._detail_by_message_id.get(message_id)
+        if detail_id is None:
+            return None
+        return self.store._details[detail_id].record_id, detail_id
+
+    def touch_record(self, record_id: int) -> bool:
+        row = self.store._records.get(record_id)
+        if row is None:
+            return False
+        row.updated_at = self.now
+        return True
+
+    def open_record(self, action: CreateRecord) -> int:
+        row = _RecordRow(
+            id=next(self.store._record_ids),
+            project=action.project,
+            title=action.title,
+            fields=dict(action.fields),
+            created_at=self.now,
+            updated_at=self.now,
+        )
+        self.store._records[row.id] = row
+        return row.id
+
+    def add_detail(
+        self, record_id: int, interface: str, message: IncomingMessage, message_class: MessageClass
+    ) -> int:
+        store = self.store
+        attachments = tuple(
+            stored_attachment(attachment, next(store._attachment_ids)) for attachment in message.attachments
+        )
+        detail = new_detail(
+            next(store._detail_ids), record_id, interface, message, message_class, attachments
+        )
+        store._records[record_id].detail_ids.append(detail.id)
+        store._details[detail.id] = detail
+        store._detail_by_message_id[detail.message_id] = detail.id
+        for attachment in attachments:
+            assert attachment.id is not None
+            store._attachments[attachment.id] = attachment
+        return detail.id
+
+    def write_ledger(self, interface: str, uid: str, result: CommitResult) -> None:
+        self.store._ledger[(interface, uid)] = result
 
 
 @attrs.define(eq=False, repr=False)
@@ -95,14 +163,6 @@ class MemoryRecordStore(RecordStore):
     # -- import ------------------------------------------------------------------------------
 
     def commit(self, interface: str, uid: str, action: ImportAction) -> CommitResult:
-        """Apply *action* and write the ledger row ``(interface, uid)`` atomically.
-
-        See :meth:`mailtrack.abc.RecordStore.commit` for the outcomes.
-
-        Raises:
-            RecordNotFoundError: an ``AppendToRecord`` names a record that does not exist
-                (nothing is written).
-        """
         with self._lock:
             return self._commit(interface, uid, action)
 
@@ -117,92 +177,13 @@ class MemoryRecordStore(RecordStore):
             return [self._commit(interface, uid, action) for interface, uid, action in items]
 
     def _commit(self, interface: str, uid: str, action: ImportAction) -> CommitResult:
-        key = (interface, uid)
-        if key in self._ledger:
-            return CommitResult(outcome=CommitOutcome.ALREADY_IMPORTED)
-        if isinstance(action, SkipMessage):
-            result = CommitResult(outcome=CommitOutcome.SKIPPED)
-            self._ledger[key] = result
-            return result
-
-        existing_id = self._detail_by_message_id.get(action.message.message_id)
-        if existing_id is not None:
-            existing = self._details[existing_id]
-            result = CommitResult(
-                outcome=CommitOutcome.DUPLICATE, record_id=existing.record_id, detail_id=existing.id
-            )
-            self._ledger[key] = result
-            return result
-
-        # Everything that can fail happens before the first write.
-        now = as_utc(self._clock())
-        if isinstance(action, AppendToRecord):
-            row = self._records.get(action.record_id)
-            if row is None:
-                raise RecordNotFoundError(f"record #{action.record_id} does not exist")
-            outcome = CommitOutcome.APPENDED
-        elif isinstance(action, CreateRecord):
-            row = _RecordRow(
-                id=next(self._record_ids),
-                project=action.project,
-                title=action.title,
-                fields=dict(action.fields),
-                created_at=now,
-                updated_at=now,
-            )
-            outcome = CommitOutcome.CREATED
-        else:  # pragma: no cover - guarded by the type checker
-            raise TypeError(f"unknown import action {type(action).__name__}")
-
-        detail = self._new_detail(row.id, interface, action.message, action.message_class)
-        self._records[row.id] = row
-        row.detail_ids.append(detail.id)
-        row.updated_at = now
-        self._details[detail.id] = detail
-        self._detail_by_message_id[detail.message_id] = detail.id
-        for attachment in detail.attachments:
-            assert attachment.id is not None
-            self._attachments[attachment.id] = attachment
-        result = CommitResult(outcome=outcome, record_id=row.id, detail_id=detail.id)
-        self._ledger[key] = result
-        return result
-
-    def _new_detail(
-        self, record_id: int, interface: str, message: IncomingMessage, message_class: MessageClass
-    ) -> Detail:
-        attachments = tuple(
-            attrs.evolve(
-                attachment,
-                id=next(self._attachment_ids),
-                content=attachment.content if attachment.content is not None else b"",
-            )
-            for attachment in message.attachments
-        )
-        return Detail(
-            id=next(self._detail_ids),
-            record_id=record_id,
-            message_id=message.message_id,
-            sender=message.sender,
-            to=tuple(message.to),
-            cc=tuple(message.cc),
-            sent_at=as_utc(message.sent_at),
-            received_at=as_utc(message.received_at),
-            subject=message.subject,
-            text=message.text,
-            html=message.html,
-            headers=message.headers,
-            attachments=attachments,
-            message_class=MessageClass(message_class),
-            interface=interface,
-        )
+        return commit_action(_MemoryCommitSteps(self, as_utc(self._clock())), interface, uid, action)
 
     def is_imported(self, interface: str, uid: str) -> bool:
-        """Whether the ledger holds ``(interface, uid)``."""
         with self._lock:
             return (interface, uid) in self._ledger
 
     def imported_uids(self, interface: str, uids: Iterable[str]) -> set[str]:
-        """The subset of *uids* the ledger holds for *interface*."""
         wanted = set(uids)
         with self._lock:
             return {uid for uid in wanted if (interface, uid) in self._ledger}
@@ -210,18 +191,11 @@ class MemoryRecordStore(RecordStore):
     # -- records -------------------------------------------------------------------------------
 
     def _record(self, row: _RecordRow, *, load_content: bool) -> Record:
-        return Record(
-            id=row.id,
-            project=row.project,
-            title=row.title,
-            fields=dict(row.fields),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            details=tuple(
-                self._detail_copy(self._details[detail_id], load_content=load_content)
-                for detail_id in row.detail_ids
-            ),
+        details = tuple(
+            self._detail_copy(self._details[detail_id], load_content=load_content)
+            for detail_id in row.detail_ids
         )
+        return record_of(row, details)
 
     @staticmethod
     def _detail_copy(detail: Detail, *, load_content: bool) -> Detail:
@@ -234,15 +208,10 @@ class MemoryRecordStore(RecordStore):
     def _row(self, record_id: int) -> _RecordRow:
         row = self._records.get(record_id)
         if row is None:
-            raise RecordNotFoundError(f"record #{record_id} does not exist")
+            raise RecordNotFoundError(record_id)
         return row
 
     def get_record(self, record_id: int, *, load_content: bool = True) -> Record:
-        """The record with its details (oldest first) and their attachments.
-
-        Raises:
-            RecordNotFoundError: no record has that ID.
-        """
         with self._lock:
             return self._record(self._row(record_id), load_content=load_content)
 
@@ -254,7 +223,6 @@ class MemoryRecordStore(RecordStore):
         offset: int = 0,
         load_content: bool = False,
     ) -> list[Record]:
-        """Records (of *project*, or all), newest ID first, paged by *limit* and *offset*."""
         if offset < 0 or (limit is not None and limit < 0):
             raise ValueError("limit and offset must not be negative")
         with self._lock:
@@ -264,13 +232,11 @@ class MemoryRecordStore(RecordStore):
             return [self._record(row, load_content=load_content) for row in rows[offset:end]]
 
     def has_record(self, record_id: int, project: str | None = None) -> bool:
-        """Whether record *record_id* exists (and belongs to *project*, when given)."""
         with self._lock:
             row = self._records.get(record_id)
             return row is not None and (project is None or row.project == project)
 
     def find_record_by_message_id(self, message_id: str) -> Record | None:
-        """The record holding a detail with this Message-ID, or ``None``."""
         with self._lock:
             detail_id = self._detail_by_message_id.get(message_id)
             if detail_id is None:
@@ -278,31 +244,20 @@ class MemoryRecordStore(RecordStore):
             return self._record(self._records[self._details[detail_id].record_id], load_content=True)
 
     def record_participants(self, record_id: int) -> set[str]:
-        """Lower-case addresses from the From, To and Cc of the record's details.
-
-        Raises:
-            RecordNotFoundError: no record has that ID.
-        """
         with self._lock:
             row = self._row(record_id)
             return participant_addresses(self._details[detail_id] for detail_id in row.detail_ids)
 
     def get_attachment_content(self, attachment_id: int) -> bytes:
-        """The bytes of one stored attachment.
-
-        Raises:
-            AttachmentNotFoundError: no attachment has that ID.
-        """
         with self._lock:
             attachment = self._attachments.get(attachment_id)
         if attachment is None or attachment.content is None:
-            raise AttachmentNotFoundError(f"attachment {attachment_id} does not exist")
+            raise AttachmentNotFoundError(attachment_id)
         return attachment.content
 
     # -- quarantine ----------------------------------------------------------------------------
 
     def quarantine(self, interface: str, uid: str, raw: bytes, error: str) -> QuarantinedMessage:
-        """Keep a message that could not be imported; the same pair again counts one more attempt."""
         raw = bytes(raw)
         with self._lock:
             quarantine_id = self._quarantine_keys.get((interface, uid))
@@ -323,12 +278,10 @@ class MemoryRecordStore(RecordStore):
             return kept
 
     def is_quarantined(self, interface: str, uid: str) -> bool:
-        """Whether ``(interface, uid)`` is in the quarantine."""
         with self._lock:
             return (interface, uid) in self._quarantine_keys
 
     def list_quarantined(self, interface: str | None = None) -> list[QuarantinedMessage]:
-        """Quarantined messages (of *interface*, or all), oldest first."""
         with self._lock:
             return [
                 kept
@@ -337,29 +290,19 @@ class MemoryRecordStore(RecordStore):
             ]
 
     def get_quarantined(self, quarantine_id: int) -> QuarantinedMessage:
-        """One quarantined message.
-
-        Raises:
-            QuarantineNotFoundError: no quarantined message has that ID.
-        """
         with self._lock:
             kept = self._quarantine.get(quarantine_id)
         if kept is None:
-            raise QuarantineNotFoundError(f"quarantined message {quarantine_id} does not exist")
+            raise QuarantineNotFoundError(quarantine_id)
         return kept
 
     def release_quarantined(self, quarantine_id: int) -> None:
-        """Remove a message from the quarantine.
-
-        Raises:
-            QuarantineNotFoundError: no quarantined message has that ID.
-        """
         with self._lock:
             kept = self._quarantine.pop(quarantine_id, None)
             if kept is not None:
                 del self._quarantine_keys[(kept.interface, kept.uid)]
         if kept is None:
-            raise QuarantineNotFoundError(f"quarantined message {quarantine_id} does not exist")
+            raise QuarantineNotFoundError(quarantine_id)
 
     # -- interfaces ----------------------------------------------------------------------------
 
@@ -369,43 +312,30 @@ class MemoryRecordStore(RecordStore):
         return attrs.evolve(interface, defaults=dict(interface.defaults))
 
     def save_interface(self, interface: MailInterface) -> None:
-        """Save (add or replace, by name) a mail interface, password included."""
         copy = self._interface_copy(interface)
         with self._lock:
             self._interfaces[copy.name] = copy
 
     def get_interface(self, name: str) -> MailInterface:
-        """The saved interface named *name*.
-
-        Raises:
-            InterfaceNotFoundError: none is saved under that name.
-        """
         with self._lock:
             interface = self._interfaces.get(name)
         if interface is None:
-            raise InterfaceNotFoundError(f"no mail interface named {name!r} is saved")
+            raise InterfaceNotFoundError(name)
         return self._interface_copy(interface)
 
     def list_interfaces(self) -> list[MailInterface]:
-        """All saved interfaces, by name."""
         with self._lock:
             interfaces = sorted(self._interfaces.values(), key=lambda interface: interface.name)
         return [self._interface_copy(interface) for interface in interfaces]
 
     def delete_interface(self, name: str) -> None:
-        """Delete a saved interface (its ledger, records and run history stay).
-
-        Raises:
-            InterfaceNotFoundError: none is saved under that name.
-        """
         with self._lock:
             if self._interfaces.pop(name, None) is None:
-                raise InterfaceNotFoundError(f"no mail interface named {name!r} is saved")
+                raise InterfaceNotFoundError(name)
 
     # -- runs and leases -----------------------------------------------------------------------
 
     def save_run(self, report: RunReport) -> None:
-        """Append a run report to the interface's history."""
         kept = attrs.evolve(
             report,
             started_at=as_utc(report.started_at),
@@ -417,7 +347,6 @@ class MemoryRecordStore(RecordStore):
             self._runs.setdefault(kept.interface, []).append(kept)
 
     def last_run(self, name: str) -> RunReport | None:
-        """The newest (last saved) run report of interface *name*, or ``None``."""
         with self._lock:
             history = self._runs.get(name)
             if not history:
@@ -426,11 +355,6 @@ class MemoryRecordStore(RecordStore):
         return attrs.evolve(report, classes=dict(report.classes))
 
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
-        """Take (or renew, for the same *owner*) the lease on interface *name* for *seconds*.
-
-        Returns:
-            False when another owner holds an unexpired lease.
-        """
         with self._lock:
             now = as_utc(self._clock())
             lease = self._leases.get(name)
@@ -440,14 +364,12 @@ class MemoryRecordStore(RecordStore):
             return True
 
     def release_lease(self, name: str, owner: str) -> None:
-        """Give up the lease if *owner* holds it (otherwise do nothing)."""
         with self._lock:
             lease = self._leases.get(name)
             if lease is not None and lease.owner == owner:
                 del self._leases[name]
 
     def lease_holder(self, name: str) -> Lease | None:
-        """Who holds the lease on interface *name* and until when; ``None`` when nobody does."""
         with self._lock:
             lease = self._leases.get(name)
             if lease is None or lease.expires_at <= as_utc(self._clock()):
@@ -455,7 +377,6 @@ class MemoryRecordStore(RecordStore):
             return Lease(interface=name, owner=lease.owner, expires_at=lease.expires_at)
 
     def take_over_lease(self, name: str, owner: str, seconds: float, previous_owner: str) -> bool:
-        """Give the lease to *owner* if *previous_owner* still holds it (compare-and-swap)."""
         if not seconds > 0:
             raise ValueError(f"seconds must be positive, not {seconds!r}")
         with self._lock:

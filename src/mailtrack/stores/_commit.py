@@ -1,0 +1,85 @@
+"""What a commit does, the same in every built-in store: the order of its checks and writes.
+
+:func:`commit_action` is the logic of :meth:`~mailtrack.abc.RecordStore.commit`; a store gives it
+its own :class:`CommitSteps` (dicts under a lock, SQL statements in a transaction). The order
+is the contract: a pair already in the ledger writes nothing, a skip writes only its ledger row,
+a Message-ID that is a detail already writes only the ledger row, a missing record is found
+before anything is written.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..exceptions import RecordNotFoundError
+from ..models import (
+    AppendToRecord,
+    CommitOutcome,
+    CommitResult,
+    CreateRecord,
+    ImportAction,
+    IncomingMessage,
+    MessageClass,
+    SkipMessage,
+)
+
+__all__ = ["CommitSteps", "commit_action"]
+
+
+class CommitSteps(Protocol):
+    """The reads and writes of one commit, inside the store's transaction (or lock)."""
+
+    def in_ledger(self, interface: str, uid: str) -> bool:
+        """Whether the ledger holds ``(interface, uid)``."""
+
+    def detail_of(self, message_id: str) -> tuple[int, int] | None:
+        """``(record_id, detail_id)`` of the detail with this Message-ID, or ``None``."""
+
+    def touch_record(self, record_id: int) -> bool:
+        """Move the record's ``updated_at`` to now; ``False`` when there is no such record."""
+
+    def open_record(self, action: CreateRecord) -> int:
+        """Write a new record; its ID."""
+
+    def add_detail(
+        self, record_id: int, interface: str, message: IncomingMessage, message_class: MessageClass
+    ) -> int:
+        """Write the message as a detail of the record, with its attachments; the detail's ID."""
+
+    def write_ledger(self, interface: str, uid: str, result: CommitResult) -> None:
+        """Write the ledger row of ``(interface, uid)``."""
+
+
+def commit_action(steps: CommitSteps, interface: str, uid: str, action: ImportAction) -> CommitResult:
+    """Apply *action* and write the ledger row ``(interface, uid)`` through *steps*.
+
+    Raises:
+        RecordNotFoundError: an ``AppendToRecord`` names a record that does not exist (found
+            before anything is written).
+    """
+    if steps.in_ledger(interface, uid):
+        return CommitResult(outcome=CommitOutcome.ALREADY_IMPORTED)
+    if isinstance(action, SkipMessage):
+        return _ledger(steps, interface, uid, CommitResult(outcome=CommitOutcome.SKIPPED))
+    existing = steps.detail_of(action.message.message_id)
+    if existing is not None:
+        record_id, detail_id = existing
+        result = CommitResult(outcome=CommitOutcome.DUPLICATE, record_id=record_id, detail_id=detail_id)
+        return _ledger(steps, interface, uid, result)
+    if isinstance(action, AppendToRecord):
+        if not steps.touch_record(action.record_id):
+            raise RecordNotFoundError(action.record_id)
+        record_id, outcome = action.record_id, CommitOutcome.APPENDED
+    elif isinstance(action, CreateRecord):
+        record_id, outcome = steps.open_record(action), CommitOutcome.CREATED
+    else:  # pragma: no cover - guarded by the type checker
+        raise TypeError(f"unknown import action {type(action).__name__}")
+    detail_id = steps.add_detail(record_id, interface, action.message, action.message_class)
+    return _ledger(
+        steps, interface, uid, CommitResult(outcome=outcome, record_id=record_id, detail_id=detail_id)
+    )
+
+
+def _ledger(steps: CommitSteps, interface: str, uid: str, result: CommitResult) -> CommitResult:
+    steps.write_ledger(interface, uid, result)
+    return result

@@ -1,0 +1,531 @@
+"""The public SQL store, :class:`SQLRecordStore`: each method one read or one transaction.
+
+What differs between databases is in :mod:`._dialects`, how transactions run and fail in
+:mod:`._transactions`, rows and models in :mod:`._rows`, the writes in :mod:`._writes`, the tables
+in :mod:`._schema`. Methods without a docstring of their own keep the contract of
+:class:`~mailtrack.abc.RecordStore`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import QueuePool
+
+from ... import _serde
+from ...abc import RecordStore
+from ...config import MailInterface
+from ...exceptions import (
+    AttachmentNotFoundError,
+    ConfigError,
+    InterfaceNotFoundError,
+    QuarantineNotFoundError,
+    RecordNotFoundError,
+    StoreError,
+)
+from ...models import CommitResult, ImportAction, Lease, QuarantinedMessage, Record, RunReport
+from .._commit import commit_action
+from .._common import as_utc, commit_overridden, utc_now
+from . import _schema as tables
+from ._dialects import create_engine
+from ._rows import chunks, key, load_records, participants, quarantined, run_report, run_values, sha256
+from ._schema import metadata
+from ._transactions import LostRace, Transactions, Writing, reason
+from ._writes import SQLCommitSteps, acquire_lease, in_ledger, keep_quarantined, take_over_lease
+
+__all__ = ["SQLRecordStore"]
+
+
+@attrs.define(init=False, eq=False, repr=False)
+class SQLRecordStore(RecordStore):
+    """A :class:`~mailtrack.RecordStore` in an SQL database, on SQLAlchemy Core.
+
+    Tested on SQLite (a file, or in memory), PostgreSQL (psycopg 3) and MariaDB (PyMySQL).
+    Several processes, on one machine or many, may share one database: the ledger's unique key
+    keeps every message to one commit, and leases keep each mailbox to one worker at a time.
+
+    On MariaDB/MySQL, the server's ``max_allowed_packet`` (16 MiB by default) must be larger
+    than the largest message to import (``MailInterface.max_message_bytes``); a larger message
+    cannot be stored: :class:`~mailtrack.MessageRefusedError`, and the importer leaves it on
+    the mail server and names it in every run's report.
+
+    Args:
+        url_or_engine: A database URL (``"sqlite:///mailtrack.db"``,
+            ``"postgresql+psycopg://user@host/db"``, ``"mysql+pymysql://user@host/db"``) or the
+            caller's own :class:`~sqlalchemy.engine.Engine`. A URL makes an engine that
+            :meth:`close` disposes of; a given engine is used as is and never disposed of.
+            For a SQLite file the store's own engine uses WAL mode and waits up to 30 s for
+            another process's transaction.
+        create_schema: Create the tables (when missing) and record the schema version at once.
+            Pass False when the host application's migrations create the tables.
+        engine_options: Extra keyword arguments for :func:`sqlalchemy.create_engine` (only
+            with a URL).
+        clock: Returns the current time (timezone-aware); for record times, quarantine times
+            and lease expiry. Workers sharing a store must have synchronised clocks (NTP).
+
+    Raises:
+        StoreError: the URL is malformed, its driver is not installed, or the database
+            cannot be reached.
+        SchemaVersionError: the database was written by an unknown or newer mailtrack.
+    """
+
+    #: The tables of the store, for a host application's migrations (Alembic ``target_metadata``).
+    metadata = metadata
+
+    _engine: Engine
+    _owns_engine: bool
+    _clock: Callable[[], datetime]
+    _db: Transactions
+
+    def __init__(
+        self,
+        url_or_engine: str | sa.URL | Engine,
+        *,
+        create_schema: bool = True,
+        engine_options: Mapping[str, Any] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        if isinstance(url_or_engine, Engine):
+            if engine_options:
+                raise ConfigError("engine_options: only allowed with a URL, not with an Engine")
+            engine, owns = url_or_engine, False
+        else:
+            engine, owns = create_engine(url_or_engine, dict(engine_options or {})), True
+        self.__attrs_init__(engine=engine, owns_engine=owns, clock=clock, db=Transactions(engine))
+        try:
+            if create_schema:
+                self.create_schema()
+            else:
+                self.check_schema_version()
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLRecordStore({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the store uses (the caller's, or the one made from the URL)."""
+        return self._engine
+
+    @property
+    def max_connections(self) -> int | None:
+        """Connections the engine's pool hands out at once, or ``None`` for no limit.
+
+        The store's own engine has room for :data:`POOL_CONNECTIONS`; an engine of your own,
+        for what its pool was given.
+        """
+        pool = self._engine.pool
+        if not isinstance(pool, QueuePool):
+            return None
+        overflow = int(getattr(pool, "_max_overflow", 0))
+        return None if overflow < 0 else pool.size() + overflow
+
+    def close(self) -> None:
+        """Dispose of the engine if the store made it from a URL; a caller's engine stays open."""
+        if self._owns_engine:
+            self._engine.dispose()
+
+    def _now(self) -> datetime:
+        return as_utc(self._clock())
+
+    # -- schema --------------------------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        """Create the missing tables and record the schema version; safe to call again.
+
+        Raises:
+            SchemaVersionError: the database records another schema version.
+            StoreError: the tables could not be created.
+        """
+        for attempt in range(3):
+            try:
+                with self._db.serial:
+                    metadata.create_all(self._engine, checkfirst=True)
+                break
+            except sa_exc.SQLAlchemyError as exc:
+                # Another process may be creating the same tables right now: look again.
+                if attempt == 2:
+                    raise StoreError(f"cannot create the mailtrack tables: {reason(exc)}") from exc
+                time.sleep(0.2 * (attempt + 1))
+        tables.check_version(self._db.run("record the schema version", tables.record_version))
+
+    def check_schema_version(self) -> None:
+        """Check that the tables exist and carry a schema version this mailtrack understands.
+
+        A database whose ``mailtrack_meta`` table has no version row (tables created by a host
+        application's migration) is taken to be at the current version.
+
+        Raises:
+            SchemaVersionError: the version is unknown or newer than this mailtrack's.
+            StoreError: the tables do not exist (call :meth:`create_schema`).
+        """
+        with self._db.reading("check the schema version") as conn:
+            found = tables.read_version(conn)
+        tables.check_version(found)
+
+    # -- import --------------------------------------------------------------------------------
+
+    def commit(self, interface: str, uid: str, action: ImportAction) -> CommitResult:
+        """Apply *action* and write the ledger row ``(interface, uid)`` in one transaction.
+
+        Two processes committing the same pair (or the same Message-ID) at once give one
+        record: the loser's transaction hits the unique key, is rolled back and read again, and
+        returns ``ALREADY_IMPORTED`` (or ``DUPLICATE``). See
+        :meth:`mailtrack.abc.RecordStore.commit` for the outcomes.
+
+        Raises:
+            RecordNotFoundError: an ``AppendToRecord`` names a record that does not exist
+                (nothing is written).
+            MessageRefusedError: the database refused the message for its size (see
+                :class:`~mailtrack.MessageRefusedError`); nothing is written.
+            StoreError: the transaction failed and was rolled back.
+        """
+        return self._db.run(
+            f"commit message {uid!r} of {interface!r}",
+            lambda conn: self._commit(conn, interface, uid, action),
+            Writing(interface=interface, uid=uid, payload=action),
+        )
+
+    def commit_many(self, items: Sequence[tuple[str, str, ImportAction]]) -> list[CommitResult]:
+        """Commit several ``(interface, uid, action)`` items in one transaction.
+
+        When an ``AppendToRecord`` names a missing record, the items before it are committed
+        and then :class:`~mailtrack.RecordNotFoundError` is raised (the later items are not
+        committed). When a concurrent process wins a race on one item, the batch is rolled
+        back and committed again item by item. When the database refuses one item for its
+        size, the batch is rolled back and :class:`~mailtrack.MessageRefusedError` names it.
+        A subclass that overrides only :meth:`commit` gets it called for each item instead.
+        """
+        if commit_overridden(self, SQLRecordStore):
+            return super().commit_many(items)
+        items = list(items)
+        if not items:
+            return []
+        failure: list[RecordNotFoundError] = []
+        writing = Writing(interface=items[0][0], uid=items[0][1], payload=items[0][2])
+
+        def work(conn: Connection) -> list[CommitResult]:
+            results: list[CommitResult] = []
+            for interface, uid, action in items:
+                writing.interface, writing.uid, writing.payload = interface, uid, action
+                try:
+                    # A missing record is found before the item writes anything.
+                    results.append(self._commit(conn, interface, uid, action))
+                except RecordNotFoundError as exc:
+                    failure.append(exc)
+                    break
+            return results
+
+        try:
+            results = self._db.once(f"commit {len(items)} messages", work, writing)
+        except LostRace:
+            results = []
+            for interface, uid, action in items:
+                try:
+                    results.append(self.commit(interface, uid, action))
+                except RecordNotFoundError as exc:
+                    failure.append(exc)
+                    break
+        if failure:
+            raise failure[-1]
+        return results
+
+    def _commit(self, conn: Connection, interface: str, uid: str, action: ImportAction) -> CommitResult:
+        return commit_action(SQLCommitSteps(conn, self._now()), interface, uid, action)
+
+    def is_imported(self, interface: str, uid: str) -> bool:
+        with self._db.reading("read the ledger") as conn:
+            return in_ledger(conn, interface, uid)
+
+    def imported_uids(self, interface: str, uids: Iterable[str]) -> set[str]:
+        """The subset of *uids* the ledger holds for *interface* (one query per 500 UIDs)."""
+        by_key = {key(uid): uid for uid in uids}
+        ledger = tables.ledger
+        found: set[str] = set()
+        with self._db.reading("read the ledger") as conn:
+            for chunk in chunks(list(by_key)):
+                rows = conn.execute(
+                    sa.select(ledger.c.uid).where(ledger.c.interface == interface, ledger.c.uid.in_(chunk))
+                )
+                found.update(by_key[row.uid] for row in rows)
+        return found
+
+    # -- records -------------------------------------------------------------------------------
+
+    def get_record(self, record_id: int, *, load_content: bool = True) -> Record:
+        """The record with its details (oldest first) and their attachments, in three queries.
+
+        Raises:
+            RecordNotFoundError: no record has that ID.
+        """
+        with self._db.reading(f"read record #{record_id}") as conn:
+            rows = conn.execute(sa.select(tables.records).where(tables.records.c.id == record_id)).all()
+            if not rows:
+                raise RecordNotFoundError(record_id)
+            return load_records(conn, rows, load_content=load_content)[0]
+
+    def list_records(
+        self,
+        project: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        load_content: bool = False,
+    ) -> list[Record]:
+        """Records (of *project*, or all), newest ID first, with details, paged by *limit*/*offset*.
+
+        Three queries per page (records, their details, their attachments' metadata) however
+        many records there are; attachment content is read only with ``load_content=True``.
+        """
+        if offset < 0 or (limit is not None and limit < 0):
+            raise ValueError("limit and offset must not be negative")
+        records = tables.records
+        query = sa.select(records).order_by(records.c.id.desc()).offset(offset).limit(limit)
+        if project is not None:
+            query = query.where(records.c.project == project)
+        with self._db.reading("list records") as conn:
+            return load_records(conn, conn.execute(query).all(), load_content=load_content)
+
+    def has_record(self, record_id: int, project: str | None = None) -> bool:
+        records = tables.records
+        query = sa.select(records.c.id).where(records.c.id == record_id)
+        if project is not None:
+            query = query.where(records.c.project == project)
+        with self._db.reading(f"read record #{record_id}") as conn:
+            return conn.execute(query).first() is not None
+
+    def next_record_ids(self, count: int) -> range | None:
+        """Under SQLite a new record's ID is one more than the highest ID in the table, so the
+        IDs are known ahead. PostgreSQL and MariaDB/MySQL draw IDs from counters that may skip
+        numbers: ``None``."""
+        with self._db.reading("read the highest record ID") as conn:
+            return self._db.dialect.next_record_ids(conn, count)
+
+    def find_record_by_message_id(self, message_id: str) -> Record | None:
+        details = tables.details
+        with self._db.reading("find a record by Message-ID") as conn:
+            record_id = conn.execute(
+                sa.select(details.c.record_id).where(details.c.message_id_sha256 == sha256(message_id))
+            ).scalar_one_or_none()
+        if record_id is None:
+            return None
+        try:
+            return self.get_record(record_id)
+        except RecordNotFoundError:  # deleted in between
+            return None
+
+    def record_participants(self, record_id: int) -> set[str]:
+        details = tables.details
+        with self._db.reading(f"read record #{record_id}") as conn:
+            if not conn.execute(
+                sa.select(tables.records.c.id).where(tables.records.c.id == record_id)
+            ).first():
+                raise RecordNotFoundError(record_id)
+            rows = conn.execute(
+                sa.select(details.c.sender, details.c.to_addresses, details.c.cc_addresses).where(
+                    details.c.record_id == record_id
+                )
+            ).all()
+        return participants(rows)
+
+    def get_attachment_content(self, attachment_id: int) -> bytes:
+        attachments = tables.attachments
+        with self._db.reading(f"read attachment {attachment_id}") as conn:
+            content = conn.execute(
+                sa.select(attachments.c.content).where(attachments.c.id == attachment_id)
+            ).scalar_one_or_none()
+        if content is None:
+            raise AttachmentNotFoundError(attachment_id)
+        return bytes(content)
+
+    # -- quarantine ----------------------------------------------------------------------------
+
+    def quarantine(self, interface: str, uid: str, raw: bytes, error: str) -> QuarantinedMessage:
+        """Keep a message that could not be imported, with its raw bytes and the reason.
+
+        Quarantining the same ``(interface, uid)`` again replaces the raw bytes and the error
+        and counts one more attempt.
+
+        Raises:
+            MessageRefusedError: the database refused the raw bytes for their size (see
+                :class:`~mailtrack.MessageRefusedError`); nothing is written.
+            StoreError: the transaction failed and was rolled back.
+        """
+        raw = bytes(raw)
+        quarantine_id = self._db.run(
+            f"quarantine message {uid!r} of {interface!r}",
+            lambda conn: keep_quarantined(conn, interface, uid, raw, error, self._now()),
+            Writing(interface=interface, uid=uid, payload=raw),
+        )
+        return self.get_quarantined(quarantine_id)
+
+    def is_quarantined(self, interface: str, uid: str) -> bool:
+        table = tables.quarantine
+        with self._db.reading("read the quarantine") as conn:
+            found = conn.execute(
+                sa.select(table.c.id).where(table.c.interface == interface, table.c.uid == key(uid))
+            ).first()
+        return found is not None
+
+    def list_quarantined(self, interface: str | None = None) -> list[QuarantinedMessage]:
+        table = tables.quarantine
+        query = sa.select(table).order_by(table.c.id)
+        if interface is not None:
+            query = query.where(table.c.interface == interface)
+        with self._db.reading("read the quarantine") as conn:
+            return [quarantined(row) for row in conn.execute(query)]
+
+    def get_quarantined(self, quarantine_id: int) -> QuarantinedMessage:
+        table = tables.quarantine
+        with self._db.reading("read the quarantine") as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == quarantine_id)).first()
+        if row is None:
+            raise QuarantineNotFoundError(quarantine_id)
+        return quarantined(row)
+
+    def release_quarantined(self, quarantine_id: int) -> None:
+        table = tables.quarantine
+        deleted = self._db.run(
+            "release a quarantined message",
+            lambda conn: conn.execute(sa.delete(table).where(table.c.id == quarantine_id)).rowcount,
+        )
+        if not deleted:
+            raise QuarantineNotFoundError(quarantine_id)
+
+    # -- interfaces ----------------------------------------------------------------------------
+
+    def save_interface(self, interface: MailInterface) -> None:
+        table = tables.interfaces
+        config = _serde.unstructure(interface, include_secrets=True)
+
+        def work(conn: Connection) -> None:
+            updated = conn.execute(
+                sa.update(table).where(table.c.name == interface.name).values(config=config)
+            )
+            if updated.rowcount == 0:
+                conn.execute(sa.insert(table).values(name=interface.name, config=config))
+
+        try:
+            self._db.run(f"save mail interface {interface.name!r}", work)
+        except StoreError as exc:
+            # The statement's parameters held the password: keep only the driver's words.
+            cause = exc.__cause__
+            raise StoreError(str(exc)) from getattr(cause, "orig", None)
+
+    def _interface(self, name: str, config: Any) -> MailInterface:
+        try:
+            return _serde.structure(config, MailInterface)
+        except ConfigError as exc:
+            raise StoreError(f"the saved mail interface {name!r} cannot be read: {exc}") from exc
+
+    def get_interface(self, name: str) -> MailInterface:
+        table = tables.interfaces
+        with self._db.reading(f"read mail interface {name!r}") as conn:
+            config = conn.execute(sa.select(table.c.config).where(table.c.name == name)).scalar_one_or_none()
+        if config is None:
+            raise InterfaceNotFoundError(name)
+        return self._interface(name, config)
+
+    def list_interfaces(self) -> list[MailInterface]:
+        table = tables.interfaces
+        with self._db.reading("list mail interfaces") as conn:
+            rows = conn.execute(sa.select(table.c.name, table.c.config)).all()
+        # Sorted here: database collations order names differently.
+        return [self._interface(row.name, row.config) for row in sorted(rows, key=lambda row: str(row.name))]
+
+    def delete_interface(self, name: str) -> None:
+        table = tables.interfaces
+        deleted = self._db.run(
+            f"delete mail interface {name!r}",
+            lambda conn: conn.execute(sa.delete(table).where(table.c.name == name)).rowcount,
+        )
+        if not deleted:
+            raise InterfaceNotFoundError(name)
+
+    # -- runs and leases -----------------------------------------------------------------------
+
+    def save_run(self, report: RunReport) -> None:
+        values = run_values(report)
+        self._db.run(
+            f"save the run report of {report.interface!r}",
+            lambda conn: conn.execute(sa.insert(tables.runs).values(**values)),
+        )
+
+    def last_run(self, name: str) -> RunReport | None:
+        runs = tables.runs
+        with self._db.reading(f"read the runs of {name!r}") as conn:
+            row = conn.execute(
+                sa.select(runs).where(runs.c.interface == name).order_by(runs.c.id.desc()).limit(1)
+            ).first()
+        return None if row is None else run_report(row)
+
+    def last_runs(self) -> dict[str, RunReport]:
+        """The newest run report of every interface that ever ran, by name, in one query."""
+        runs = tables.runs
+        newest = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.interface).scalar_subquery()
+        with self._db.reading("read the last runs") as conn:
+            rows = conn.execute(sa.select(runs).where(runs.c.id.in_(newest))).all()
+        return {row.interface: run_report(row) for row in sorted(rows, key=lambda row: str(row.interface))}
+
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Take (or renew, for the same *owner*) the lease on interface *name* for *seconds*.
+
+        Atomic across processes: the lease row is read with ``SELECT … FOR UPDATE SKIP LOCKED``
+        where the database has it (PostgreSQL, MariaDB 10.6+), so a worker never waits behind
+        another worker that is taking the same lease (it gets False at once); SQLite takes its
+        write lock first. A missing row is inserted, and the unique key decides a race.
+
+        Returns:
+            False when another owner holds an unexpired lease.
+        """
+        _check_seconds(seconds)
+        skip_locked = self._db.dialect.skip_locked(self._engine)
+        try:
+            return self._db.once(
+                f"take the lease on {name!r}",
+                lambda conn: acquire_lease(conn, name, owner, seconds, self._now(), skip_locked=skip_locked),
+            )
+        except LostRace:
+            return False  # a concurrent worker inserted the lease row first: it holds the lease
+
+    def release_lease(self, name: str, owner: str) -> None:
+        leases = tables.leases
+        self._db.run(
+            f"release the lease on {name!r}",
+            lambda conn: conn.execute(
+                sa.delete(leases).where(leases.c.name == key(name), leases.c.owner == key(owner))
+            ),
+        )
+
+    def lease_holder(self, name: str) -> Lease | None:
+        leases = tables.leases
+        with self._db.reading(f"read the lease on {name!r}") as conn:
+            row = conn.execute(
+                sa.select(leases.c.owner, leases.c.expires_at).where(leases.c.name == key(name))
+            ).first()
+        if row is None or row.expires_at <= self._now():
+            return None
+        return Lease(interface=name, owner=row.owner, expires_at=row.expires_at)
+
+    def take_over_lease(self, name: str, owner: str, seconds: float, previous_owner: str) -> bool:
+        """Give the lease to *owner* if *previous_owner* still holds it: one conditional UPDATE,
+        so that of two workers taking over the same lease one wins."""
+        _check_seconds(seconds)
+        return self._db.run(
+            f"take over the lease on {name!r}",
+            lambda conn: take_over_lease(conn, name, owner, seconds, previous_owner, self._now()),
+        )
+
+
+def _check_seconds(seconds: float) -> None:
+    if not seconds > 0:
+        raise ValueError(f"seconds must be positive, not {seconds!r}")

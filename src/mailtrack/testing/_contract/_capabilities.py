@@ -1,0 +1,43 @@
+"""The store contract: the optional capabilities the importer uses, with their defaults."""
+
+from __future__ import annotations
+
+from ...abc import RecordStore
+from ._base import ContractBase, create_action, record_id_of
+
+__all__ = ["CapabilitiesContract"]
+
+
+class CapabilitiesContract(ContractBase):
+    """The part of the store contract on :attr:`~mailtrack.abc.RecordStore.max_connections` and
+    :meth:`~mailtrack.abc.RecordStore.next_record_ids` (a store that does not provide them keeps
+    the defaults, ``None``)."""
+
+    def test_max_connections_is_none_or_a_positive_number(self, store: RecordStore) -> None:
+        limit = store.max_connections
+        if not self.provides(store, "max_connections"):
+            assert limit is None
+            return
+        assert limit is None or (type(limit) is int and limit >= 1)
+
+    def test_as_many_threads_as_max_connections_use_the_store_at_once(self, store: RecordStore) -> None:
+        created = record_id_of(store.commit("support", "uid-0", create_action()))
+        limit = store.max_connections
+        threads = self.concurrency if limit is None else min(limit, self.concurrency)
+        found = self.run_in_threads(
+            threads, lambda index: (store.has_record(created), store.is_imported("support", "uid-0"))
+        )
+        assert found == [(True, True)] * threads
+
+    def test_next_record_ids_are_the_ids_the_next_records_get(self, store: RecordStore) -> None:
+        store.commit("support", "uid-0", create_action())
+        ids = store.next_record_ids(3)
+        if not self.provides(store, "next_record_ids"):
+            assert ids is None
+            return
+        if ids is None:  # the database cannot tell (it may skip numbers)
+            return
+        assert isinstance(ids, range)
+        assert len(ids) == 3
+        opened = [record_id_of(store.commit("support", f"uid-{n}", create_action())) for n in (1, 2, 3)]
+        assert opened == list(ids)
