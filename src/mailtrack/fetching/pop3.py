@@ -11,47 +11,22 @@ defaults verify neither certificate nor host name, it leaks the socket when the 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import re
-import ssl
 from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
 import attrs
 
 from ..config import MailInterface, Security
-from ..exceptions import AuthenticationError, ConfigError, FetchError, MailtrackError, SecurityError
+from ..exceptions import FetchError, MailtrackError
 from ..models import ConnectionCheck, MessageInfo
-from ._errors import ReplyTooLarge, WireError, connection_error, reply_code, reply_error, reply_text
-from ._pipeline import Pipeline, Window
-from ._wire import Reply, Wire
+from ._errors import WireError, reply_text
+from ._pipeline import Pipeline
+from ._session import Session, password_of, translate, where
 
 __all__ = ["POP3Fetcher"]
 
 logger = logging.getLogger(__name__)
-
-#: Extra bytes allowed on top of twice ``max_message_bytes`` when reading one RETR reply.
-RETR_SLACK = 64 * 1024
-#: Largest CAPA, UIDL or LIST reply accepted (a listing of a million messages fits).
-LISTING_LIMIT = 64 * 1024 * 1024
-
-_APOP_TIMESTAMP = re.compile(rb"<[^<>\s]*>")
-
-
-@attrs.define
-class _Session:
-    """What one connection learned: the wire, the greeting and the capabilities (upper case)."""
-
-    wire: Wire
-    greeting: Reply
-    capabilities: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
-    capa_answered: bool = False
-
-    @property
-    def window(self) -> Window:
-        """How far commands may run ahead of their replies: RFC 2449 PIPELINING, or one at a time."""
-        return Window() if "PIPELINING" in self.capabilities else Window.one_at_a_time()
 
 
 @attrs.define
@@ -97,7 +72,7 @@ class POP3Fetcher:
     marks_deletions_locally: ClassVar[bool] = True
 
     _interface: MailInterface
-    _session: _Session | None = attrs.field(default=None, init=False, repr=False)
+    _session: Session | None = attrs.field(default=None, init=False, repr=False)
     #: Numbers of the messages marked for deletion; the DELEs go out at ``close(commit=True)``.
     _deletions: list[int] = attrs.field(factory=list, init=False, repr=False)
     _failure: str | None = attrs.field(default=None, init=False, repr=False)
@@ -123,11 +98,11 @@ class POP3Fetcher:
         self._deletions = []
         self._failure = None
         with self._failing():
-            password = self._password()
-            self._session = self._connect()
-            self._login(self._session, password)
-            self._session.capabilities, self._session.capa_answered = self._capabilities(self._session)
-            return self._list(self._session)
+            password = password_of(self._interface)
+            self._session = session = Session.connect(self._interface)
+            session.login(password)
+            session.capabilities, session.capa_answered = session.ask_capabilities()
+            return session.listing()
 
     def retrieve_many(self, messages: Sequence[MessageInfo]) -> Iterator[tuple[MessageInfo, bytes]]:
         """Yield each given message with its raw bytes, in the given order.
@@ -145,7 +120,7 @@ class POP3Fetcher:
             session.wire,
             messages,
             command=lambda info: f"RETR {info.number}",
-            read=lambda info: self._receive_message(session, info),
+            read=session.receive_message,
             size=lambda info: info.size,
             window=session.window,
         )
@@ -205,7 +180,7 @@ class POP3Fetcher:
             session.wire.close()
             return
         try:
-            self._send_deletions(session, marked)
+            session.send_deletions(marked)
         except MailtrackError:
             session.wire.close()
             raise
@@ -249,7 +224,7 @@ class POP3Fetcher:
                 "the password is sent unencrypted (security is NONE): anybody on the network path "
                 "can read it; use SSL or STARTTLS if the server offers them"
             )
-        session: _Session | None = None
+        session: Session | None = None
         capabilities: dict[str, tuple[str, ...]] = {}
         capa_answered = False
         tls_version: str | None = None
@@ -257,18 +232,15 @@ class POP3Fetcher:
         size: int | None = None
         error: str | None = None
         try:
-            password = self._password()
-            session = self._connect()
+            password = password_of(interface)
+            session = Session.connect(interface)
             tls_version = session.wire.tls_version
             capabilities, capa_answered = session.capabilities, session.capa_answered
-            self._login(session, password)
-            after_login, answered = self._capabilities(session)
+            session.login(password)
+            after_login, answered = session.ask_capabilities()
             if answered:
                 capabilities, capa_answered = after_login, True
-            session.wire.send("STAT")
-            reply = session.wire.read_reply()
-            self._expect_ok(reply, "STAT (the mailbox size)")
-            count, size = _parse_stat(reply)
+            count, size = session.stat()
             with contextlib.suppress(OSError, WireError):  # all was learned; QUIT is politeness
                 session.wire.send("QUIT")
                 session.wire.read_reply()
@@ -320,220 +292,19 @@ class POP3Fetcher:
 
     @property
     def _where(self) -> str:
-        return f"{self._interface.server} port {self._interface.effective_port}"
+        return where(self._interface)
 
-    def _tls_context(self) -> ssl.SSLContext:
-        ca_file = self._interface.ca_file
-        try:
-            return ssl.create_default_context(cafile=ca_file)
-        except OSError as exc:  # ssl.SSLError too: not a PEM file
-            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
-            raise SecurityError(
-                f"{self._where}: the CA file {ca_file!r} (ca_file) cannot be used: {reason}; nothing was sent"
-            ) from exc
-
-    def _connect(self) -> _Session:
-        """Connect and, as the interface says, secure the connection; no login yet."""
-        interface = self._interface
-        security = interface.security
-        context = self._tls_context() if security is not Security.NONE else None
-        try:
-            wire = Wire.connect(
-                interface.server,
-                interface.effective_port,
-                timeout=interface.timeout,
-                tls=context if security is Security.SSL else None,
-            )
-        except OSError as exc:
-            raise self._translate(exc, handshake=True) from exc
-        session = _Session(wire=wire, greeting=Reply(line=b"-ERR"))
-        try:
-            session.greeting = wire.read_reply()
-            self._expect_ok(session.greeting, "the connection (its greeting)")
-            if security is Security.STARTTLS:
-                assert context is not None
-                self._start_tls(session, context)
-        except BaseException:
-            wire.close()
-            raise
-        return session
-
-    def _start_tls(self, session: _Session, context: ssl.SSLContext) -> None:
-        """STLS, failing closed: nothing but CAPA and STLS is sent before TLS is up."""
-        session.capabilities, session.capa_answered = self._capabilities(session)
-        if "STLS" not in session.capabilities:
-            raise SecurityError(
-                f"{self._where}: the server does not offer STARTTLS (STLS), so the connection cannot "
-                f"be encrypted; nothing was sent. Use security SSL if the server offers POP3S "
-                f"(port 995), or ask its administrator to enable STARTTLS"
-            )
-        session.wire.send("STLS")
-        reply = session.wire.read_reply()
-        if not reply.ok:
-            raise SecurityError(
-                f"{self._where}: the server refused STARTTLS (the server said: {reply_text(reply.line)}); "
-                f"nothing was sent"
-            )
-        try:
-            session.wire.start_tls(context, self._interface.server)
-        except WireError as exc:
-            raise SecurityError(f"{self._where}: {exc}; nothing was sent") from exc
-        except OSError as exc:
-            raise self._translate(exc, handshake=True) from exc
-        # RFC 2595: forget what was learned before TLS, ask again.
-        session.capabilities, session.capa_answered = self._capabilities(session)
-
-    def _capabilities(self, session: _Session) -> tuple[dict[str, tuple[str, ...]], bool]:
-        """CAPA as ``{NAME: (args…)}`` and whether the server answered it at all."""
-        session.wire.send("CAPA")
-        reply = session.wire.read_reply()
-        if not reply.ok:
-            return {}, False
-        block = session.wire.read_block(limit=LISTING_LIMIT)
-        capabilities: dict[str, tuple[str, ...]] = {}
-        for line in block.decode("utf-8", "replace").splitlines():
-            words = line.split()
-            if words:
-                capabilities[words[0].upper()] = tuple(words[1:])
-        return capabilities, True
-
-    def _password(self) -> str:
-        """The password, checked before anything is sent (ConfigError names the setting, never it)."""
-        password = self._interface.resolve_password()
-        if not password:
-            raise ConfigError(
-                f"{self._interface.name}: no password is configured; set password_env, password_file "
-                f"or password"
-            )
-        if any(char in password for char in "\r\n\x00"):
-            raise ConfigError(
-                f"{self._interface.name}: the password contains a line break or NUL, which POP3 cannot send"
-            )
-        return password
-
-    def _login(self, session: _Session, password: str) -> None:
-        interface = self._interface
-        wire = session.wire
-        if interface.apop:
-            timestamp = _APOP_TIMESTAMP.search(session.greeting.line)
-            if timestamp is None:
-                raise AuthenticationError(
-                    f"{self._where}: the server does not offer APOP (its greeting has no timestamp); "
-                    f"turn apop off to log in with USER and PASS"
-                )
-            digest = hashlib.md5(timestamp.group(0) + password.encode("utf-8"), usedforsecurity=False)
-            wire.send(f"APOP {interface.login} {digest.hexdigest()}")
-            self._expect_ok(wire.read_reply(), "the login", logging_in=True)
-            return
-        wire.send(f"USER {interface.login}")
-        self._expect_ok(wire.read_reply(), "the login name", logging_in=True)
-        wire.send(f"PASS {password}")
-        self._expect_ok(wire.read_reply(), "the login", logging_in=True)
-
-    def _list(self, session: _Session) -> list[MessageInfo]:
-        wire = session.wire
-        # Pipelined, UIDL and LIST cost one round trip instead of two.
-        pipelined = "PIPELINING" in session.capabilities
-        wire.send(*(("UIDL", "LIST") if pipelined else ("UIDL",)))
-        reply = wire.read_reply()
-        uids: dict[int, str] | None
-        if reply.ok:
-            uids = _parse_uidl(wire.read_block(limit=LISTING_LIMIT))
-        else:
-            # A busy or broken mailbox says so with a response code; a plain -ERR means "no UIDL".
-            if reply_code(reply.line) is not None:
-                self._expect_ok(reply, "UIDL (the unique IDs)")
-            logger.info("%s: the server has no UIDL; messages are keyed by their content", self._where)
-            uids = None
-        if not pipelined:
-            wire.send("LIST")
-        self._expect_ok(wire.read_reply(), "LIST (the mailbox listing)")
-        sizes = _parse_list(wire.read_block(limit=LISTING_LIMIT))
-        if uids is None:
-            return [MessageInfo(number=number, uid=None, size=size) for number, size in sorted(sizes.items())]
-        listing: list[MessageInfo] = []
-        seen: set[str] = set()
-        for number in sorted(sizes.keys() | uids.keys()):
-            uid, size = uids.get(number), sizes.get(number)
-            if uid is None or size is None:
-                logger.warning(
-                    "%s: message %d is missing from %s; it stays on the server for a later run",
-                    self._where,
-                    number,
-                    "UIDL" if uid is None else "LIST",
-                )
-            elif uid in seen:
-                logger.warning(
-                    "%s: message %d has the UID %r of an earlier message; it stays on the server",
-                    self._where,
-                    number,
-                    uid,
-                )
-            else:
-                seen.add(uid)
-                listing.append(MessageInfo(number=number, uid=uid, size=size))
-        return listing
-
-    def _send_deletions(self, session: _Session, numbers: list[int]) -> None:
-        """DELE each message (in windows when the server pipelines); every reply must be ``+OK``."""
-
-        def confirmed(number: int) -> None:
-            reply = session.wire.read_reply()
-            if not reply.ok:
-                raise FetchError(
-                    f"{self._where}: the server refused to delete message {number} (the server said: "
-                    f"{reply_text(reply.line)}); the session was ended without QUIT, so none of the "
-                    f"{len(numbers)} deletion(s) asked for were made"
-                )
-
-        window = Window(commands=256) if session.window.commands > 1 else session.window
-        pipeline = Pipeline(
-            session.wire, numbers, command=lambda n: f"DELE {n}", read=confirmed, window=window
-        )
-        for _ in pipeline:
-            pass
-
-    def _receive_message(self, session: _Session, info: MessageInfo) -> bytes:
-        self._expect_ok(session.wire.read_reply(), f"to send message {info.number}")
-        limit = 2 * self._interface.max_message_bytes + RETR_SLACK
-        try:
-            return session.wire.read_block(limit=limit)
-        except ReplyTooLarge as exc:
-            raise FetchError(
-                f"{self._where}: message {info.number} is larger than announced (LIST said "
-                f"{info.size} bytes; stopped reading after {limit}); the session was ended"
-            ) from exc
+    def _translate(self, exc: OSError | WireError) -> FetchError:
+        return translate(self._interface, exc)
 
     # -- errors -----------------------------------------------------------------------------------
 
-    def _require_session(self) -> _Session:
+    def _require_session(self) -> Session:
         if self._session is None:
             if self._failure is not None:
                 raise FetchError(f"{self._where}: the session ended after an error: {self._failure}")
             raise FetchError(f"{self._where}: the session is not open (call open() first)")
         return self._session
-
-    def _expect_ok(self, reply: Reply, command: str, *, logging_in: bool = False) -> None:
-        if not reply.ok:
-            raise reply_error(
-                reply.line,
-                where=self._where,
-                command=command,
-                login=self._interface.login,
-                logging_in=logging_in,
-            )
-
-    def _translate(self, exc: OSError | WireError, *, handshake: bool = False) -> FetchError:
-        """The plain-words error for a network failure or a protocol violation."""
-        if isinstance(exc, WireError):
-            return FetchError(f"{self._where}: {exc}")
-        return connection_error(
-            exc,
-            server=self._interface.server,
-            port=self._interface.effective_port,
-            timeout=self._interface.timeout,
-            handshake=handshake,
-        )
 
     @contextlib.contextmanager
     def _failing(self) -> Iterator[None]:
@@ -561,27 +332,3 @@ class POP3Fetcher:
 def _expire(capabilities: dict[str, tuple[str, ...]]) -> str | None:
     args = capabilities.get("EXPIRE")
     return args[0] if args else None
-
-
-def _parse_stat(reply: Reply) -> tuple[int | None, int | None]:
-    words = reply.text.split()
-    try:
-        return int(words[0]), int(words[1])
-    except (IndexError, ValueError):
-        return None, None
-
-
-def _listing_lines(block: bytes) -> Iterator[tuple[int, bytes]]:
-    for line in block.split(b"\r\n"):
-        words = line.split()
-        if len(words) >= 2 and words[0].isdigit():
-            yield int(words[0]), words[1]
-
-
-def _parse_uidl(block: bytes) -> dict[int, str]:
-    # latin-1 keeps every byte: the same UID always gives the same ledger key.
-    return {number: uid.decode("latin-1") for number, uid in _listing_lines(block)}
-
-
-def _parse_list(block: bytes) -> dict[int, int]:
-    return {number: int(size) for number, size in _listing_lines(block) if size.isdigit()}

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from ._contract import RecordStoreContract
     from ._fake import FakeFetcher, FakeMailbox
     from ._messages import build_message
-    from ._pop3server import ClientLine, Faults, POP3TestServer, Transcript
+    from ._pop3mailbox import ClientLine, Faults, Transcript
+    from ._pop3server import POP3TestServer
 
 __all__ = [
     "ClientLine",
@@ -40,14 +41,14 @@ __all__ = [
 ]
 
 _WHERE = {
-    "ClientLine": "._pop3server",
+    "ClientLine": "._pop3mailbox",
     "FakeFetcher": "._fake",
     "FakeMailbox": "._fake",
-    "Faults": "._pop3server",
+    "Faults": "._pop3mailbox",
     "ManualClock": "._builders",
     "POP3TestServer": "._pop3server",
     "RecordStoreContract": "._contract",
-    "Transcript": "._pop3server",
+    "Transcript": "._pop3mailbox",
     "build_message": "._messages",
     "make_attachment": "._builders",
     "make_incoming": "._builders",

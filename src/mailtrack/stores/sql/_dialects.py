@@ -42,6 +42,8 @@ class Dialect:
 
     #: The extra that installs the driver (``pip install 'mailtrack[EXTRA]'``).
     extra = "sql"
+    #: Whether :meth:`next_record_ids` can tell.
+    record_ids_known_ahead = False
 
     def engine_options(self, url: sa.URL) -> dict[str, Any]:
         """Keyword arguments for the store's own engine (the caller's options come on top)."""
@@ -84,6 +86,8 @@ class Dialect:
 
 class SQLite(Dialect):
     """A SQLite file: WAL, a writer waits up to 30 s for another process's transaction."""
+
+    record_ids_known_ahead = True
 
     def engine_options(self, url: sa.URL) -> dict[str, Any]:
         return {

@@ -18,7 +18,14 @@ from sqlalchemy.engine import Connection, Dialect
 
 from ...exceptions import SchemaVersionError, StoreError
 
-__all__ = ["KEY_LENGTH", "SCHEMA_VERSION", "check_version", "metadata", "read_version", "record_version"]
+__all__ = [
+    "KEY_LENGTH",
+    "SCHEMA_VERSION",
+    "check_version",
+    "metadata",
+    "read_version",
+    "record_version",
+]
 
 #: The schema version this mailtrack writes; a database recording another one is refused.
 SCHEMA_VERSION = 1

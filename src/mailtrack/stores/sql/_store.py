@@ -8,16 +8,13 @@ in :mod:`._schema`. Methods without a docstring of their own keep the contract o
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import QueuePool
 
 from ... import _serde
 from ...abc import RecordStore
@@ -33,12 +30,13 @@ from ...exceptions import (
 from ...models import CommitResult, ImportAction, Lease, QuarantinedMessage, Record, RunReport
 from .._commit import commit_action
 from .._common import as_utc, commit_overridden, utc_now
+from . import _reads as reads
 from . import _schema as tables
 from ._dialects import create_engine
-from ._rows import chunks, key, load_records, participants, quarantined, run_report, run_values, sha256
+from ._rows import key, run_values
 from ._schema import metadata
-from ._transactions import LostRace, Transactions, Writing, reason
-from ._writes import SQLCommitSteps, acquire_lease, in_ledger, keep_quarantined, take_over_lease
+from ._transactions import LostRace, Transactions, Writing
+from ._writes import SQLCommitSteps, acquire_lease, in_ledger, keep_quarantined, save_config, take_over_lease
 
 __all__ = ["SQLRecordStore"]
 
@@ -123,11 +121,7 @@ class SQLRecordStore(RecordStore):
         The store's own engine has room for :data:`POOL_CONNECTIONS`; an engine of your own,
         for what its pool was given.
         """
-        pool = self._engine.pool
-        if not isinstance(pool, QueuePool):
-            return None
-        overflow = int(getattr(pool, "_max_overflow", 0))
-        return None if overflow < 0 else pool.size() + overflow
+        return self._db.connections()
 
     def close(self) -> None:
         """Dispose of the engine if the store made it from a URL; a caller's engine stays open."""
@@ -146,16 +140,7 @@ class SQLRecordStore(RecordStore):
             SchemaVersionError: the database records another schema version.
             StoreError: the tables could not be created.
         """
-        for attempt in range(3):
-            try:
-                with self._db.serial:
-                    metadata.create_all(self._engine, checkfirst=True)
-                break
-            except sa_exc.SQLAlchemyError as exc:
-                # Another process may be creating the same tables right now: look again.
-                if attempt == 2:
-                    raise StoreError(f"cannot create the mailtrack tables: {reason(exc)}") from exc
-                time.sleep(0.2 * (attempt + 1))
+        self._db.create_tables()
         tables.check_version(self._db.run("record the schema version", tables.record_version))
 
     def check_schema_version(self) -> None:
@@ -248,16 +233,8 @@ class SQLRecordStore(RecordStore):
 
     def imported_uids(self, interface: str, uids: Iterable[str]) -> set[str]:
         """The subset of *uids* the ledger holds for *interface* (one query per 500 UIDs)."""
-        by_key = {key(uid): uid for uid in uids}
-        ledger = tables.ledger
-        found: set[str] = set()
         with self._db.reading("read the ledger") as conn:
-            for chunk in chunks(list(by_key)):
-                rows = conn.execute(
-                    sa.select(ledger.c.uid).where(ledger.c.interface == interface, ledger.c.uid.in_(chunk))
-                )
-                found.update(by_key[row.uid] for row in rows)
-        return found
+            return reads.imported_uids(conn, interface, uids)
 
     # -- records -------------------------------------------------------------------------------
 
@@ -268,10 +245,7 @@ class SQLRecordStore(RecordStore):
             RecordNotFoundError: no record has that ID.
         """
         with self._db.reading(f"read record #{record_id}") as conn:
-            rows = conn.execute(sa.select(tables.records).where(tables.records.c.id == record_id)).all()
-            if not rows:
-                raise RecordNotFoundError(record_id)
-            return load_records(conn, rows, load_content=load_content)[0]
+            return reads.record(conn, record_id, load_content=load_content)
 
     def list_records(
         self,
@@ -288,34 +262,26 @@ class SQLRecordStore(RecordStore):
         """
         if offset < 0 or (limit is not None and limit < 0):
             raise ValueError("limit and offset must not be negative")
-        records = tables.records
-        query = sa.select(records).order_by(records.c.id.desc()).offset(offset).limit(limit)
-        if project is not None:
-            query = query.where(records.c.project == project)
         with self._db.reading("list records") as conn:
-            return load_records(conn, conn.execute(query).all(), load_content=load_content)
+            return reads.records(conn, project, limit=limit, offset=offset, load_content=load_content)
 
     def has_record(self, record_id: int, project: str | None = None) -> bool:
-        records = tables.records
-        query = sa.select(records.c.id).where(records.c.id == record_id)
-        if project is not None:
-            query = query.where(records.c.project == project)
         with self._db.reading(f"read record #{record_id}") as conn:
-            return conn.execute(query).first() is not None
+            return reads.has_record(conn, record_id, project)
 
     def next_record_ids(self, count: int) -> range | None:
         """Under SQLite a new record's ID is one more than the highest ID in the table, so the
         IDs are known ahead. PostgreSQL and MariaDB/MySQL draw IDs from counters that may skip
         numbers: ``None``."""
+        dialect = self._db.dialect
+        if not dialect.record_ids_known_ahead:
+            return None
         with self._db.reading("read the highest record ID") as conn:
-            return self._db.dialect.next_record_ids(conn, count)
+            return dialect.next_record_ids(conn, count)
 
     def find_record_by_message_id(self, message_id: str) -> Record | None:
-        details = tables.details
         with self._db.reading("find a record by Message-ID") as conn:
-            record_id = conn.execute(
-                sa.select(details.c.record_id).where(details.c.message_id_sha256 == sha256(message_id))
-            ).scalar_one_or_none()
+            record_id = reads.record_id_holding(conn, message_id)
         if record_id is None:
             return None
         try:
@@ -324,28 +290,15 @@ class SQLRecordStore(RecordStore):
             return None
 
     def record_participants(self, record_id: int) -> set[str]:
-        details = tables.details
         with self._db.reading(f"read record #{record_id}") as conn:
-            if not conn.execute(
-                sa.select(tables.records.c.id).where(tables.records.c.id == record_id)
-            ).first():
-                raise RecordNotFoundError(record_id)
-            rows = conn.execute(
-                sa.select(details.c.sender, details.c.to_addresses, details.c.cc_addresses).where(
-                    details.c.record_id == record_id
-                )
-            ).all()
-        return participants(rows)
+            return reads.record_participants(conn, record_id)
 
     def get_attachment_content(self, attachment_id: int) -> bytes:
-        attachments = tables.attachments
         with self._db.reading(f"read attachment {attachment_id}") as conn:
-            content = conn.execute(
-                sa.select(attachments.c.content).where(attachments.c.id == attachment_id)
-            ).scalar_one_or_none()
+            content = reads.attachment_content(conn, attachment_id)
         if content is None:
             raise AttachmentNotFoundError(attachment_id)
-        return bytes(content)
+        return content
 
     # -- quarantine ----------------------------------------------------------------------------
 
@@ -369,53 +322,34 @@ class SQLRecordStore(RecordStore):
         return self.get_quarantined(quarantine_id)
 
     def is_quarantined(self, interface: str, uid: str) -> bool:
-        table = tables.quarantine
         with self._db.reading("read the quarantine") as conn:
-            found = conn.execute(
-                sa.select(table.c.id).where(table.c.interface == interface, table.c.uid == key(uid))
-            ).first()
-        return found is not None
+            return reads.is_quarantined(conn, interface, uid)
 
     def list_quarantined(self, interface: str | None = None) -> list[QuarantinedMessage]:
-        table = tables.quarantine
-        query = sa.select(table).order_by(table.c.id)
-        if interface is not None:
-            query = query.where(table.c.interface == interface)
         with self._db.reading("read the quarantine") as conn:
-            return [quarantined(row) for row in conn.execute(query)]
+            return reads.quarantined_messages(conn, interface=interface)
 
     def get_quarantined(self, quarantine_id: int) -> QuarantinedMessage:
-        table = tables.quarantine
         with self._db.reading("read the quarantine") as conn:
-            row = conn.execute(sa.select(table).where(table.c.id == quarantine_id)).first()
-        if row is None:
+            found = reads.quarantined_messages(conn, quarantine_id=quarantine_id)
+        if not found:
             raise QuarantineNotFoundError(quarantine_id)
-        return quarantined(row)
+        return found[0]
 
     def release_quarantined(self, quarantine_id: int) -> None:
         table = tables.quarantine
-        deleted = self._db.run(
-            "release a quarantined message",
-            lambda conn: conn.execute(sa.delete(table).where(table.c.id == quarantine_id)).rowcount,
-        )
-        if not deleted:
+        if not self._db.delete("release a quarantined message", table, table.c.id == quarantine_id):
             raise QuarantineNotFoundError(quarantine_id)
 
     # -- interfaces ----------------------------------------------------------------------------
 
     def save_interface(self, interface: MailInterface) -> None:
-        table = tables.interfaces
         config = _serde.unstructure(interface, include_secrets=True)
-
-        def work(conn: Connection) -> None:
-            updated = conn.execute(
-                sa.update(table).where(table.c.name == interface.name).values(config=config)
-            )
-            if updated.rowcount == 0:
-                conn.execute(sa.insert(table).values(name=interface.name, config=config))
-
         try:
-            self._db.run(f"save mail interface {interface.name!r}", work)
+            self._db.run(
+                f"save mail interface {interface.name!r}",
+                lambda conn: save_config(conn, interface.name, config),
+            )
         except StoreError as exc:
             # The statement's parameters held the password: keep only the driver's words.
             cause = exc.__cause__
@@ -428,27 +362,20 @@ class SQLRecordStore(RecordStore):
             raise StoreError(f"the saved mail interface {name!r} cannot be read: {exc}") from exc
 
     def get_interface(self, name: str) -> MailInterface:
-        table = tables.interfaces
         with self._db.reading(f"read mail interface {name!r}") as conn:
-            config = conn.execute(sa.select(table.c.config).where(table.c.name == name)).scalar_one_or_none()
+            config = reads.saved_config(conn, name)
         if config is None:
             raise InterfaceNotFoundError(name)
         return self._interface(name, config)
 
     def list_interfaces(self) -> list[MailInterface]:
-        table = tables.interfaces
         with self._db.reading("list mail interfaces") as conn:
-            rows = conn.execute(sa.select(table.c.name, table.c.config)).all()
-        # Sorted here: database collations order names differently.
-        return [self._interface(row.name, row.config) for row in sorted(rows, key=lambda row: str(row.name))]
+            rows = reads.interface_rows(conn)
+        return [self._interface(row.name, row.config) for row in rows]
 
     def delete_interface(self, name: str) -> None:
         table = tables.interfaces
-        deleted = self._db.run(
-            f"delete mail interface {name!r}",
-            lambda conn: conn.execute(sa.delete(table).where(table.c.name == name)).rowcount,
-        )
-        if not deleted:
+        if not self._db.delete(f"delete mail interface {name!r}", table, table.c.name == name):
             raise InterfaceNotFoundError(name)
 
     # -- runs and leases -----------------------------------------------------------------------
@@ -461,20 +388,13 @@ class SQLRecordStore(RecordStore):
         )
 
     def last_run(self, name: str) -> RunReport | None:
-        runs = tables.runs
         with self._db.reading(f"read the runs of {name!r}") as conn:
-            row = conn.execute(
-                sa.select(runs).where(runs.c.interface == name).order_by(runs.c.id.desc()).limit(1)
-            ).first()
-        return None if row is None else run_report(row)
+            return reads.last_run(conn, name)
 
     def last_runs(self) -> dict[str, RunReport]:
         """The newest run report of every interface that ever ran, by name, in one query."""
-        runs = tables.runs
-        newest = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.interface).scalar_subquery()
         with self._db.reading("read the last runs") as conn:
-            rows = conn.execute(sa.select(runs).where(runs.c.id.in_(newest))).all()
-        return {row.interface: run_report(row) for row in sorted(rows, key=lambda row: str(row.interface))}
+            return reads.last_runs(conn)
 
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take (or renew, for the same *owner*) the lease on interface *name* for *seconds*.
@@ -499,22 +419,12 @@ class SQLRecordStore(RecordStore):
 
     def release_lease(self, name: str, owner: str) -> None:
         leases = tables.leases
-        self._db.run(
-            f"release the lease on {name!r}",
-            lambda conn: conn.execute(
-                sa.delete(leases).where(leases.c.name == key(name), leases.c.owner == key(owner))
-            ),
-        )
+        condition = sa.and_(leases.c.name == key(name), leases.c.owner == key(owner))
+        self._db.delete(f"release the lease on {name!r}", leases, condition)
 
     def lease_holder(self, name: str) -> Lease | None:
-        leases = tables.leases
         with self._db.reading(f"read the lease on {name!r}") as conn:
-            row = conn.execute(
-                sa.select(leases.c.owner, leases.c.expires_at).where(leases.c.name == key(name))
-            ).first()
-        if row is None or row.expires_at <= self._now():
-            return None
-        return Lease(interface=name, owner=row.owner, expires_at=row.expires_at)
+            return reads.lease_holder(conn, name, self._now())
 
     def take_over_lease(self, name: str, owner: str, seconds: float, previous_owner: str) -> bool:
         """Give the lease to *owner* if *previous_owner* still holds it: one conditional UPDATE,

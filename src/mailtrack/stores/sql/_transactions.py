@@ -14,11 +14,14 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import attrs
+import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import QueuePool
 
 from ...exceptions import MessageRefusedError, StoreError
 from ...models import ImportAction, SkipMessage
+from . import _schema as tables
 from ._dialects import Dialect, dialect_for
 
 __all__ = ["LostRace", "Transactions", "Writing", "reason"]
@@ -78,6 +81,35 @@ class Transactions:
         self.dialect: Dialect = dialect_for(engine.url)
         # An in-memory SQLite database is one connection: threads must take turns on it.
         self.serial = self.dialect.serial()
+
+    def create_tables(self) -> None:
+        """Create the tables that are missing (``metadata.create_all``).
+
+        Raises:
+            StoreError: they could not be created.
+        """
+        for attempt in range(3):
+            try:
+                with self.serial:
+                    tables.metadata.create_all(self.engine, checkfirst=True)
+                return
+            except sa_exc.SQLAlchemyError as exc:
+                # Another process may be creating the same tables right now: look again.
+                if attempt == 2:
+                    raise StoreError(f"cannot create the mailtrack tables: {reason(exc)}") from exc
+                time.sleep(0.2 * (attempt + 1))
+
+    def connections(self) -> int | None:
+        """Connections the engine's pool hands out at once, or ``None`` for no limit."""
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):
+            return None
+        overflow = int(getattr(pool, "_max_overflow", 0))
+        return None if overflow < 0 else pool.size() + overflow
+
+    def delete(self, what: str, table: sa.Table, condition: sa.ColumnElement[bool]) -> int:
+        """Delete the rows of *table* that meet *condition*, in a transaction of its own; how many."""
+        return self.run(what, lambda conn: conn.execute(sa.delete(table).where(condition)).rowcount)
 
     @contextmanager
     def reading(self, what: str) -> Iterator[Connection]:

@@ -4,6 +4,7 @@ quarantined message, and the lease rows."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -14,7 +15,14 @@ from .._common import new_detail, stored_attachment
 from . import _schema as tables
 from ._rows import attachment_values, detail_values, key, ledger_values, new_id, sha256
 
-__all__ = ["SQLCommitSteps", "acquire_lease", "in_ledger", "keep_quarantined", "take_over_lease"]
+__all__ = [
+    "SQLCommitSteps",
+    "acquire_lease",
+    "in_ledger",
+    "keep_quarantined",
+    "save_config",
+    "take_over_lease",
+]
 
 
 @attrs.define
@@ -103,6 +111,14 @@ def keep_quarantined(
         )
     )
     return new_id(inserted)
+
+
+def save_config(conn: Connection, name: str, config: Any) -> None:
+    """Add or replace the saved configuration of interface *name*."""
+    table = tables.interfaces
+    updated = conn.execute(sa.update(table).where(table.c.name == name).values(config=config))
+    if updated.rowcount == 0:
+        conn.execute(sa.insert(table).values(name=name, config=config))
 
 
 def acquire_lease(

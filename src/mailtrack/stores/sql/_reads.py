@@ -1,0 +1,156 @@
+"""The SQL store's queries, each on a connection the caller opened for reading."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ...exceptions import RecordNotFoundError
+from ...models import Lease, QuarantinedMessage, Record, RunReport
+from .._common import as_utc
+from . import _schema as tables
+from ._rows import chunks, key, load_records, participants, quarantined, run_report, sha256
+
+__all__ = [
+    "attachment_content",
+    "has_record",
+    "imported_uids",
+    "interface_rows",
+    "is_quarantined",
+    "last_run",
+    "last_runs",
+    "lease_holder",
+    "quarantined_messages",
+    "record",
+    "record_id_holding",
+    "record_participants",
+    "records",
+    "saved_config",
+]
+
+
+def imported_uids(conn: Connection, interface: str, uids: Iterable[str]) -> set[str]:
+    """The subset of *uids* the ledger holds for *interface* (one query per 500 UIDs)."""
+    by_key = {key(uid): uid for uid in uids}
+    ledger = tables.ledger
+    found: set[str] = set()
+    for chunk in chunks(list(by_key)):
+        rows = conn.execute(
+            sa.select(ledger.c.uid).where(ledger.c.interface == interface, ledger.c.uid.in_(chunk))
+        )
+        found.update(by_key[row.uid] for row in rows)
+    return found
+
+
+def record(conn: Connection, record_id: int, *, load_content: bool) -> Record:
+    """Raises RecordNotFoundError for a missing record."""
+    rows = conn.execute(sa.select(tables.records).where(tables.records.c.id == record_id)).all()
+    if not rows:
+        raise RecordNotFoundError(record_id)
+    return load_records(conn, rows, load_content=load_content)[0]
+
+
+def records(
+    conn: Connection, project: str | None, *, limit: int | None, offset: int, load_content: bool
+) -> list[Record]:
+    """A page of records (of *project*, or all), newest ID first."""
+    table = tables.records
+    query = sa.select(table).order_by(table.c.id.desc()).offset(offset).limit(limit)
+    if project is not None:
+        query = query.where(table.c.project == project)
+    return load_records(conn, conn.execute(query).all(), load_content=load_content)
+
+
+def has_record(conn: Connection, record_id: int, project: str | None) -> bool:
+    table = tables.records
+    query = sa.select(table.c.id).where(table.c.id == record_id)
+    if project is not None:
+        query = query.where(table.c.project == project)
+    return conn.execute(query).first() is not None
+
+
+def record_id_holding(conn: Connection, message_id: str) -> int | None:
+    """The record holding the detail with this Message-ID."""
+    details = tables.details
+    query = sa.select(details.c.record_id).where(details.c.message_id_sha256 == sha256(message_id))
+    found = conn.execute(query).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def record_participants(conn: Connection, record_id: int) -> set[str]:
+    """Raises RecordNotFoundError for a missing record."""
+    if not has_record(conn, record_id, None):
+        raise RecordNotFoundError(record_id)
+    details = tables.details
+    rows = conn.execute(
+        sa.select(details.c.sender, details.c.to_addresses, details.c.cc_addresses).where(
+            details.c.record_id == record_id
+        )
+    ).all()
+    return participants(rows)
+
+
+def attachment_content(conn: Connection, attachment_id: int) -> bytes | None:
+    table = tables.attachments
+    query = sa.select(table.c.content).where(table.c.id == attachment_id)
+    content = conn.execute(query).scalar_one_or_none()
+    return None if content is None else bytes(content)
+
+
+def is_quarantined(conn: Connection, interface: str, uid: str) -> bool:
+    table = tables.quarantine
+    query = sa.select(table.c.id).where(table.c.interface == interface, table.c.uid == key(uid))
+    return conn.execute(query).first() is not None
+
+
+def quarantined_messages(
+    conn: Connection, *, interface: str | None = None, quarantine_id: int | None = None
+) -> list[QuarantinedMessage]:
+    """Quarantined messages (of *interface*, or the one *quarantine_id*), oldest first."""
+    table = tables.quarantine
+    query = sa.select(table).order_by(table.c.id)
+    if interface is not None:
+        query = query.where(table.c.interface == interface)
+    if quarantine_id is not None:
+        query = query.where(table.c.id == quarantine_id)
+    return [quarantined(row) for row in conn.execute(query)]
+
+
+def saved_config(conn: Connection, name: str) -> Any:
+    """The saved configuration of interface *name*, or ``None``."""
+    table = tables.interfaces
+    return conn.execute(sa.select(table.c.config).where(table.c.name == name)).scalar_one_or_none()
+
+
+def interface_rows(conn: Connection) -> list[Any]:
+    """``(name, config)`` of every saved interface, by name (sorted here: database collations
+    order names differently)."""
+    table = tables.interfaces
+    rows = conn.execute(sa.select(table.c.name, table.c.config)).all()
+    return sorted(rows, key=lambda row: str(row.name))
+
+
+def last_run(conn: Connection, name: str) -> RunReport | None:
+    runs = tables.runs
+    query = sa.select(runs).where(runs.c.interface == name).order_by(runs.c.id.desc()).limit(1)
+    row = conn.execute(query).first()
+    return None if row is None else run_report(row)
+
+
+def last_runs(conn: Connection) -> dict[str, RunReport]:
+    runs = tables.runs
+    newest = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.interface).scalar_subquery()
+    rows = conn.execute(sa.select(runs).where(runs.c.id.in_(newest))).all()
+    return {row.interface: run_report(row) for row in sorted(rows, key=lambda row: str(row.interface))}
+
+
+def lease_holder(conn: Connection, name: str, now: Any) -> Lease | None:
+    leases = tables.leases
+    query = sa.select(leases.c.owner, leases.c.expires_at).where(leases.c.name == key(name))
+    row = conn.execute(query).first()
+    if row is None or row.expires_at <= as_utc(now):
+        return None
+    return Lease(interface=name, owner=row.owner, expires_at=row.expires_at)
