@@ -30,9 +30,24 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package and on the examples (which show the public API as users type it)."""
+    """mypy --strict on the package, the examples (which show the public API as users type it), the
+    tests, the scripts and this file."""
     session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
-    session.run("mypy", "--strict", "src", "examples")
+    session.run("mypy", "--strict", "src", "examples", "tests", "scripts", "noxfile.py")
+
+
+@nox.session
+def coverage(session: nox.Session) -> None:
+    """The test suite under coverage.py: line and branch coverage of the package, in the terminal
+    (``-- --html`` also writes htmlcov/). Code run in child processes is not counted."""
+    session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "test", "coverage"))
+    html = "--html" in session.posargs
+    pytest_args = [arg for arg in session.posargs if arg != "--html"]
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", "-p", "no:cacheprovider", *pytest_args)
+    session.run("coverage", "report", "--skip-covered", "--sort=cover")
+    if html:
+        session.run("coverage", "html")
 
 
 @nox.session
@@ -65,10 +80,10 @@ def stress(session: nox.Session) -> None:
     session.env["MAILTRACK_STRESS_ROUNDS"] = "20"
     session.run(
         "pytest",
-        "tests/test_worker_processes.py",
-        "tests/test_stopping.py",
-        "tests/test_lease_takeover.py",
-        "tests/test_sigkill.py",
+        "tests/importing/test_worker_processes.py",
+        "tests/importing/test_stopping.py",
+        "tests/importing/test_lease_takeover.py",
+        "tests/robustness/test_sigkill.py",
         *session.posargs,
     )
 

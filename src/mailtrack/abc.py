@@ -99,7 +99,7 @@ class MarksDeletionsLocally(Protocol):
 class FetcherFactory(Protocol):
     """Makes a :class:`Fetcher` for an interface (``POP3Fetcher`` is the default)."""
 
-    def __call__(self, interface: MailInterface) -> Fetcher: ...
+    def __call__(self, interface: MailInterface, /) -> Fetcher: ...
 
 
 @runtime_checkable

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -248,13 +248,17 @@ class MailInterface:
         return self.port if self.port is not None else _default_port(self.security)
 
 
+def _as_interfaces(value: Iterable[MailInterface]) -> tuple[MailInterface, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     """A whole configuration file: where the store is, and the mail interfaces."""
 
     #: Store URL for :func:`~mailtrack.stores.store_from_url` (``memory://``, ``sqlite:///path.db`` …).
     store: str = attrs.field(default="sqlite:///mailtrack.db", validator=_non_empty)
-    interfaces: tuple[MailInterface, ...] = attrs.field(default=(), converter=tuple)
+    interfaces: tuple[MailInterface, ...] = attrs.field(default=(), converter=_as_interfaces)
 
     @interfaces.validator
     def _unique_names(self, _attribute: attrs.Attribute[Any], value: tuple[MailInterface, ...]) -> None:

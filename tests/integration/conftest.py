@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from _dovecot import SCRIPT, SEARCH_PATH, Dovecot, Mailbox, free_port, write_users
 
 

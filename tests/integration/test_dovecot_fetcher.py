@@ -4,8 +4,8 @@ lines, refusals, and what the server keeps or deletes."""
 from __future__ import annotations
 
 import pytest
-from _dovecot import Mailbox
 
+from _dovecot import Mailbox
 from mailtrack import AuthenticationError, Security, SecurityError
 from mailtrack.fetching import POP3Fetcher
 from mailtrack.testing import build_message

@@ -10,8 +10,8 @@ import random
 from pathlib import Path
 
 import pytest
-from _dovecot import Mailbox
 
+from _dovecot import Mailbox
 from mailtrack import Importer, MemoryRecordStore, Security
 from mailtrack.testing import build_message
 

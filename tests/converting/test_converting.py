@@ -22,7 +22,7 @@ from mailtrack import (
     ParseLimits,
 )
 
-MESSAGES = Path(__file__).parent / "messages"
+MESSAGES = Path(__file__).parents[1] / "messages"
 GOLDEN = sorted(MESSAGES.glob("*.eml"))
 MALFORMED = sorted((MESSAGES / "malformed").glob("*.eml"))
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)

@@ -321,7 +321,7 @@ def test_public_names_are_exported() -> None:
 
 # -- raw samples through the converter ------------------------------------------------------------
 
-MACHINE_SAMPLES = Path(__file__).parent / "messages" / "machine"
+MACHINE_SAMPLES = Path(__file__).parents[1] / "messages" / "machine"
 SAMPLE_POLICY = ImportPolicy(own_addresses=("support@example.com",), loop_header_value="mailtrack-tests")
 
 

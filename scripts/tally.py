@@ -3,9 +3,9 @@ duplicated.
 
 Usage (from the repository root)::
 
-    .venv/bin/python tests/tally.py [extra pytest arguments]
+    .venv/bin/python scripts/tally.py [extra pytest arguments]
 
-The tests count for themselves (``tests/_tally.py``) into a file named by ``$MAILTRACK_TALLY``;
+The tests count for themselves (``tests/support/_tally.py``) into a file named by ``$MAILTRACK_TALLY``;
 this script sets it, runs them with the deterministic hypothesis profile, and sums. It exits
 with pytest's status, or 1 when a message was lost or duplicated.
 """
@@ -19,12 +19,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).parent
+ROOT = Path(__file__).resolve().parents[1]
 TESTS = [
-    "test_faults.py",
-    "test_sigkill.py",
-    "test_end_to_end_hostile.py",
-    "test_properties.py",
+    "tests/robustness/test_faults.py",
+    "tests/robustness/test_sigkill.py",
+    "tests/robustness/test_end_to_end_hostile.py",
+    "tests/robustness/test_properties.py",
 ]
 
 
@@ -39,9 +39,9 @@ def main(argv: list[str]) -> int:
             "-q",
             "-p",
             "no:cacheprovider",
-            *(str(HERE / t) for t in TESTS),
+            *(str(ROOT / test) for test in TESTS),
         ]
-        status = subprocess.call([*command, *argv], env=env, cwd=HERE.parent)
+        status = subprocess.call([*command, *argv], env=env, cwd=ROOT)
         totals = {"bad_inputs": 0, "faults": 0, "messages": 0, "lost": 0, "duplicated": 0}
         if tally.exists():
             for line in tally.read_text(encoding="utf-8").splitlines():

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
 from datetime import datetime
 
 import attrs
@@ -57,17 +56,10 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, clock: ManualClock) -> Iterator[RecordStore]:
-    """Each test runs against the in-memory store and the SQL store on in-memory SQLite."""
-    if request.param == "memory":
-        yield MemoryRecordStore(clock=clock)
-        return
-    pytest.importorskip("sqlalchemy")
-    from mailtrack.stores.sql import SQLRecordStore
-
-    with SQLRecordStore("sqlite://", clock=clock) as sql_store:
-        yield sql_store
+@pytest.fixture
+def store_clock(clock: ManualClock) -> ManualClock:
+    """The stores (memory, SQL on in-memory SQLite: see conftest.py) keep the test's clock."""
+    return clock
 
 
 def importer_for(

@@ -1,7 +1,7 @@
 """SQLRecordStore: the store contract on SQLite (file and memory), PostgreSQL and MariaDB, plus
 what is particular to SQL: schema versions, engines, lazy attachment content, fixed query counts.
 
-PostgreSQL and MariaDB tests run in a scratch database per session (see ``_sql_databases``) and
+PostgreSQL and MariaDB tests run in a scratch database per session (see ``conftest.py``) and
 skip, saying why, when the server is unreachable.
 """
 
@@ -22,7 +22,7 @@ pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip in
 
 import sqlalchemy as sa
 
-from _sql_databases import empty_tables, scratch_database
+from _sql_databases import empty_tables
 from mailtrack import (
     AppendToRecord,
     CommitOutcome,
@@ -44,34 +44,6 @@ BACKENDS = ["sqlite", "postgresql", "mariadb"]
 
 
 # -- servers ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def postgresql_url() -> Iterator[sa.URL]:
-    with scratch_database("postgresql") as url:
-        SQLRecordStore(url).close()  # the tables, once per session
-        yield url
-
-
-@pytest.fixture(scope="session")
-def mariadb_url() -> Iterator[sa.URL]:
-    with scratch_database("mariadb") as url:
-        SQLRecordStore(url).close()
-        yield url
-
-
-@pytest.fixture(scope="session")
-def postgresql_engine(postgresql_url: sa.URL) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(postgresql_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def mariadb_engine(mariadb_url: sa.URL) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(mariadb_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -3,7 +3,7 @@
 :func:`audit` looks at both sides after a test's runs, the store and the server's mailbox, and
 counts messages lost and duplicated (every test then asserts both are 0). :func:`record` adds
 to the tally: bad inputs tried, faults injected, messages audited, lost, duplicated. The tally
-is written (JSON lines) only when ``$MAILTRACK_TALLY`` names a file; ``tests/tally.py`` sets it,
+is written (JSON lines) only when ``$MAILTRACK_TALLY`` names a file; ``scripts/tally.py`` sets it,
 runs the robustness tests and prints the sums.
 """
 

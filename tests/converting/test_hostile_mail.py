@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _hostile import many_header_fields, many_parts, nested_messages, nested_multipart
 from mailtrack import IncomingMessage, MailParserConverter, ParseError, ParseLimits
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -20,38 +21,6 @@ RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 def convert(raw: bytes, limits: ParseLimits | None = None) -> IncomingMessage:
     return MailParserConverter(limits or ParseLimits()).convert(raw, received_at=RECEIVED)
-
-
-def nested_multipart(depth: int) -> bytes:
-    opening = b"".join(
-        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i) for i in range(depth)
-    )
-    closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
-    return (
-        b"From: a@example.org\r\nSubject: deep\r\n"
-        + opening
-        + b"Content-Type: text/plain\r\n\r\nhi\r\n"
-        + closing
-    )
-
-
-def nested_messages(depth: int) -> bytes:
-    return (
-        b"From: a@example.org\r\nSubject: deep\r\n"
-        + b"Content-Type: message/rfc822\r\n\r\n" * depth
-        + b"Subject: innermost\r\n\r\nhi\r\n"
-    )
-
-
-def many_parts(count: int) -> bytes:
-    body = b"".join(b"--X\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % i for i in range(count))
-    return b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n" + body + b"--X--\r\n"
-
-
-def many_header_fields(count: int) -> bytes:
-    return (
-        b"".join(b"X-Field-%d: value\r\n" % i for i in range(count)) + b"From: a@example.org\r\n\r\nbody\r\n"
-    )
 
 
 def test_multiparts_nested_1200_deep_raise_parse_error_naming_max_depth() -> None:
@@ -165,7 +134,7 @@ def test_very_long_body_line_converts() -> None:
 
 # -- fuzzing: whatever the bytes, a message or a ParseError ---------------------------------------
 
-_GOLDEN = sorted((Path(__file__).parent / "messages").glob("*.eml"))
+_GOLDEN = sorted((Path(__file__).parents[1] / "messages").glob("*.eml"))
 
 
 def _converts_or_refuses(raw: bytes) -> None:

@@ -12,9 +12,8 @@ drop points are spread over the whole RETR answer, and the other faults of issue
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -27,7 +26,6 @@ from mailtrack import (
     IncomingMessage,
     MailInterface,
     MailParserConverter,
-    MemoryRecordStore,
     RecordStore,
     RunReport,
     SenderPolicy,
@@ -50,24 +48,10 @@ def messages(count: int, prefix: str = "message") -> dict[str, bytes]:
 
 
 @pytest.fixture(params=["sqlite-file", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStore]:
-    if request.param == "memory":
-        yield MemoryRecordStore()
-        return
-    pytest.importorskip("sqlalchemy")
-    from mailtrack.stores.sql import SQLRecordStore
-
-    with SQLRecordStore(f"sqlite:///{tmp_path / 'mailtrack.db'}") as sql_store:
-        yield sql_store
-
-
-@pytest.fixture
-def sql_store(tmp_path: Path) -> Iterator[RecordStore]:
-    pytest.importorskip("sqlalchemy")
-    from mailtrack.stores.sql import SQLRecordStore
-
-    with SQLRecordStore(f"sqlite:///{tmp_path / 'mailtrack.db'}") as sql_store:
-        yield sql_store
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The stores of these tests (see ``store`` in conftest.py): a SQLite file and memory."""
+    kind: str = request.param
+    return kind
 
 
 def interface_of(server: POP3TestServer, **overrides: Any) -> MailInterface:
@@ -96,7 +80,7 @@ class OnConvert:
     the fetcher may have sent later RETRs already (``pipelining=False`` where that matters).
     """
 
-    def __init__(self, nth: int, action: Callable[[], None]) -> None:
+    def __init__(self, nth: int, action: Callable[[], object]) -> None:
         self.nth = nth
         self.action = action
         self.calls = 0
@@ -335,9 +319,11 @@ BATCHING = pytest.mark.parametrize("batch_size", [1, Importer().batch_size], ids
     [("database or disk is full", False), ("unable to open database file", True)],
     ids=["disk full", "database gone"],
 )
+@pytest.mark.parametrize("store_kind", ["sqlite-file"])
 def test_store_failing_mid_run_stops_the_run_deletes_only_what_was_committed_and_the_next_run_recovers(
-    sql_store: RecordStore, error: str, reads_too: bool, batch_size: int
+    store: RecordStore, error: str, reads_too: bool, batch_size: int
 ) -> None:
+    sql_store = store
     originals = messages(5)
     switch = break_database(sql_store, error, reads_too=reads_too)
     with POP3TestServer(list(originals.items())) as server:
@@ -372,9 +358,9 @@ def test_store_failing_mid_run_stops_the_run_deletes_only_what_was_committed_and
 
 
 @BATCHING
-def test_quarantine_copy_that_cannot_be_committed_is_not_deleted(
-    sql_store: RecordStore, batch_size: int
-) -> None:
+@pytest.mark.parametrize("store_kind", ["sqlite-file"])
+def test_quarantine_copy_that_cannot_be_committed_is_not_deleted(store: RecordStore, batch_size: int) -> None:
+    sql_store = store
     originals = {"good": build_message(subject="good"), "poison": OUTLOOK_MSG, "later": build_message()}
     switch = break_database(sql_store, "database or disk is full", reads_too=False)
     policy = attrs.evolve(ANYONE, delete_quarantined=True)

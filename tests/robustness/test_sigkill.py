@@ -39,7 +39,7 @@ pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX only"),
 ]
 
-WORKER = Path(__file__).with_name("_sigkill_worker.py")
+WORKER = Path(__file__).parents[1] / "support" / "_sigkill_worker.py"
 MESSAGES = 200
 SEED = 20240506
 #: A child that never reaches its moment is waited for this long (it normally takes about a second).

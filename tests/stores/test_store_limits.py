@@ -199,15 +199,6 @@ def test_sqlite_importer_leaves_a_too_large_message_and_imports_the_rest(
 # -- MariaDB with max_allowed_packet lowered -------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def mariadb_url() -> Iterator[Any]:
-    pytest.importorskip("sqlalchemy")
-    from _sql_databases import scratch_database
-
-    with scratch_database("mariadb") as url:
-        yield url
-
-
 @pytest.fixture
 def small_packets(mariadb_url: Any) -> Iterator[Any]:
     """MariaDB's max_allowed_packet lowered to PACKET for new connections, restored afterwards."""

@@ -34,8 +34,8 @@ pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="worker processes start automatically on Linux")
 ]
 
-HERE = Path(__file__).parent
-STOPPED_IMPORTER = HERE / "_stopped_importer.py"
+SUPPORT = Path(__file__).parents[1] / "support"
+STOPPED_IMPORTER = SUPPORT / "_stopped_importer.py"
 ROUNDS = int(os.environ.get("MAILTRACK_STRESS_ROUNDS", "2"))
 MAILBOXES, PER_MAILBOX = 200, 20
 
@@ -266,7 +266,7 @@ def test_workers_never_write_to_the_hosts_streams_and_their_log_comes_back(
 ) -> None:
     from _noisy_converter import LOGGED, PRINTED
 
-    result = run_script(tmp_path / "noisy.py", NOISY, str(HERE), method)
+    result = run_script(tmp_path / "noisy.py", NOISY, str(SUPPORT), method)
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"created": 20}
     assert PRINTED not in result.stdout
     assert PRINTED not in result.stderr

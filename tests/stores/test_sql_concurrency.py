@@ -29,31 +29,16 @@ pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip in
 import sqlalchemy as sa
 
 import _sql_workers
-from _sql_databases import empty_tables, scratch_database
+from _sql_databases import empty_tables
 from mailtrack import Importer
 from mailtrack._importing.lease import ANOTHER_WORKER
 from mailtrack.stores.sql import SQLRecordStore
-from mailtrack.testing import POP3TestServer, build_message
-from mailtrack.testing._pop3server import Faults
+from mailtrack.testing import Faults, POP3TestServer, build_message
 
 pytestmark = pytest.mark.slow
 
 CTX = multiprocessing.get_context("spawn")
 WORKERS = 3
-
-
-@pytest.fixture(scope="module")
-def postgresql_server_url() -> Iterator[sa.URL]:
-    with scratch_database("postgresql") as url:
-        SQLRecordStore(url).close()
-        yield url
-
-
-@pytest.fixture(scope="module")
-def mariadb_server_url() -> Iterator[sa.URL]:
-    with scratch_database("mariadb") as url:
-        SQLRecordStore(url).close()
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
@@ -64,7 +49,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         SQLRecordStore(f"sqlite:///{path}").close()  # WAL mode and tables before the race
         yield f"sqlite:///{path}"
         return
-    server_url: sa.URL = request.getfixturevalue(f"{request.param}_server_url")
+    server_url: sa.URL = request.getfixturevalue(f"{request.param}_url")
     engine = sa.create_engine(server_url)
     empty_tables(engine)
     engine.dispose()

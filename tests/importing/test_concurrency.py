@@ -509,7 +509,7 @@ def test_the_automatic_start_method_forks_only_a_process_without_other_threads()
     assert choose_start_method("spawn") == "spawn"
 
 
-LOCK_WORKER = Path(__file__).with_name("_lock_held_worker.py")
+LOCK_WORKER = Path(__file__).parents[1] / "support" / "_lock_held_worker.py"
 
 
 @pytest.mark.skipif(automatic_workers() == 0, reason="conversion workers start automatically on Linux only")

@@ -3,6 +3,8 @@ the wire kept in step when a consumer stops early, and DELE only at the end of a
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import pytest
 
 from mailtrack import FetchError, MessageInfo
@@ -65,6 +67,7 @@ def test_a_consumer_that_stops_early_leaves_the_session_in_step() -> None:
         fetcher = POP3Fetcher(server.interface())
         listing = fetcher.open()
         messages = fetcher.retrieve_many(listing)
+        assert isinstance(messages, Generator)  # POP3Fetcher's is a generator: it can be closed
         first, raw = next(messages)
         messages.close()  # eleven RETR replies were still on their way
         fetcher.delete(first)

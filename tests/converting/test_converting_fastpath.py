@@ -45,7 +45,7 @@ BASE = settings.get_profile(f"mailtrack-fastpath-{_PROFILE}")
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 LIMITS = ParseLimits()
-_MESSAGES = Path(__file__).parent / "messages"
+_MESSAGES = Path(__file__).parents[1] / "messages"
 _GOLDEN = sorted(
     path
     for folder in (_MESSAGES, _MESSAGES / "malformed", _MESSAGES / "machine")
@@ -331,7 +331,9 @@ def test_body_holding_a_marker_of_another_tag_is_put_back_unchanged(fixed_tag: s
     message = _outcome(raw, cut_out=True)
     assert isinstance(message, IncomingMessage)
     assert message.text.startswith(other.decode() + "\n")
-    assert message.attachments[0].content.endswith(other)
+    content = message.attachments[0].content
+    assert content is not None
+    assert content.endswith(other)
 
 
 class _CountingToken:

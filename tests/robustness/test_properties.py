@@ -68,7 +68,7 @@ CONVERTER = MailParserConverter()
 
 # -- random MIME trees ---------------------------------------------------------------------------------
 
-_words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+_words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
 _ascii = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
 
 
@@ -375,7 +375,9 @@ def test_importer_over_pop3_with_random_server_faults_loses_and_duplicates_nothi
     faults = Faults(
         drop_after_bytes=drop[0] if drop else None,
         drop_on_message=drop[1] if drop else None,
-        **({quit_fault: True} if quit_fault else {}),
+        quit_error=quit_fault == "quit_error",
+        drop_after_dele=quit_fault == "drop_after_dele",
+        drop_after_update=quit_fault == "drop_after_update",
     )
     record(faults=int(drop is not None) + int(quit_fault is not None))
     store = MemoryRecordStore()

@@ -30,9 +30,9 @@ PASSWORD_VARIABLE = "MAILTRACK_TEST_PASSWORD"
 PASSWORD = "correct horse battery staple"
 
 
-def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+def invoke(*args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Result:
     """Run ``mailtrack ARGS`` in-process; wide enough that table cells are not wrapped."""
-    environment = {"COLUMNS": "220", PASSWORD_VARIABLE: PASSWORD, **(env or {})}
+    environment: dict[str, str | None] = {"COLUMNS": "220", PASSWORD_VARIABLE: PASSWORD, **(env or {})}
     return CliRunner().invoke(cli, list(args), input=input, env=environment, catch_exceptions=True)
 
 

@@ -13,23 +13,22 @@ from __future__ import annotations
 
 import re
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
+from _hostile import many_header_fields, many_parts, nested_messages, nested_multipart
 from _tally import audit, record
 from mailtrack import Detail, Importer, ImportPolicy, RecordStore, SenderPolicy
 from mailtrack.testing import POP3TestServer, build_message
-from test_hostile_mail import many_header_fields, many_parts, nested_messages, nested_multipart
 
 pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
 
-from mailtrack.stores.sql import SQLRecordStore
 
-MALFORMED = Path(__file__).parent / "messages" / "malformed"
+MALFORMED = Path(__file__).parents[1] / "messages" / "malformed"
 ANYONE = ImportPolicy(sender_policy=SenderPolicy.ANYONE)
 GOOD = build_message(subject="a well-formed message after the bad one", message_id="<good@example.com>")
 #: Bytes a run may allocate (at its peak) beyond ten times the hostile message's size.
@@ -170,9 +169,9 @@ CASES: dict[str, Case] = {
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[RecordStore]:
-    with SQLRecordStore(f"sqlite:///{tmp_path / 'mailtrack.db'}") as sql_store:
-        yield sql_store
+def store_kind() -> str:
+    """The store of these tests (see ``store`` in conftest.py): a SQLite file."""
+    return "sqlite-file"
 
 
 def import_through_pop3(raw: bytes, store: RecordStore, **policy: Any) -> tuple[Any, list[str], int]:
@@ -254,7 +253,7 @@ def test_hostile_message_is_deleted_once_quarantined_when_the_policy_says_so(
 
 # -- loops, sender policy and HTML end to end, with the default policy -----------------------------
 
-MACHINE = Path(__file__).parent / "messages" / "machine"
+MACHINE = Path(__file__).parents[1] / "messages" / "machine"
 #: The default ImportPolicy, told only who "we" are (as every deployment must).
 DEFAULT_POLICY = ImportPolicy(own_addresses=("support@example.com",), loop_header_value="mailtrack-tests")
 CUSTOMER = "Carol Customer <carol@customer.example>"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ from mailtrack import (
     ImportPolicy,
     IncomingMessage,
     MailInterface,
-    MemoryRecordStore,
     Record,
     RecordStore,
     SenderPolicy,
@@ -33,19 +31,6 @@ def make_interface(sender_policy: SenderPolicy, **policy: Any) -> MailInterface:
         project="helpdesk",
         policy=ImportPolicy(sender_policy=sender_policy, **policy),
     )
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest) -> Iterator[RecordStore]:
-    """Each test runs against the in-memory store and the SQL store on in-memory SQLite."""
-    if request.param == "memory":
-        yield MemoryRecordStore()
-        return
-    pytest.importorskip("sqlalchemy")
-    from mailtrack.stores.sql import SQLRecordStore
-
-    with SQLRecordStore("sqlite://") as sql_store:
-        yield sql_store
 
 
 def open_record(store: RecordStore, mailbox: FakeMailbox, importer: Importer) -> Record:
