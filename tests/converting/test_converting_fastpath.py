@@ -19,29 +19,14 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _hypothesis_profiles import BASE
 from mailtrack import IncomingMessage, ParseError, ParseLimits
 from mailtrack.converting import _outofline
 from mailtrack.converting._mailparser import convert_message
 from mailtrack.converting._mimescan import scan
-
-_PROFILE = os.environ.get("MAILTRACK_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
-settings.register_profile(
-    "mailtrack-fastpath-ci",
-    derandomize=True,
-    database=None,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "mailtrack-fastpath-dev",
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-BASE = settings.get_profile(f"mailtrack-fastpath-{_PROFILE}")
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 LIMITS = ParseLimits()

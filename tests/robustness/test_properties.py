@@ -18,7 +18,6 @@ is deterministic (derandomised, no example database); ``dev`` explores new examp
 from __future__ import annotations
 
 import base64
-import os
 import quopri
 import re
 from collections.abc import Sequence
@@ -27,9 +26,10 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _hypothesis_profiles import BASE
 from _tally import audit, record
 from mailtrack import (
     CommitResult,
@@ -47,21 +47,6 @@ from mailtrack import (
     StoreError,
 )
 from mailtrack.testing import FakeMailbox, Faults, POP3TestServer, build_message
-
-_PROFILE = os.environ.get("MAILTRACK_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
-settings.register_profile(
-    "mailtrack-ci",
-    derandomize=True,
-    database=None,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "mailtrack-dev", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
-#: The settings every test here starts from (not loaded globally: other modules keep theirs).
-BASE = settings.get_profile(f"mailtrack-{_PROFILE}")
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 CONVERTER = MailParserConverter()
