@@ -4,11 +4,11 @@ Shows how a help desk that keeps its own tables (here: ``agents`` and ``ticket_a
 hands *its* engine to :class:`~mailtrack.stores.sql.SQLRecordStore`:
 
 * the mailtrack tables (all named ``mailtrack_*``) live in the application's database, created
-  with the application's own schema step: ``SQLRecordStore.metadata`` is an ordinary
-  ``MetaData``, so ``metadata.create_all`` here, or ``target_metadata = [app_metadata,
-  SQLRecordStore.metadata]`` in an Alembic ``env.py``;
-* ``create_schema=False`` because the application created the tables; the store still checks
-  the recorded schema version;
+  and later upgraded by the application's own schema step, which calls
+  :func:`mailtrack.stores.sql.upgrade` (mailtrack's Alembic revisions, recorded in
+  ``mailtrack_alembic_version``, never in the application's ``alembic_version``);
+* ``create_schema=False`` because the schema step made the tables; the store still checks
+  that they are at the revision this mailtrack needs;
 * the application joins its own table to ``mailtrack_records`` in one query;
 * closing the store leaves the application's engine open (the store closes only what it opened).
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from mailtrack import Importer
-from mailtrack.stores.sql import SQLRecordStore
+from mailtrack.stores.sql import SQLRecordStore, upgrade
 from mailtrack.testing import POP3TestServer, build_message
 
 # -- the host application's own schema --------------------------------------------------------
@@ -48,9 +48,9 @@ mailtrack_records = SQLRecordStore.metadata.tables["mailtrack_records"]
 
 
 def create_schema(engine: sa.Engine) -> None:
-    """The application's schema step: its own tables and mailtrack's, in one database."""
-    for metadata in (app_metadata, SQLRecordStore.metadata):
-        metadata.create_all(engine)
+    """The application's schema step (run at each deployment): its own tables and mailtrack's."""
+    app_metadata.create_all(engine)  # an application with Alembic runs its own upgrade here
+    upgrade(engine)  # creates mailtrack's tables, or brings them up to date; safe to run again
 
 
 def main() -> None:

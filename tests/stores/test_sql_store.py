@@ -1,5 +1,5 @@
 """SQLRecordStore: the store contract on SQLite (file and memory), PostgreSQL and MariaDB, plus
-what is particular to SQL: schema versions, engines, lazy attachment content, fixed query counts.
+what is particular to SQL: engines, lazy attachment content, fixed query counts.
 
 PostgreSQL and MariaDB tests run in a scratch database per session (see ``conftest.py``) and
 skip, saying why, when the server is unreachable.
@@ -30,7 +30,6 @@ from mailtrack import (
     MailInterface,
     RecordStore,
     RunReport,
-    SchemaVersionError,
     SkipMessage,
     StoreError,
 )
@@ -127,14 +126,6 @@ def _selects(seen: list[str]) -> list[str]:
     return [statement for statement in seen if statement.upper().startswith("SELECT")]
 
 
-def _set_version(url: sa.URL, value: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.delete(tables.meta))
-        conn.execute(sa.insert(tables.meta).values(key="schema_version", value=value))
-    engine.dispose()
-
-
 # -- schema ----------------------------------------------------------------------------------------
 
 
@@ -154,47 +145,15 @@ def test_every_table_is_prefixed_and_reachable_as_metadata() -> None:
     }
 
 
-def test_create_schema_is_idempotent_and_records_the_version(database: sa.URL) -> None:
+def test_create_schema_is_idempotent(database: sa.URL) -> None:
     with SQLRecordStore(database) as store:
         store.commit("support", "uid-1", _create())
         store.create_schema()
         store.create_schema()
         assert store.is_imported("support", "uid-1")
-        with store.engine.connect() as conn:
-            rows = conn.execute(sa.select(tables.meta.c.key, tables.meta.c.value)).all()
-    assert [tuple(row) for row in rows] == [("schema_version", str(tables.SCHEMA_VERSION))]
 
 
-@pytest.mark.parametrize("version", ["2", "999"])
-def test_a_newer_schema_version_is_refused(database: sa.URL, version: str) -> None:
-    SQLRecordStore(database).close()
-    _set_version(database, version)
-    with pytest.raises(SchemaVersionError, match=f"newer mailtrack \\(schema version {version}\\)"):
-        SQLRecordStore(database)
-    with pytest.raises(SchemaVersionError):
-        SQLRecordStore(database, create_schema=False)
-
-
-@pytest.mark.parametrize("version", ["0", "banana"])
-def test_an_unknown_schema_version_is_refused(database: sa.URL, version: str) -> None:
-    SQLRecordStore(database).close()
-    _set_version(database, version)
-    with pytest.raises(SchemaVersionError, match="does not know"):
-        SQLRecordStore(database)
-
-
-def test_without_create_schema_missing_tables_are_an_error(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="tables do not exist") as info:
-        SQLRecordStore(f"sqlite:///{tmp_path / 'empty.db'}", create_schema=False)
-    assert not isinstance(info.value, SchemaVersionError)
-
-
-def test_tables_made_by_a_host_migration_are_accepted(tmp_path: Path) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'host.db'}")
-    SQLRecordStore.metadata.create_all(engine)  # as Alembic would: no version row
-    with SQLRecordStore(engine, create_schema=False) as store:
-        assert store.commit("support", "uid-1", _create()).outcome is CommitOutcome.CREATED
-    engine.dispose()
+# (Schema revisions, upgrades and refusals: test_migrations.py.)
 
 
 # -- engines, URLs, errors -------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 ``mailtrack demo`` imports a bundled set of sample messages from a local test server; ``check``,
 ``run``, ``interfaces``, ``records`` and ``quarantine`` work on the mail interfaces and the store
-named in ``mailtrack.toml`` (or ``--config PATH``). Every listing takes ``--json``; errors are
-printed in plain words, with the traceback only under ``--debug``.
+named in ``mailtrack.toml`` (or ``--config PATH``); ``db`` upgrades the SQL store's schema. Every
+listing takes ``--json``; errors are printed in plain words, with the traceback only under
+``--debug``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.console import Console
 
 from .. import __version__
 from ._app import App, ErrorHandlingGroup
+from ._db import db
 from ._demo import demo
 from ._interfaces import interfaces
 from ._quarantine import quarantine
@@ -58,7 +60,7 @@ def cli(ctx: click.Context, config_path: Path | None, store_url: str | None, deb
     )
 
 
-for command in (demo, check, run, interfaces, records, quarantine):
+for command in (demo, check, run, interfaces, records, quarantine, db):
     cli.add_command(command)
 
 

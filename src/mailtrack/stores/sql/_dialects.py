@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +32,8 @@ _POOL_KEPT = 5
 #: PostgreSQL SQLSTATEs and MariaDB error numbers that mean "try the transaction again".
 _PG_RETRY = {"40001", "40P01", "55P03"}
 _MYSQL_RETRY = {1205, 1213}
+#: Seconds a process waits for another one to finish creating or upgrading the schema.
+SCHEMA_LOCK_WAIT = 3600
 #: MariaDB/MySQL errors that say a statement was larger than ``max_allowed_packet``; and the
 #: errors of a lost connection, which is what the client mostly sees instead (the server drops
 #: the connection while the statement is still being sent).
@@ -61,6 +65,18 @@ class Dialect:
 
     def at_transaction_start(self, conn: Connection) -> None:
         """Called first inside a write transaction."""
+
+    @contextlib.contextmanager
+    def schema_lock(self, conn: Connection) -> Iterator[None]:
+        """Hold, on *conn*, a transaction and the lock under which the schema is created or
+        upgraded: two processes doing it at once take turns, and the second finds it done.
+
+        The lock goes with the connection (and so with the process, however it ends).
+        """
+        self.before_transaction(conn)
+        with conn.begin():
+            self.at_transaction_start(conn)
+            yield
 
     def transient(self, exc: sa_exc.DBAPIError) -> bool:
         """Whether *exc* means "the transaction lost a race: try it again" (a unique key taken
@@ -105,6 +121,28 @@ class SQLite(Dialect):
         if not getattr(conn.connection.driver_connection, "in_transaction", True):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    @contextlib.contextmanager
+    def schema_lock(self, conn: Connection) -> Iterator[None]:
+        # The write lock on the file is the lock. Foreign keys are off while the schema changes:
+        # a revision that rebuilds a table (Alembic's batch mode drops the old one) must not
+        # cascade the drop to the rows that refer to it. SQLite ignores the pragma inside a
+        # transaction, so it is set before.
+        enforced = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()
+        try:
+            with super().schema_lock(conn):
+                yield
+                problems = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if problems:
+                    raise StoreError(
+                        f"the schema change left {len(problems)} rows whose foreign key points nowhere "
+                        f"(first in table {problems[0][0]}); nothing was changed"
+                    )
+        finally:
+            conn.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
+            conn.commit()
+
     def transient(self, exc: sa_exc.DBAPIError) -> bool:
         return super().transient(exc) or "locked" in str(exc.orig) or "busy" in str(exc.orig)
 
@@ -145,6 +183,16 @@ class PostgreSQL(Dialect):
     def before_transaction(self, conn: Connection) -> None:
         _read_committed(conn)
 
+    @contextlib.contextmanager
+    def schema_lock(self, conn: Connection) -> Iterator[None]:
+        # A transaction-level advisory lock: released at commit, rollback or disconnect; the
+        # schema changes themselves are transactional on PostgreSQL.
+        self.before_transaction(conn)
+        with conn.begin():
+            key = _lock_name(conn)
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(key.encode())})
+            yield
+
     def transient(self, exc: sa_exc.DBAPIError) -> bool:
         return super().transient(exc) or getattr(exc.orig, "sqlstate", None) in _PG_RETRY
 
@@ -165,6 +213,31 @@ class MariaDB(Dialect):
 
     def before_transaction(self, conn: Connection) -> None:
         _read_committed(conn)
+
+    @contextlib.contextmanager
+    def schema_lock(self, conn: Connection) -> Iterator[None]:
+        # A named lock of the session (MariaDB commits each DDL statement on its own, so a
+        # transaction cannot hold the schema still); the server drops it with the connection.
+        name = _lock_name(conn)[:64]
+        self.before_transaction(conn)
+        got = conn.execute(sa.text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": SCHEMA_LOCK_WAIT})
+        held = got.scalar() == 1
+        conn.commit()  # the lock belongs to the session, not to this transaction
+        if not held:
+            raise StoreError(
+                f"another process has been changing the mailtrack schema for {SCHEMA_LOCK_WAIT} s "
+                f"(the lock {name!r} is held); try again when it is done"
+            )
+        try:
+            with conn.begin():
+                yield
+        finally:
+            try:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+                conn.commit()
+            except sa_exc.SQLAlchemyError:
+                # Never give a connection that may still hold the lock back to the pool.
+                conn.invalidate()
 
     def transient(self, exc: sa_exc.DBAPIError) -> bool:
         return super().transient(exc) or _mysql_code(exc) in _MYSQL_RETRY
@@ -246,6 +319,11 @@ def _on_sqlite_file_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _lock_name(conn: Connection) -> str:
+    """The name of the schema lock of the database *conn* is connected to (locks are per server)."""
+    return f"mailtrack_schema.{conn.engine.url.database or ''}"
 
 
 def _read_committed(conn: Connection) -> None:

@@ -2,8 +2,9 @@
 
 Every table name starts with ``mailtrack_`` so that the tables sit beside a host application's
 own. :data:`metadata` is public: a host application that manages its schema with Alembic adds it
-to its ``target_metadata`` (a list of ``MetaData`` is accepted there). The schema version is one
-row of ``mailtrack_meta`` (:func:`record_version`, :func:`read_version`, :func:`check_version`).
+to its ``target_metadata`` (a list of ``MetaData`` is accepted there). These tables change only
+together with a revision in ``migrations/versions/`` (see :mod:`._versions`); a test keeps the
+two equal.
 """
 
 from __future__ import annotations
@@ -14,21 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect
 
-from ...exceptions import SchemaVersionError, StoreError
-
-__all__ = [
-    "KEY_LENGTH",
-    "SCHEMA_VERSION",
-    "check_version",
-    "metadata",
-    "read_version",
-    "record_version",
-]
-
-#: The schema version this mailtrack writes; a database recording another one is refused.
-SCHEMA_VERSION = 1
+__all__ = ["KEY_LENGTH", "metadata"]
 
 #: Longest interface name, UID, project and lease owner that fit in an index on every backend.
 KEY_LENGTH = 255
@@ -128,7 +117,7 @@ metadata = sa.MetaData(
     }
 )
 
-#: One row: ``key='schema_version'``.
+#: One row: ``key='schema_version'`` (see :mod:`._versions`).
 meta = sa.Table(
     "mailtrack_meta",
     metadata,
@@ -267,58 +256,3 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     **_TABLE_OPTIONS,
 )
-
-
-# -- the schema version -------------------------------------------------------------------------
-
-
-def _version_row(conn: Connection) -> str | None:
-    found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar_one_or_none()
-    return None if found is None else str(found)
-
-
-def record_version(conn: Connection) -> str:
-    """The version the database records; the current one is written first where none is."""
-    found = _version_row(conn)
-    if found is None:
-        conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-        return str(SCHEMA_VERSION)
-    return found
-
-
-def read_version(conn: Connection) -> str:
-    """The version the database records; tables without a version row count as current.
-
-    Raises:
-        StoreError: the tables do not exist.
-    """
-    if not sa.inspect(conn).has_table(meta.name):
-        raise StoreError(
-            "the mailtrack tables do not exist in this database: call create_schema() "
-            "or apply the migrations that create SQLRecordStore.metadata"
-        )
-    found = _version_row(conn)
-    return str(SCHEMA_VERSION) if found is None else found
-
-
-def check_version(found: str) -> None:
-    """Refuse a version this mailtrack does not understand.
-
-    Raises:
-        SchemaVersionError: *found* is unknown or newer than :data:`SCHEMA_VERSION`.
-    """
-    try:
-        version = int(found)
-    except ValueError:
-        version = None
-    if version == SCHEMA_VERSION:
-        return
-    if version is not None and version > SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"the database was written by a newer mailtrack (schema version {version}); "
-            f"this mailtrack understands schema version {SCHEMA_VERSION}: upgrade mailtrack"
-        )
-    raise SchemaVersionError(
-        f"the database records schema version {found!r}, which this mailtrack does not know "
-        f"(it understands schema version {SCHEMA_VERSION})"
-    )

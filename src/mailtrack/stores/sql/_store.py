@@ -32,6 +32,7 @@ from .._commit import commit_action
 from .._common import as_utc, commit_overridden, utc_now
 from . import _reads as reads
 from . import _schema as tables
+from . import _versions as versions
 from ._dialects import create_engine
 from ._rows import key, run_values
 from ._schema import metadata
@@ -61,8 +62,10 @@ class SQLRecordStore(RecordStore):
             :meth:`close` disposes of; a given engine is used as is and never disposed of.
             For a SQLite file the store's own engine uses WAL mode and waits up to 30 s for
             another process's transaction.
-        create_schema: Create the tables (when missing) and record the schema version at once.
-            Pass False when the host application's migrations create the tables.
+        create_schema: Create the newest schema in an empty database (see
+            :meth:`create_schema`). Pass False when the schema is made by an upgrade step of
+            your own (:func:`~mailtrack.stores.sql.upgrade`, your Alembic environment); the
+            store then only checks it.
         engine_options: Extra keyword arguments for :func:`sqlalchemy.create_engine` (only
             with a URL).
         clock: Returns the current time (timezone-aware); for record times, quarantine times
@@ -71,7 +74,9 @@ class SQLRecordStore(RecordStore):
     Raises:
         StoreError: the URL is malformed, its driver is not installed, or the database
             cannot be reached.
-        SchemaVersionError: the database was written by an unknown or newer mailtrack.
+        SchemaVersionError: the database's schema is not the one this mailtrack needs: older
+            (back up, then ``mailtrack db upgrade``), newer or unknown, or without a recorded
+            version (``mailtrack db stamp``).
     """
 
     #: The tables of the store, for a host application's migrations (Alembic ``target_metadata``).
@@ -134,28 +139,52 @@ class SQLRecordStore(RecordStore):
     # -- schema --------------------------------------------------------------------------------
 
     def create_schema(self) -> None:
-        """Create the missing tables and record the schema version; safe to call again.
+        """Create the newest schema in an empty database; check the schema of any other.
+
+        Safe to call again, and from several processes at once (they take turns under a lock).
+        A database at an older revision is refused, never changed: upgrading it is a step of
+        its own (back up first, then ``mailtrack db upgrade`` or
+        :func:`mailtrack.stores.sql.upgrade`).
 
         Raises:
-            SchemaVersionError: the database records another schema version.
+            SchemaVersionError: the database holds an older schema, a newer or unknown one, or
+                mailtrack tables that record no version (``mailtrack db stamp``).
             StoreError: the tables could not be created.
         """
-        self._db.create_tables()
-        tables.check_version(self._db.run("record the schema version", tables.record_version))
+        with self._db.reading("check the schema version") as conn:
+            state = versions.read_state(conn)
+        if state.revision == versions.head() and not state.legacy:
+            return
+        if state.revision is not None:
+            versions.require_head(state)  # older, newer: refused without waiting for the lock
+        # Empty, or tables without a version (which may be another process creating them right
+        # now: MariaDB commits each CREATE TABLE on its own): decide under the lock.
+        with self._db.changing_schema("create the mailtrack tables") as conn:
+            state = versions.read_state(conn)  # another process may have been first
+            if state.empty:
+                versions.create_head(conn)
+            elif state.legacy and state.revision == versions.head():
+                versions.write_revision(conn, versions.head())
+            else:
+                versions.require_head(state)
 
     def check_schema_version(self) -> None:
-        """Check that the tables exist and carry a schema version this mailtrack understands.
-
-        A database whose ``mailtrack_meta`` table has no version row (tables created by a host
-        application's migration) is taken to be at the current version.
+        """Check that the tables exist and are at the schema revision this mailtrack needs.
 
         Raises:
-            SchemaVersionError: the version is unknown or newer than this mailtrack's.
+            SchemaVersionError: the schema is older (run ``mailtrack db upgrade``), newer or
+                unknown, or the tables record no version (``mailtrack db stamp``).
             StoreError: the tables do not exist (call :meth:`create_schema`).
         """
         with self._db.reading("check the schema version") as conn:
-            found = tables.read_version(conn)
-        tables.check_version(found)
+            state = versions.read_state(conn)
+        if state.empty:
+            raise StoreError(
+                "the mailtrack tables do not exist in this database: create them with "
+                "SQLRecordStore(create_schema=True), `mailtrack db upgrade` or "
+                "mailtrack.stores.sql.upgrade(engine)"
+            )
+        versions.require_head(state)
 
     # -- import --------------------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ from sqlalchemy.pool import QueuePool
 
 from ...exceptions import MessageRefusedError, StoreError
 from ...models import ImportAction, SkipMessage
-from . import _schema as tables
 from ._dialects import Dialect, dialect_for
 
 __all__ = ["LostRace", "Transactions", "Writing", "reason"]
@@ -82,22 +81,15 @@ class Transactions:
         # An in-memory SQLite database is one connection: threads must take turns on it.
         self.serial = self.dialect.serial()
 
-    def create_tables(self) -> None:
-        """Create the tables that are missing (``metadata.create_all``).
-
-        Raises:
-            StoreError: they could not be created.
-        """
-        for attempt in range(3):
-            try:
-                with self.serial:
-                    tables.metadata.create_all(self.engine, checkfirst=True)
-                return
-            except sa_exc.SQLAlchemyError as exc:
-                # Another process may be creating the same tables right now: look again.
-                if attempt == 2:
-                    raise StoreError(f"cannot create the mailtrack tables: {reason(exc)}") from exc
-                time.sleep(0.2 * (attempt + 1))
+    @contextmanager
+    def changing_schema(self, what: str) -> Iterator[Connection]:
+        """A connection in a transaction that holds the schema lock (see
+        :meth:`~._dialects.Dialect.schema_lock`); database errors as StoreError ("cannot *what*: …")."""
+        try:
+            with self.serial, self.engine.connect() as conn, self.dialect.schema_lock(conn):
+                yield conn
+        except sa_exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot {what}: {reason(exc)}") from exc
 
     def connections(self) -> int | None:
         """Connections the engine's pool hands out at once, or ``None`` for no limit."""
