@@ -10,9 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 from ._html import display_html, sanitize_html
 from ._serde import dump_config, load_config
-from .abc import Fetcher, Matcher, MessageConverter, RecordStore
+from .abc import Fetcher, Matcher, MessageConverter, RecordStore, TokenSource
 from .classifying import LOOP_HEADER, classify, outgoing_headers
-from .config import ClassAction, Config, ImportPolicy, MailInterface, ParseLimits, Security, SenderPolicy
+from .config import (
+    ClassAction,
+    Config,
+    ImportPolicy,
+    MailInterface,
+    OAuthFlow,
+    OAuthSettings,
+    ParseLimits,
+    Security,
+    SenderPolicy,
+)
 from .converting import MailParserConverter
 from .exceptions import (
     AttachmentNotFoundError,
@@ -29,6 +39,7 @@ from .exceptions import (
     SecurityError,
     ServerBusyError,
     StoreError,
+    TokenError,
 )
 from .fetching import POP3Fetcher
 from .importer import Importer
@@ -86,6 +97,8 @@ __all__ = [
     "MessageConverter",
     "MessageInfo",
     "MessageRefusedError",
+    "OAuthFlow",
+    "OAuthSettings",
     "POP3Fetcher",
     "ParseError",
     "ParseLimits",
@@ -103,6 +116,8 @@ __all__ = [
     "SkipMessage",
     "StoreError",
     "SubjectIdMatcher",
+    "TokenError",
+    "TokenSource",
     "classify",
     "display_html",
     "dump_config",

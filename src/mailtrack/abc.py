@@ -17,11 +17,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from typing_extensions import Self
 
 from .config import MailInterface
+
+if TYPE_CHECKING:
+    from .auth import AccessToken
 from .models import (
     CommitResult,
     ConnectionCheck,
@@ -34,7 +37,15 @@ from .models import (
     RunReport,
 )
 
-__all__ = ["Fetcher", "FetcherFactory", "MarksDeletionsLocally", "Matcher", "MessageConverter", "RecordStore"]
+__all__ = [
+    "Fetcher",
+    "FetcherFactory",
+    "MarksDeletionsLocally",
+    "Matcher",
+    "MessageConverter",
+    "RecordStore",
+    "TokenSource",
+]
 
 
 @runtime_checkable
@@ -108,6 +119,27 @@ class Matcher(Protocol):
 
     def match(self, subject: str) -> int | None:
         """The one record ID in *subject*, or ``None`` when it names none or more than one."""
+
+
+@runtime_checkable
+class TokenSource(Protocol):
+    """Gives the OAuth 2.0 access token a fetcher signs in with (XOAUTH2 / OAUTHBEARER).
+
+    :mod:`mailtrack.auth` has sources for the refresh-token, client-credentials and JWT-bearer
+    grants; a host application that holds tokens itself may pass any object with this method.
+    """
+
+    def access_token(self, *, refused: AccessToken | None = None) -> AccessToken:
+        """A token to send now.
+
+        Args:
+            refused: the token the server just refused; it must not be returned again (a
+                source refreshes, or raises).
+
+        Raises:
+            TokenError: no token can be had (in plain words; ``retry_later`` when the token
+                endpoint failed rather than refused).
+        """
 
 
 @runtime_checkable

@@ -21,6 +21,8 @@ __all__ = [
     "Config",
     "ImportPolicy",
     "MailInterface",
+    "OAuthFlow",
+    "OAuthSettings",
     "ParseLimits",
     "Security",
     "SenderPolicy",
@@ -170,6 +172,108 @@ class ImportPolicy:
     delete_quarantined: bool = attrs.field(default=False, validator=_instance_of(bool))
 
 
+class OAuthFlow(str, enum.Enum):
+    """How an OAuth 2.0 interface gets its access tokens."""
+
+    #: A user signed in once (``mailtrack oauth login``); a refresh token renews the access token.
+    REFRESH_TOKEN = "refresh_token"
+    #: App-only access with the app's own secret (Microsoft 365), no user at the keyboard.
+    CLIENT_CREDENTIALS = "client_credentials"
+    #: A Google service account with domain-wide delegation (a signed JWT, RFC 7523).
+    SERVICE_ACCOUNT = "service_account"
+
+
+def _read_secret(owner: str, field: str, value: str, env: str | None, path: str | None) -> str:
+    """A secret given inline, by environment variable or by file (first line), as passwords are."""
+    if value:
+        return value
+    if env:
+        found = os.environ.get(env)
+        if found is None:
+            raise ConfigError(f"{owner}: environment variable {env} ({field}_env) is not set")
+        return found
+    if path:
+        try:
+            with open(path, encoding="utf-8") as stream:
+                return stream.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"{owner}: cannot read {field}_file {path!r}: {exc.strerror}") from None
+    return ""
+
+
+@attrs.frozen(kw_only=True)
+class OAuthSettings:
+    """OAuth 2.0 sign-in for an interface (the ``oauth`` table): XOAUTH2 / OAUTHBEARER.
+
+    Secrets (the client secret, a refresh token) come from ``*_env`` or ``*_file`` settings, as
+    passwords do; an inline :attr:`client_secret` is kept out of ``repr`` and dumps. Needs the
+    ``oauth`` extra. See :mod:`mailtrack.auth`.
+    """
+
+    #: ``"microsoft"`` or ``"google"`` (the endpoints and scopes follow), or ``None`` with :attr:`token_url`.
+    provider: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.in_(("microsoft", "google")))
+    )
+    flow: OAuthFlow = attrs.field(default=OAuthFlow.REFRESH_TOKEN, validator=_instance_of(OAuthFlow))
+    #: Microsoft Entra tenant (a domain or ID); ``"organizations"`` suits a user sign-in.
+    tenant: str = attrs.field(default="organizations", validator=_non_empty)
+    #: The app's client ID (from the app registration).
+    client_id: str | None = attrs.field(default=None)
+    client_secret: str = attrs.field(default="", repr=False, validator=_instance_of(str))
+    client_secret_env: str | None = attrs.field(default=None)
+    client_secret_file: str | None = attrs.field(default=None)
+    #: A refresh token to start from, when there is none in :attr:`token_file` yet.
+    refresh_token_env: str | None = attrs.field(default=None)
+    refresh_token_file: str | None = attrs.field(default=None)
+    #: Google service-account key file (JSON), for ``flow = "service_account"``.
+    service_account_file: str | None = attrs.field(default=None)
+    #: Scopes; empty means the provider's (mail over POP and IMAP).
+    scopes: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
+    #: Endpoints; each defaults to the provider's.
+    token_url: str | None = attrs.field(default=None)
+    device_authorization_url: str | None = attrs.field(default=None)
+    authorization_url: str | None = attrs.field(default=None)
+    #: Where the access token and the newest refresh token are kept (mode 0600). Default:
+    #: ``$XDG_STATE_HOME/mailtrack/oauth-NAME.json`` (``~/.local/state/…``).
+    token_file: str | None = attrs.field(default=None)
+    #: CA certificates to trust for the token endpoint instead of the system's.
+    ca_file: str | None = attrs.field(default=None)
+    #: Seconds to wait for the token endpoint.
+    timeout: float = attrs.field(default=30.0, validator=_positive)
+    #: ``"XOAUTH2"`` or ``"OAUTHBEARER"``; ``None``: what the server announces.
+    mechanism: str | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(attrs.validators.in_(("XOAUTH2", "OAUTHBEARER"))),
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.provider is None and not self.token_url:
+            raise ConfigError("oauth.token_url: required when no provider is named")
+        if self.flow is OAuthFlow.SERVICE_ACCOUNT:
+            if not self.service_account_file:
+                raise ConfigError("oauth.service_account_file: required for flow 'service_account'")
+        elif not self.client_id:
+            raise ConfigError("oauth.client_id: required")
+        if self.flow is OAuthFlow.CLIENT_CREDENTIALS and not (
+            self.client_secret or self.client_secret_env or self.client_secret_file
+        ):
+            raise ConfigError(
+                "oauth.client_secret_env: flow 'client_credentials' needs the app's secret "
+                "(client_secret_env or client_secret_file)"
+            )
+
+    def resolve_client_secret(self, owner: str) -> str | None:
+        """The client secret, or ``None`` for a public client (ConfigError names the setting)."""
+        value = _read_secret(owner, "oauth.client_secret", self.client_secret, self.client_secret_env,
+                             self.client_secret_file)
+        return value or None
+
+    def resolve_refresh_token(self, owner: str) -> str | None:
+        """The configured first refresh token, or ``None``."""
+        value = _read_secret(owner, "oauth.refresh_token", "", self.refresh_token_env, self.refresh_token_file)
+        return value or None
+
+
 def _default_port(security: Security) -> int:
     return 995 if security is Security.SSL else 110
 
@@ -215,6 +319,17 @@ class MailInterface:
     max_message_bytes: int = attrs.field(default=50 * 1024 * 1024, validator=_positive)
     #: What to do with machine mail and foreign senders.
     policy: ImportPolicy = attrs.field(factory=ImportPolicy, validator=_instance_of(ImportPolicy))
+    #: OAuth 2.0 sign-in instead of a password (XOAUTH2 / OAUTHBEARER).
+    oauth: OAuthSettings | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_instance_of(OAuthSettings))
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.oauth is not None and (self.password or self.password_env or self.password_file or self.apop):
+            raise ConfigError(
+                f"{self.name}: oauth and a password (password, password_env, password_file or apop) "
+                f"are both set; an interface signs in one way: remove one of them"
+            )
 
     def resolve_password(self) -> str:
         """The password: :attr:`password`, else from :attr:`password_env`, else :attr:`password_file`.

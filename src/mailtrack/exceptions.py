@@ -9,6 +9,7 @@ derive from the builtin exception a caller would catch otherwise::
     ├── FetchError (OSError)                 talking to the mail server failed
     │   ├── ServerBusyError                  -ERR [IN-USE] / [LOGIN-DELAY] / [SYS/TEMP]: try later
     │   ├── AuthenticationError              the server refused the login ([AUTH], wrong password)
+    │   │   └── TokenError                   no OAuth 2.0 access token: the token endpoint refused or failed
     │   └── SecurityError                    TLS failed or STARTTLS is not offered: nothing was sent
     └── StoreError (RuntimeError)            the record store failed; nothing was committed
         ├── RecordNotFoundError (LookupError)
@@ -40,6 +41,7 @@ __all__ = [
     "SecurityError",
     "ServerBusyError",
     "StoreError",
+    "TokenError",
 ]
 
 
@@ -75,6 +77,19 @@ class ServerBusyError(FetchError):
 
 class AuthenticationError(FetchError):
     """The server refused the login name or password (``[AUTH]``, ``-ERR`` on PASS)."""
+
+
+class TokenError(AuthenticationError):
+    """No OAuth 2.0 access token could be had: the token endpoint refused the grant (a revoked or
+    expired refresh token, a wrong client secret) or could not be reached.
+
+    ``retry_later`` is True when the endpoint failed (down, slow, 5xx) rather than refused: the
+    refresh token is still good, and the next run may succeed without a new sign-in.
+    """
+
+    def __init__(self, message: str, *, retry_later: bool = False) -> None:
+        super().__init__(message)
+        self.retry_later = retry_later
 
 
 class SecurityError(FetchError):

@@ -358,6 +358,10 @@ class ConnectionCheck:
     #: TLS version in use (``None`` on a plain connection).
     tls_version: str | None = None
     warnings: tuple[str, ...] = ()
+    #: OAuth 2.0 only: the account the access token belongs to, when known.
+    account: str | None = None
+    #: OAuth 2.0 only: when the access token that signed in expires (refresh tokens have no known expiry).
+    token_expires_at: datetime | None = None
 
     @property
     def uidl(self) -> bool:

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
-from typing import ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import attrs
 
+from ..abc import TokenSource
+from ..auth import AccessToken
 from ..config import MailInterface, Security
 from ..exceptions import FetchError, MailtrackError
 from ..models import ConnectionCheck, MessageInfo
 from ._errors import WireError, reply_text
 from ._pipeline import Pipeline
+from ._pop3auth import authenticate
 from ._session import Session, password_of, translate, where
 
 __all__ = ["POP3Fetcher"]
@@ -63,8 +66,15 @@ class POP3Fetcher:
     sent in windows too, at the end of the session, followed by QUIT once every DELE was
     confirmed. Without PIPELINING every command waits for the reply to the one before.
 
+    With :attr:`~mailtrack.MailInterface.oauth` set, or a *token_source* given, the login is
+    ``AUTH XOAUTH2`` or ``AUTH OAUTHBEARER`` (whichever the server announces) with an access
+    token from the source; a refused token is refreshed once and the login retried once.
+
     Args:
         interface: the mailbox to talk to.
+        token_source: where OAuth 2.0 access tokens come from (a
+            :class:`~mailtrack.abc.TokenSource`, or a callable returning the token); ``None``:
+            the one the interface's ``oauth`` settings describe, else a password login.
     """
 
     #: :meth:`delete` only notes the message (the DELEs go out at ``close``): it may be called
@@ -72,10 +82,15 @@ class POP3Fetcher:
     marks_deletions_locally: ClassVar[bool] = True
 
     _interface: MailInterface
+    _token_source: TokenSource | Callable[[], Any] | None = attrs.field(
+        default=None, kw_only=True, repr=False, alias="token_source"
+    )
     _session: Session | None = attrs.field(default=None, init=False, repr=False)
     #: Numbers of the messages marked for deletion; the DELEs go out at ``close(commit=True)``.
     _deletions: list[int] = attrs.field(factory=list, init=False, repr=False)
     _failure: str | None = attrs.field(default=None, init=False, repr=False)
+    #: The access token of the last OAuth 2.0 sign-in (for ``check``).
+    _token: AccessToken | None = attrs.field(default=None, init=False, repr=False)
 
     # -- Fetcher protocol -----------------------------------------------------------------------
 
@@ -98,9 +113,7 @@ class POP3Fetcher:
         self._deletions = []
         self._failure = None
         with self._failing():
-            password = password_of(self._interface)
-            self._session = session = Session.connect(self._interface)
-            session.login(password)
+            self._session = session = self._signed_in()
             session.capabilities, session.capa_answered = session.ask_capabilities()
             return session.listing()
 
@@ -219,6 +232,11 @@ class POP3Fetcher:
                 "in clear text, and APOP protects the password only weakly (MD5); use SSL or STARTTLS "
                 "if the server offers them"
             )
+        elif interface.security is Security.NONE and (interface.oauth or self._token_source):
+            warnings.append(
+                "the access token is sent unencrypted (security is NONE): anybody on the network path "
+                "can read it and use it until it expires; use SSL or STARTTLS"
+            )
         elif interface.security is Security.NONE:
             warnings.append(
                 "the password is sent unencrypted (security is NONE): anybody on the network path "
@@ -231,12 +249,12 @@ class POP3Fetcher:
         count: int | None = None
         size: int | None = None
         error: str | None = None
+        opened: list[Session] = []
+        self._token = None
         try:
-            password = password_of(interface)
-            session = Session.connect(interface)
+            session = self._signed_in(on_session=opened.append)
             tls_version = session.wire.tls_version
             capabilities, capa_answered = session.capabilities, session.capa_answered
-            session.login(password)
             after_login, answered = session.ask_capabilities()
             if answered:
                 capabilities, capa_answered = after_login, True
@@ -249,6 +267,9 @@ class POP3Fetcher:
         except (OSError, WireError) as exc:
             error = str(self._translate(exc))
         finally:
+            if session is None and opened:
+                tls_version = opened[0].wire.tls_version
+                capabilities, capa_answered = opened[0].capabilities, opened[0].capa_answered
             if session is not None:
                 session.wire.close()
         expire = _expire(capabilities)
@@ -264,6 +285,8 @@ class POP3Fetcher:
             expire=expire,
             tls_version=tls_version,
             warnings=tuple(warnings),
+            account=self._token.account if self._token else None,
+            token_expires_at=self._token.expires_at if self._token else None,
         )
 
     def _check_warnings(
@@ -289,6 +312,39 @@ class POP3Fetcher:
         return warnings
 
     # -- the session ------------------------------------------------------------------------------
+
+    def _source(self) -> TokenSource | None:
+        """The token source, or ``None`` for a password login (secrets are read before connecting)."""
+        if self._token_source is not None:
+            from ..auth import as_token_source
+
+            return as_token_source(self._token_source)  # type: ignore[no-any-return]
+        if self._interface.oauth is not None:
+            from ..auth import token_source
+
+            return token_source(self._interface)
+        return None
+
+    def _signed_in(self, *, on_session: Callable[[Session], None] | None = None) -> Session:
+        """Connect, secure the connection and log in (password, or OAuth 2.0 token)."""
+        interface = self._interface
+        source = self._source()
+        password = password_of(interface) if source is None else ""
+        token = source.access_token() if source is not None else None
+        session = Session.connect(interface)
+        try:
+            if on_session is not None:
+                on_session(session)
+            if source is None:
+                session.login(password)
+            else:
+                assert token is not None
+                mechanism = interface.oauth.mechanism if interface.oauth else None
+                self._token = authenticate(session, source, token, mechanism=mechanism)
+        except BaseException:
+            session.wire.close()
+            raise
+        return session
 
     @property
     def _where(self) -> str:

@@ -2,6 +2,10 @@
 
 * :class:`POP3TestServer` — a real POP3 server on 127.0.0.1 in a thread, with TLS and :class:`Faults`;
   :class:`Transcript` / :class:`ClientLine` record what clients sent.
+* :class:`OAuthTestServer` — an OAuth 2.0 authorization server on 127.0.0.1 (token, device,
+  authorization and introspection endpoints; expiry, rotation, revocation and outage switches);
+  its :meth:`~OAuthTestServer.check_token` lets ``POP3TestServer(check_token=…)`` accept XOAUTH2
+  and OAUTHBEARER. :class:`SASLLogin` records each such sign-in.
 * :class:`FakeMailbox` / :class:`FakeFetcher` — a mailbox of raw messages that survives runs, and a
   :class:`~mailtrack.abc.Fetcher` serving it and recording deletions
   (``Importer(fetcher_factory=mailbox.fetcher)``).
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
     from ._contract import RecordStoreContract
     from ._fake import FakeFetcher, FakeMailbox
     from ._messages import build_message
+    from ._oauthserver import OAuthTestServer, TokenRequest
+    from ._pop3sasl import SASLLogin
     from ._pop3mailbox import ClientLine, Faults, Transcript
     from ._pop3server import POP3TestServer
 
@@ -32,8 +38,11 @@ __all__ = [
     "FakeMailbox",
     "Faults",
     "ManualClock",
+    "OAuthTestServer",
     "POP3TestServer",
     "RecordStoreContract",
+    "SASLLogin",
+    "TokenRequest",
     "Transcript",
     "build_message",
     "make_attachment",
@@ -46,6 +55,9 @@ _WHERE = {
     "FakeMailbox": "._fake",
     "Faults": "._pop3mailbox",
     "ManualClock": "._builders",
+    "OAuthTestServer": "._oauthserver",
+    "SASLLogin": "._pop3sasl",
+    "TokenRequest": "._oauthserver",
     "POP3TestServer": "._pop3server",
     "RecordStoreContract": "._contract",
     "Transcript": "._pop3mailbox",

@@ -80,6 +80,8 @@ class ClientLine:
     trusted: bool
     #: Number of the read that brought the line: lines sharing it were pipelined.
     batch: int
+    #: Whether the line carries a secret: PASS, AUTH, or a response in a SASL exchange.
+    secret: bool = attrs.field(default=False, eq=False)
 
     @property
     def command(self) -> str:

@@ -31,6 +31,8 @@ from ._pop3mailbox import (
     check_uid,
     unique_uid,
 )
+from ._pop3sasl import MECHANISMS as SASL_MECHANISMS
+from ._pop3sasl import SASLLogin, TokenChecker
 from ._pop3session import Drop, Session
 
 __all__ = ["POP3TestServer"]
@@ -65,6 +67,12 @@ class POP3TestServer:
         expire: The EXPIRE capability's value (``0``, a number of days or ``"NEVER"``), or
             ``None`` for none. With ``0`` a session's retrieved messages are deleted at QUIT.
         faults: How the server misbehaves on purpose (see :class:`Faults`).
+        check_token: ``check_token(user, token) -> bool``: with it, the server offers ``AUTH
+            XOAUTH2`` and ``AUTH OAUTHBEARER`` (CAPA ``SASL``) and signs in whoever it accepts;
+            a refused token gets the RFC 7628 error challenge, as Dovecot sends it.
+            :meth:`OAuthTestServer.check_token <mailtrack.testing.OAuthTestServer.check_token>`
+            fits. Every attempt is in :attr:`sasl_logins`.
+        sasl_mechanisms: The mechanisms offered when *check_token* is given.
     """
 
     _initial: list[ServedMessage] = attrs.field(default=(), converter=as_messages, alias="messages")
@@ -83,6 +91,8 @@ class POP3TestServer:
     apop: bool = attrs.field(default=False, kw_only=True)
     expire: int | str | None = attrs.field(default=None, kw_only=True)
     faults: Faults = attrs.field(factory=Faults, kw_only=True)
+    check_token: TokenChecker | None = attrs.field(default=None, kw_only=True, repr=False)
+    sasl_mechanisms: tuple[str, ...] = attrs.field(default=SASL_MECHANISMS, kw_only=True, converter=tuple)
 
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
     _mailbox: list[ServedMessage] = attrs.field(init=False, factory=list, repr=False)
@@ -95,6 +105,7 @@ class POP3TestServer:
     _records: list[SessionRecord] = attrs.field(init=False, factory=list, repr=False)
     _errors: list[BaseException] = attrs.field(init=False, factory=list, repr=False)
     _port: int = attrs.field(init=False, default=0, repr=False)
+    _sasl_logins: list[SASLLogin] = attrs.field(init=False, factory=list, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._mailbox = list(self._initial)
@@ -198,8 +209,15 @@ class POP3TestServer:
 
     @property
     def password_exposed(self) -> bool:
-        """Whether a PASS or AUTH command ever came over plain text or an untrustworthy TLS link."""
-        return any(line.command in {"PASS", "AUTH"} and not line.trusted for line in self.received)
+        """Whether a secret (PASS, AUTH or a SASL response) ever came over plain text or an
+        untrustworthy TLS link."""
+        return any(line.secret and not line.trusted for line in self.received)
+
+    @property
+    def sasl_logins(self) -> list[SASLLogin]:
+        """Every OAuth 2.0 sign-in attempt (XOAUTH2 / OAUTHBEARER), oldest first."""
+        with self._lock:
+            return list(self._sasl_logins)
 
     def add_message(self, raw: bytes, uid: str | None = None) -> str:
         """Put a message into the mailbox (mail arriving); returns its UID.
@@ -218,7 +236,7 @@ class POP3TestServer:
         """A :class:`~mailtrack.MailInterface` for this server; keyword arguments override fields.
 
         Security follows ``tls`` (``SSL``, ``STARTTLS`` or ``NONE``) and ``ca_file`` is the
-        test CA when TLS is on.
+        test CA when TLS is on. With an ``oauth`` override (or ``password=""``) there is no password.
         """
         security = {None: Security.NONE, "implicit": Security.SSL, "stls": Security.STARTTLS}[self.tls]
         values: dict[str, object] = {
@@ -231,6 +249,8 @@ class POP3TestServer:
             "ca_file": self.ca_file if self.tls is not None else None,
             "timeout": 10.0,
         }
+        if "oauth" in overrides:
+            values["password"] = ""
         values.update(overrides)
         return MailInterface(**values)  # type: ignore[arg-type]
 

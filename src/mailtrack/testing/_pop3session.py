@@ -7,10 +7,12 @@ import os
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._certs import server_context
 from ._pop3mailbox import ClientLine, ServedMessage, SessionRecord, byte_stuff
+from ._pop3sasl import SASLLogin, error_challenge, parse_response
 
 if TYPE_CHECKING:
     from ._pop3server import POP3TestServer
@@ -55,6 +57,8 @@ class Session:
         self.deleted: set[int] = set()
         self.retrieved: set[int] = set()
         self.timestamp = f"<{os.getpid()}.{time.time_ns()}.{record.session}@mailtrack.test>"
+        #: The SASL step waiting for the client's next line (it is not a command).
+        self.sasl_step: Callable[[str], None] | None = None
 
     # -- I/O ---------------------------------------------------------------------------------
 
@@ -154,16 +158,22 @@ class Session:
 
     def handle(self, raw_line: bytes, batch: int) -> None:
         text = raw_line.decode("utf-8", errors="replace")
+        command, _, argument = text.partition(" ")
+        command = command.upper()
+        step, self.sasl_step = self.sasl_step, None
         self.record.lines.append(
             ClientLine(
                 text=text,
                 tls=self.tls,
-                trusted=self.tls and self.server.certificate == "valid",
+                trusted=self.trusted,
                 batch=batch,
+                secret=step is not None or command in {"PASS", "AUTH"},
             )
         )
-        command, _, argument = text.partition(" ")
-        command = command.upper()
+        if step is not None:
+            self.pause()
+            step(text)
+            return
         args = argument.split()
         method = getattr(self, f"cmd_{command.lower()}", None) if command.isalpha() else None
         self.pause()
@@ -187,6 +197,8 @@ class Session:
             lines.append("STLS")
         if self.server.expire is not None:
             lines.append(f"EXPIRE {self.server.expire}")
+        if self.server.check_token is not None and self.server.sasl_mechanisms:
+            lines.append("SASL " + " ".join(self.server.sasl_mechanisms))
         lines += ["RESP-CODES", "AUTH-RESP-CODE", "IMPLEMENTATION mailtrack-POP3TestServer", "."]
         for line in lines:
             self.reply(line)
@@ -229,6 +241,47 @@ class Session:
             (self.timestamp + self.server.password).encode("utf-8")
         ).hexdigest()
         self._login(args[0] == self.server.user and args[1].lower() == expected)
+
+    @property
+    def trusted(self) -> bool:
+        return self.tls and self.server.certificate == "valid"
+
+    def cmd_auth(self, args: list[str]) -> None:
+        """RFC 5034 AUTH with XOAUTH2 / OAUTHBEARER, with or without the initial response."""
+        offered = self.server.sasl_mechanisms if self.server.check_token is not None else ()
+        if not args or args[0].upper() not in offered:
+            self.reply("-ERR [AUTH] unsupported authentication mechanism")
+            return
+        mechanism = args[0].upper()
+        if len(args) > 1:
+            self._sasl_response(mechanism, args[1])
+        else:
+            self.reply("+ ")
+            self.sasl_step = lambda line: self._sasl_response(mechanism, line.strip())
+
+    def _sasl_response(self, mechanism: str, encoded: str) -> None:
+        if encoded == "*":
+            self.reply("-ERR [AUTH] authentication cancelled")
+            return
+        parsed = parse_response(mechanism, encoded)
+        check = self.server.check_token
+        accepted = parsed is not None and check is not None and bool(check(*parsed))
+        if parsed is not None:
+            user, token = parsed
+            self.server._sasl_logins.append(
+                SASLLogin(mechanism=mechanism, user=user, token=token, accepted=accepted, tls=self.tls,
+                          trusted=self.trusted)
+            )
+        if accepted and self.server.faults.login_error is None:
+            assert parsed is not None
+            self.user = parsed[0]
+            self._login(True)
+            return
+        if parsed is None or self.server.faults.login_error is not None:
+            self._login(False)
+            return
+        self.reply(error_challenge(mechanism))
+        self.sasl_step = lambda _line: self._login(False)
 
     def _login(self, ok: bool) -> None:
         error = self.server.faults.login_error
@@ -398,6 +451,7 @@ _STATES: dict[str, tuple[str, ...]] = {
     "USER": ("authorization",),
     "PASS": ("authorization",),
     "APOP": ("authorization",),
+    "AUTH": ("authorization",),
     "STAT": ("transaction",),
     "LIST": ("transaction",),
     "UIDL": ("transaction",),
