@@ -183,6 +183,14 @@ class OAuthFlow(str, enum.Enum):
     SERVICE_ACCOUNT = "service_account"
 
 
+def _as_flow(value: object) -> OAuthFlow:
+    try:
+        return OAuthFlow(value)
+    except ValueError:
+        allowed = ", ".join(repr(member.value) for member in OAuthFlow)
+        raise ConfigError(f"oauth.flow: must be one of {allowed}, not {value!r}") from None
+
+
 def _read_secret(owner: str, field: str, value: str, env: str | None, path: str | None) -> str:
     """A secret given inline, by environment variable or by file (first line), as passwords are."""
     if value:
@@ -214,7 +222,7 @@ class OAuthSettings:
     provider: str | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.in_(("microsoft", "google")))
     )
-    flow: OAuthFlow = attrs.field(default=OAuthFlow.REFRESH_TOKEN, validator=_instance_of(OAuthFlow))
+    flow: OAuthFlow = attrs.field(default=OAuthFlow.REFRESH_TOKEN, converter=lambda value: _as_flow(value))
     #: Microsoft Entra tenant (a domain or ID); ``"organizations"`` suits a user sign-in.
     tenant: str = attrs.field(default="organizations", validator=_non_empty)
     #: The app's client ID (from the app registration).

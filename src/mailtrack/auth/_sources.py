@@ -50,21 +50,26 @@ class _CachingSource:
             TokenError: the endpoint refused the grant (``retry_later`` False: sign in again)
                 or could not be reached (``retry_later`` True).
         """
-        for _attempt in range(3):
-            state = self.cache.load()
-            if state is not None and _fresh(state, refused):
-                return self._token(state)
-            try:
-                new = self._grant(state)
-            except GrantRefused:
-                # Another worker may have used (and rotated) the same refresh token a moment ago.
-                again = self.cache.load()
-                if again is not None and _generation(again) != _generation(state) and _fresh(again, refused):
-                    return self._token(again)
-                raise
-            stored = self.cache.swap(state, new)
-            if stored is not None:
-                return self._token(stored)
+        state = self.cache.load()
+        if state is not None and _fresh(state, refused):
+            return self._token(state)
+        with self.cache.refreshing():
+            for _attempt in range(3):
+                # Another worker may have refreshed while this one waited for the lock.
+                state = self.cache.load()
+                if state is not None and _fresh(state, refused):
+                    return self._token(state)
+                try:
+                    new = self._grant(state)
+                except GrantRefused:
+                    # Another worker may have used (and rotated) the same refresh token a moment ago.
+                    again = self.cache.load()
+                    if again is not None and _generation(again) != _generation(state) and _fresh(again, refused):
+                        return self._token(again)
+                    raise
+                stored = self.cache.swap(state, new)
+                if stored is not None:
+                    return self._token(stored)
         raise TokenError("the token cache kept changing while a new token was fetched; will retry next run")
 
     def _token(self, state: TokenState) -> AccessToken:

@@ -113,6 +113,13 @@ class TokenCache(Protocol):
             changed the cache first: then nothing was written, and the caller loads again.
         """
 
+    def refreshing(self) -> contextlib.AbstractContextManager[None]:
+        """Held while a new token is fetched, so that other workers wait and then take it.
+
+        Saves a second request with a refresh token that the first one is about to rotate.
+        Compare-and-swap keeps the state right even where this is no real lock.
+        """
+
 
 @attrs.define
 class MemoryTokenCache:
@@ -120,10 +127,16 @@ class MemoryTokenCache:
 
     _state: TokenState | None = attrs.field(default=None, alias="state")
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+    _refresh_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     def load(self) -> TokenState | None:
         with self._lock:
             return self._state
+
+    @contextlib.contextmanager
+    def refreshing(self) -> Iterator[None]:
+        with self._refresh_lock:
+            yield
 
     def swap(self, expected: TokenState | None, new: TokenState) -> TokenState | None:
         with self._lock:
@@ -166,6 +179,9 @@ class FileTokenCache:
                 f"with `mailtrack oauth login`, which rewrites it"
             ) from None
 
+    def refreshing(self) -> contextlib.AbstractContextManager[None]:
+        return self._locked(".refreshing")
+
     def swap(self, expected: TokenState | None, new: TokenState) -> TokenState | None:
         with self._locked():
             current = self.load()
@@ -183,11 +199,11 @@ class FileTokenCache:
             return stored
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, suffix: str = ".lock") -> Iterator[None]:
         import fcntl
 
         self._folder()
-        descriptor = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        descriptor = os.open(f"{self.path}{suffix}", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             yield

@@ -16,13 +16,13 @@ import logging
 from ..abc import TokenSource
 from ..auth import AccessToken
 from ..auth.sasl import choose_mechanism, error_acknowledgement, initial_response, read_challenge
-from ..config import OAuthFlow
-from ..exceptions import AuthenticationError
+from ..config import MailInterface, OAuthFlow
+from ..exceptions import AuthenticationError, TokenError
 from ._errors import reply_code, reply_text
 from ._session import Session
 from ._wire import Reply
 
-__all__ = ["authenticate"]
+__all__ = ["ask_token", "authenticate"]
 
 logger = logging.getLogger("mailtrack.fetching.pop3")
 
@@ -51,11 +51,27 @@ def authenticate(session: Session, source: TokenSource, token: AccessToken, *, m
     if challenge is None:
         return token
     logger.info("%s: the access token was refused (%s); asking for a new one", session.where, challenge)
-    token = source.access_token(refused=token)
+    token = ask_token(session.interface, source, refused=token)
     again = _attempt(session, chosen, token)
     if again is None:
         return token
     raise AuthenticationError(f"{session.where}: {_refused_twice(session, again)}")
+
+
+def ask_token(interface: MailInterface, source: TokenSource, *, refused: AccessToken | None = None) -> AccessToken:
+    """The source's token; a refused grant's error says what to do, for this interface."""
+    try:
+        return source.access_token(refused=refused)
+    except TokenError as exc:
+        if exc.retry_later:
+            raise TokenError(f"{interface.name}: {exc}", retry_later=True) from exc
+        oauth = interface.oauth
+        hint = (
+            f": sign in again with `mailtrack oauth login {interface.name}`"
+            if oauth is not None and oauth.flow is OAuthFlow.REFRESH_TOKEN
+            else ""
+        )
+        raise TokenError(f"{interface.name}: {exc}{hint}; nothing was fetched") from exc
 
 
 def _attempt(session: Session, mechanism: str, token: AccessToken) -> str | None:
@@ -67,11 +83,11 @@ def _attempt(session: Session, mechanism: str, token: AccessToken) -> str | None
         wire.send(command)
     else:
         wire.send(f"AUTH {mechanism}")
-        reply = wire.read_reply()
+        reply = wire.read_reply(continuation=True)
         if not reply.line.startswith(b"+ ") and reply.line != b"+":
             return _failed(session, reply.line, "the server did not accept AUTH")
         wire.send(encoded)
-    reply = wire.read_reply()
+    reply = wire.read_reply(continuation=True)
     if reply.ok:
         return None
     said = ""

@@ -125,8 +125,8 @@ class Wire:
             start = max(0, len(self._buffer) - 1)
             self._fill()
 
-    def read_reply(self) -> Reply:
-        """Read one status line.
+    def read_reply(self, *, continuation: bool = False) -> Reply:
+        """Read one status line (with *continuation*, a SASL ``+ …`` line is one too, RFC 5034).
 
         Raises:
             WireError: the line is neither ``+OK`` nor ``-ERR``, too long, or the server closed.
@@ -134,6 +134,8 @@ class Wire:
         end = self._line_end()
         line = bytes(self._buffer[:end])
         del self._buffer[: end + 2]
+        if continuation and (line == b"+" or line.startswith(b"+ ")):
+            return Reply(line=line)
         if not (line.startswith(b"+OK") or line.startswith(b"-ERR")):
             raise WireError(f"the server sent something that is not a POP3 reply: {line[:80]!r}")
         return Reply(line=line)

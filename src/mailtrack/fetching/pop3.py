@@ -24,7 +24,7 @@ from ..exceptions import FetchError, MailtrackError
 from ..models import ConnectionCheck, MessageInfo
 from ._errors import WireError, reply_text
 from ._pipeline import Pipeline
-from ._pop3auth import authenticate
+from ._pop3auth import ask_token, authenticate
 from ._session import Session, password_of, translate, where
 
 __all__ = ["POP3Fetcher"]
@@ -330,7 +330,7 @@ class POP3Fetcher:
         interface = self._interface
         source = self._source()
         password = password_of(interface) if source is None else ""
-        token = source.access_token() if source is not None else None
+        token = ask_token(interface, source) if source is not None else None
         session = Session.connect(interface)
         try:
             if on_session is not None:
