@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from _dovecot import SCRIPT, SEARCH_PATH, Dovecot, Mailbox, free_port, write_users
+from mailtrack.testing import OAuthTestServer
 
 
 def _run_script(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -29,7 +30,23 @@ def _run_script(command: str, env: dict[str, str]) -> subprocess.CompletedProces
 
 
 @pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
+def authorization_server() -> Iterator[OAuthTestServer]:
+    """The OAuth 2.0 authorization server whose introspection endpoint Dovecot's oauth2 passdb asks."""
+    with OAuthTestServer(http=True) as server:
+        yield server
+
+
+@pytest.fixture
+def oauth(authorization_server: OAuthTestServer) -> Iterator[OAuthTestServer]:
+    """The session's authorization server, its switches reset after the test."""
+    yield authorization_server
+    authorization_server.rotate = authorization_server.down = False
+    authorization_server.delay = 0.0
+    authorization_server.access_token_lifetime = 3600.0
+
+
+@pytest.fixture(scope="session")
+def dovecot(authorization_server: OAuthTestServer) -> Iterator[Dovecot]:
     """A private Dovecot on 127.0.0.1 for the whole test session."""
     if shutil.which("dovecot", path=SEARCH_PATH) is None:
         reason = "Dovecot is not installed (apt-get install dovecot-pop3d); .ci/run installs it"
@@ -46,6 +63,7 @@ def dovecot() -> Iterator[Dovecot]:
         "MAILTRACK_DOVECOT_DIR": str(directory),
         "MAILTRACK_DOVECOT_POP3_PORT": str(free_port()),
         "MAILTRACK_DOVECOT_POP3S_PORT": str(free_port()),
+        "MAILTRACK_DOVECOT_OAUTH2_URL": f"http://127.0.0.1:{authorization_server.http_port}",
     }
     write_users(directory)
     try:

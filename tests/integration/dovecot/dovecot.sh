@@ -12,6 +12,7 @@
 #   mail/<login>/  one Maildir per user, owned by the mail user
 # Ports: $MAILTRACK_DOVECOT_POP3_PORT (default 11110, plain and STLS) and
 # $MAILTRACK_DOVECOT_POP3S_PORT (default 11995, implicit TLS), both on 127.0.0.1 only.
+# OAuth 2.0 tokens (XOAUTH2, OAUTHBEARER) are checked at $MAILTRACK_DOVECOT_OAUTH2_URL/introspect.
 #
 # As root, mail belongs to nobody (65534): Dovecot refuses uid 0 for mail users. As another
 # user, every Dovecot process and every mail file run as that user.
@@ -20,6 +21,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DIR="${MAILTRACK_DOVECOT_DIR:-/tmp/mailtrack-dovecot}"
 POP3_PORT="${MAILTRACK_DOVECOT_POP3_PORT:-11110}"
 POP3S_PORT="${MAILTRACK_DOVECOT_POP3S_PORT:-11995}"
+# Where the oauth2 passdb checks bearer tokens (the tests' OAuthTestServer, plain HTTP).
+OAUTH2_URL="${MAILTRACK_DOVECOT_OAUTH2_URL:-http://127.0.0.1:18080}"
 PIDFILE="$DIR/run/master.pid"
 
 if [ "$(id -u)" = 0 ]; then
@@ -82,6 +85,8 @@ start() {
         gsub(/@DIR@/, dir); gsub(/@POP3_PORT@/, p3); gsub(/@POP3S_PORT@/, p3s);
         gsub(/@MAIL_UID@/, uid); gsub(/@INSTANCE@/, inst); gsub(/@USERS_SETTINGS@/, users); print
       }' "$HERE/dovecot.conf.in" > "$DIR/dovecot.conf"
+  awk -v url="$OAUTH2_URL" '{ gsub(/@OAUTH2_URL@/, url); print }' \
+      "$HERE/oauth2.conf.ext.in" > "$DIR/oauth2.conf.ext"
   # Dovecot's daemons must not hold on to our stdout/stderr (a caller reading them would wait forever).
   if ! dovecot -c "$DIR/dovecot.conf" </dev/null >"$DIR/log/start.log" 2>&1; then
     echo "dovecot refused to start:" >&2; cat "$DIR/log/start.log" >&2; exit 1
