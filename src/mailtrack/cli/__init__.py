@@ -19,6 +19,7 @@ from ._app import App, ErrorHandlingGroup
 from ._db import db
 from ._demo import demo
 from ._interfaces import interfaces
+from ._oauth import oauth
 from ._quarantine import quarantine
 from ._records import records
 from ._run import check, run
@@ -60,7 +61,7 @@ def cli(ctx: click.Context, config_path: Path | None, store_url: str | None, deb
     )
 
 
-for command in (demo, check, run, interfaces, records, quarantine, db):
+for command in (demo, check, run, interfaces, records, quarantine, db, oauth):
     cli.add_command(command)
 
 
