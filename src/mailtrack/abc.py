@@ -24,7 +24,7 @@ from typing_extensions import Self
 from .config import MailInterface
 
 if TYPE_CHECKING:
-    from .auth import AccessToken
+    from .auth import AccessToken, TokenCache
 from .models import (
     CommitResult,
     ConnectionCheck,
@@ -389,6 +389,15 @@ class RecordStore(ABC):
             True when *owner* now holds the lease.
         """
         return False
+
+    def token_cache(self, interface_name: str) -> TokenCache | None:
+        """Where the OAuth 2.0 tokens of the interface *interface_name*, saved in this store, are kept.
+
+        Optional: workers that share the store then share a rotated refresh token. The cache
+        holds secrets: they never appear in records, dumps or run reports. The default returns
+        ``None``: the tokens are kept in a file (``oauth.token_file``).
+        """
+        return None
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from ._importing.settings import POOL_FROM, Setup, Throughput, positive, start_m
 from ._importing.stopping import StopRequest
 from ._importing.threads import map_bounded
 from ._importing.workers import WorkerPool
+from .auth._presets import tokens_in
 from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from .config import MailInterface
 from .exceptions import MailtrackError, ParseError
@@ -165,7 +166,8 @@ class Importer:
         session was dropped without committing deletions, the worker processes were stopped
         and the report was saved.
         """
-        return run_mailbox(self._setup(), interface, None)
+        with tokens_in(self.store):
+            return run_mailbox(self._setup(), interface, None)
 
     def run_all(self, interfaces: Iterable[MailInterface] | None = None) -> list[RunReport]:
         """Run every enabled interface; one's failure or slowness never holds up the others.
@@ -202,7 +204,7 @@ class Importer:
         interrupted = True
         try:
             reports = map_bounded(
-                lambda interface: run_mailbox(setup, interface, pool),
+                lambda interface: self._run_with_tokens(setup, interface, pool),
                 chosen,
                 workers=parallel,
                 name="mailtrack-run",
@@ -214,6 +216,10 @@ class Importer:
         finally:
             if pool is not None:
                 pool.close(now=interrupted)
+
+    def _run_with_tokens(self, setup: Setup, interface: MailInterface, pool: WorkerPool | None) -> RunReport:
+        with tokens_in(self.store):  # in the run's own thread
+            return run_mailbox(setup, interface, pool)
 
     def stop(self) -> None:
         """Ask the runs of this importer to stop after the message in hand.
@@ -243,7 +249,8 @@ class Importer:
         Never raises for connection problems: they are in the result's ``error``.
         """
         try:
-            return self.fetcher_factory(interface).check()
+            with tokens_in(self.store):
+                return self.fetcher_factory(interface).check()
         except Exception as exc:
             logger.exception("checking interface %r failed unexpectedly", interface.name)
             return ConnectionCheck(

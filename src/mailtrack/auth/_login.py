@@ -23,8 +23,8 @@ from ..exceptions import ConfigError, TokenError
 from ..fetching._errors import reply_text
 from ._grants import Endpoint, GrantRefused, oauthlib, request_token
 from ._http import post_form
-from ._presets import endpoints, scopes, token_file
-from ._tokens import FileTokenCache, TokenState
+from ._presets import endpoints, scopes, token_cache
+from ._tokens import TokenCache, TokenState
 
 __all__ = ["Method", "sign_in"]
 
@@ -41,6 +41,7 @@ def sign_in(
     open_browser: Callable[[str], object],
     method: Method = "auto",
     browser_timeout: float = BROWSER_TIMEOUT,
+    cache: TokenCache | None = None,
 ) -> TokenState:
     """Sign in interactively and store the tokens in the interface's token file.
 
@@ -49,6 +50,7 @@ def sign_in(
         open_browser: opens a URL in the user's browser (``webbrowser.open``).
         method: ``"device"``, ``"browser"``, or ``"auto"``: the device code where the provider
             offers it, else the browser.
+        cache: where to keep the tokens (default: :func:`~mailtrack.auth.token_cache`).
 
     Raises:
         ConfigError: the interface is not set up for a user sign-in.
@@ -83,7 +85,16 @@ def sign_in(
             f"{interface.name}: the provider gave no refresh token; ask for the offline_access scope "
             f"(Microsoft) or check the app's consent screen (Google)"
         )
-    return FileTokenCache(token_file(interface)).replace(state)
+    return _keep(cache if cache is not None else token_cache(interface), state)
+
+
+def _keep(cache: TokenCache, state: TokenState) -> TokenState:
+    """Store *state* whatever the cache holds: a new sign-in starts over."""
+    for _attempt in range(10):
+        stored = cache.swap(cache.load(), state)
+        if stored is not None:
+            return stored
+    raise TokenError("the token cache kept changing while the sign-in was saved; run `mailtrack oauth login` again")
 
 
 def _device(endpoint: Endpoint, url: str, client_id: str, secret: str | None, scope: str,

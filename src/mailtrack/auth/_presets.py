@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from ..config import MailInterface, OAuthFlow, OAuthSettings
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, InterfaceNotFoundError, StoreError
 from ._grants import Endpoint
 from ._http import check_endpoint
 from ._sources import ClientCredentialsSource, RefreshTokenSource, ServiceAccountSource
 from ._tokens import FileTokenCache, TokenCache
 
-__all__ = ["Endpoints", "endpoints", "scopes", "token_cache", "token_file", "token_source"]
+if TYPE_CHECKING:
+    from ..abc import RecordStore
+
+__all__ = ["Endpoints", "endpoints", "scopes", "token_cache", "token_file", "token_source", "tokens_in"]
+
+#: The store whose interfaces are being run or checked (set by the Importer, per thread).
+_STORE: ContextVar[RecordStore | None] = ContextVar("mailtrack_token_store", default=None)
+
+
+@contextlib.contextmanager
+def tokens_in(store: RecordStore) -> Iterator[None]:
+    """While this runs, interfaces saved in *store* keep their tokens in the store's cache."""
+    reset = _STORE.set(store)
+    try:
+        yield
+    finally:
+        _STORE.reset(reset)
 
 _MICROSOFT = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/"
 #: Delegated access to one user's mailbox over POP and IMAP, a refresh token, and who signed in.
@@ -85,8 +105,24 @@ def token_file(interface: MailInterface) -> Path:
     return Path(state) / "mailtrack" / f"oauth-{safe}.json"
 
 
-def token_cache(interface: MailInterface) -> TokenCache:
-    """The interface's :class:`~mailtrack.auth.FileTokenCache`."""
+def token_cache(interface: MailInterface, store: RecordStore | None = None) -> TokenCache:
+    """Where the interface's tokens are kept.
+
+    An interface saved in the store (*store*, or the one the :class:`~mailtrack.Importer` is
+    running with) keeps them in the store's table when the store has one and the interface names
+    no ``token_file``; otherwise a :class:`~mailtrack.auth.FileTokenCache` at :func:`token_file`.
+    """
+    settings = _settings(interface)
+    store = store if store is not None else _STORE.get()
+    if store is not None and not settings.token_file:
+        try:
+            saved: MailInterface | None = store.get_interface(interface.name)
+        except (InterfaceNotFoundError, StoreError):
+            saved = None
+        if saved is not None and saved.oauth == settings:
+            cache = store.token_cache(interface.name)
+            if cache is not None:
+                return cache
     return FileTokenCache(token_file(interface))
 
 

@@ -29,11 +29,8 @@ def login(app: App, name: str, method: str | None, no_browser: bool) -> None:
     redirect back to this machine (Google). The tokens go into the interface's token file
     (oauth.token_file, mode 0600); `mailtrack check NAME` then shows the account.
     """
-    from ..auth import token_file
+    from ..auth import FileTokenCache, token_cache
     from ..auth._login import sign_in
-
-    with app.open_store() as store:
-        (interface,) = app.select(store, (name,))
 
     def show(line: str) -> None:
         app.console.print(line)
@@ -41,14 +38,18 @@ def login(app: App, name: str, method: str | None, no_browser: bool) -> None:
     def open_browser(url: str) -> object:
         return None if no_browser else webbrowser.open(url)
 
-    state = sign_in(
-        interface,
-        show=show,
-        open_browser=open_browser,
-        method="auto" if method is None else method,  # type: ignore[arg-type]
-    )
+    with app.open_store() as store:
+        (interface,) = app.select(store, (name,))
+        cache = token_cache(interface, store)
+        state = sign_in(
+            interface,
+            show=show,
+            open_browser=open_browser,
+            method="auto" if method is None else method,  # type: ignore[arg-type]
+            cache=cache,
+        )
     account = state.account or interface.login
+    where = f"in {cache.path} (mode 0600)" if isinstance(cache, FileTokenCache) else "in the store"
     app.console.print(
-        f"Signed in as {account}. The tokens are kept in {token_file(interface)} (mode 0600); "
-        f"`mailtrack check {interface.name}` tests them."
+        f"Signed in as {account}. The tokens are kept {where}; `mailtrack check {interface.name}` tests them."
     )

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from ..abc import RecordStore
+from ..auth import MemoryTokenCache
 from ..config import MailInterface
 from ..exceptions import (
     AttachmentNotFoundError,
@@ -152,6 +153,7 @@ class MemoryRecordStore(RecordStore):
     _interfaces: dict[str, MailInterface] = attrs.field(init=False, factory=dict)
     _runs: dict[str, list[RunReport]] = attrs.field(init=False, factory=dict)
     _leases: dict[str, _Lease] = attrs.field(init=False, factory=dict)
+    _token_caches: dict[str, MemoryTokenCache] = attrs.field(init=False, factory=dict, repr=False)
     _record_ids: Iterator[int] = attrs.field(init=False, factory=_counter)
     _detail_ids: Iterator[int] = attrs.field(init=False, factory=_counter)
     _attachment_ids: Iterator[int] = attrs.field(init=False, factory=_counter)
@@ -375,6 +377,11 @@ class MemoryRecordStore(RecordStore):
             if lease is None or lease.expires_at <= as_utc(self._clock()):
                 return None
             return Lease(interface=name, owner=lease.owner, expires_at=lease.expires_at)
+
+    def token_cache(self, interface_name: str) -> MemoryTokenCache:
+        """The OAuth 2.0 tokens of a saved interface, in memory (shared by this store's users)."""
+        with self._lock:
+            return self._token_caches.setdefault(interface_name, MemoryTokenCache())
 
     def take_over_lease(self, name: str, owner: str, seconds: float, previous_owner: str) -> bool:
         if not seconds > 0:

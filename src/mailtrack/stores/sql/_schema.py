@@ -256,3 +256,17 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     **_TABLE_OPTIONS,
 )
+
+#: OAuth 2.0 tokens of the interfaces saved in the store (secrets: never in dumps or reports):
+#: ``state`` is the token cache's JSON, changed by compare-and-swap on ``generation``;
+#: ``refreshing_until`` is the short lease of the worker fetching a new token.
+oauth_tokens = sa.Table(
+    "mailtrack_oauth_tokens",
+    metadata,
+    _key("name", primary_key=True),
+    sa.Column("state", BigText, nullable=True),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("refreshing_until", UTCDateTime(), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    **_TABLE_OPTIONS,
+)

@@ -30,6 +30,7 @@ from ...exceptions import (
 from ...models import CommitResult, ImportAction, Lease, QuarantinedMessage, Record, RunReport
 from .._commit import commit_action
 from .._common import as_utc, commit_overridden, utc_now
+from ._tokens import SQLTokenCache
 from . import _reads as reads
 from . import _schema as tables
 from . import _versions as versions
@@ -463,6 +464,11 @@ class SQLRecordStore(RecordStore):
             f"take over the lease on {name!r}",
             lambda conn: take_over_lease(conn, name, owner, seconds, previous_owner, self._now()),
         )
+
+
+    def token_cache(self, interface_name: str) -> SQLTokenCache:
+        """The OAuth 2.0 tokens of a saved interface, in ``mailtrack_oauth_tokens`` (compare-and-swap)."""
+        return SQLTokenCache(self._db, interface_name, self._now)
 
 
 def _check_seconds(seconds: float) -> None:
