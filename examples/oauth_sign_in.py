@@ -44,15 +44,19 @@ def mailtrack(folder: Path, *args: str, secret: str) -> str:
 
 def main() -> None:
     mail = [build_message(subject="Printer on the second floor is jammed")]
-    with OAuthTestServer(sign_in_as=MAILBOX) as provider, POP3TestServer(
-        mail, user=MAILBOX, tls="implicit", check_token=provider.check_token, sasl_mechanisms=("XOAUTH2",)
-    ) as pop, tempfile.TemporaryDirectory() as empty:
+    with (
+        OAuthTestServer(sign_in_as=MAILBOX) as provider,
+        POP3TestServer(
+            mail, user=MAILBOX, tls="implicit", check_token=provider.check_token, sasl_mechanisms=("XOAUTH2",)
+        ) as pop,
+        tempfile.TemporaryDirectory() as empty,
+    ):
         folder = Path(empty)
         # With Microsoft 365 the [interfaces.oauth] table is just provider, tenant and client_id:
         # the endpoints come from the preset. Here they point at the local authorization server.
         (folder / "mailtrack.toml").write_text(
             f"""\
-store = "sqlite:///{folder / 'mailtrack.db'}"
+store = "sqlite:///{folder / "mailtrack.db"}"
 
 [[interfaces]]
 name = "support"
@@ -66,8 +70,8 @@ login = "{MAILBOX}"
 client_id = "{provider.client_id}"
 client_secret_env = "SUPPORT_CLIENT_SECRET"
 token_url = "{provider.token_url}"
-device_authorization_url = "{provider.url('devicecode')}"
-token_file = "{folder / 'support-token.json'}"
+device_authorization_url = "{provider.url("devicecode")}"
+token_file = "{folder / "support-token.json"}"
 ca_file = "{provider.ca_file}"
 """,
             encoding="utf-8",

@@ -176,7 +176,7 @@ class OAuthFlow(str, enum.Enum):
     """How an OAuth 2.0 interface gets its access tokens."""
 
     #: A user signed in once (``mailtrack oauth login``); a refresh token renews the access token.
-    REFRESH_TOKEN = "refresh_token"
+    REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a grant type
     #: App-only access with the app's own secret (Microsoft 365), no user at the keyboard.
     CLIENT_CREDENTIALS = "client_credentials"
     #: A Google service account with domain-wide delegation (a signed JWT, RFC 7523).
@@ -222,7 +222,7 @@ class OAuthSettings:
     provider: str | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.in_(("microsoft", "google")))
     )
-    flow: OAuthFlow = attrs.field(default=OAuthFlow.REFRESH_TOKEN, converter=lambda value: _as_flow(value))
+    flow: OAuthFlow = attrs.field(default=OAuthFlow.REFRESH_TOKEN, converter=_as_flow)
     #: Microsoft Entra tenant (a domain or ID); ``"organizations"`` suits a user sign-in.
     tenant: str = attrs.field(default="organizations", validator=_non_empty)
     #: The app's client ID (from the app registration).
@@ -272,13 +272,16 @@ class OAuthSettings:
 
     def resolve_client_secret(self, owner: str) -> str | None:
         """The client secret, or ``None`` for a public client (ConfigError names the setting)."""
-        value = _read_secret(owner, "oauth.client_secret", self.client_secret, self.client_secret_env,
-                             self.client_secret_file)
+        value = _read_secret(
+            owner, "oauth.client_secret", self.client_secret, self.client_secret_env, self.client_secret_file
+        )
         return value or None
 
     def resolve_refresh_token(self, owner: str) -> str | None:
         """The configured first refresh token, or ``None``."""
-        value = _read_secret(owner, "oauth.refresh_token", "", self.refresh_token_env, self.refresh_token_file)
+        value = _read_secret(
+            owner, "oauth.refresh_token", "", self.refresh_token_env, self.refresh_token_file
+        )
         return value or None
 
 

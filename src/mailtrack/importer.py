@@ -33,8 +33,8 @@ from ._importing.settings import POOL_FROM, Setup, Throughput, positive, start_m
 from ._importing.stopping import StopRequest
 from ._importing.threads import map_bounded
 from ._importing.workers import WorkerPool
-from .auth._presets import tokens_in
 from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
+from .auth._presets import tokens_in
 from .config import MailInterface
 from .exceptions import MailtrackError, ParseError
 from .matching import SubjectIdMatcher

@@ -35,7 +35,9 @@ def test_the_test_server_reads_back_what_the_client_sends(mechanism: str) -> Non
     assert parse_response(mechanism, encoded) == ("x,y=z@example.com", "tok-1")
 
 
-@pytest.mark.parametrize(("user", "token"), [("us\x01er", "t"), ("user", "t\x01x"), ("user", "a\r\nb"), ("", "t")])
+@pytest.mark.parametrize(
+    ("user", "token"), [("us\x01er", "t"), ("user", "t\x01x"), ("user", "a\r\nb"), ("", "t")]
+)
 def test_control_characters_are_refused_before_anything_is_sent(user: str, token: str) -> None:
     with pytest.raises(ConfigError):
         initial_response("XOAUTH2", user, token)
@@ -65,11 +67,14 @@ def test_an_error_challenge_is_read_and_made_printable() -> None:
     raw = json.dumps({"status": "401\x1b[31m", "schemes": "bearer", "scope": "mail"}).encode()
     challenge = read_challenge(base64.b64encode(raw))
     assert challenge.status.startswith("401")
-    assert "\x1b" not in challenge.status and "\x1b" not in challenge.text
+    assert "\x1b" not in challenge.status
+    assert "\x1b" not in challenge.text
     assert challenge.scope == "mail"
 
 
-@pytest.mark.parametrize("junk", [b"not base64 !!", base64.b64encode(b"\xff\xfe not json"), base64.b64encode(b"[1]")])
+@pytest.mark.parametrize(
+    "junk", [b"not base64 !!", base64.b64encode(b"\xff\xfe not json"), base64.b64encode(b"[1]")]
+)
 def test_an_unreadable_challenge_gives_an_empty_one(junk: bytes) -> None:
     challenge = read_challenge(junk)
     assert challenge.status == ""

@@ -28,7 +28,8 @@ def test_a_swap_from_the_state_loaded_stores_the_next_generation(cache: TokenCac
     first = cache.swap(None, TokenState(access_token="a1", refresh_token="r1"))
     assert first is not None
     second = cache.swap(first, TokenState(access_token="a2", refresh_token="r2"))
-    assert second is not None and second.generation == first.generation + 1
+    assert second is not None
+    assert second.generation == first.generation + 1
     assert cache.load() == second
 
 
@@ -44,7 +45,8 @@ def test_a_swap_from_a_stale_state_writes_nothing(cache: TokenCache) -> None:
 
 def test_the_state_never_shows_its_secrets() -> None:
     state = TokenState(access_token="at-very-secret", refresh_token=SECRET_RT)
-    assert "at-very-secret" not in repr(state) and SECRET_RT not in repr(state)
+    assert "at-very-secret" not in repr(state)
+    assert SECRET_RT not in repr(state)
 
 
 def test_the_file_is_private_and_replaced_atomically(tmp_path: Path) -> None:
@@ -73,5 +75,5 @@ def test_an_existing_file_keeps_mode_0600_under_a_permissive_umask(tmp_path: Pat
 def test_a_file_that_is_not_a_token_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     path.write_text("this is not json")
-    with pytest.raises(ConfigError, match="not a mailtrack token file.*mailtrack oauth login"):
+    with pytest.raises(ConfigError, match=r"not a mailtrack token file.*mailtrack oauth login"):
         FileTokenCache(path).load()

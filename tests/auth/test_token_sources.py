@@ -27,7 +27,9 @@ from mailtrack.auth import (
 from mailtrack.testing import OAuthTestServer
 
 
-def refresh_source(oauth: OAuthTestServer, cache: object | None = None, **options: object) -> RefreshTokenSource:
+def refresh_source(
+    oauth: OAuthTestServer, cache: object | None = None, **options: object
+) -> RefreshTokenSource:
     return RefreshTokenSource(
         Endpoint(url=oauth.token_url, ca_file=oauth.ca_file, timeout=options.pop("timeout", 10.0)),  # type: ignore[arg-type]
         client_id=oauth.client_id,
@@ -69,7 +71,9 @@ def test_a_refused_token_is_never_handed_back(oauth: OAuthTestServer) -> None:
     assert oauth.introspect(second.value) == "support@example.com"
 
 
-def test_a_rotated_refresh_token_is_saved_and_used_on_the_next_run(oauth: OAuthTestServer, tmp_path: Path) -> None:
+def test_a_rotated_refresh_token_is_saved_and_used_on_the_next_run(
+    oauth: OAuthTestServer, tmp_path: Path
+) -> None:
     oauth.rotate = True
     seed = oauth.refresh_token()
     path = tmp_path / "tokens.json"
@@ -92,7 +96,7 @@ def test_a_rotated_refresh_token_is_saved_and_used_on_the_next_run(oauth: OAuthT
 def test_a_revoked_refresh_token_is_an_error_in_plain_words(oauth: OAuthTestServer) -> None:
     seed = oauth.refresh_token()
     oauth.revoke(seed)
-    with pytest.raises(TokenError, match="refused the refresh token.*invalid_grant") as caught:
+    with pytest.raises(TokenError, match=r"refused the refresh token.*invalid_grant") as caught:
         refresh_source(oauth, refresh_token=seed).access_token()
     assert caught.value.retry_later is False
     assert seed not in str(caught.value)
@@ -101,7 +105,7 @@ def test_a_revoked_refresh_token_is_an_error_in_plain_words(oauth: OAuthTestServ
 
 def test_a_token_endpoint_that_is_down_is_retried_later(oauth: OAuthTestServer) -> None:
     oauth.down = True
-    with pytest.raises(TokenError, match="not available|failed") as caught:
+    with pytest.raises(TokenError, match=r"not available|failed") as caught:
         refresh_source(oauth).access_token()
     assert caught.value.retry_later is True
 
@@ -163,7 +167,9 @@ def test_client_credentials_need_no_user(oauth: OAuthTestServer) -> None:
 
 def test_client_credentials_with_a_wrong_secret_are_refused(oauth: OAuthTestServer) -> None:
     source = ClientCredentialsSource(
-        Endpoint(url=oauth.token_url, ca_file=oauth.ca_file), client_id=oauth.client_id, client_secret="not-the-secret-42"
+        Endpoint(url=oauth.token_url, ca_file=oauth.ca_file),
+        client_id=oauth.client_id,
+        client_secret="not-the-secret-42",
     )
     with pytest.raises(TokenError, match="invalid_client") as caught:
         source.access_token()
@@ -234,17 +240,23 @@ def test_two_workers_refreshing_at_once_never_lose_a_rotation(oauth: OAuthTestSe
     assert json.loads(path.read_text())["refresh_token"] in oauth.live_refresh_tokens
 
 
-def test_the_interface_settings_name_the_source(oauth: OAuthTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_interface_settings_name_the_source(
+    oauth: OAuthTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_CLIENT_SECRET", oauth.client_secret)
     interface = MailInterface(
         name="support",
         server="pop.example.com",
         login="support@example.com",
-        oauth=oauth.oauth_settings(flow="client_credentials", client_secret_env="TEST_CLIENT_SECRET",
-                                   token_file=str(tmp_path / "t.json")),
+        oauth=oauth.oauth_settings(
+            flow="client_credentials",
+            client_secret_env="TEST_CLIENT_SECRET",
+            token_file=str(tmp_path / "t.json"),
+        ),
     )
     source = token_source(interface)
     assert isinstance(source, ClientCredentialsSource)
-    assert oauth.client_secret not in repr(source) and oauth.client_secret not in repr(interface)
+    assert oauth.client_secret not in repr(source)
+    assert oauth.client_secret not in repr(interface)
     assert oauth.introspect(source.access_token().value) == "support@example.com"
     assert (tmp_path / "t.json").stat().st_mode & 0o777 == 0o600

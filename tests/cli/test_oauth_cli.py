@@ -25,7 +25,9 @@ SECRET_VARIABLE = "MAILTRACK_TEST_CLIENT_SECRET"
 
 
 def invoke(*args: str, secret: str) -> Result:
-    return CliRunner().invoke(cli, list(args), env={"COLUMNS": "220", SECRET_VARIABLE: secret}, catch_exceptions=True)
+    return CliRunner().invoke(
+        cli, list(args), env={"COLUMNS": "220", SECRET_VARIABLE: secret}, catch_exceptions=True
+    )
 
 
 @pytest.fixture
@@ -36,7 +38,9 @@ def oauth() -> Iterator[OAuthTestServer]:
 
 @pytest.fixture
 def pop(oauth: OAuthTestServer) -> Iterator[POP3TestServer]:
-    with POP3TestServer([build_message(subject="hello")], user=USER, tls="implicit", check_token=oauth.check_token) as server:
+    with POP3TestServer(
+        [build_message(subject="hello")], user=USER, tls="implicit", check_token=oauth.check_token
+    ) as server:
         yield server
 
 
@@ -71,10 +75,12 @@ def write_config(workdir: Path, pop: POP3TestServer, oauth: OAuthTestServer, *, 
 def test_device_login_then_check_then_run(workdir: Path, pop: POP3TestServer, oauth: OAuthTestServer) -> None:
     write_config(workdir, pop, oauth)
     before = invoke("check", "support", secret=oauth.client_secret)
-    assert before.exit_code == 1 and "mailtrack oauth login support" in before.output
+    assert before.exit_code == 1
+    assert "mailtrack oauth login support" in before.output
     result = invoke("oauth", "login", "support", secret=oauth.client_secret)
     assert result.exit_code == 0, result.output
-    assert "enter the code" in result.output and f"Signed in as {USER}" in result.output
+    assert "enter the code" in result.output
+    assert f"Signed in as {USER}" in result.output
     token_file = workdir / "support-token.json"
     assert token_file.stat().st_mode & 0o777 == 0o600
     saved = json.loads(token_file.read_text())["refresh_token"]
@@ -90,7 +96,8 @@ def test_device_login_then_check_then_run(workdir: Path, pop: POP3TestServer, oa
     assert ran.exit_code == 0, ran.output
     assert pop.mailbox == []
     for output in (result.output, checked.output, as_json.output, ran.output):
-        assert oauth.client_secret not in output and saved not in output
+        assert oauth.client_secret not in output
+        assert saved not in output
 
 
 def test_browser_login_with_pkce(
@@ -109,23 +116,30 @@ def test_browser_login_with_pkce(
                 return None
 
         opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), Stop)
-        try:
+        with pytest.raises(urllib.error.HTTPError) as redirect:
             opener.open(url, timeout=10)
-        except urllib.error.HTTPError as redirect:
-            assert redirect.code == 302
-            urllib.request.urlopen(redirect.headers["Location"], timeout=10).read()  # back to the loopback
+        assert redirect.value.code == 302
+        back = redirect.value.headers["Location"]
+        assert back.startswith("http://127.0.0.1:")
+        urllib.request.urlopen(back, timeout=10).read()  # noqa: S310 - back to the loopback listener
         return True
 
     monkeypatch.setattr("webbrowser.open", browser)
     result = invoke("oauth", "login", "support", secret=oauth.client_secret)
     assert result.exit_code == 0, result.output
-    assert "code_challenge_method=S256" in visited[0] and "redirect_uri=http%3A%2F%2F127.0.0.1" in visited[0]
-    (exchange,) = [request for request in oauth.requests if request.form.get("grant_type") == "authorization_code"]
-    assert exchange.form["code_verifier"] and exchange.tls
+    assert "code_challenge_method=S256" in visited[0]
+    assert "redirect_uri=http%3A%2F%2F127.0.0.1" in visited[0]
+    (exchange,) = [
+        request for request in oauth.requests if request.form.get("grant_type") == "authorization_code"
+    ]
+    assert exchange.form["code_verifier"]
+    assert exchange.tls
     assert invoke("check", "support", secret=oauth.client_secret).exit_code == 0
 
 
-def test_login_is_refused_for_an_app_only_interface(workdir: Path, pop: POP3TestServer, oauth: OAuthTestServer) -> None:
+def test_login_is_refused_for_an_app_only_interface(
+    workdir: Path, pop: POP3TestServer, oauth: OAuthTestServer
+) -> None:
     write_config(workdir, pop, oauth)
     text = (workdir / "mailtrack.toml").read_text() + 'flow = "client_credentials"\n'
     (workdir / "mailtrack.toml").write_text(text)
@@ -140,7 +154,11 @@ def test_a_configuration_with_both_password_and_oauth_is_refused(
     workdir: Path, pop: POP3TestServer, oauth: OAuthTestServer
 ) -> None:
     write_config(workdir, pop, oauth)
-    text = (workdir / "mailtrack.toml").read_text().replace("[interfaces.oauth]", 'password_env = "X"\n[interfaces.oauth]')
+    text = (
+        (workdir / "mailtrack.toml")
+        .read_text()
+        .replace("[interfaces.oauth]", 'password_env = "X"\n[interfaces.oauth]')
+    )
     (workdir / "mailtrack.toml").write_text(text)
     result = invoke("check", "support", secret=oauth.client_secret)
     assert result.exit_code == 1

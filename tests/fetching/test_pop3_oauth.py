@@ -41,7 +41,9 @@ def serve(oauth: OAuthTestServer, **options: Any) -> POP3TestServer:
     return POP3TestServer(messages, user=USER, **options)
 
 
-def oauth_interface(pop: POP3TestServer, oauth: OAuthTestServer, tmp_path: Path, **settings: Any) -> MailInterface:
+def oauth_interface(
+    pop: POP3TestServer, oauth: OAuthTestServer, tmp_path: Path, **settings: Any
+) -> MailInterface:
     seed = tmp_path / "refresh-token"
     if not seed.exists():
         seed.write_text(oauth.refresh_token() + "\n")
@@ -73,7 +75,8 @@ def test_a_token_too_long_for_one_line_goes_in_a_continuation(tmp_path: Path) ->
         lines = pop.transcripts[0].lines
         auth = [index for index, line in enumerate(lines) if line.command == "AUTH"]
         assert lines[auth[0]].text == "AUTH OAUTHBEARER"
-        assert lines[auth[0] + 1].secret and len(lines[auth[0] + 1].text) > 2000
+        assert lines[auth[0] + 1].secret
+        assert len(lines[auth[0] + 1].text) > 2000
         assert pop.sasl_logins[0].accepted
 
 
@@ -86,14 +89,16 @@ def test_an_expired_access_token_is_refreshed_silently(oauth: OAuthTestServer, t
         report = Importer(store=MemoryRecordStore()).run(interface)
         assert (report.error, report.imported) == (None, 3)
         assert [login.accepted for login in pop.sasl_logins] == [True, False, True]
-        # The refusal's error challenge was answered (RFC 7628), then the login retried on the same connection.
+        # The refusal's error challenge was answered (RFC 7628), then the login retried on the same link.
         session = pop.transcripts[-1]
         assert session.commands.count("AUTH") == 2
         auth = session.commands.index("AUTH")
         assert session.lines[auth + 1].text == "AQ=="  # OAUTHBEARER's empty response: base64 of ^A
 
 
-def test_a_rotated_refresh_token_is_saved_and_used_on_the_next_run(oauth: OAuthTestServer, tmp_path: Path) -> None:
+def test_a_rotated_refresh_token_is_saved_and_used_on_the_next_run(
+    oauth: OAuthTestServer, tmp_path: Path
+) -> None:
     oauth.rotate = True
     with serve(oauth) as pop:
         interface = oauth_interface(pop, oauth, tmp_path)
@@ -102,7 +107,8 @@ def test_a_rotated_refresh_token_is_saved_and_used_on_the_next_run(oauth: OAuthT
         assert Importer(store=store).run(interface).error is None
         cache = FileTokenCache(tmp_path / "tokens.json")
         state = cache.load()
-        assert state is not None and state.refresh_token in oauth.live_refresh_tokens
+        assert state is not None
+        assert state.refresh_token in oauth.live_refresh_tokens
         assert seed not in oauth.live_refresh_tokens
         oauth.expire_access_tokens()
         cache.swap(state, TokenState(refresh_token=state.refresh_token))  # as if it had expired too
@@ -124,25 +130,34 @@ def test_a_revoked_refresh_token_ends_the_run_in_plain_words_and_touches_nothing
         assert report.error is not None
         assert "sign in again with `mailtrack oauth login pop3-test`" in report.error
         assert "Traceback" not in report.error
-        assert report.imported == 0 and store.list_records() == []
+        assert report.imported == 0
+        assert store.list_records() == []
         assert len(pop.mailbox) == 2
         assert pop.transcripts == []  # no token, no connection
         for text in (report.error, caplog.text):
-            assert seed not in text and oauth.client_secret not in text
+            assert seed not in text
+            assert oauth.client_secret not in text
 
 
-def test_a_token_refused_twice_is_an_authentication_error_naming_the_fix(oauth: OAuthTestServer, tmp_path: Path) -> None:
+def test_a_token_refused_twice_is_an_authentication_error_naming_the_fix(
+    oauth: OAuthTestServer, tmp_path: Path
+) -> None:
     with serve(oauth, check_token=lambda user, token: False) as pop:
         interface = oauth_interface(pop, oauth, tmp_path)
         fetcher = POP3Fetcher(interface)
-        with pytest.raises(AuthenticationError, match=r"the token for support@example.com was refused.*"
-                           r"sign in again with `mailtrack oauth login pop3-test`"):
+        with pytest.raises(
+            AuthenticationError,
+            match=r"the token for support@example.com was refused.*"
+            r"sign in again with `mailtrack oauth login pop3-test`",
+        ):
             fetcher.open()
         assert [login.accepted for login in pop.sasl_logins] == [False, False]
         assert len(pop.mailbox) == 2
 
 
-def test_a_token_endpoint_that_is_down_ends_the_run_before_connecting(oauth: OAuthTestServer, tmp_path: Path) -> None:
+def test_a_token_endpoint_that_is_down_ends_the_run_before_connecting(
+    oauth: OAuthTestServer, tmp_path: Path
+) -> None:
     oauth.down = True
     with serve(oauth) as pop:
         with pytest.raises(TokenError, match="will retry next run") as caught:
@@ -155,11 +170,14 @@ def test_a_slow_token_endpoint_times_out(oauth: OAuthTestServer, tmp_path: Path)
     oauth.delay = 30.0
     with serve(oauth) as pop:
         report = Importer(store=MemoryRecordStore()).run(oauth_interface(pop, oauth, tmp_path, timeout=0.5))
-        assert report.error is not None and "no answer within 0.5 seconds" in report.error
+        assert report.error is not None
+        assert "no answer within 0.5 seconds" in report.error
         assert len(pop.mailbox) == 2
 
 
-def test_a_server_that_cannot_check_tokens_now_is_busy_not_a_refusal(oauth: OAuthTestServer, tmp_path: Path) -> None:
+def test_a_server_that_cannot_check_tokens_now_is_busy_not_a_refusal(
+    oauth: OAuthTestServer, tmp_path: Path
+) -> None:
     with serve(oauth, faults=Faults(login_error="[SYS/TEMP] Temporary authentication failure.")) as pop:
         with pytest.raises(ServerBusyError):
             POP3Fetcher(oauth_interface(pop, oauth, tmp_path)).open()
@@ -169,7 +187,7 @@ def test_a_server_that_cannot_check_tokens_now_is_busy_not_a_refusal(oauth: OAut
 
 def test_a_server_without_oauth_mechanisms_says_so(oauth: OAuthTestServer, tmp_path: Path) -> None:
     with serve(oauth, sasl_mechanisms=("PLAIN",)) as pop:
-        with pytest.raises(AuthenticationError, match="offers no OAuth 2.0 sign-in"):
+        with pytest.raises(AuthenticationError, match=r"offers no OAuth 2\.0 sign-in"):
             POP3Fetcher(oauth_interface(pop, oauth, tmp_path)).open()
         assert pop.sasl_logins == []
 
@@ -181,14 +199,18 @@ def test_a_token_never_crosses_an_unverified_tls_connection(
     with serve(oauth, certificate=certificate) as pop:
         with pytest.raises(SecurityError):
             POP3Fetcher(oauth_interface(pop, oauth, tmp_path)).open()
-        assert pop.sasl_logins == [] and not pop.password_exposed
+        assert pop.sasl_logins == []
+        assert not pop.password_exposed
 
 
-def test_a_token_never_crosses_plain_text_when_starttls_is_missing(oauth: OAuthTestServer, tmp_path: Path) -> None:
+def test_a_token_never_crosses_plain_text_when_starttls_is_missing(
+    oauth: OAuthTestServer, tmp_path: Path
+) -> None:
     with serve(oauth, tls="stls", faults=Faults(hide_stls=True)) as pop:
         with pytest.raises(SecurityError):
             POP3Fetcher(oauth_interface(pop, oauth, tmp_path)).open()
-        assert pop.sasl_logins == [] and "AUTH" not in pop.transcripts[0].commands
+        assert pop.sasl_logins == []
+        assert "AUTH" not in pop.transcripts[0].commands
 
 
 def test_over_starttls_the_token_goes_only_after_tls(oauth: OAuthTestServer, tmp_path: Path) -> None:
@@ -198,7 +220,9 @@ def test_over_starttls_the_token_goes_only_after_tls(oauth: OAuthTestServer, tmp
         assert not pop.password_exposed
 
 
-def test_only_an_explicit_security_none_sends_a_token_in_clear_text(oauth: OAuthTestServer, tmp_path: Path) -> None:
+def test_only_an_explicit_security_none_sends_a_token_in_clear_text(
+    oauth: OAuthTestServer, tmp_path: Path
+) -> None:
     with serve(oauth, tls=None) as pop:
         interface = oauth_interface(pop, oauth, tmp_path)
         assert interface.security is Security.NONE
@@ -208,7 +232,9 @@ def test_only_an_explicit_security_none_sends_a_token_in_clear_text(oauth: OAuth
         assert [login.tls for login in pop.sasl_logins] == [False]
 
 
-def test_check_reports_the_account_and_the_expiry_of_the_token(oauth: OAuthTestServer, tmp_path: Path) -> None:
+def test_check_reports_the_account_and_the_expiry_of_the_token(
+    oauth: OAuthTestServer, tmp_path: Path
+) -> None:
     with serve(oauth) as pop:
         check = POP3Fetcher(oauth_interface(pop, oauth, tmp_path)).check()
         assert check.ok, check.error
@@ -223,12 +249,17 @@ def test_check_reports_a_revoked_token_in_plain_words(oauth: OAuthTestServer, tm
         oauth.revoke(user=USER)
         check = POP3Fetcher(interface).check()
         assert not check.ok
-        assert check.error is not None and "mailtrack oauth login pop3-test" in check.error
+        assert check.error is not None
+        assert "mailtrack oauth login pop3-test" in check.error
 
 
 def test_a_host_application_can_pass_its_own_tokens() -> None:
     tokens = {"host-token-1"}
-    with POP3TestServer([build_message()], tls="implicit", check_token=lambda user, token: token in tokens) as pop:
-        fetcher = POP3Fetcher(pop.interface(password=""), token_source=lambda: AccessToken(value="host-token-1"))
+    with POP3TestServer(
+        [build_message()], tls="implicit", check_token=lambda user, token: token in tokens
+    ) as pop:
+        fetcher = POP3Fetcher(
+            pop.interface(password=""), token_source=lambda: AccessToken(value="host-token-1")
+        )
         assert len(fetcher.open()) == 1
         fetcher.close(commit=False)

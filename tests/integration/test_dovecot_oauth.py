@@ -18,7 +18,11 @@ pytestmark = pytest.mark.integration
 
 
 def oauth_interface(
-    mailbox: Mailbox, oauth: OAuthTestServer, tmp_path: Path, security: Security = Security.SSL, **settings: object
+    mailbox: Mailbox,
+    oauth: OAuthTestServer,
+    tmp_path: Path,
+    security: Security = Security.SSL,
+    **settings: object,
 ) -> MailInterface:
     seed = tmp_path / "refresh-token"
     seed.write_text(oauth.refresh_token(mailbox.login))
@@ -28,7 +32,9 @@ def oauth_interface(
 
 
 @pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])
-def test_dovecot_accepts_a_fresh_token(mailbox: Mailbox, oauth: OAuthTestServer, tmp_path: Path, mechanism: str) -> None:
+def test_dovecot_accepts_a_fresh_token(
+    mailbox: Mailbox, oauth: OAuthTestServer, tmp_path: Path, mechanism: str
+) -> None:
     mailbox.deliver(build_message(subject="over oauth"))
     interface = oauth_interface(mailbox, oauth, tmp_path, mechanism=mechanism)
     check = POP3Fetcher(interface).check()
@@ -56,19 +62,25 @@ def test_a_token_dovecot_refuses_is_refreshed_and_the_login_retried(
     assert [request.tls for request in oauth.requests[before:] if request.path == "/token"] == [True]
 
 
-def test_a_revoked_sign_in_leaves_the_mailbox_untouched(mailbox: Mailbox, oauth: OAuthTestServer, tmp_path: Path) -> None:
+def test_a_revoked_sign_in_leaves_the_mailbox_untouched(
+    mailbox: Mailbox, oauth: OAuthTestServer, tmp_path: Path
+) -> None:
     name = mailbox.deliver(build_message(subject="stays"))
     interface = oauth_interface(mailbox, oauth, tmp_path)
     assert POP3Fetcher(interface).check().ok
     oauth.revoke(user=mailbox.login)  # the refresh token and the cached access token both stop working
     store = MemoryRecordStore()
     report = Importer(store=store).run(interface)
-    assert report.error is not None and f"mailtrack oauth login {interface.name}" in report.error
-    assert report.imported == 0 and store.list_records() == []
+    assert report.error is not None
+    assert f"mailtrack oauth login {interface.name}" in report.error
+    assert report.imported == 0
+    assert store.list_records() == []
     assert mailbox.files() == {name}
 
 
-def test_a_token_for_another_user_is_refused(mailbox: Mailbox, oauth: OAuthTestServer, tmp_path: Path) -> None:
+def test_a_token_for_another_user_is_refused(
+    mailbox: Mailbox, oauth: OAuthTestServer, tmp_path: Path
+) -> None:
     other = oauth.refresh_token("someone-else")
     interface = oauth_interface(mailbox, oauth, tmp_path)
     (tmp_path / "refresh-token").write_text(other)

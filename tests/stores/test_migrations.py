@@ -21,7 +21,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from _sql_databases import scratch_database
+from _sql_databases import create_baseline_tables, scratch_database
 from mailtrack import CommitOutcome, CreateRecord, SchemaVersionError, StoreError
 from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, history, stamp, upgrade
 from mailtrack.stores.sql import _schema as tables
@@ -53,24 +53,9 @@ def _table_names(engine: sa.Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
 
 
-#: The tables of the schema before migrations (revision 0001_baseline).
-BASELINE_TABLES = (
-    "mailtrack_meta",
-    "mailtrack_records",
-    "mailtrack_details",
-    "mailtrack_attachments",
-    "mailtrack_ledger",
-    "mailtrack_quarantine",
-    "mailtrack_interfaces",
-    "mailtrack_runs",
-    "mailtrack_leases",
-)
-
-
 def _legacy_tables(engine: sa.Engine, *, version_row: bool = True) -> None:
     """Tables as mailtrack made them before migrations: create_all and a schema_version row."""
-    # Only the tables of that time: tables added by later revisions did not exist then.
-    tables.metadata.create_all(engine, tables=[tables.metadata.tables[name] for name in BASELINE_TABLES])
+    create_baseline_tables(engine)  # tables added by later revisions did not exist then
     if version_row:
         with engine.begin() as conn:
             conn.execute(sa.insert(tables.meta).values(key="schema_version", value="1"))

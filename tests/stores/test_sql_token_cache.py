@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-sa = pytest.importorskip("sqlalchemy")
+pytest.importorskip("sqlalchemy")
 
 from _sql_databases import empty_tables
 from mailtrack import Importer
@@ -19,8 +19,11 @@ from mailtrack.auth import AccessToken, Endpoint, RefreshTokenSource, TokenState
 from mailtrack.stores.sql import SQLRecordStore
 from mailtrack.testing import OAuthTestServer, POP3TestServer, build_message
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration),
-            pytest.param("mariadb", marks=pytest.mark.integration)]
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.integration),
+    pytest.param("mariadb", marks=pytest.mark.integration),
+]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -45,7 +48,8 @@ def test_compare_and_swap_in_the_table(url: str) -> None:
         cache = store.token_cache("support")
         assert cache.load() is None
         first = cache.swap(None, TokenState(access_token="a1", refresh_token="r1"))
-        assert first is not None and cache.load() == first
+        assert first is not None
+        assert cache.load() == first
         assert cache.swap(None, TokenState(access_token="late")) is None
         second = cache.swap(first, TokenState(access_token="a2", refresh_token="r2"))
         assert second is not None
@@ -55,7 +59,9 @@ def test_compare_and_swap_in_the_table(url: str) -> None:
             assert other.token_cache("sales").load() is None
 
 
-def test_workers_on_separate_stores_refresh_once_and_keep_the_rotation(url: str, oauth: OAuthTestServer) -> None:
+def test_workers_on_separate_stores_refresh_once_and_keep_the_rotation(
+    url: str, oauth: OAuthTestServer
+) -> None:
     oauth.rotate = True
     oauth.delay = 0.3
     seed = oauth.refresh_token()
@@ -91,7 +97,8 @@ def test_workers_on_separate_stores_refresh_once_and_keep_the_rotation(url: str,
     assert [request.form.get("grant_type") for request in oauth.requests] == ["refresh_token"]
     with SQLRecordStore(url) as store:
         state = store.token_cache("support").load()
-        assert state is not None and state.refresh_token in oauth.live_refresh_tokens
+        assert state is not None
+        assert state.refresh_token in oauth.live_refresh_tokens
 
 
 def test_an_interface_saved_in_the_store_keeps_its_tokens_there(
@@ -101,15 +108,21 @@ def test_an_interface_saved_in_the_store_keeps_its_tokens_there(
     oauth.rotate = True
     seed = tmp_path / "seed"
     seed.write_text(oauth.refresh_token())
-    with POP3TestServer([build_message()], user="support@example.com", tls="implicit",
-                        check_token=oauth.check_token) as pop, SQLRecordStore(url) as store:
+    with (
+        POP3TestServer(
+            [build_message()], user="support@example.com", tls="implicit", check_token=oauth.check_token
+        ) as pop,
+        SQLRecordStore(url) as store,
+    ):
         interface = pop.interface(oauth=oauth.oauth_settings(refresh_token_file=str(seed)))
         store.save_interface(interface)
         (report,) = Importer(store=store).run_all()
         assert (report.error, report.imported) == (None, 1)
         state = store.token_cache(interface.name).load()
-        assert state is not None and state.refresh_token in oauth.live_refresh_tokens
+        assert state is not None
+        assert state.refresh_token in oauth.live_refresh_tokens
         assert not (tmp_path / "state").exists()  # no token file: the store holds them
         # Secrets stay out of what the store hands out.
         dumped = json.dumps([str(store.last_run(interface.name))])
-        assert state.refresh_token not in dumped and oauth.client_secret not in dumped
+        assert state.refresh_token not in dumped
+        assert oauth.client_secret not in dumped

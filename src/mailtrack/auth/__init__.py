@@ -16,6 +16,7 @@ signed by PyJWT): install the ``oauth`` extra. Importing this module needs neith
 
 from __future__ import annotations
 
+from ._grants import Endpoint
 from ._presets import endpoints, scopes, token_cache, token_file, token_source
 from ._sources import (
     EXPIRY_MARGIN,
@@ -25,7 +26,6 @@ from ._sources import (
     ServiceAccountSource,
     as_token_source,
 )
-from ._grants import Endpoint
 from ._tokens import AccessToken, FileTokenCache, MemoryTokenCache, TokenCache, TokenState
 
 __all__ = [

@@ -77,11 +77,14 @@ def request_token(endpoint: Endpoint, body: str, *, what: str, previous: TokenSt
         raise TokenError(f"the token endpoint returned no usable access token for {what}", retry_later=True)
     expires_in = token.get("expires_in")
     refresh = token.get("refresh_token")
+    if not (isinstance(refresh, str) and refresh):
+        refresh = previous.refresh_token if previous else None
+    account = _account(token.get("id_token")) or (previous.account if previous else None)
     return TokenState(
         access_token=value,
         expires_at=time.time() + expires_in if isinstance(expires_in, int | float) else None,
-        refresh_token=refresh if isinstance(refresh, str) and refresh else (previous and previous.refresh_token),
-        account=_account(token.get("id_token")) or (previous and previous.account),
+        refresh_token=refresh,
+        account=account,
         generation=previous.generation if previous else 0,
     )
 

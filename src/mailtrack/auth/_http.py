@@ -119,4 +119,6 @@ def _network_error(where: str, reason: object, timeout: float) -> TokenError:
         text = f"network error: {reason.strerror or reason}"
     else:
         text = f"network error: {reason}"
-    return TokenError(f"the token endpoint {where} cannot be reached: {text}; will retry next run", retry_later=True)
+    return TokenError(
+        f"the token endpoint {where} cannot be reached: {text}; will retry next run", retry_later=True
+    )

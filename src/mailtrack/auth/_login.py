@@ -58,7 +58,9 @@ def sign_in(
     """
     settings = interface.oauth
     if settings is None:
-        raise ConfigError(f"{interface.name}: the interface has no oauth settings; add an [interfaces.oauth] table")
+        raise ConfigError(
+            f"{interface.name}: the interface has no oauth settings; add an [interfaces.oauth] table"
+        )
     if settings.flow is not OAuthFlow.REFRESH_TOKEN:
         raise ConfigError(
             f"{interface.name}: oauth.flow is {settings.flow.value!r}: the app signs in by itself, "
@@ -73,13 +75,23 @@ def sign_in(
         method = "device" if urls.device_authorization else "browser"
     if method == "device":
         if not urls.device_authorization:
-            raise ConfigError(f"{interface.name}: the provider has no device sign-in; use the browser sign-in")
+            raise ConfigError(
+                f"{interface.name}: the provider has no device sign-in; use the browser sign-in"
+            )
         state = _device(endpoint, urls.device_authorization, settings.client_id, secret, wanted, show)
     else:
         if not urls.authorization:
             raise ConfigError(f"{interface.name}: oauth.authorization_url is needed for the browser sign-in")
-        state = _browser(endpoint, urls.authorization, settings.client_id, secret, wanted, show, open_browser,
-                         browser_timeout)
+        state = _browser(
+            endpoint,
+            urls.authorization,
+            settings.client_id,
+            secret,
+            wanted,
+            show,
+            open_browser,
+            browser_timeout,
+        )
     if not state.refresh_token:
         raise TokenError(
             f"{interface.name}: the provider gave no refresh token; ask for the offline_access scope "
@@ -94,13 +106,18 @@ def _keep(cache: TokenCache, state: TokenState) -> TokenState:
         stored = cache.swap(cache.load(), state)
         if stored is not None:
             return stored
-    raise TokenError("the token cache kept changing while the sign-in was saved; run `mailtrack oauth login` again")
+    raise TokenError(
+        "the token cache kept changing while the sign-in was saved; run `mailtrack oauth login` again"
+    )
 
 
-def _device(endpoint: Endpoint, url: str, client_id: str, secret: str | None, scope: str,
-            show: Callable[[str], None]) -> TokenState:
+def _device(
+    endpoint: Endpoint, url: str, client_id: str, secret: str | None, scope: str, show: Callable[[str], None]
+) -> TokenState:
     form = {"client_id": client_id, "scope": scope}
-    status, answer = post_form(url, urllib.parse.urlencode(form), ca_file=endpoint.ca_file, timeout=endpoint.timeout)
+    status, answer = post_form(
+        url, urllib.parse.urlencode(form), ca_file=endpoint.ca_file, timeout=endpoint.timeout
+    )
     device_code = answer.get("device_code")
     if status != 200 or not isinstance(device_code, str):
         said = reply_text(str(answer.get("error_description") or answer.get("error") or status).encode())
@@ -127,8 +144,16 @@ def _device(endpoint: Endpoint, url: str, client_id: str, secret: str | None, sc
     raise TokenError("the device sign-in expired before it was completed; run `mailtrack oauth login` again")
 
 
-def _browser(endpoint: Endpoint, url: str, client_id: str, secret: str | None, scope: str,
-             show: Callable[[str], None], open_browser: Callable[[str], object], timeout: float) -> TokenState:
+def _browser(
+    endpoint: Endpoint,
+    url: str,
+    client_id: str,
+    secret: str | None,
+    scope: str,
+    show: Callable[[str], None],
+    open_browser: Callable[[str], object],
+    timeout: float,
+) -> TokenState:
     oauth2 = oauthlib()
     client = oauth2.WebApplicationClient(client_id)
     verifier = client.create_code_verifier(64)
@@ -138,21 +163,32 @@ def _browser(endpoint: Endpoint, url: str, client_id: str, secret: str | None, s
     with receiver:
         redirect = f"http://127.0.0.1:{receiver.port}/"
         link = client.prepare_request_uri(
-            url, redirect_uri=redirect, scope=scope, state=state, code_challenge=challenge,
-            code_challenge_method="S256", access_type="offline", prompt="consent",
+            url,
+            redirect_uri=redirect,
+            scope=scope,
+            state=state,
+            code_challenge=challenge,
+            code_challenge_method="S256",
+            access_type="offline",
+            prompt="consent",
         )
         show(f"Opening the sign-in page in your browser. If it does not open, visit:\n{link}")
         open_browser(link)
         query = receiver.wait(timeout)
     if query is None:
-        raise TokenError(f"no sign-in came back within {timeout:g} seconds; run `mailtrack oauth login` again")
+        raise TokenError(
+            f"no sign-in came back within {timeout:g} seconds; run `mailtrack oauth login` again"
+        )
     if query.get("state") != state:
         raise TokenError("the sign-in came back with a wrong state (not from this login); nothing was stored")
     if "code" not in query:
         said = reply_text(str(query.get("error_description") or query.get("error") or "no code").encode())
         raise TokenError(f"the sign-in was refused ({said})")
     body = client.prepare_request_body(
-        code=query["code"], redirect_uri=redirect, code_verifier=verifier, include_client_id=True,
+        code=query["code"],
+        redirect_uri=redirect,
+        code_verifier=verifier,
+        include_client_id=True,
         client_secret=secret,
     )
     return request_token(endpoint, body, what="the sign-in's code", previous=None)
@@ -183,7 +219,9 @@ class _Receiver:
                 self.wfile.write(body)
 
         self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="mailtrack oauth login", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="mailtrack oauth login", daemon=True
+        )
 
     @property
     def port(self) -> int:

@@ -36,6 +36,7 @@ def tokens_in(store: RecordStore) -> Iterator[None]:
     finally:
         _STORE.reset(reset)
 
+
 _MICROSOFT = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/"
 #: Delegated access to one user's mailbox over POP and IMAP, a refresh token, and who signed in.
 MICROSOFT_USER_SCOPES = (
@@ -63,12 +64,15 @@ def endpoints(settings: OAuthSettings) -> Endpoints:
     """The endpoints: each explicit setting, else the provider's."""
     if settings.provider == "microsoft":
         base = _MICROSOFT.format(tenant=settings.tenant)
-        preset = Endpoints(token=base + "token", device_authorization=base + "devicecode",
-                           authorization=base + "authorize")
+        preset = Endpoints(
+            token=base + "token", device_authorization=base + "devicecode", authorization=base + "authorize"
+        )
     elif settings.provider == "google":
         # Google's device flow does not allow mail scopes: sign-in is by the loopback redirect.
-        preset = Endpoints(token="https://oauth2.googleapis.com/token",
-                           authorization="https://accounts.google.com/o/oauth2/v2/auth")
+        preset = Endpoints(
+            token="https://oauth2.googleapis.com/token",  # noqa: S106 - a URL
+            authorization="https://accounts.google.com/o/oauth2/v2/auth",
+        )
     else:
         preset = Endpoints(token=settings.token_url or "")
     result = Endpoints(
@@ -77,8 +81,10 @@ def endpoints(settings: OAuthSettings) -> Endpoints:
         authorization=settings.authorization_url or preset.authorization,
     )
     check_endpoint(result.token, "oauth.token_url")
-    for url, name in ((result.device_authorization, "device_authorization_url"),
-                      (result.authorization, "authorization_url")):
+    for url, name in (
+        (result.device_authorization, "device_authorization_url"),
+        (result.authorization, "authorization_url"),
+    ):
         if url:
             check_endpoint(url, f"oauth.{name}")
     return result
@@ -89,7 +95,9 @@ def scopes(settings: OAuthSettings) -> tuple[str, ...]:
     if settings.scopes:
         return settings.scopes
     if settings.provider == "microsoft":
-        return MICROSOFT_APP_SCOPES if settings.flow is OAuthFlow.CLIENT_CREDENTIALS else MICROSOFT_USER_SCOPES
+        return (
+            MICROSOFT_APP_SCOPES if settings.flow is OAuthFlow.CLIENT_CREDENTIALS else MICROSOFT_USER_SCOPES
+        )
     if settings.provider == "google":
         return GOOGLE_SERVICE_SCOPES if settings.flow is OAuthFlow.SERVICE_ACCOUNT else GOOGLE_SCOPES
     return ()
@@ -126,9 +134,9 @@ def token_cache(interface: MailInterface, store: RecordStore | None = None) -> T
     return FileTokenCache(token_file(interface))
 
 
-def token_source(interface: MailInterface, *, cache: TokenCache | None = None) -> (
-    RefreshTokenSource | ClientCredentialsSource | ServiceAccountSource
-):
+def token_source(
+    interface: MailInterface, *, cache: TokenCache | None = None
+) -> RefreshTokenSource | ClientCredentialsSource | ServiceAccountSource:
     """The token source the interface's ``oauth`` settings describe.
 
     Raises:
@@ -140,8 +148,12 @@ def token_source(interface: MailInterface, *, cache: TokenCache | None = None) -
     if settings.flow is OAuthFlow.SERVICE_ACCOUNT:
         assert settings.service_account_file is not None
         source = ServiceAccountSource.from_key_file(
-            settings.service_account_file, subject=interface.login, scopes=wanted, cache=cache,
-            ca_file=settings.ca_file, timeout=settings.timeout,
+            settings.service_account_file,
+            subject=interface.login,
+            scopes=wanted,
+            cache=cache,
+            ca_file=settings.ca_file,
+            timeout=settings.timeout,
         )
         if settings.token_url:
             source = attrs.evolve(source, endpoint=attrs.evolve(source.endpoint, url=settings.token_url))
@@ -154,7 +166,11 @@ def token_source(interface: MailInterface, *, cache: TokenCache | None = None) -
         if not secret:
             raise ConfigError(f"{interface.name}: oauth.client_secret is empty")
         return ClientCredentialsSource(
-            endpoint, client_id=settings.client_id, client_secret=secret, scopes=wanted, cache=cache,
+            endpoint,
+            client_id=settings.client_id,
+            client_secret=secret,
+            scopes=wanted,
+            cache=cache,
             account=interface.login,
         )
     return RefreshTokenSource(

@@ -64,7 +64,11 @@ class _CachingSource:
                 except GrantRefused:
                     # Another worker may have used (and rotated) the same refresh token a moment ago.
                     again = self.cache.load()
-                    if again is not None and _generation(again) != _generation(state) and _fresh(again, refused):
+                    if (
+                        again is not None
+                        and _generation(again) != _generation(state)
+                        and _fresh(again, refused)
+                    ):
                         return self._token(again)
                     raise
                 stored = self.cache.swap(state, new)
@@ -166,8 +170,14 @@ class ServiceAccountSource(_CachingSource):
 
     @classmethod
     def from_key_file(
-        cls, path: str, *, subject: str, scopes: Sequence[str] | str, cache: TokenCache | None = None,
-        ca_file: str | None = None, timeout: float = 30.0,
+        cls,
+        path: str,
+        *,
+        subject: str,
+        scopes: Sequence[str] | str,
+        cache: TokenCache | None = None,
+        ca_file: str | None = None,
+        timeout: float = 30.0,
     ) -> ServiceAccountSource:
         """A source from a Google service-account key file (``"type": "service_account"``)."""
         import json
@@ -206,7 +216,9 @@ class ServiceAccountSource(_CachingSource):
             raise ImportError("the JWT grant needs PyJWT: pip install 'mailtrack[oauth]'") from exc
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"the service account's private key cannot sign: {exc}") from None
-        return request_token(self.endpoint, body, what="the service account's signed assertion", previous=state)
+        return request_token(
+            self.endpoint, body, what="the service account's signed assertion", previous=state
+        )
 
 
 @attrs.define

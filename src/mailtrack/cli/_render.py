@@ -300,7 +300,9 @@ def check_line(check: ConnectionCheck, interface: MailInterface) -> Text:
         (f"{check.interface}: ", "bold"), ("OK", "bold green"), f" — logged in to {where} {secured}{waiting}"
     )
     if check.account is not None or check.token_expires_at is not None:
-        expires = f"; the access token expires {when(check.token_expires_at)}" if check.token_expires_at else ""
+        expires = (
+            f"; the access token expires {when(check.token_expires_at)}" if check.token_expires_at else ""
+        )
         text.append(f"\n  OAuth 2.0: signed in as {check.account or interface.login}{expires}")
     for warning in check.warnings:
         text.append(f"\n  note: {warning}", style="yellow")

@@ -30,7 +30,9 @@ logger = logging.getLogger("mailtrack.fetching.pop3")
 _AUTH_LINE_LIMIT = 255
 
 
-def authenticate(session: Session, source: TokenSource, token: AccessToken, *, mechanism: str | None) -> AccessToken:
+def authenticate(
+    session: Session, source: TokenSource, token: AccessToken, *, mechanism: str | None
+) -> AccessToken:
     """Sign in with *token*; refresh once and retry once when refused. Returns the token that worked.
 
     Raises:
@@ -58,7 +60,9 @@ def authenticate(session: Session, source: TokenSource, token: AccessToken, *, m
     raise AuthenticationError(f"{session.where}: {_refused_twice(session, again)}")
 
 
-def ask_token(interface: MailInterface, source: TokenSource, *, refused: AccessToken | None = None) -> AccessToken:
+def ask_token(
+    interface: MailInterface, source: TokenSource, *, refused: AccessToken | None = None
+) -> AccessToken:
     """The source's token; a refused grant's error says what to do, for this interface."""
     try:
         return source.access_token(refused=refused)
@@ -114,7 +118,7 @@ def _refused_twice(session: Session, said: str) -> str:
     head = f"the token for {login} was refused (the server said: {said})"
     oauth = interface.oauth
     if oauth is None:
-        return f"{head}, also after a new one was asked for; the application's token source must give a valid token"
+        return f"{head}, also after a new one was asked for: the application's token source gave no valid one"
     if oauth.flow is OAuthFlow.CLIENT_CREDENTIALS:
         return (
             f"{head}, also after a new one was fetched: check that the app has access to this mailbox "

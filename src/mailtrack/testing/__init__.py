@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from ._fake import FakeFetcher, FakeMailbox
     from ._messages import build_message
     from ._oauthserver import OAuthTestServer, TokenRequest
-    from ._pop3sasl import SASLLogin
     from ._pop3mailbox import ClientLine, Faults, Transcript
+    from ._pop3sasl import SASLLogin
     from ._pop3server import POP3TestServer
 
 __all__ = [

@@ -137,8 +137,9 @@ class OAuthTestServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     # -- where -------------------------------------------------------------------------------
@@ -205,8 +206,13 @@ class OAuthTestServer:
         ).decode()
         with self._lock:
             self._service_accounts[email] = key.public_key()
-        return {"type": "service_account", "client_email": email, "private_key": pem,
-                "private_key_id": secrets.token_hex(8), "token_uri": self.token_url}
+        return {
+            "type": "service_account",
+            "client_email": email,
+            "private_key": pem,
+            "private_key_id": secrets.token_hex(8),
+            "token_uri": self.token_url,
+        }
 
     def revoke(self, token: str | None = None, *, user: str | None = None) -> None:
         """Revoke one refresh token, or every token (refresh and access) of *user*."""
@@ -278,13 +284,20 @@ class OAuthTestServer:
                 if grant is not None and self.rotate:
                     del self._refresh[form["refresh_token"]]
             if grant is None:
-                return 400, {"error": "invalid_grant", "error_description": "the refresh token is revoked or unknown"}
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "the refresh token is revoked or unknown",
+                }
             return 200, self._issue(grant, refresh=self.rotate)
         if grant_type == "client_credentials":
             if secret is None:
-                return 401, {"error": "invalid_client", "error_description": "client credentials need the secret"}
-            return 200, self._issue(_Grant(user=self.sign_in_as, client_id=client_id,
-                                           scope=form.get("scope", "")), refresh=False)
+                return 401, {
+                    "error": "invalid_client",
+                    "error_description": "client credentials need the secret",
+                }
+            return 200, self._issue(
+                _Grant(user=self.sign_in_as, client_id=client_id, scope=form.get("scope", "")), refresh=False
+            )
         if grant_type == _DEVICE_CODE:
             return self._device_token(form.get("device_code", ""))
         if grant_type == "authorization_code":
@@ -311,11 +324,18 @@ class OAuthTestServer:
         device, user_code = secrets.token_urlsafe(16), secrets.token_hex(4).upper()
         with self._lock:
             # [grant, polls]: the first poll is "pending", the next one signs in sign_in_as.
-            self._devices[device] = [_Grant(user=self.sign_in_as, client_id=self.client_id,
-                                            scope=form.get("scope", "")), 0]
-        return 200, {"device_code": device, "user_code": user_code, "verification_uri": self.url("device"),
-                     "expires_in": 900, "interval": 1,
-                     "message": f"To sign in, open {self.url('device')} and enter the code {user_code}."}
+            self._devices[device] = [
+                _Grant(user=self.sign_in_as, client_id=self.client_id, scope=form.get("scope", "")),
+                0,
+            ]
+        return 200, {
+            "device_code": device,
+            "user_code": user_code,
+            "verification_uri": self.url("device"),
+            "expires_in": 900,
+            "interval": 1,
+            "message": f"To sign in, open {self.url('device')} and enter the code {user_code}.",
+        }
 
     def _device_token(self, device: str) -> tuple[int, dict[str, Any]]:
         with self._lock:
@@ -338,8 +358,11 @@ class OAuthTestServer:
             return 400, "PKCE (S256) is required"
         code = secrets.token_urlsafe(16)
         with self._lock:
-            self._codes[code] = (_Grant(user=self.sign_in_as, client_id=self.client_id,
-                                        scope=query.get("scope", "")), query["code_challenge"], redirect)
+            self._codes[code] = (
+                _Grant(user=self.sign_in_as, client_id=self.client_id, scope=query.get("scope", "")),
+                query["code_challenge"],
+                redirect,
+            )
         params = urllib.parse.urlencode({"code": code, "state": query.get("state", "")})
         return 302, f"{redirect}{'&' if '?' in redirect else '?'}{params}"
 
@@ -352,7 +375,10 @@ class OAuthTestServer:
         verifier = form.get("code_verifier", "")
         computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         if computed != challenge or form.get("redirect_uri") != redirect:
-            return 400, {"error": "invalid_grant", "error_description": "PKCE verifier or redirect URI mismatch"}
+            return 400, {
+                "error": "invalid_grant",
+                "error_description": "PKCE verifier or redirect URI mismatch",
+            }
         return 200, self._issue(grant, refresh=True)
 
 
@@ -385,7 +411,9 @@ class _Handler(BaseHTTPRequestHandler):
         user, _, password = base64.b64decode(header[6:]).decode().partition(":")
         return urllib.parse.unquote(user), urllib.parse.unquote(password)
 
-    def _answer(self, status: int, body: dict[str, Any] | None = None, *, location: str | None = None) -> None:
+    def _answer(
+        self, status: int, body: dict[str, Any] | None = None, *, location: str | None = None
+    ) -> None:
         data = json.dumps(body or {}).encode()
         self.send_response(status)
         if location is not None:

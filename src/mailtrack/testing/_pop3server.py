@@ -40,6 +40,10 @@ __all__ = ["POP3TestServer"]
 _HOST = "127.0.0.1"
 
 
+def _as_names(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.define
 class POP3TestServer:
     """A real POP3 server on 127.0.0.1, in a thread, holding the given messages.
@@ -92,7 +96,7 @@ class POP3TestServer:
     expire: int | str | None = attrs.field(default=None, kw_only=True)
     faults: Faults = attrs.field(factory=Faults, kw_only=True)
     check_token: TokenChecker | None = attrs.field(default=None, kw_only=True, repr=False)
-    sasl_mechanisms: tuple[str, ...] = attrs.field(default=SASL_MECHANISMS, kw_only=True, converter=tuple)
+    sasl_mechanisms: tuple[str, ...] = attrs.field(default=SASL_MECHANISMS, kw_only=True, converter=_as_names)
 
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
     _mailbox: list[ServedMessage] = attrs.field(init=False, factory=list, repr=False)

@@ -269,8 +269,14 @@ class Session:
         if parsed is not None:
             user, token = parsed
             self.server._sasl_logins.append(
-                SASLLogin(mechanism=mechanism, user=user, token=token, accepted=accepted, tls=self.tls,
-                          trusted=self.trusted)
+                SASLLogin(
+                    mechanism=mechanism,
+                    user=user,
+                    token=token,
+                    accepted=accepted,
+                    tls=self.tls,
+                    trusted=self.trusted,
+                )
             )
         if accepted and self.server.faults.login_error is None:
             assert parsed is not None

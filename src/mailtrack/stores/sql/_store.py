@@ -30,13 +30,13 @@ from ...exceptions import (
 from ...models import CommitResult, ImportAction, Lease, QuarantinedMessage, Record, RunReport
 from .._commit import commit_action
 from .._common import as_utc, commit_overridden, utc_now
-from ._tokens import SQLTokenCache
 from . import _reads as reads
 from . import _schema as tables
 from . import _versions as versions
 from ._dialects import create_engine
 from ._rows import key, run_values
 from ._schema import metadata
+from ._tokens import SQLTokenCache
 from ._transactions import LostRace, Transactions, Writing
 from ._writes import SQLCommitSteps, acquire_lease, in_ledger, keep_quarantined, save_config, take_over_lease
 
@@ -464,7 +464,6 @@ class SQLRecordStore(RecordStore):
             f"take over the lease on {name!r}",
             lambda conn: take_over_lease(conn, name, owner, seconds, previous_owner, self._now()),
         )
-
 
     def token_cache(self, interface_name: str) -> SQLTokenCache:
         """The OAuth 2.0 tokens of a saved interface, in ``mailtrack_oauth_tokens`` (compare-and-swap)."""

@@ -56,7 +56,9 @@ class SQLTokenCache:
             result = conn.execute(
                 sa.update(table)
                 .where(table.c.name == key(self.name), table.c.generation == seen)
-                .values(state=json.dumps(stored.to_json()), generation=stored.generation, updated_at=self._now())
+                .values(
+                    state=json.dumps(stored.to_json()), generation=stored.generation, updated_at=self._now()
+                )
             )
             return result.rowcount == 1
 
@@ -89,17 +91,25 @@ class SQLTokenCache:
             if taken:
                 self._secretly(
                     f"unlock the OAuth 2.0 tokens of {self.name!r}",
-                    lambda conn: conn.execute(
-                        sa.update(table).where(table.c.name == key(self.name)).values(refreshing_until=None)
-                    ).rowcount
-                    == 1,
+                    lambda conn: (
+                        conn.execute(
+                            sa.update(table)
+                            .where(table.c.name == key(self.name))
+                            .values(refreshing_until=None)
+                        ).rowcount
+                        == 1
+                    ),
                 )
 
     def _ensure_row(self, conn: sa.Connection) -> None:
         table = tables.oauth_tokens
         exists = conn.execute(sa.select(table.c.generation).where(table.c.name == key(self.name))).first()
         if exists is None:
-            conn.execute(sa.insert(table).values(name=key(self.name), state=None, generation=-1, updated_at=self._now()))
+            conn.execute(
+                sa.insert(table).values(
+                    name=key(self.name), state=None, generation=-1, updated_at=self._now()
+                )
+            )
 
     def _secretly(self, what: str, work: Callable[[sa.Connection], bool]) -> bool:
         """Run *work*; an error keeps the driver's words but not the statement (it held tokens)."""
