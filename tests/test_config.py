@@ -396,3 +396,41 @@ def test_dict_dump_is_plain_data() -> None:
     assert type(data["security"]) is str
     assert data["security"] == "ssl"
     assert type(data["policy"]["on_bounce"]) is str
+
+
+def test_oauth_settings_are_checked_and_exclusive_with_a_password() -> None:
+    from mailtrack import OAuthFlow, OAuthSettings, dump_config, load_config
+
+    with pytest.raises(ConfigError, match="oauth.client_id: required"):
+        OAuthSettings(provider="microsoft")
+    with pytest.raises(ConfigError, match="token_url: required"):
+        OAuthSettings(client_id="app")
+    with pytest.raises(ConfigError, match="tenant"):
+        OAuthSettings(provider="microsoft", client_id="app", tenant="evil/../x?")
+    with pytest.raises(ConfigError, match="client_credentials"):
+        OAuthSettings(provider="microsoft", client_id="app", flow="client_credentials")
+    with pytest.raises(ConfigError, match="oauth.flow: must be one of"):
+        OAuthSettings(provider="microsoft", client_id="app", flow="password")
+    oauth = OAuthSettings(provider="google", client_id="app", client_secret="inline-client-secret")
+    assert oauth.flow is OAuthFlow.REFRESH_TOKEN
+    with pytest.raises(ConfigError, match="oauth and a password"):
+        MailInterface(name="s", server="h", login="l", password_env="X", oauth=oauth)
+    interface = MailInterface(name="s", server="h", login="l", oauth=oauth)
+    assert "inline-client-secret" not in repr(interface)
+    dumped = dump_config(interface, format="json")
+    assert "inline-client-secret" not in dumped and '"provider": "google"' in dumped
+    loaded = load_config(
+        {
+            "interfaces": [
+                {
+                    "name": "s",
+                    "server": "h",
+                    "login": "l",
+                    "oauth": {"provider": "microsoft", "tenant": "example.com", "client_id": "app"},
+                }
+            ]
+        }
+    )
+    assert loaded.interfaces[0].oauth is not None and loaded.interfaces[0].oauth.tenant == "example.com"
+    with pytest.raises(ConfigError, match=r"interfaces\[0\]\.oauth"):
+        load_config({"interfaces": [{"name": "s", "server": "h", "login": "l", "oauth": {"provider": "x"}}]})

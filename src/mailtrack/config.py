@@ -191,6 +191,12 @@ def _as_flow(value: object) -> OAuthFlow:
         raise ConfigError(f"oauth.flow: must be one of {allowed}, not {value!r}") from None
 
 
+def _tenant(_instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    # It becomes part of the token endpoint's URL path.
+    if not all(ch.isascii() and (ch.isalnum() or ch in ".-_") for ch in value):
+        raise _fail(attribute, f"must be a domain or a tenant ID, not {value!r}")
+
+
 def _read_secret(owner: str, field: str, value: str, env: str | None, path: str | None) -> str:
     """A secret given inline, by environment variable or by file (first line), as passwords are."""
     if value:
@@ -224,7 +230,7 @@ class OAuthSettings:
     )
     flow: OAuthFlow = attrs.field(default=OAuthFlow.REFRESH_TOKEN, converter=_as_flow)
     #: Microsoft Entra tenant (a domain or ID); ``"organizations"`` suits a user sign-in.
-    tenant: str = attrs.field(default="organizations", validator=_non_empty)
+    tenant: str = attrs.field(default="organizations", validator=[_non_empty, _tenant])
     #: The app's client ID (from the app registration).
     client_id: str | None = attrs.field(default=None)
     client_secret: str = attrs.field(default="", repr=False, validator=_instance_of(str))

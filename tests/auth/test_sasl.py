@@ -79,3 +79,14 @@ def test_an_unreadable_challenge_gives_an_empty_one(junk: bytes) -> None:
     challenge = read_challenge(junk)
     assert challenge.status == ""
     assert all(ch.isprintable() for ch in challenge.text)
+
+
+def test_a_reply_that_repeats_part_of_a_secret_is_not_shown() -> None:
+    from mailtrack.auth._scrub import HIDDEN, scrub
+
+    token = "at-abcdefghijklmnopqrstuvwxyz0123456789"
+    assert (
+        scrub(b"-ERR unknown command AUTH " + token[5:30].encode(), [token], keep=b"-ERR ")
+        == b"-ERR " + HIDDEN
+    )
+    assert scrub(b"-ERR [AUTH] Authentication failed.", [token]) == b"-ERR [AUTH] Authentication failed."

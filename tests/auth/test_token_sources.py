@@ -260,3 +260,51 @@ def test_the_interface_settings_name_the_source(
     assert oauth.client_secret not in repr(interface)
     assert oauth.introspect(source.access_token().value) == "support@example.com"
     assert (tmp_path / "t.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_endpoint_that_quotes_the_refresh_token_never_gets_it_shown(oauth: OAuthTestServer) -> None:
+    """An error page (not JSON) and an OAuth error description, both repeating the refresh token."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mailtrack.testing._certs import server_context
+
+    secret_rt = "rt-quoted-back-" + "q" * 30
+    bodies = [
+        (500, b"<html>cannot refresh " + secret_rt.encode() + b"</html>"),
+        (
+            400,
+            json.dumps(
+                {"error": "invalid_grant", "error_description": f"token {secret_rt[:20]} unknown"}
+            ).encode(),
+        ),
+    ]
+
+    class Echo(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status, body = bodies.pop(0)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    server.socket = server_context("valid").wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/token"
+        for _ in range(2):
+            source = RefreshTokenSource(
+                Endpoint(url=url, ca_file=oauth.ca_file), client_id="app", refresh_token=secret_rt
+            )
+            with pytest.raises(TokenError) as caught:
+                source.access_token()
+            assert secret_rt[:20] not in str(caught.value)
+            assert secret_rt[-20:] not in str(caught.value)
+    finally:
+        server.shutdown()
+        server.server_close()

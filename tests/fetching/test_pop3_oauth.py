@@ -4,7 +4,10 @@ tokens may go."""
 
 from __future__ import annotations
 
+import base64
 import logging
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ import pytest
 
 from mailtrack import (
     AuthenticationError,
+    FetchError,
     Importer,
     MailInterface,
     MemoryRecordStore,
@@ -263,3 +267,47 @@ def test_a_host_application_can_pass_its_own_tokens() -> None:
         )
         assert len(fetcher.open()) == 1
         fetcher.close(commit=False)
+
+
+def test_a_server_that_repeats_the_auth_command_never_gets_the_token_shown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server echoing what it did not understand (the whole AUTH line, base64 token included)."""
+    caplog.set_level(logging.DEBUG)
+    token = "echo-token-" + "x" * 40
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve_one() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rwb") as stream:
+            stream.write(b"+OK ready\r\n")
+            stream.flush()
+            for line in stream:
+                if line.upper().startswith(b"CAPA"):
+                    stream.write(b"+OK\r\nSASL XOAUTH2\r\n.\r\n")
+                elif line.upper().startswith(b"AUTH"):
+                    stream.write(b"-ERR [SYS/PERM] cannot parse: " + line.strip()[:150] + b"\r\n")
+                else:
+                    stream.write(b"-ERR no\r\n")
+                stream.flush()
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    try:
+        interface = MailInterface(
+            name="echo",
+            server="127.0.0.1",
+            port=listener.getsockname()[1],
+            login=USER,
+            security=Security.NONE,
+            timeout=10,
+        )
+        with pytest.raises(FetchError) as caught:
+            POP3Fetcher(interface, token_source=lambda: token).open()
+    finally:
+        listener.close()
+        thread.join(timeout=10)
+    encoded = base64.b64encode(f"user={USER}\x01auth=Bearer {token}\x01\x01".encode()).decode()
+    for text in (str(caught.value), caplog.text):
+        assert token not in text and encoded[:40] not in text and encoded[20:60] not in text
+    assert "[SYS/PERM]" in str(caught.value) or "not shown" in str(caught.value)

@@ -93,3 +93,18 @@ def test_starttls_then_oauth(mailbox: Mailbox, oauth: OAuthTestServer, tmp_path:
     interface = oauth_interface(mailbox, oauth, tmp_path, security=Security.STARTTLS)
     report = Importer(store=MemoryRecordStore()).run(interface)
     assert (report.error, report.imported) == (None, 1)
+
+
+def test_a_token_dovecot_cannot_check_now_is_not_refreshed(
+    mailbox: Mailbox, oauth: OAuthTestServer, tmp_path: Path
+) -> None:
+    """The introspection endpoint down: Dovecot says [SYS/TEMP]; that is no refused token."""
+    name = mailbox.deliver(build_message(subject="stays"))
+    interface = oauth_interface(mailbox, oauth, tmp_path)
+    assert POP3Fetcher(interface).check().ok  # a token in the cache
+    oauth.down = True
+    before = len(oauth.requests)
+    report = Importer(store=MemoryRecordStore()).run(interface)
+    assert report.error is not None and "temporary problem" in report.error
+    assert [request.path for request in oauth.requests[before:] if request.path == "/token"] == []
+    assert mailbox.files() == {name}

@@ -19,8 +19,9 @@ from typing import Any
 
 from ..exceptions import ConfigError, TokenError
 from ..fetching._errors import reply_text
+from ._scrub import scrub
 
-__all__ = ["check_endpoint", "post_form"]
+__all__ = ["check_endpoint", "post_form", "sent_secrets"]
 
 #: Largest answer read from a token endpoint.
 _ANSWER_LIMIT = 1024 * 1024
@@ -86,9 +87,10 @@ def post_form(
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
+        quoted = reply_text(scrub(raw, sent_secrets(body))[:120])
         raise TokenError(
             f"the token endpoint {where} answered HTTP {status} without a JSON object "
-            f"({reply_text(raw[:120])!r}); will retry next run",
+            f"({quoted!r}); will retry next run",
             retry_later=True,
         )
     if status == 200 or 400 <= status < 500:
@@ -96,6 +98,15 @@ def post_form(
     raise TokenError(
         f"the token endpoint {where} failed (HTTP {status}); will retry next run", retry_later=True
     )
+
+
+#: Form fields that are not secret (a reply may quote them).
+_PUBLIC_FIELDS = frozenset({"grant_type", "scope", "client_id", "redirect_uri"})
+
+
+def sent_secrets(body: str) -> list[str]:
+    """The secret values a form sent (a refresh token, a client secret, an assertion, a code …)."""
+    return [value for name, value in urllib.parse.parse_qsl(body) if value and name not in _PUBLIC_FIELDS]
 
 
 def _where(url: str) -> str:

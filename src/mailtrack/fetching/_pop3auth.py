@@ -15,6 +15,7 @@ import logging
 
 from ..abc import TokenSource
 from ..auth import AccessToken
+from ..auth._scrub import scrub
 from ..auth.sasl import choose_mechanism, error_acknowledgement, initial_response, read_challenge
 from ..config import MailInterface, OAuthFlow
 from ..exceptions import AuthenticationError, TokenError
@@ -82,6 +83,7 @@ def _attempt(session: Session, mechanism: str, token: AccessToken) -> str | None
     """One AUTH exchange: ``None`` when signed in, else what the server said about the refusal."""
     wire = session.wire
     encoded = base64.b64encode(initial_response(mechanism, session.interface.login, token.value)).decode()
+    secrets = (token.value, encoded)
     command = f"AUTH {mechanism} {encoded}"
     if len(command) + 2 <= _AUTH_LINE_LIMIT:
         wire.send(command)
@@ -89,7 +91,7 @@ def _attempt(session: Session, mechanism: str, token: AccessToken) -> str | None
         wire.send(f"AUTH {mechanism}")
         reply = wire.read_reply(continuation=True)
         if not reply.line.startswith(b"+ ") and reply.line != b"+":
-            return _failed(session, reply.line, "the server did not accept AUTH")
+            return _failed(session, _scrubbed(reply.line, secrets), "the server did not accept AUTH")
         wire.send(encoded)
     reply = wire.read_reply(continuation=True)
     if reply.ok:
@@ -101,7 +103,14 @@ def _attempt(session: Session, mechanism: str, token: AccessToken) -> str | None
         reply = wire.read_reply()
         if reply.ok:  # a server that changed its mind
             return None
-    return _failed(session, reply.line, said)
+    return _failed(session, _scrubbed(reply.line, secrets), said)
+
+
+def _scrubbed(line: bytes, secrets: tuple[str, ...]) -> bytes:
+    """The reply, unless it repeats the token (then only its status and response code)."""
+    code = reply_code(line)
+    keep = b"-ERR " + (b"[" + code.encode() + b"] " if code else b"") if line.startswith(b"-ERR") else b""
+    return scrub(line, secrets, keep=keep)
 
 
 def _failed(session: Session, line: bytes, said: str) -> str:
