@@ -401,7 +401,7 @@ def test_dict_dump_is_plain_data() -> None:
 def test_oauth_settings_are_checked_and_exclusive_with_a_password() -> None:
     from mailtrack import OAuthFlow, OAuthSettings, dump_config, load_config
 
-    with pytest.raises(ConfigError, match="oauth.client_id: required"):
+    with pytest.raises(ConfigError, match=r"oauth\.client_id: required"):
         OAuthSettings(provider="microsoft")
     with pytest.raises(ConfigError, match="token_url: required"):
         OAuthSettings(client_id="app")
@@ -409,7 +409,7 @@ def test_oauth_settings_are_checked_and_exclusive_with_a_password() -> None:
         OAuthSettings(provider="microsoft", client_id="app", tenant="evil/../x?")
     with pytest.raises(ConfigError, match="client_credentials"):
         OAuthSettings(provider="microsoft", client_id="app", flow="client_credentials")
-    with pytest.raises(ConfigError, match="oauth.flow: must be one of"):
+    with pytest.raises(ConfigError, match=r"oauth\.flow: must be one of"):
         OAuthSettings(provider="microsoft", client_id="app", flow="password")
     oauth = OAuthSettings(provider="google", client_id="app", client_secret="inline-client-secret")
     assert oauth.flow is OAuthFlow.REFRESH_TOKEN
@@ -418,7 +418,8 @@ def test_oauth_settings_are_checked_and_exclusive_with_a_password() -> None:
     interface = MailInterface(name="s", server="h", login="l", oauth=oauth)
     assert "inline-client-secret" not in repr(interface)
     dumped = dump_config(interface, format="json")
-    assert "inline-client-secret" not in dumped and '"provider": "google"' in dumped
+    assert "inline-client-secret" not in dumped
+    assert '"provider": "google"' in dumped
     loaded = load_config(
         {
             "interfaces": [
@@ -431,6 +432,7 @@ def test_oauth_settings_are_checked_and_exclusive_with_a_password() -> None:
             ]
         }
     )
-    assert loaded.interfaces[0].oauth is not None and loaded.interfaces[0].oauth.tenant == "example.com"
+    assert loaded.interfaces[0].oauth is not None
+    assert loaded.interfaces[0].oauth.tenant == "example.com"
     with pytest.raises(ConfigError, match=r"interfaces\[0\]\.oauth"):
         load_config({"interfaces": [{"name": "s", "server": "h", "login": "l", "oauth": {"provider": "x"}}]})

@@ -105,6 +105,7 @@ def test_a_token_dovecot_cannot_check_now_is_not_refreshed(
     oauth.down = True
     before = len(oauth.requests)
     report = Importer(store=MemoryRecordStore()).run(interface)
-    assert report.error is not None and "temporary problem" in report.error
+    assert report.error is not None
+    assert "temporary problem" in report.error
     assert [request.path for request in oauth.requests[before:] if request.path == "/token"] == []
     assert mailbox.files() == {name}
