@@ -163,3 +163,29 @@ def test_a_configuration_with_both_password_and_oauth_is_refused(
     result = invoke("check", "support", secret=oauth.client_secret)
     assert result.exit_code == 1
     assert "oauth and a password" in result.output
+
+
+def test_login_for_an_interface_saved_in_the_store_keeps_the_tokens_in_the_store(
+    workdir: Path, pop: POP3TestServer, oauth: OAuthTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailtrack.stores import SQLRecordStore
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(workdir / "state"))
+    url = f"sqlite:///{workdir / 'mailtrack.db'}"
+    interface = pop.interface(
+        name="saved",
+        oauth=oauth.oauth_settings(client_secret_env=SECRET_VARIABLE),
+    )
+    with SQLRecordStore(url) as store:
+        store.save_interface(interface)
+    result = invoke("--store", url, "oauth", "login", "saved", secret=oauth.client_secret)
+    assert result.exit_code == 0, result.output
+    assert "kept in the store" in result.output
+    assert not (workdir / "state").exists()
+    with SQLRecordStore(url) as store:
+        state = store.token_cache("saved").load()
+    assert state is not None
+    assert state.refresh_token in oauth.live_refresh_tokens
+    checked = invoke("--store", url, "check", "saved", secret=oauth.client_secret)
+    assert checked.exit_code == 0, checked.output
+    assert f"signed in as {USER}" in checked.output
