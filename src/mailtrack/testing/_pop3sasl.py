@@ -12,10 +12,14 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
-__all__ = ["MECHANISMS", "SASLLogin", "TokenChecker", "parse_response"]
+if TYPE_CHECKING:
+    from ._pop3session import Session
+
+__all__ = ["MECHANISMS", "SASLLogin", "TokenChecker", "authenticate", "parse_response"]
 
 #: What the test server offers (``sasl_mechanisms``'s default).
 MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
@@ -76,3 +80,47 @@ def parse_response(mechanism: str, encoded: str) -> tuple[str, str] | None:
 def error_challenge(mechanism: str) -> str:
     """The ``+ …`` line sent for a refused token."""
     return "+ " + base64.b64encode(json.dumps(_CHALLENGES[mechanism]).encode()).decode()
+
+
+def authenticate(session: Session, args: list[str]) -> None:
+    """The AUTH command: with the initial response, or ``+`` and the response on the next line."""
+    offered = session.server.sasl_mechanisms if session.server.check_token is not None else ()
+    if not args or args[0].upper() not in offered:
+        session.reply("-ERR [AUTH] unsupported authentication mechanism")
+        return
+    mechanism = args[0].upper()
+    if len(args) > 1:
+        _respond(session, mechanism, args[1])
+    else:
+        session.reply("+ ")
+        session.sasl_step = lambda line: _respond(session, mechanism, line.strip())
+
+
+def _respond(session: Session, mechanism: str, encoded: str) -> None:
+    server = session.server
+    if encoded == "*":
+        session.reply("-ERR [AUTH] authentication cancelled")
+        return
+    parsed = parse_response(mechanism, encoded)
+    check = server.check_token
+    accepted = parsed is not None and check is not None and bool(check(*parsed))
+    if parsed is not None:
+        login = SASLLogin(
+            mechanism=mechanism,
+            user=parsed[0],
+            token=parsed[1],
+            accepted=accepted,
+            tls=session.tls,
+            trusted=session.trusted,
+        )
+        with server._lock:
+            server._sasl_logins.append(login)
+    if parsed is None or server.faults.login_error is not None:
+        session._login(False)  # the fault's error, or a malformed response
+    elif accepted:
+        session.user = parsed[0]
+        session._login(True)
+    else:
+        # Dovecot's way: the error challenge first; -ERR only after the client's answer to it.
+        session.reply(error_challenge(mechanism))
+        session.sasl_step = lambda _line: session._login(False)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ._certs import server_context
 from ._pop3mailbox import ClientLine, ServedMessage, SessionRecord, byte_stuff
-from ._pop3sasl import SASLLogin, error_challenge, parse_response
+from ._pop3sasl import authenticate
 
 if TYPE_CHECKING:
     from ._pop3server import POP3TestServer
@@ -247,47 +247,8 @@ class Session:
         return self.tls and self.server.certificate == "valid"
 
     def cmd_auth(self, args: list[str]) -> None:
-        """RFC 5034 AUTH with XOAUTH2 / OAUTHBEARER, with or without the initial response."""
-        offered = self.server.sasl_mechanisms if self.server.check_token is not None else ()
-        if not args or args[0].upper() not in offered:
-            self.reply("-ERR [AUTH] unsupported authentication mechanism")
-            return
-        mechanism = args[0].upper()
-        if len(args) > 1:
-            self._sasl_response(mechanism, args[1])
-        else:
-            self.reply("+ ")
-            self.sasl_step = lambda line: self._sasl_response(mechanism, line.strip())
-
-    def _sasl_response(self, mechanism: str, encoded: str) -> None:
-        if encoded == "*":
-            self.reply("-ERR [AUTH] authentication cancelled")
-            return
-        parsed = parse_response(mechanism, encoded)
-        check = self.server.check_token
-        accepted = parsed is not None and check is not None and bool(check(*parsed))
-        if parsed is not None:
-            user, token = parsed
-            self.server._sasl_logins.append(
-                SASLLogin(
-                    mechanism=mechanism,
-                    user=user,
-                    token=token,
-                    accepted=accepted,
-                    tls=self.tls,
-                    trusted=self.trusted,
-                )
-            )
-        if accepted and self.server.faults.login_error is None:
-            assert parsed is not None
-            self.user = parsed[0]
-            self._login(True)
-            return
-        if parsed is None or self.server.faults.login_error is not None:
-            self._login(False)
-            return
-        self.reply(error_challenge(mechanism))
-        self.sasl_step = lambda _line: self._login(False)
+        """RFC 5034 AUTH with XOAUTH2 / OAUTHBEARER (see :mod:`._pop3sasl`)."""
+        authenticate(self, args)
 
     def _login(self, ok: bool) -> None:
         error = self.server.faults.login_error
