@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ..exceptions import TokenError
+from ..exceptions import ConfigError, TokenError
 from ..fetching._errors import reply_text
 from ._http import post_form, sent_secrets
 from ._scrub import scrub
@@ -23,12 +23,17 @@ __all__ = ["Endpoint", "GrantRefused", "oauthlib", "request_token"]
 
 
 def oauthlib() -> Any:
-    """The ``oauthlib.oauth2`` module, or an ImportError that says which extra to install."""
+    """The ``oauthlib.oauth2`` module.
+
+    Raises:
+        ConfigError: it is not installed (a run then ends in plain words, not a traceback).
+    """
     try:
         import oauthlib.oauth2
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "OAuth 2.0 sign-in needs the 'oauth' extra: pip install 'mailtrack[oauth]'"
+    except ImportError as exc:
+        raise ConfigError(
+            "OAuth 2.0 sign-in needs the 'oauth' extra, which is not installed: "
+            "pip install 'mailtrack[oauth]'"
         ) from exc
     return oauthlib.oauth2
 

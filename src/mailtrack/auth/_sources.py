@@ -212,8 +212,11 @@ class ServiceAccountSource(_CachingSource):
                 scope=" ".join(self.scopes) or None,
                 extra_claims=None,
             )
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("the JWT grant needs PyJWT: pip install 'mailtrack[oauth]'") from exc
+        except ImportError as exc:
+            raise ConfigError(
+                "the service account's signed assertion needs PyJWT (the 'oauth' extra): "
+                "pip install 'mailtrack[oauth]'"
+            ) from exc
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"the service account's private key cannot sign: {exc}") from None
         return request_token(
