@@ -171,7 +171,7 @@ def token_source(
             client_secret=secret,
             scopes=wanted,
             cache=cache,
-            account=interface.login,
+            account=f"the app {settings.client_id} (for {interface.login})",
         )
     return RefreshTokenSource(
         endpoint,
