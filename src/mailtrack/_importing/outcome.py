@@ -17,6 +17,7 @@ from ..abc import Fetcher, RecordStore
 from ..config import MailInterface
 from ..exceptions import FetchError, MessageRefusedError, ParseError, StoreError
 from ..models import CommitResult, MessageInfo
+from .events import CommitListener, tell_listener
 from .tally import Tally, label
 
 __all__ = [
@@ -79,6 +80,8 @@ class Outcomes:
     interface: MailInterface
     fetcher: Fetcher
     tally: Tally
+    #: The importer's ``on_committed`` listener, told after each commit.
+    on_committed: CommitListener | None = None
 
     def goes_from_server(self, held: Held) -> bool:
         """Whether a message the store holds is to go from the server."""
@@ -100,11 +103,15 @@ class Outcomes:
             self.fetcher.delete(info)
         return True
 
-    def committed(self, info: MessageInfo, result: CommitResult) -> None:
-        """Count a committed message; only now may it be marked for deletion."""
+    def committed(self, info: MessageInfo, key: str, result: CommitResult) -> None:
+        """Count a committed message; only now may it be marked for deletion, and the
+        ``on_committed`` listener be told (a failing listener is a note, nothing more)."""
         self.tally.count_commit(result.outcome)
         if not self.interface.leave_copy:
             self._mark_for_deletion(info)
+        note = tell_listener(self.on_committed, self.store, self.interface.name, key, result)
+        if note is not None:
+            self.tally.note(f"{label(info, key)}: {note}")
 
     def conversion_failed(self, info: MessageInfo, key: str, raw: bytes, exc: Exception) -> None:
         """Quarantine a message the converter failed on.

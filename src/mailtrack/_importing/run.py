@@ -190,7 +190,9 @@ class MailboxRun:
             matcher=setup.matcher,
             sender_authorizer=setup.sender_authorizer,
         )
-        outcomes = Outcomes(store=store, interface=interface, fetcher=fetcher, tally=tally)
+        outcomes = Outcomes(
+            store=store, interface=interface, fetcher=fetcher, tally=tally, on_committed=setup.on_committed
+        )
         batch = Batch(
             store=store,
             policy=policy,
