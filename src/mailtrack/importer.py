@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 
 import attrs
 
+from ._importing.attachments import KEPT_SUFFIX, kept_key, screen
 from ._importing.batch import commit_or_open
 from ._importing.conversions import start_pool
 from ._importing.events import CommitListener, tell_listener
@@ -270,7 +271,9 @@ class Importer:
         The raw bytes are converted again and committed under the quarantined
         ``(interface, uid)``, then the message leaves the quarantine. The policy is not allowed
         to quarantine it a second time: machine mail whose class action is ``QUARANTINE`` is
-        treated as ``NORMAL``, and a sender refused by the sender policy opens a new record.
+        treated as ``NORMAL``, a sender refused by the sender policy opens a new record, and
+        attachments the interface refuses are noted on the detail while the raw message stays
+        in the quarantine (as with ``attachments.on_refused = "keep_in_quarantine"``).
 
         Args:
             quarantine_id: the quarantined message's ID.
@@ -282,10 +285,17 @@ class Importer:
             InterfaceNotFoundError: *interface* was not given and none is saved under that name.
             ConfigError: the interface's sender policy needs a ``sender_authorizer``.
             ParseError: the message still cannot be converted (its quarantine error is updated).
+            MailtrackError: the entry only keeps the refused attachments of a message imported
+                already (nothing to import).
             MailtrackError: the ``sender_authorizer`` failed (its quarantine error is updated).
             StoreError: the store failed.
         """
         quarantined = self.store.get_quarantined(quarantine_id)
+        if quarantined.uid.endswith(KEPT_SUFFIX):
+            raise MailtrackError(
+                f"quarantined message {quarantine_id} only keeps the refused attachments of a message "
+                "that was imported: export it to take the files out, or discard it"
+            )
         if interface is None:
             interface = self.store.get_interface(quarantined.interface)
         check_sender_policy(interface, self.sender_authorizer)
@@ -295,6 +305,12 @@ class Importer:
             reason = conversion_failure(exc)
             self.store.quarantine(quarantined.interface, quarantined.uid, quarantined.raw, reason)
             raise ParseError(reason) from exc
+        screened = screen(message, interface.attachments, retry=True)
+        if screened.keep_raw is not None:
+            self.store.quarantine(
+                quarantined.interface, kept_key(quarantined.uid), quarantined.raw, screened.keep_raw
+            )
+        message = screened.message
         policy = Policy(
             interface=interface,
             store=self.store,

@@ -17,6 +17,7 @@ from ..abc import Fetcher, RecordStore
 from ..config import MailInterface
 from ..exceptions import FetchError, MessageRefusedError, ParseError, StoreError
 from ..models import CommitResult, MessageInfo
+from .attachments import kept_key
 from .events import CommitListener, tell_listener
 from .tally import Tally, label
 
@@ -70,6 +71,12 @@ def conversion_failure(exc: Exception) -> str:
     if isinstance(exc, ParseError):
         return str(exc) or "the message could not be parsed"
     return f"the converter failed ({type(exc).__name__}: {exc})"
+
+
+def _stopped(exc: StoreError) -> RunStopped:
+    return RunStopped(
+        f"the record store failed ({exc}); the run stopped and messages not yet imported stay on the server"
+    )
 
 
 @attrs.define
@@ -143,14 +150,33 @@ class Outcomes:
             )
             return
         except StoreError as exc:
-            raise RunStopped(
-                f"the record store failed ({exc}); the run stopped and messages not yet "
-                "imported stay on the server"
-            ) from exc
+            raise _stopped(exc) from exc
         self.tally.failed += 1
         self.tally.note(f"{label(info, key)} quarantined: {reason}")
         if self.interface.policy.delete_quarantined:
             self._mark_for_deletion(info)
+
+    def keep_refused(self, info: MessageInfo, key: str, raw: bytes, reason: str) -> bool:
+        """Keep the raw message in the quarantine for its refused attachments (before the message
+        is committed without them); False when the store cannot hold it: then the message is
+        not imported and stays on the server, so that nothing is lost.
+
+        Raises:
+            RunStopped: the store failed.
+        """
+        try:
+            self.store.quarantine(self.interface.name, kept_key(key), raw, reason)
+        except MessageRefusedError as exc:
+            self.tally.failed += 1
+            self.tally.note(
+                f"{label(info, key)} was not imported and stays on the server (tried again next run): "
+                f"its refused attachments are to be kept in the quarantine, which cannot hold it: {exc}"
+            )
+            return False
+        except StoreError as exc:
+            raise _stopped(exc) from exc
+        self.tally.note(f"{label(info, key)}: {reason}")
+        return True
 
     def _mark_for_deletion(self, info: MessageInfo) -> None:
         """Mark a message the store holds for deletion. A session that failed cannot (what was

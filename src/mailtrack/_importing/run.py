@@ -30,6 +30,7 @@ from ..abc import Fetcher, MarksDeletionsLocally
 from ..config import MailInterface
 from ..exceptions import ConfigError, FetchError, StoreError
 from ..models import IncomingMessage, MessageInfo, RunReport
+from .attachments import screen
 from .batch import Batch, Pending
 from .conversions import Conversions, Ticket, start_pool
 from .lease import Lease, take_lease
@@ -357,6 +358,15 @@ class MailboxRun:
 
     def _take(self, info: MessageInfo, key: str, raw: bytes, message: IncomingMessage) -> Pending | None:
         """The message with the action to commit, or ``None`` when it was quarantined."""
+        screened = screen(message, self.interface.attachments)
+        if screened.quarantine is not None:
+            self.outcomes.quarantine(info, key, raw, screened.quarantine)
+            return None
+        if screened.keep_raw is not None and not self.outcomes.keep_refused(
+            info, key, raw, screened.keep_raw
+        ):
+            return None
+        message = screened.message
         decision = self._decision(message, info, key)
         for note in decision.notes:
             self.tally.note(f"{label(info, key)}: {note}")

@@ -164,6 +164,10 @@ details = sa.Table(
     sa.Column("headers", BigText, nullable=False),
     sa.Column("message_class", sa.String(32), nullable=False),
     _key("interface", nullable=False),
+    # What the converter noticed (a list of strings) and the refused attachments (a list of
+    # objects); NULL when there were none.
+    sa.Column("defects", JSONText, nullable=True),
+    sa.Column("refused_attachments", JSONText, nullable=True),
     **_TABLE_OPTIONS,
 )
 

@@ -15,6 +15,7 @@ from ...exceptions import (
 )
 from ...models import (
     CommitOutcome,
+    RefusedAttachment,
 )
 from .._builders import ManualClock, make_attachment, make_incoming
 from ._base import (
@@ -119,6 +120,24 @@ class RecordsContract(ContractBase):
             assert stored.content == original.content
             assert attrs.evolve(stored, id=None) == original
         assert len({stored.id for stored in got}) == len(sent)
+
+    def test_defects_and_refused_attachments_are_kept_on_the_detail(self, store: RecordStore) -> None:
+        refused = RefusedAttachment(
+            filename="setup.exe",
+            content_type="application/x-msdownload",
+            size=123456,
+            sha256="ab" * 32,
+            reason="its name ends in .exe (attachments.refuse_extensions)",
+            quarantined=True,
+        )
+        defects = ("the From header uses the unknown charset 'x-unknown'; read as utf-8", "Grüße \u2028 ✓")
+        message = attrs.evolve(make_incoming(), defects=defects, refused_attachments=(refused,))
+        first = record_id_of(store.commit("support", "uid-1", create_action(message)))
+        store.commit("support", "uid-2", append_action(first))  # a clean message: none
+        damaged, clean = store.get_record(first).details
+        assert (damaged.defects, damaged.refused_attachments) == (defects, (refused,))
+        assert (clean.defects, clean.refused_attachments) == ((), ())
+        assert store.list_records()[0].details == store.get_record(first, load_content=False).details
 
     def test_equal_attachment_contents_stay_separate(self, store: RecordStore) -> None:
         same = [make_attachment(ALL_BYTES, filename="a.bin"), make_attachment(ALL_BYTES, filename="b.bin")]
