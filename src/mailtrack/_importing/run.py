@@ -38,7 +38,7 @@ from .outcome import Held, LeaseLost, Outcomes, RunStopped, where_held
 from .policy import Decision, Policy, Quarantine, check_sender_policy
 from .recheck import recheck_key, reused_uid_note, same_message
 from .settings import Setup
-from .tally import Tally, label, log_summary, save_report
+from .tally import Tally, defects_note, label, log_summary, save_report
 from .threads import Prefetch
 from .workers import WorkerPool
 
@@ -367,6 +367,8 @@ class MailboxRun:
         ):
             return None
         message = screened.message
+        if message.defects:
+            self.tally.note(f"{label(info, key)}: {defects_note(message.defects)}")
         decision = self._decision(message, info, key)
         for note in decision.notes:
             self.tally.note(f"{label(info, key)}: {note}")
