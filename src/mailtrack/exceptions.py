@@ -72,8 +72,8 @@ class ParseError(MailtrackError, ValueError):
 class RunFailedError(MailtrackError, RuntimeError):
     """A run stopped on an error (raised by :meth:`~mailtrack.RunReport.raise_for_error`).
 
-    The message names the interface and says what stopped the run; the whole report is kept as
-    :attr:`report`.
+    The message names the interface and says what stopped the run; the whole
+    :class:`~mailtrack.RunReport` is kept as the ``report`` attribute.
     """
 
     def __init__(self, report: RunReport) -> None:
