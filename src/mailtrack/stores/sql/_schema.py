@@ -134,7 +134,8 @@ records = sa.Table(
     sa.Column("title", BigText, nullable=False),
     sa.Column("fields", JSONText, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # list_records(order="updated", updated_since=...) reads by it.
+    sa.Column("updated_at", UTCDateTime(), nullable=False, index=True),
     **_TABLE_OPTIONS,
 )
 
