@@ -21,6 +21,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from _legacy_schema import legacy_tables
 from _sql_databases import scratch_database
 from mailtrack import CommitOutcome, CreateRecord, SchemaVersionError, StoreError
 from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, history, stamp, upgrade
@@ -54,14 +55,7 @@ def _table_names(engine: sa.Engine) -> set[str]:
 
 
 def _legacy_tables(engine: sa.Engine, *, version_row: bool = True) -> None:
-    """Tables as mailtrack made them before migrations (the baseline's: today's metadata has
-    later revisions' changes), with a schema_version row (or none) and no Alembic version table."""
-    upgrade(engine, versions.BASELINE)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP TABLE {versions.VERSION_TABLE}"))
-        conn.execute(sa.delete(tables.meta))
-        if version_row:
-            conn.execute(sa.insert(tables.meta).values(key="schema_version", value="1"))
+    legacy_tables(engine, version_row=version_row)
 
 
 def _commit_one(store: SQLRecordStore, uid: str = "uid-1") -> CommitOutcome:
