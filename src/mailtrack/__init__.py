@@ -13,6 +13,8 @@ from ._serde import dump_config, load_config
 from .abc import Fetcher, Matcher, MessageConverter, RecordStore, TokenSource
 from .classifying import LOOP_HEADER, classify, outgoing_headers
 from .config import (
+    AttachmentAction,
+    AttachmentLimits,
     ClassAction,
     Config,
     ImportPolicy,
@@ -35,6 +37,7 @@ from .exceptions import (
     ParseError,
     QuarantineNotFoundError,
     RecordNotFoundError,
+    RunFailedError,
     SchemaVersionError,
     SecurityError,
     ServerBusyError,
@@ -47,6 +50,7 @@ from .matching import SubjectIdMatcher
 from .models import (
     AppendToRecord,
     Attachment,
+    CommitEvent,
     CommitOutcome,
     CommitResult,
     ConnectionCheck,
@@ -60,6 +64,7 @@ from .models import (
     MessageInfo,
     QuarantinedMessage,
     Record,
+    RefusedAttachment,
     RunReport,
     SkipMessage,
 )
@@ -69,10 +74,13 @@ __all__ = [
     "LOOP_HEADER",
     "AppendToRecord",
     "Attachment",
+    "AttachmentAction",
+    "AttachmentLimits",
     "AttachmentNotFoundError",
     "AuthenticationError",
     "ClassAction",
     "Config",
+    "CommitEvent",
     "CommitOutcome",
     "CommitResult",
     "ConfigError",
@@ -107,6 +115,8 @@ __all__ = [
     "Record",
     "RecordNotFoundError",
     "RecordStore",
+    "RefusedAttachment",
+    "RunFailedError",
     "RunReport",
     "SchemaVersionError",
     "SecurityError",

@@ -82,24 +82,3 @@ def empty_tables(engine: sa.Engine) -> None:
         else:
             for name in reversed(names):
                 conn.exec_driver_sql(f"DELETE FROM {name}")  # noqa: S608 - our own table names
-
-
-#: The tables of the schema before migrations (revision 0001_baseline); later revisions add others.
-BASELINE_TABLES = (
-    "mailtrack_meta",
-    "mailtrack_records",
-    "mailtrack_details",
-    "mailtrack_attachments",
-    "mailtrack_ledger",
-    "mailtrack_quarantine",
-    "mailtrack_interfaces",
-    "mailtrack_runs",
-    "mailtrack_leases",
-)
-
-
-def create_baseline_tables(engine: sa.Engine) -> None:
-    """The tables as mailtrack made them before migrations (without a version row)."""
-    _sql_schema.metadata.create_all(
-        engine, tables=[_sql_schema.metadata.tables[name] for name in BASELINE_TABLES]
-    )

@@ -30,6 +30,7 @@ from ..abc import Fetcher, MarksDeletionsLocally
 from ..config import MailInterface
 from ..exceptions import ConfigError, FetchError, StoreError
 from ..models import IncomingMessage, MessageInfo, RunReport
+from .attachments import screen
 from .batch import Batch, Pending
 from .conversions import Conversions, Ticket, start_pool
 from .lease import Lease, take_lease
@@ -37,7 +38,7 @@ from .outcome import Held, LeaseLost, Outcomes, RunStopped, where_held
 from .policy import Decision, Policy, Quarantine, check_sender_policy
 from .recheck import recheck_key, reused_uid_note, same_message
 from .settings import Setup
-from .tally import Tally, label, log_summary, save_report
+from .tally import Tally, defects_note, label, log_summary, save_report
 from .threads import Prefetch
 from .workers import WorkerPool
 
@@ -190,7 +191,9 @@ class MailboxRun:
             matcher=setup.matcher,
             sender_authorizer=setup.sender_authorizer,
         )
-        outcomes = Outcomes(store=store, interface=interface, fetcher=fetcher, tally=tally)
+        outcomes = Outcomes(
+            store=store, interface=interface, fetcher=fetcher, tally=tally, on_committed=setup.on_committed
+        )
         batch = Batch(
             store=store,
             policy=policy,
@@ -355,6 +358,17 @@ class MailboxRun:
 
     def _take(self, info: MessageInfo, key: str, raw: bytes, message: IncomingMessage) -> Pending | None:
         """The message with the action to commit, or ``None`` when it was quarantined."""
+        screened = screen(message, self.interface.attachments)
+        if screened.quarantine is not None:
+            self.outcomes.quarantine(info, key, raw, screened.quarantine)
+            return None
+        if screened.keep_raw is not None and not self.outcomes.keep_refused(
+            info, key, raw, screened.keep_raw
+        ):
+            return None
+        message = screened.message
+        if message.defects:
+            self.tally.note(f"{label(info, key)}: {defects_note(message.defects)}")
         decision = self._decision(message, info, key)
         for note in decision.notes:
             self.tally.note(f"{label(info, key)}: {note}")
