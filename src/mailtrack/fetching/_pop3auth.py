@@ -16,14 +16,14 @@ import logging
 from ..abc import TokenSource
 from ..auth import AccessToken
 from ..auth._scrub import scrub
+from ..auth._signin import ask_token, refused_twice
 from ..auth.sasl import choose_mechanism, error_acknowledgement, initial_response, read_challenge
-from ..config import MailInterface, OAuthFlow
-from ..exceptions import AuthenticationError, TokenError
+from ..exceptions import AuthenticationError
 from ._errors import reply_code, reply_text
 from ._session import Session
 from ._wire import Reply
 
-__all__ = ["ask_token", "authenticate"]
+__all__ = ["authenticate"]
 
 logger = logging.getLogger("mailtrack.fetching.pop3")
 
@@ -58,25 +58,7 @@ def authenticate(
     again = _attempt(session, chosen, token)
     if again is None:
         return token
-    raise AuthenticationError(f"{session.where}: {_refused_twice(session, again)}")
-
-
-def ask_token(
-    interface: MailInterface, source: TokenSource, *, refused: AccessToken | None = None
-) -> AccessToken:
-    """The source's token; a refused grant's error says what to do, for this interface."""
-    try:
-        return source.access_token(refused=refused)
-    except TokenError as exc:
-        if exc.retry_later:
-            raise TokenError(f"{interface.name}: {exc}", retry_later=True) from exc
-        oauth = interface.oauth
-        hint = (
-            f": sign in again with `mailtrack oauth login {interface.name}`"
-            if oauth is not None and oauth.flow is OAuthFlow.REFRESH_TOKEN
-            else ""
-        )
-        raise TokenError(f"{interface.name}: {exc}{hint}; nothing was fetched") from exc
+    raise AuthenticationError(f"{session.where}: {refused_twice(session.interface, again)}")
 
 
 def _attempt(session: Session, mechanism: str, token: AccessToken) -> str | None:
@@ -119,23 +101,3 @@ def _failed(session: Session, line: bytes, said: str) -> str:
     if line.startswith(b"-ERR") and code not in (None, "AUTH"):
         session.expect_ok(Reply(line=line), "the sign-in (AUTH)")
     return said or reply_text(line)
-
-
-def _refused_twice(session: Session, said: str) -> str:
-    interface = session.interface
-    login = reply_text(interface.login.encode())
-    head = f"the token for {login} was refused (the server said: {said})"
-    oauth = interface.oauth
-    if oauth is None:
-        return f"{head}, also after a new one was asked for: the application's token source gave no valid one"
-    if oauth.flow is OAuthFlow.CLIENT_CREDENTIALS:
-        return (
-            f"{head}, also after a new one was fetched: check that the app has access to this mailbox "
-            f"(Exchange: Add-MailboxPermission for the app's service principal)"
-        )
-    if oauth.flow is OAuthFlow.SERVICE_ACCOUNT:
-        return (
-            f"{head}, also after a new one was fetched: check the service account's domain-wide "
-            f"delegation for the scope https://mail.google.com/"
-        )
-    return f"{head}: sign in again with `mailtrack oauth login {interface.name}`"

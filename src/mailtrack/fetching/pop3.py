@@ -19,12 +19,13 @@ import attrs
 
 from ..abc import TokenSource
 from ..auth import AccessToken
+from ..auth._signin import ask_token
 from ..config import MailInterface, Security
 from ..exceptions import FetchError, MailtrackError
 from ..models import ConnectionCheck, MessageInfo
 from ._errors import WireError, reply_text
 from ._pipeline import Pipeline
-from ._pop3auth import ask_token, authenticate
+from ._pop3auth import authenticate
 from ._session import Session, password_of, translate, where
 
 __all__ = ["POP3Fetcher"]
