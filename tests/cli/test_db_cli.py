@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from mailtrack.cli import cli
-from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current
+from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, upgrade
 from mailtrack.stores.sql import _schema as tables
 from mailtrack.stores.sql import _versions as versions
 
@@ -28,6 +28,17 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mailtrack.db'}"
 
 
+def _baseline_tables(url: str, *, version_row: bool) -> None:
+    """The tables of mailtrack before migrations, with its schema_version row or without."""
+    upgrade(url, versions.BASELINE)
+    engine = sa.create_engine(url)
+    versions.version_table.drop(engine)
+    if not version_row:
+        with engine.begin() as conn:
+            conn.execute(sa.delete(tables.meta))
+    engine.dispose()
+
+
 def test_upgrade_creates_then_has_nothing_to_do(url: str) -> None:
     first = invoke("--store", url, "db", "upgrade")
     assert first.exit_code == 0, first.output
@@ -39,17 +50,13 @@ def test_upgrade_creates_then_has_nothing_to_do(url: str) -> None:
 
 
 def test_upgrade_upgrades_a_database_from_before_migrations(url: str) -> None:
-    engine = sa.create_engine(url)
-    tables.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(sa.insert(tables.meta).values(key="schema_version", value="1"))
-    engine.dispose()
+    _baseline_tables(url, version_row=True)
+    refused = invoke("--store", url, "records", "list")
+    assert refused.exit_code == 1
+    assert "`mailtrack db upgrade`" in refused.output
     result = invoke("--store", url, "db", "upgrade")
     assert result.exit_code == 0, result.output
-    if SCHEMA_VERSION == versions.BASELINE:
-        assert "nothing to do" in result.output
-    else:
-        assert f"from {versions.BASELINE} to {SCHEMA_VERSION}" in result.output
+    assert f"from {versions.BASELINE} to {SCHEMA_VERSION}" in result.output
     assert current(url) == SCHEMA_VERSION
 
 
@@ -66,9 +73,7 @@ def test_current_and_history(url: str) -> None:
 
 
 def test_stamp_lets_tables_without_a_version_be_upgraded(url: str) -> None:
-    engine = sa.create_engine(url)
-    tables.metadata.create_all(engine)  # no version row: refused until stamped
-    engine.dispose()
+    _baseline_tables(url, version_row=False)  # no version row: refused until stamped
     refused = invoke("--store", url, "records", "list")
     assert refused.exit_code == 1
     assert "mailtrack db stamp" in refused.output

@@ -54,11 +54,13 @@ def _table_names(engine: sa.Engine) -> set[str]:
 
 
 def _legacy_tables(engine: sa.Engine, *, version_row: bool = True) -> None:
-    """Tables as mailtrack made them before migrations: create_all and a schema_version row."""
-    tables.metadata.create_all(engine)
-    if version_row:
+    """Tables as mailtrack made them before migrations: the baseline's tables and its
+    schema_version row (or none), without an Alembic version table."""
+    upgrade(engine, versions.BASELINE)
+    versions.version_table.drop(engine)
+    if not version_row:
         with engine.begin() as conn:
-            conn.execute(sa.insert(tables.meta).values(key="schema_version", value="1"))
+            conn.execute(sa.delete(tables.meta))
 
 
 def _commit_one(store: SQLRecordStore, uid: str = "uid-1") -> CommitOutcome:
