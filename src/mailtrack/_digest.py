@@ -15,7 +15,6 @@ import re
 
 __all__ = ["content_digest"]
 
-_LINE_END = re.compile(rb"\r\n")
 _DOT_STUFFED = re.compile(rb"^\.\.", re.MULTILINE)
 _MBOX_QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
 
@@ -34,7 +33,7 @@ def content_digest(raw: bytes, *, dot_stuffed: bool = False, mbox_quoted: bool =
             ``>From `` is undone the same way): a line ``>From `` is ``From ``, ``>>From ``
             is ``>From `` …
     """
-    text = _LINE_END.sub(b"\n", raw)
+    text = raw.replace(b"\r\n", b"\n")
     if dot_stuffed:
         text = _DOT_STUFFED.sub(b".", text)
     if mbox_quoted:
