@@ -10,12 +10,11 @@ import pytest
 pytest.importorskip("click")
 pytest.importorskip("alembic")
 
-import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
+from _sql_databases import tables_before_migrations
 from mailtrack.cli import cli
-from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, upgrade
-from mailtrack.stores.sql import _schema as tables
+from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current
 from mailtrack.stores.sql import _versions as versions
 
 
@@ -26,17 +25,6 @@ def invoke(*args: str) -> Result:
 @pytest.fixture
 def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mailtrack.db'}"
-
-
-def _baseline_tables(url: str, *, version_row: bool) -> None:
-    """The tables of mailtrack before migrations, with its schema_version row or without."""
-    upgrade(url, versions.BASELINE)
-    engine = sa.create_engine(url)
-    versions.version_table.drop(engine)
-    if not version_row:
-        with engine.begin() as conn:
-            conn.execute(sa.delete(tables.meta))
-    engine.dispose()
 
 
 def test_upgrade_creates_then_has_nothing_to_do(url: str) -> None:
@@ -50,7 +38,7 @@ def test_upgrade_creates_then_has_nothing_to_do(url: str) -> None:
 
 
 def test_upgrade_upgrades_a_database_from_before_migrations(url: str) -> None:
-    _baseline_tables(url, version_row=True)
+    tables_before_migrations(url, version_row=True)
     refused = invoke("--store", url, "records", "list")
     assert refused.exit_code == 1
     assert "`mailtrack db upgrade`" in refused.output
@@ -73,7 +61,7 @@ def test_current_and_history(url: str) -> None:
 
 
 def test_stamp_lets_tables_without_a_version_be_upgraded(url: str) -> None:
-    _baseline_tables(url, version_row=False)  # no version row: refused until stamped
+    tables_before_migrations(url, version_row=False)  # no version row: refused until stamped
     refused = invoke("--store", url, "records", "list")
     assert refused.exit_code == 1
     assert "mailtrack db stamp" in refused.output

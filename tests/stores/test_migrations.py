@@ -21,7 +21,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from _sql_databases import scratch_database
+from _sql_databases import scratch_database, tables_before_migrations
 from mailtrack import CommitOutcome, CreateRecord, SchemaVersionError, StoreError
 from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, history, stamp, upgrade
 from mailtrack.stores.sql import _schema as tables
@@ -51,16 +51,6 @@ def engine(empty_db: sa.URL) -> Iterator[sa.Engine]:
 
 def _table_names(engine: sa.Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
-
-
-def _legacy_tables(engine: sa.Engine, *, version_row: bool = True) -> None:
-    """Tables as mailtrack made them before migrations: the baseline's tables and its
-    schema_version row (or none), without an Alembic version table."""
-    upgrade(engine, versions.BASELINE)
-    versions.version_table.drop(engine)
-    if not version_row:
-        with engine.begin() as conn:
-            conn.execute(sa.delete(tables.meta))
 
 
 def _commit_one(store: SQLRecordStore, uid: str = "uid-1") -> CommitOutcome:
@@ -207,7 +197,7 @@ def test_an_unknown_schema_version_row_is_refused(tmp_path: Path, mark: str, wor
 
 @pytest.mark.integration
 def test_tables_without_a_version_are_refused_naming_stamp(engine: sa.Engine) -> None:
-    _legacy_tables(engine, version_row=False)
+    tables_before_migrations(engine, version_row=False)
     for create_schema in (True, False):
         with pytest.raises(SchemaVersionError, match="records no schema version") as info:
             SQLRecordStore(engine, create_schema=create_schema)
@@ -238,7 +228,7 @@ def test_missing_tables_without_create_schema_are_an_error(tmp_path: Path) -> No
 
 @pytest.mark.integration
 def test_a_database_from_before_migrations_is_the_baseline(engine: sa.Engine) -> None:
-    _legacy_tables(engine)
+    tables_before_migrations(engine)
     assert current(engine) == versions.BASELINE
     assert versions.VERSION_TABLE not in _table_names(engine)  # reading wrote nothing
     assert upgrade(engine) == versions.BASELINE
@@ -270,7 +260,7 @@ def test_several_processes_creating_the_schema_at_once_take_turns(engine: sa.Eng
 
 @pytest.mark.integration
 def test_several_processes_upgrading_an_old_database_at_once_take_turns(engine: sa.Engine) -> None:
-    _legacy_tables(engine)
+    tables_before_migrations(engine)
     url = engine.url.render_as_string(hide_password=False)
     processes = [
         subprocess.Popen([sys.executable, "-c", _UPGRADE, url], stderr=subprocess.PIPE, text=True)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from _sql_databases import empty_tables, scratch_database
+from _sql_databases import empty_tables, scratch_database, tables_before_migrations
 from mailtrack import Importer, RecordStore
 from mailtrack._demo import demo_messages
 from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, upgrade
@@ -58,11 +58,9 @@ def _old_database(kind: str, tmp_path: Path) -> Generator[sa.URL, None, None]:
         yield sa.make_url(f"sqlite:///{copy}")
         return
     with scratch_database(kind) as url:
-        upgrade(url, versions.BASELINE)  # the tables as mailtrack made them then …
+        tables_before_migrations(url, version_row=False)  # the rows come from the fixture
         engine = sa.create_engine(url)
-        versions.version_table.drop(engine)  # … which recorded no Alembic revision
         with engine.begin() as conn:
-            conn.execute(sa.delete(tables.meta))
             for name, rows in _fixture_rows().items():
                 if rows:
                     conn.execute(sa.insert(tables.metadata.tables[name]), rows)
