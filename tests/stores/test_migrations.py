@@ -7,6 +7,7 @@ server), so that creating and dropping tables never touches another test's.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -99,6 +100,46 @@ def test_the_revisions_build_exactly_the_models(engine: sa.Engine) -> None:
     assert upgrade(engine) is None
     assert _differences(engine) == []
     assert current(engine) == SCHEMA_VERSION
+
+
+#: What revisions after the baseline changed: the models differ from the baseline by these alone.
+AFTER_BASELINE = {
+    ("add_column", "mailtrack_ledger", "content_sha256"),
+    ("add_column", "mailtrack_ledger", "listed_size"),
+}
+FIXTURE = Path(__file__).parent / "fixtures" / "schema-0001.db"
+
+
+def _changes(differences: list[object]) -> set[tuple[str, str, str]]:
+    found: set[tuple[str, str, str]] = set()
+    for difference in differences:
+        assert isinstance(difference, tuple), difference  # a column's changes come as a list
+        kind, _schema, table, column = difference
+        found.add((kind, table, column.name))
+    return found
+
+
+@pytest.mark.integration
+def test_the_baseline_is_the_schema_before_migrations(engine: sa.Engine) -> None:
+    upgrade(engine, versions.BASELINE)
+    assert _changes(_differences(engine)) == AFTER_BASELINE
+    if engine.dialect.name in {"mysql", "mariadb"}:
+        with engine.connect() as conn:
+            options = conn.exec_driver_sql(
+                "SELECT table_name, table_collation, engine FROM information_schema.tables "
+                "WHERE table_schema = DATABASE() AND table_name LIKE 'mailtrack\\_%%'"
+            ).all()
+        assert {(collation, kind) for _name, collation, kind in options} == {("utf8mb4_bin", "InnoDB")}
+        assert len(options) == 10  # nine tables and the version table
+
+
+def test_the_baseline_is_what_mailtrack_before_migrations_made(tmp_path: Path) -> None:
+    # schema-0001.db was written by that mailtrack (fixtures/make_schema_0001.py).
+    copy = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE, copy)
+    engine = sa.create_engine(f"sqlite:///{copy}")
+    assert _changes(_differences(engine)) == AFTER_BASELINE
+    engine.dispose()
 
 
 @pytest.mark.integration
