@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from _sql_databases import empty_tables, scratch_database, tables_before_migrations
+from _sql_databases import ADDED_SINCE_BASELINE, empty_tables, scratch_database, tables_before_migrations
 from mailtrack import Importer, RecordStore
 from mailtrack._demo import demo_messages
 from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, upgrade
@@ -34,8 +34,7 @@ from mailtrack.testing._builders import ManualClock
 
 FIXTURE = Path(__file__).parent / "fixtures" / "schema-0001.db"
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
-#: The columns revisions after the baseline added, by table.
-ADDED = {"mailtrack_ledger": {"content_sha256", "listed_size"}}
+ADDED = ADDED_SINCE_BASELINE
 
 
 def _fixture_rows() -> dict[str, list[dict[str, Any]]]:

@@ -32,6 +32,11 @@ SERVERS = {
 }
 
 
+#: The columns that revisions after the baseline added, by table: the tables of mailtrack before
+#: migrations are the models without these. A revision that adds columns adds them here.
+ADDED_SINCE_BASELINE: dict[str, set[str]] = {"mailtrack_ledger": {"content_sha256", "listed_size"}}
+
+
 def server_url(kind: str) -> sa.URL:
     variable, default, _ = SERVERS[kind]
     return sa.make_url(os.environ.get(variable, default))
