@@ -110,7 +110,11 @@ def test_the_revisions_build_exactly_the_models(engine: sa.Engine) -> None:
 #: What revisions after the baseline changed: the models differ from the baseline by these alone.
 AFTER_BASELINE = {
     ("add_column", table, column) for table, columns in ADDED_SINCE_BASELINE.items() for column in columns
-} | {("add_index", table, index) for table, indexes in INDEXES_ADDED_SINCE_BASELINE.items() for index in indexes}
+} | {
+    ("add_index", table, index)
+    for table, indexes in INDEXES_ADDED_SINCE_BASELINE.items()
+    for index in indexes
+}
 FIXTURE = Path(__file__).parent / "fixtures" / "schema-0001.db"
 
 
