@@ -38,6 +38,8 @@ ADDED_SINCE_BASELINE: dict[str, set[str]] = {
     "mailtrack_ledger": {"content_sha256", "listed_size"},
     "mailtrack_details": {"defects", "refused_attachments"},
 }
+#: The tables that revisions after the baseline added.
+TABLES_ADDED_SINCE_BASELINE: set[str] = {"mailtrack_oauth_tokens"}
 #: The indexes that revisions after the baseline added, by table.
 INDEXES_ADDED_SINCE_BASELINE: dict[str, set[str]] = {
     "mailtrack_records": {"ix_mailtrack_records_updated_at"},
