@@ -19,6 +19,7 @@ from .config import (
     Config,
     ImportPolicy,
     MailInterface,
+    MailProtocol,
     ParseLimits,
     Security,
     SenderPolicy,
@@ -41,7 +42,7 @@ from .exceptions import (
     ServerBusyError,
     StoreError,
 )
-from .fetching import POP3Fetcher
+from .fetching import IMAPFetcher, POP3Fetcher
 from .importer import Importer
 from .matching import SubjectIdMatcher
 from .models import (
@@ -96,6 +97,7 @@ __all__ = [
     "InterfaceNotFoundError",
     "Lease",
     "MailInterface",
+    "MailProtocol",
     "MailParserConverter",
     "MailtrackError",
     "Matcher",
@@ -104,6 +106,7 @@ __all__ = [
     "MessageConverter",
     "MessageInfo",
     "MessageRefusedError",
+    "IMAPFetcher",
     "POP3Fetcher",
     "ParseError",
     "ParseLimits",

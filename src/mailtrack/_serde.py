@@ -26,6 +26,7 @@ from .config import (
     Config,
     ImportPolicy,
     MailInterface,
+    MailProtocol,
     Security,
     SenderPolicy,
 )
@@ -76,7 +77,7 @@ def _structure_enum(value: Any, kind: type[enum.Enum]) -> enum.Enum:
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     # Per enum class: they subclass str, and the strict str hook would otherwise take them.
-    for kind in (Security, SenderPolicy, ClassAction, AttachmentAction):
+    for kind in (Security, SenderPolicy, ClassAction, AttachmentAction, MailProtocol):
         converter.register_structure_hook(kind, _structure_enum)
         converter.register_unstructure_hook(kind, lambda member: member.value)
     converter.register_structure_hook(str, _strict(str))

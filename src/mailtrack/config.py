@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "ImportPolicy",
     "MailInterface",
+    "MailProtocol",
     "ParseLimits",
     "Security",
     "SenderPolicy",
@@ -38,6 +39,19 @@ class Security(str, enum.Enum):
     STARTTLS = "starttls"
     #: No encryption at all. The password crosses the network in clear text: only on explicit request.
     NONE = "none"
+
+
+class MailProtocol(str, enum.Enum):
+    """How mailtrack reads an interface's mailbox."""
+
+    #: POP3 (RFC 1939): the messages of one mailbox, deleted after import unless ``leave_copy``.
+    POP3 = "pop3"
+    #: IMAP4rev1 (RFC 3501): the messages of one folder; ``after_import`` says what becomes of them.
+    IMAP = "imap"
+
+
+#: The values of :attr:`MailInterface.after_import` (``move:FOLDER`` names the folder).
+AFTER_IMPORT_ACTIONS = ("delete", "keep", "flag", "move:FOLDER")
 
 
 class SenderPolicy(str, enum.Enum):
@@ -241,8 +255,25 @@ class ImportPolicy:
     delete_quarantined: bool = attrs.field(default=False, validator=_instance_of(bool))
 
 
-def _default_port(security: Security) -> int:
+def _default_port(security: Security, protocol: MailProtocol = MailProtocol.POP3) -> int:
+    if protocol is MailProtocol.IMAP:
+        return 993 if security is Security.SSL else 143
     return 995 if security is Security.SSL else 110
+
+
+def _after_import(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise _fail(attribute, f"must be a string, not {type(value).__name__}")
+    action, colon, folder = value.partition(":")
+    if action == "move" and colon and folder.strip() and not any(ch in folder for ch in "\r\n\x00"):
+        return
+    if action == "move":
+        raise _fail(attribute, "'move' needs a folder: write 'move:FOLDER' (for example 'move:Imported')")
+    if value not in ("delete", "keep", "flag"):
+        allowed = ", ".join(repr(choice) for choice in AFTER_IMPORT_ACTIONS)
+        raise _fail(attribute, f"must be one of {allowed}, not {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -254,7 +285,7 @@ class MailInterface:
 
     #: Unique name of the interface (used in the ledger, the run history and the CLI).
     name: str = attrs.field(validator=_non_empty)
-    #: Host name of the POP3 server.
+    #: Host name of the mail server.
     server: str = attrs.field(validator=_non_empty)
     #: Login name on the server.
     login: str = attrs.field(validator=_non_empty)
@@ -266,7 +297,8 @@ class MailInterface:
     password_file: str | None = attrs.field(default=None)
     #: Disabled interfaces are skipped by :meth:`~mailtrack.Importer.run_all`.
     enabled: bool = attrs.field(default=True, validator=_instance_of(bool))
-    #: TCP port; ``None`` means 995 for ``Security.SSL`` and 110 otherwise.
+    #: TCP port; ``None`` means the protocol's default: POP3 995 for ``Security.SSL`` and 110
+    #: otherwise, IMAP 993 for ``Security.SSL`` and 143 otherwise.
     port: int | None = attrs.field(default=None, validator=_port)
     #: How the connection is secured.
     security: Security = attrs.field(default=Security.SSL, validator=_instance_of(Security))
@@ -290,6 +322,49 @@ class MailInterface:
     attachments: AttachmentLimits = attrs.field(
         factory=AttachmentLimits, validator=_instance_of(AttachmentLimits)
     )
+    #: How the mailbox is read: POP3 (the default) or IMAP.
+    protocol: MailProtocol = attrs.field(default=MailProtocol.POP3, validator=_instance_of(MailProtocol))
+    #: IMAP only: the folder to import from.
+    folder: str = attrs.field(default="INBOX", validator=_non_empty)
+    #: What becomes of a message on the server once the store committed it: ``"delete"``,
+    #: ``"keep"`` (leave it as it is; the ledger keeps it from being imported twice), ``"flag"``
+    #: (keep it and mark it read, IMAP only) or ``"move:FOLDER"`` (IMAP only). ``None`` (the
+    #: default) follows :attr:`leave_copy`: ``"keep"`` when it is set, else ``"delete"``.
+    after_import: str | None = attrs.field(default=None, validator=_after_import)
+
+    def __attrs_post_init__(self) -> None:
+        action = self.after_import
+        if action is None:
+            return
+        if self.leave_copy and action not in ("keep", "flag"):
+            raise ConfigError(
+                f"after_import: {action!r} disagrees with leave_copy = true (which keeps the messages "
+                f"on the server); set only one of them"
+            )
+        if self.protocol is MailProtocol.POP3 and action not in ("delete", "keep"):
+            raise ConfigError(
+                f"after_import: {action!r} needs protocol 'imap'; a POP3 server can only delete or "
+                f"keep a message ('delete', 'keep')"
+            )
+
+    @property
+    def after_import_action(self) -> str:
+        """What becomes of an imported message: ``"delete"``, ``"keep"``, ``"flag"`` or ``"move"``."""
+        if self.after_import is None:
+            return "keep" if self.leave_copy else "delete"
+        return self.after_import.partition(":")[0]
+
+    @property
+    def move_to(self) -> str | None:
+        """The folder of ``after_import = "move:FOLDER"``, else ``None``."""
+        action, _, folder = (self.after_import or "").partition(":")
+        return folder if action == "move" else None
+
+    @property
+    def keeps_messages(self) -> bool:
+        """Whether imported messages stay where they are (``keep`` or ``flag``): later runs skip
+        what the ledger holds instead of removing it from the server."""
+        return self.after_import_action in ("keep", "flag")
 
     def resolve_password(self) -> str:
         """The password: :attr:`password`, else from :attr:`password_env`, else :attr:`password_file`.
@@ -320,7 +395,7 @@ class MailInterface:
     @property
     def effective_port(self) -> int:
         """The port actually used: :attr:`port`, or the default for :attr:`security`."""
-        return self.port if self.port is not None else _default_port(self.security)
+        return self.port if self.port is not None else _default_port(self.security, self.protocol)
 
 
 def _as_interfaces(value: Iterable[MailInterface]) -> tuple[MailInterface, ...]:

@@ -63,10 +63,10 @@ def _default_converter() -> MessageConverter:
 
 
 def _default_fetcher_factory() -> FetcherFactory:
-    # Imported here so that using the importer with another fetcher never loads poplib and ssl.
-    from .fetching.pop3 import POP3Fetcher
+    # Imported here so that using the importer with another fetcher never loads the wire and ssl.
+    from .fetching import fetcher_for
 
-    return POP3Fetcher
+    return fetcher_for
 
 
 @attrs.define(kw_only=True)
@@ -81,7 +81,8 @@ class Importer:
         matcher: finds the record ID a subject names.
         converter: turns raw bytes into an :class:`~mailtrack.IncomingMessage`.
         fetcher_factory: makes a :class:`~mailtrack.abc.Fetcher` for an interface
-            (``POP3Fetcher`` by default; :class:`mailtrack.testing.FakeMailbox` for tests).
+            (by default :func:`mailtrack.fetching.fetcher_for`: ``POP3Fetcher`` or ``IMAPFetcher``
+            by the interface's ``protocol``; :class:`mailtrack.testing.FakeMailbox` for tests).
         sender_authorizer: decides, for ``SenderPolicy.CALLBACK``, whether a message's sender
             may add to an existing record: ``sender_authorizer(record, message) -> bool``.
         on_committed: called after each commit that opened a record or added a follow-up to

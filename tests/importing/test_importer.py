@@ -705,9 +705,9 @@ def test_default_importer_has_working_parts() -> None:
 
     assert isinstance(importer.store, MemoryRecordStore)
     assert importer.matcher.match("#5") == 5
-    from mailtrack.fetching.pop3 import POP3Fetcher
+    from mailtrack.fetching import fetcher_for
 
-    assert importer.fetcher_factory is POP3Fetcher
+    assert importer.fetcher_factory is fetcher_for
 
 
 # -- end to end over real POP3 (POP3TestServer + POP3Fetcher) --------------------------------------

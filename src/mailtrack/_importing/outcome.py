@@ -93,7 +93,7 @@ class Outcomes:
     def goes_from_server(self, held: Held) -> bool:
         """Whether a message the store holds is to go from the server."""
         if held is Held.LEDGER:
-            return not self.interface.leave_copy
+            return not self.interface.keeps_messages
         return self.interface.policy.delete_quarantined
 
     def skip_if_held(self, info: MessageInfo, key: str) -> bool:
@@ -111,10 +111,12 @@ class Outcomes:
         return True
 
     def committed(self, info: MessageInfo, key: str, result: CommitResult) -> None:
-        """Count a committed message; only now may it be marked for deletion, and the
-        ``on_committed`` listener be told (a failing listener is a note, nothing more)."""
+        """Count a committed message; only now may it be marked for deletion (or for the other
+        actions of ``after_import``: an IMAP fetcher's :meth:`~mailtrack.abc.Fetcher.delete` moves
+        or flags the message when the interface says so), and the ``on_committed`` listener be
+        told (a failing listener is a note, nothing more)."""
         self.tally.count_commit(result.outcome)
-        if not self.interface.leave_copy:
+        if self.interface.after_import_action != "keep":
             self._mark_for_deletion(info)
         note = tell_listener(self.on_committed, self.store, self.interface.name, key, result)
         if note is not None:

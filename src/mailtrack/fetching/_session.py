@@ -22,7 +22,7 @@ from ._errors import ReplyTooLarge, WireError, connection_error, reply_code, rep
 from ._pipeline import Pipeline, Window
 from ._wire import Reply, Wire
 
-__all__ = ["LISTING_LIMIT", "RETR_SLACK", "Session", "password_of", "translate", "where"]
+__all__ = ["LISTING_LIMIT", "RETR_SLACK", "Session", "password_of", "tls_context", "translate", "where"]
 
 logger = logging.getLogger("mailtrack.fetching.pop3")
 
@@ -61,7 +61,7 @@ def password_of(interface: MailInterface) -> str:
         )
     if any(char in password for char in "\r\n\x00"):
         raise ConfigError(
-            f"{interface.name}: the password contains a line break or NUL, which POP3 cannot send"
+            f"{interface.name}: the password contains a line break or NUL, which a mail server cannot take"
         )
     return password
 
@@ -80,7 +80,7 @@ class Session:
     def connect(cls, interface: MailInterface) -> Session:
         """Connect and, as the interface says, secure the connection; no login yet."""
         security = interface.security
-        context = _tls_context(interface) if security is not Security.NONE else None
+        context = tls_context(interface) if security is not Security.NONE else None
         try:
             wire = Wire.connect(
                 interface.server,
@@ -266,7 +266,7 @@ class Session:
             )
 
 
-def _tls_context(interface: MailInterface) -> ssl.SSLContext:
+def tls_context(interface: MailInterface) -> ssl.SSLContext:
     ca_file = interface.ca_file
     try:
         return ssl.create_default_context(cafile=ca_file)
