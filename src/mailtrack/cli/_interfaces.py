@@ -10,7 +10,7 @@ import attrs
 import click
 
 from ..abc import RecordStore
-from ..config import MailInterface, Security
+from ..config import MailInterface, MailProtocol, Security
 from ..exceptions import InterfaceNotFoundError
 from ._app import App, ErrorHandlingGroup, fail, pass_app
 from ._render import check_line, interfaces_view, print_json
@@ -65,10 +65,17 @@ def _parse_defaults(_ctx: click.Context, _param: click.Parameter, values: tuple[
 def _interface_options(*, adding: bool) -> Callable[[F], F]:
     """The wizard's settings as options; required for ``add``, each optional for ``edit``."""
     options = [
-        click.option("--server", required=adding, help="Host name of the POP3 server, e.g. pop.example.com."),
+        click.option(
+            "--protocol",
+            type=click.Choice([member.value for member in MailProtocol]),
+            help="pop3 (default) or imap.",
+        ),
+        click.option("--server", required=adding, help="Host name of the mail server, e.g. pop.example.com."),
         click.option("--login", required=adding, help="Login name of the mailbox."),
         click.option(
-            "--port", type=click.IntRange(1, 65535), help="Port (default: 995 with ssl, 110 otherwise)."
+            "--port",
+            type=click.IntRange(1, 65535),
+            help="Port (default: POP3 995 with ssl, 110 otherwise; IMAP 993 with ssl, 143 otherwise).",
         ),
         click.option(
             "--security",
@@ -96,6 +103,12 @@ def _interface_options(*, adding: bool) -> Callable[[F], F]:
             "--leave-copy/--no-leave-copy",
             default=None,
             help="Leave the messages on the server after importing (default: delete them).",
+        ),
+        click.option("--folder", help="IMAP: the folder to import from (default: INBOX)."),
+        click.option(
+            "--after-import",
+            metavar="ACTION",
+            help="What becomes of an imported message: delete, keep, flag (IMAP) or move:FOLDER (IMAP).",
         ),
         click.option("--project", help="Project of the records this interface opens (default: default)."),
         click.option(
@@ -128,9 +141,12 @@ def _interface_options(*, adding: bool) -> Callable[[F], F]:
 def _settings(options: dict[str, Any]) -> dict[str, Any]:
     """The MailInterface fields the user gave (options left out are not changed)."""
     settings: dict[str, Any] = {}
-    for name in ("server", "login", "port", "ca_file", "apop", "leave_copy", "project", "enabled", "timeout"):
+    names = ("server", "login", "port", "ca_file", "apop", "leave_copy", "project", "enabled", "timeout")
+    for name in (*names, "folder", "after_import"):
         if options.get(name) is not None:
             settings[name] = options[name]
+    if options.get("protocol"):
+        settings["protocol"] = MailProtocol(options["protocol"])
     if options.get("defaults"):
         settings["defaults"] = options["defaults"]
     if options.get("security"):

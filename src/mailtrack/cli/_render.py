@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import attrs
@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._serde import unstructure
-from ..config import MailInterface
+from ..config import MailInterface, MailProtocol
 from ..models import ConnectionCheck, Detail, QuarantinedMessage, Record, RunReport
 
 __all__ = [
@@ -68,6 +68,19 @@ def print_json(value: Any) -> None:
 def when(moment: datetime | None) -> str:
     """A datetime in the local time zone, to the minute."""
     return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def age(moment: datetime | None, now: datetime | None = None) -> str:
+    """How long ago *moment* was, for people (``just now``, ``12 s ago``, ``4 min ago``, ``3 h ago``)."""
+    if moment is None:
+        return "never"
+    seconds = ((now or datetime.now(timezone.utc)) - moment).total_seconds()
+    if seconds < 2:
+        return "just now"
+    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * length:
+            return f"{int(seconds // length)} {unit} ago"
+    return f"{int(seconds)} s ago"
 
 
 def size(count: int | None) -> str:
@@ -279,12 +292,18 @@ def interfaces_view(rows: Sequence[tuple[MailInterface, str, RunReport | None]])
             last_run = Text("never ran", style="dim")
         elif last.ok:
             counts = f"{last.imported} imported" + (f", {last.failed} failed" if last.failed else "")
-            last_run = Text(f"{when(last.finished_at)}\n{counts}")
+            last_run = Text(f"{when(last.finished_at)}\n{age(last.finished_at)}\n{counts}")
         else:
-            last_run = Text.assemble(f"{when(last.finished_at)}\n", ("failed (see below)", "red"))
+            last_run = Text.assemble(
+                f"{when(last.finished_at)}\n{age(last.finished_at)}\n", ("failed (see below)", "red")
+            )
             error = _error_of(interface.name, last.error)
             errors.append(Text(f"  {interface.name}: the last run failed: {error}", style="red"))
         security = interface.security.value + (", leave copy" if interface.leave_copy else "")
+        if interface.protocol is MailProtocol.IMAP:
+            security = f"imap {interface.folder}, {interface.security.value}, after import: " + (
+                interface.after_import or interface.after_import_action
+            )
         _row(
             table,
             interface.name + ("\n(file)" if source == "file" else ""),
@@ -304,7 +323,14 @@ def check_line(check: ConnectionCheck, interface: MailInterface) -> Text:
         return Text.assemble((f"{check.interface}: ", "bold"), ("FAILED", "bold red"), f" — {error}")
     secured = f"over {check.tls_version}" if check.tls_version else "without encryption"
     waiting = ""
-    if check.message_count is not None:
+    if check.message_count is not None and interface.protocol is MailProtocol.IMAP:
+        plural = "" if check.message_count == 1 else "s"
+        offered = [name for name in ("IDLE", "UIDPLUS", "MOVE", "CONDSTORE") if name in check.capabilities]
+        waiting = (
+            f"; {check.message_count} message{plural} in folder {interface.folder!r}; the server offers "
+            + (", ".join(offered) or "none of IDLE, UIDPLUS, MOVE, CONDSTORE")
+        )
+    elif check.message_count is not None:
         plural = "" if check.message_count == 1 else "s"
         waiting = f"; {check.message_count} message{plural} waiting ({size(check.mailbox_bytes)})"
     text = Text.assemble(
