@@ -200,7 +200,7 @@ class IMAPSession:
             return
         name, value = code
         if name == "ALERT":
-            text = reply_text(response.text)
+            text = reply_text(response.text.partition(b"]")[2])
             self.alerts.append(text)
             logger.warning("%s: the server says: %s", self.where, text)
         elif name == "CAPABILITY":
