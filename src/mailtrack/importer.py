@@ -34,6 +34,7 @@ from ._importing.run import run_mailbox
 from ._importing.settings import POOL_FROM, Setup, Throughput, positive, start_method, whole_number
 from ._importing.stopping import StopRequest
 from ._importing.threads import map_bounded
+from ._importing.watching import Watch
 from ._importing.workers import WorkerPool
 from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from .config import MailInterface
@@ -226,6 +227,49 @@ class Importer:
         finally:
             if pool is not None:
                 pool.close(now=interrupted)
+
+    def watch(
+        self,
+        interfaces: Iterable[MailInterface] | Callable[[], Iterable[MailInterface]] | None = None,
+        *,
+        every: float = 300.0,
+        refresh: float = 30.0,
+        on_report: Callable[[RunReport], None] | None = None,
+    ) -> None:
+        """Keep importing until :meth:`stop`: IMAP folders within seconds of new mail, every
+        other mailbox at *every* seconds.
+
+        Each enabled IMAP interface whose server offers IDLE (RFC 2177) keeps one connection of
+        its own that waits for new mail (read-only; IDLE is issued again every 25 minutes, and a
+        dropped connection is made again after 1 s, then 2, 4 … up to 5 minutes); new mail starts
+        a run of that interface at once. POP3 interfaces and IMAP servers without IDLE are
+        polled at *every* seconds; so are IMAP folders with IDLE, in case a notice was missed.
+        Runs are the same as :meth:`run` (one at a time, each under the mailbox's lease, so
+        several workers on one store never import one mailbox at once).
+
+        :meth:`stop` (from a signal handler or another thread) ends the watch after the batch in
+        progress is committed; the IDLE connections are closed.
+
+        Args:
+            interfaces: the interfaces to watch: a list, or a callable that returns them (asked
+                again every *refresh* seconds, so interfaces added, edited, disabled or removed
+                meanwhile are taken up); ``None`` means those saved in the store (read again
+                every *refresh* seconds too). Disabled interfaces are skipped.
+            every: seconds between two polls of an interface.
+            refresh: seconds between two readings of *interfaces*.
+            on_report: called with the report of each run, in the watching thread.
+        """
+        if callable(interfaces):
+            source = interfaces
+        elif interfaces is None:
+            source = self.store.list_interfaces
+        else:
+            fixed = list(interfaces)
+
+            def source() -> Iterable[MailInterface]:
+                return fixed
+
+        Watch(setup=self._setup(), source=source, every=every, refresh=refresh, on_report=on_report).run()
 
     def stop(self) -> None:
         """Ask the runs of this importer to stop after the message in hand.

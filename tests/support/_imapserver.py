@@ -343,17 +343,14 @@ class _Connection:
         event = threading.Event()
         with server._lock:
             server._idlers.append(event)
-            known = len(server.folders[self.folder or "INBOX"])
         self.send("+ idling")
         try:
             while True:
-                if event.is_set():
+                if event.is_set():  # a message was added
                     event.clear()
                     with server._lock:
                         count = len(server.folders[self.folder or "INBOX"])
-                    if count != known:
-                        known = count
-                        self.send(f"* {count} EXISTS")
+                    self.send(f"* {count} EXISTS")
                 line = self.reader.readline(0.05)
                 if line == b"\0":
                     continue

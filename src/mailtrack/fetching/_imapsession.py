@@ -9,11 +9,13 @@ failure is raised in plain words naming the server and port, never the password.
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import logging
 import ssl
 import time
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import attrs
 
@@ -25,7 +27,7 @@ from ._imapwire import Literal, Response, fetch_items, list_name, mailbox_name, 
 from ._session import tls_context, translate, where
 from ._wire import Wire
 
-__all__ = ["FETCH_SLACK", "IMAPSession", "imap_error"]
+__all__ = ["FETCH_SLACK", "IMAPSession", "StopSignal", "imap_error"]
 
 logger = logging.getLogger("mailtrack.fetching.imap")
 
@@ -33,8 +35,21 @@ logger = logging.getLogger("mailtrack.fetching.imap")
 FETCH_SLACK = 64 * 1024
 #: Slowest transfer a step of the session may make before its deadline (bytes per second).
 SLOWEST_RATE = 16 * 1024
+#: Longest folder name written into a ledger key as it is (a longer one is written as a digest).
+FOLDER_IN_KEY = 128
 #: Most UIDs named in one STORE, COPY, MOVE or EXPUNGE command (keeps the command line short).
 UIDS_PER_COMMAND = 500
+
+
+class StopSignal(Protocol):
+    """What IDLE waits on besides the server (:class:`mailtrack._importing.stopping.StopRequest`)."""
+
+    def is_set(self) -> bool: ...
+
+    def fileno(self) -> int: ...
+
+    def wait(self, timeout: float | None) -> bool: ...
+
 
 _TEMPORARY = {"UNAVAILABLE", "INUSE", "LIMIT", "SERVERBUG", "CONTACTADMIN"}
 _REFUSED_LOGIN = {"AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED", "EXPIRED", "PRIVACYREQUIRED"}
@@ -305,7 +320,7 @@ class IMAPSession:
 
     def listing(self) -> list[MessageInfo]:
         """Every message of the selected folder: UID and RFC822.SIZE, in UID order; the ledger key
-        is ``UIDVALIDITY:UID``."""
+        is ``FOLDER/UIDVALIDITY:UID`` (two folders may have the same UIDVALIDITY)."""
         if self.exists == 0:
             return []
         found: dict[int, int] = {}
@@ -324,9 +339,12 @@ class IMAPSession:
 
         self.give(4 * self.interface.timeout + self.exists / 100)
         self.finish(self.send("UID FETCH 1:* (UID RFC822.SIZE)"), "the listing (UID FETCH)", on_data=collect)
+        place = self.interface.folder
+        if len(place.encode("utf-8")) > FOLDER_IN_KEY:
+            place = "sha256:" + hashlib.sha256(place.encode("utf-8")).hexdigest()[:32]
+        prefix = f"{place}/{self.uidvalidity}:"
         return [
-            MessageInfo(number=uid, uid=f"{self.uidvalidity}:{uid}", size=size)
-            for uid, size in sorted(found.items())
+            MessageInfo(number=uid, uid=f"{prefix}{uid}", size=size) for uid, size in sorted(found.items())
         ]
 
     # -- retrieval ---------------------------------------------------------------------------------------
@@ -393,6 +411,43 @@ class IMAPSession:
         else:
             # Without UIDPLUS, EXPUNGE also removes what other clients marked \Deleted (as they asked).
             self.simple("EXPUNGE", "EXPUNGE of the imported messages")
+
+    # -- IDLE (RFC 2177) -------------------------------------------------------------------------------
+
+    def idle(self, stop: StopSignal, seconds: float) -> bool:
+        """IDLE for up to *seconds* or until *stop*; whether the server told of new mail
+        (``EXISTS``/``RECENT``). The IDLE is ended with DONE, and its OK read, either way.
+
+        Raises:
+            FetchError: the server refused IDLE, said BYE, or the connection failed.
+        """
+        timeout = self.interface.timeout
+        tag = self.send("IDLE")
+        self.give(4 * timeout)
+        response = self.read()
+        while response.tag == b"*":
+            self._untagged(response, "IDLE", None)
+            response = self.read()
+        if response.tag != b"+":
+            raise imap_error(response, where=self.where, command="IDLE", login=self.interface.login)
+        news = False
+        end = time.monotonic() + seconds
+        while not news and not stop.is_set():
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                break
+            self.wire.deadline = None  # waiting for mail is not a slow server
+            if not self.wire.readable(remaining, wake=stop.fileno()):
+                continue
+            self.give(4 * timeout)
+            response = self.read()
+            if response.tag == b"*":
+                self._untagged(response, "IDLE", None)
+                news = response.data_kind[1] in (b"EXISTS", b"RECENT")
+        self.give(4 * timeout)
+        self.wire.send("DONE")
+        self.finish(tag, "IDLE")
+        return news
 
     def logout(self) -> None:
         self.give(self.interface.timeout)

@@ -13,6 +13,7 @@ IMAP (:mod:`._imapwire`) reads its lines and literals through :meth:`Wire.read_l
 from __future__ import annotations
 
 import contextlib
+import selectors
 import socket
 import ssl
 import time
@@ -145,6 +146,19 @@ class Wire:
         if not (line.startswith(b"+OK") or line.startswith(b"-ERR")):
             raise WireError(f"the server sent something that is not a POP3 reply: {line[:80]!r}")
         return Reply(line=line)
+
+    def readable(self, timeout: float, *, wake: int | None = None) -> bool:
+        """Wait up to *timeout* seconds until the server sent something (an IMAP IDLE waits so);
+        a descriptor *wake* that becomes readable ends the wait early (False).
+        """
+        if self._buffer or (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
+            return True
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._sock, selectors.EVENT_READ, "server")
+            if wake is not None:
+                selector.register(wake, selectors.EVENT_READ, "wake")
+            events = selector.select(timeout)
+        return any(key.data == "server" for key, _ in events)
 
     def read_line(self) -> bytes:
         """Read one line of any kind, without its CRLF (at most :data:`MAX_STATUS_LINE` bytes).

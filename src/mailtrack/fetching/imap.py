@@ -79,7 +79,8 @@ class IMAPFetcher:
 
     Listing: the folder (:attr:`~mailtrack.MailInterface.folder`) is selected (read-only with
     ``after_import = "keep"``) and ``UID FETCH 1:* (UID RFC822.SIZE)`` lists it. Each message's
-    ledger key is ``UIDVALIDITY:UID``; :class:`~mailtrack.MessageInfo` ``number`` is the UID.
+    ledger key is ``FOLDER/UIDVALIDITY:UID`` (``INBOX/1712345678:42``); the ``number`` of its
+    :class:`~mailtrack.MessageInfo` is the UID.
     When the server gives the folder a new UIDVALIDITY (a rebuilt mailbox), every key is new: the
     messages are downloaded once more and the store matches them by their Message-ID (derived
     from the content where a message has none), so none is imported twice.
