@@ -62,6 +62,12 @@ class App:
                 self._config = Config()
         return self._config
 
+    def forget_config(self) -> None:
+        """Read the configuration file again when it is next needed (a configuration given
+        otherwise, or none, stays as it is)."""
+        if self.config_path is not None or Path(CONFIG_FILE).is_file():
+            self._config = None
+
     @property
     def effective_store_url(self) -> str:
         """``--store`` (or ``$MAILTRACK_STORE``) when given, else the configuration's ``store``."""

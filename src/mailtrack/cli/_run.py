@@ -90,22 +90,66 @@ def check(app: App, names: tuple[str, ...], as_json: bool) -> None:
     metavar="DURATION",
     help="Keep polling at this interval (90s, 5m, 1h) until interrupted.",
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep going: IMAP folders are imported as soon as new mail arrives (IDLE), the other "
+    "mailboxes polled --every (default 5m). Interfaces added, edited or disabled meanwhile are "
+    "taken up.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run reports as JSON.")
 @pass_app
-def run(app: App, names: tuple[str, ...], every: float | None, as_json: bool) -> None:
+def run(app: App, names: tuple[str, ...], every: float | None, watch: bool, as_json: bool) -> None:
     """Import the mail of the named interfaces (default: all enabled ones).
 
     Shows a progress bar per interface while it works and a summary at the end. Ctrl-C stops
     after the message in hand: it is committed, and the rest stays on the server for the next
     run. Exits with status 1 when an interface failed (its messages stay on the server).
+
+    With --watch it keeps going until Ctrl-C or SIGTERM, printing a report for each run.
     """
     with app.open_store() as store:
+        if watch:
+            importer = make_importer(store)
+            with stop_on_interrupt(app.console, importer.stop):
+                _watch(app, importer, names, WATCH_EVERY if every is None else every, as_json)
+            return
         monitor = RunMonitor()
         importer = make_importer(store, monitor=monitor)
         with stop_on_interrupt(app.console, importer.stop) as stop:
             failed = _run_passes(app, importer, monitor, names, every, as_json, stop)
     if failed:
         raise click.exceptions.Exit(1)
+
+
+#: ``--watch`` polls what IDLE does not cover this often unless ``--every`` says otherwise.
+WATCH_EVERY = 300.0
+#: ``--watch`` reads the configuration file and the saved interfaces again this often.
+WATCH_REFRESH = 5.0
+
+
+def _watch(app: App, importer: Importer, names: tuple[str, ...], every: float, as_json: bool) -> None:
+    """``mailtrack run --watch``: :meth:`Importer.watch` with a report printed per run."""
+    if not app.select(importer.store, names):
+        raise fail(_NOTHING_TO_RUN)
+
+    def interfaces() -> list[MailInterface]:
+        app.forget_config()  # read the file again: interfaces edited there are taken up too
+        return app.select(importer.store, names)
+
+    def report(done: RunReport) -> None:
+        if as_json:
+            print_json([done])
+        elif done.imported or done.failed or not done.ok:
+            app.console.print(run_summary([done], title=f"Run report, {when(datetime.now(timezone.utc))}"))
+
+    if not as_json:
+        app.console.print(
+            f"Watching; press Ctrl-C to stop. Polling every {every:g} s where IDLE does not tell."
+        )
+    importer.watch(interfaces, every=every, refresh=WATCH_REFRESH, on_report=report)
+    if not as_json:
+        app.console.print("Stopped.")
 
 
 def _run_passes(
