@@ -55,6 +55,8 @@ class ScriptedIMAPServer:
     # -- state ----------------------------------------------------------------------------------
     folders: dict[str, list[Message]] = attrs.field(factory=lambda: {"INBOX": []})
     commands: list[str] = attrs.field(factory=list)
+    #: Message bodies sent in FETCH responses, over all connections.
+    bodies_total: int = 0
     next_uid: dict[str, int] = attrs.field(factory=lambda: {"INBOX": 1})
     _sock: socket.socket | None = None
     _threads: list[threading.Thread] = attrs.field(factory=list)
@@ -319,6 +321,7 @@ class _Connection:
                 + b")"
             )
             self.bodies_sent += 1
+            server.bodies_total += 1
         if listing:
             with server._lock:
                 folder = server.folders[self.folder or "INBOX"]
