@@ -4,7 +4,8 @@
     python benchmarks/_job.py mailparser FOLDER     # parse the files of FOLDER from memory
 
 ``SPEC.json``: ``{"database": path, "mode": "run" | "run_all" | "one_by_one", "settings": {…},
-"interfaces": [{"name", "port", "login", "password"}, …]}``. ``settings`` are Importer fields
+"interfaces": [{"name", "port", "login", "password"[, "protocol"]}, …]}`` (``protocol``: ``"imap"``
+reads over IMAP; left out, POP3, which an older mailtrack also understands). ``settings`` are Importer fields
 (batch size, workers …); ones this Importer does not have are left out and reported.
 """
 
@@ -46,6 +47,7 @@ def mailtrack(spec_file: str) -> dict[str, Any]:
             password=item["password"],
             security=Security.NONE,
             timeout=120.0,
+            **({"protocol": _protocol(item["protocol"])} if "protocol" in item else {}),
         )
         for item in spec["interfaces"]
     ]
@@ -68,6 +70,12 @@ def mailtrack(spec_file: str) -> dict[str, Any]:
         "ignored_settings": ignored,
         **_rss(),
     }
+
+
+def _protocol(name: str) -> Any:
+    from mailtrack import MailProtocol  # only a mailtrack with IMAP has it
+
+    return MailProtocol(name)
 
 
 def mailparser(folder: str) -> dict[str, Any]:
