@@ -25,6 +25,19 @@ SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin",
 MAIL_UID, MAIL_GID = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())
 
 
+#: A line of 10,000 bytes without a break, in a message with lines that start with dots.
+LONG_LINE = b"".join(b"%04d " % n for n in range(2000))
+LONG = (
+    b"From: Alice <alice@example.com>\nTo: support@example.com\nSubject: a very long line\n"
+    b"Message-ID: <long-line@example.com>\n\n" + LONG_LINE + b"\n.a line starting with a dot\n..and two\n"
+)
+
+
+def crlf(raw: bytes) -> bytes:
+    """*raw* with CRLF line ends, as POP3 and IMAP deliver it."""
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

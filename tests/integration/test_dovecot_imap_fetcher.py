@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from _dovecot import Mailbox
+from _dovecot import LONG, LONG_LINE, Mailbox, crlf
 from mailtrack import AuthenticationError, FetchError, MailProtocol, Security, SecurityError
 from mailtrack.fetching import IMAPFetcher
 from mailtrack.testing import build_message
@@ -13,16 +13,6 @@ from mailtrack.testing import build_message
 pytestmark = pytest.mark.integration
 
 IMAP = MailProtocol.IMAP
-LONG_LINE = b"".join(b"%04d " % n for n in range(2000))  # 10,000 bytes, no break
-LONG = (
-    b"From: Alice <alice@example.com>\nTo: support@example.com\nSubject: a very long line\n"
-    b"Message-ID: <long-line@example.com>\n\n" + LONG_LINE + b"\n.a line starting with a dot\n..and two\n"
-)
-
-
-def crlf(raw: bytes) -> bytes:
-    """*raw* with CRLF line ends, as IMAP delivers it."""
-    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 @pytest.mark.parametrize("security", [Security.NONE, Security.STARTTLS, Security.SSL])

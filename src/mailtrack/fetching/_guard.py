@@ -5,7 +5,8 @@ changes asked for."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import logging
+from collections.abc import Generator, Iterator
 from typing import Generic, Protocol, TypeVar
 
 import attrs
@@ -13,10 +14,13 @@ import attrs
 from ..config import MailInterface
 from ..exceptions import FetchError, MailtrackError
 from ._errors import WireError
+from ._pipeline import Pipeline
 from ._session import translate, where
 from ._wire import Wire
 
 __all__ = ["SessionGuard"]
+
+logger = logging.getLogger("mailtrack.fetching")
 
 
 class _HasWire(Protocol):
@@ -25,6 +29,8 @@ class _HasWire(Protocol):
 
 
 S = TypeVar("S", bound=_HasWire)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @attrs.define
@@ -80,3 +86,23 @@ class SessionGuard(Generic[S]):
         session, self.session = self.session, None
         if session is not None:
             session.wire.close()
+
+    def replies(self, session: S, pipeline: Pipeline[T, R]) -> Generator[tuple[T, R], None, None]:
+        """``(item, reply)`` of *pipeline* on *session*, errors translated. A consumer that stops early
+        leaves the session usable: the replies still outstanding are read and dropped."""
+        finished = False
+        try:
+            while True:
+                with self.failing():
+                    item = next(pipeline, None)
+                if item is None:
+                    finished = True
+                    return
+                yield item
+        finally:
+            if not finished and self.session is session and pipeline.outstanding:
+                try:
+                    with self.failing():
+                        pipeline.drain()
+                except FetchError:
+                    logger.debug("%s: reading the rest of a window failed", self.where, exc_info=True)

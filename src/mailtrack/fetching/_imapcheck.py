@@ -9,7 +9,7 @@ from ..exceptions import MailtrackError
 from ..models import ConnectionCheck
 from ._errors import WireError
 from ._imapsession import IMAPSession
-from ._session import password_of, translate
+from ._session import CLEAR_TEXT_WARNING, password_of, translate
 
 __all__ = ["check"]
 
@@ -19,10 +19,7 @@ def check(interface: MailInterface) -> ConnectionCheck:
     :meth:`mailtrack.fetching.IMAPFetcher.check`."""
     warnings: list[str] = []
     if interface.security is Security.NONE:
-        warnings.append(
-            "the password is sent unencrypted (security is NONE): anybody on the network path "
-            "can read it; use SSL or STARTTLS if the server offers them"
-        )
+        warnings.append(CLEAR_TEXT_WARNING)
     session: IMAPSession | None = None
     count: int | None = None
     tls_version: str | None = None

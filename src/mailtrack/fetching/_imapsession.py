@@ -24,7 +24,7 @@ from ..exceptions import AuthenticationError, FetchError, SecurityError, ServerB
 from ..models import MessageInfo
 from ._errors import ReplyTooLarge, WireError, reply_text
 from ._imapwire import Literal, Response, fetch_items, list_name, mailbox_name, quoted, read_response, uid_set
-from ._session import tls_context, translate, where
+from ._session import open_wire, translate, where
 from ._wire import Wire
 
 __all__ = ["FETCH_SLACK", "IMAPSession", "StopSignal", "imap_error"]
@@ -98,17 +98,7 @@ class IMAPSession:
     @classmethod
     def connect(cls, interface: MailInterface) -> IMAPSession:
         """Connect and, as the interface says, secure the connection; no login yet."""
-        security = interface.security
-        context = tls_context(interface) if security is not Security.NONE else None
-        try:
-            wire = Wire.connect(
-                interface.server,
-                interface.effective_port,
-                timeout=interface.timeout,
-                tls=context if security is Security.SSL else None,
-            )
-        except OSError as exc:
-            raise translate(interface, exc, handshake=True) from exc
+        wire, context = open_wire(interface)
         session = cls(interface=interface, wire=wire)
         try:
             session.give(4 * interface.timeout)
@@ -127,7 +117,7 @@ class IMAPSession:
                     f"(it said: {reply_text(greeting.text)}); is this an IMAP port?"
                 )
             session._note_code(greeting)
-            if security is Security.STARTTLS:
+            if interface.security is Security.STARTTLS:
                 assert context is not None
                 session._start_tls(context)
         except BaseException:

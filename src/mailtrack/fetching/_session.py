@@ -22,10 +22,25 @@ from ._errors import ReplyTooLarge, WireError, connection_error, reply_code, rep
 from ._pipeline import Pipeline, Window
 from ._wire import Reply, Wire
 
-__all__ = ["LISTING_LIMIT", "RETR_SLACK", "Session", "password_of", "tls_context", "translate", "where"]
+__all__ = [
+    "LISTING_LIMIT",
+    "RETR_SLACK",
+    "CLEAR_TEXT_WARNING",
+    "Session",
+    "open_wire",
+    "password_of",
+    "tls_context",
+    "translate",
+    "where",
+]
 
 logger = logging.getLogger("mailtrack.fetching.pop3")
 
+#: The connection check's warning for ``Security.NONE``.
+CLEAR_TEXT_WARNING = (
+    "the password is sent unencrypted (security is NONE): anybody on the network path can read it; "
+    "use SSL or STARTTLS if the server offers them"
+)
 #: Extra bytes allowed on top of twice ``max_message_bytes`` when reading one RETR reply.
 RETR_SLACK = 64 * 1024
 #: Largest CAPA, UIDL or LIST reply accepted (a listing of a million messages fits).
@@ -50,6 +65,23 @@ def translate(interface: MailInterface, exc: OSError | WireError, *, handshake: 
         timeout=interface.timeout,
         handshake=handshake,
     )
+
+
+def open_wire(interface: MailInterface) -> tuple[Wire, ssl.SSLContext | None]:
+    """Connect as *interface* says (TLS from the first byte with ``Security.SSL``); nothing is
+    sent. Returns the wire and the TLS context (for STARTTLS later; ``None`` with ``NONE``)."""
+    security = interface.security
+    context = tls_context(interface) if security is not Security.NONE else None
+    try:
+        wire = Wire.connect(
+            interface.server,
+            interface.effective_port,
+            timeout=interface.timeout,
+            tls=context if security is Security.SSL else None,
+        )
+    except OSError as exc:
+        raise translate(interface, exc, handshake=True) from exc
+    return wire, context
 
 
 def password_of(interface: MailInterface) -> str:
@@ -80,16 +112,7 @@ class Session:
     def connect(cls, interface: MailInterface) -> Session:
         """Connect and, as the interface says, secure the connection; no login yet."""
         security = interface.security
-        context = tls_context(interface) if security is not Security.NONE else None
-        try:
-            wire = Wire.connect(
-                interface.server,
-                interface.effective_port,
-                timeout=interface.timeout,
-                tls=context if security is Security.SSL else None,
-            )
-        except OSError as exc:
-            raise translate(interface, exc, handshake=True) from exc
+        wire, context = open_wire(interface)
         session = cls(interface=interface, wire=wire, greeting=Reply(line=b"-ERR"))
         try:
             session.greeting = wire.read_reply()

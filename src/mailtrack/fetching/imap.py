@@ -173,22 +173,9 @@ class IMAPFetcher:
         pipeline = Pipeline(
             session.wire, _chunks(messages), command=command, read=read, size=lambda c: c.size, window=WINDOW
         )
-        finished = False
-        try:
-            while True:
-                with guard.failing():
-                    item = next(pipeline, None)
-                if item is None:
-                    finished = True
-                    return
-                yield from item[1]
-        finally:
-            if not finished and guard.session is session and pipeline.outstanding:
-                try:
-                    with guard.failing():
-                        pipeline.drain()
-                except FetchError:
-                    logger.debug("%s: reading the rest of a window failed", guard.where, exc_info=True)
+        with contextlib.closing(guard.replies(session, pipeline)) as replies:
+            for _chunk, found in replies:
+                yield from found
 
     def delete(self, message: MessageInfo) -> None:
         """Note *message* for ``after_import`` (delete, move or flag) at ``close(commit=True)``.

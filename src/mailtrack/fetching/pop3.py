@@ -21,8 +21,9 @@ from ..config import MailInterface, Security
 from ..exceptions import FetchError, MailtrackError
 from ..models import ConnectionCheck, MessageInfo
 from ._errors import WireError, reply_text
+from ._guard import SessionGuard
 from ._pipeline import Pipeline
-from ._session import Session, password_of, translate, where
+from ._session import CLEAR_TEXT_WARNING, Session, password_of
 
 __all__ = ["POP3Fetcher"]
 
@@ -72,10 +73,12 @@ class POP3Fetcher:
     marks_deletions_locally: ClassVar[bool] = True
 
     _interface: MailInterface
-    _session: Session | None = attrs.field(default=None, init=False, repr=False)
+    _guard: SessionGuard[Session] = attrs.field(init=False, repr=False)
     #: Numbers of the messages marked for deletion; the DELEs go out at ``close(commit=True)``.
     _deletions: list[int] = attrs.field(factory=list, init=False, repr=False)
-    _failure: str | None = attrs.field(default=None, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._guard = SessionGuard(self._interface)
 
     # -- Fetcher protocol -----------------------------------------------------------------------
 
@@ -93,13 +96,14 @@ class POP3Fetcher:
             ConfigError: the password cannot be read (``password_env``, ``password_file``) or
                 contains a line break; nothing was sent.
         """
-        if self._session is not None:
-            raise FetchError(f"{self._where}: the session is open already")
+        guard = self._guard
+        if guard.session is not None:
+            raise FetchError(f"{guard.where}: the session is open already")
         self._deletions = []
-        self._failure = None
-        with self._failing():
+        guard.failure = None
+        with guard.failing():
             password = password_of(self._interface)
-            self._session = session = Session.connect(self._interface)
+            guard.session = session = Session.connect(self._interface)
             session.login(password)
             session.capabilities, session.capa_answered = session.ask_capabilities()
             return session.listing()
@@ -115,7 +119,8 @@ class POP3Fetcher:
                 beyond twice ``max_message_bytes`` ("larger than announced"). Messages already
                 yielded stay valid; the session is over.
         """
-        session = self._require_session()
+        guard = self._guard
+        session = guard.require()
         pipeline = Pipeline(
             session.wire,
             messages,
@@ -124,22 +129,8 @@ class POP3Fetcher:
             size=lambda info: info.size,
             window=session.window,
         )
-        finished = False
-        try:
-            while True:
-                with self._failing():
-                    item = next(pipeline, None)
-                if item is None:
-                    finished = True
-                    return
-                yield item
-        finally:
-            if not finished and self._session is session and pipeline.outstanding:
-                try:
-                    with self._failing():
-                        pipeline.drain()
-                except FetchError:
-                    logger.debug("%s: reading the rest of a window failed", self._where, exc_info=True)
+        with contextlib.closing(guard.replies(session, pipeline)) as replies:
+            yield from replies
 
     def delete(self, message: MessageInfo) -> None:
         """Mark *message* for deletion; the server deletes it at ``close(commit=True)``.
@@ -152,7 +143,7 @@ class POP3Fetcher:
         Raises:
             FetchError: the session is not open (it ended after an error, or was never opened).
         """
-        self._require_session()
+        self._guard.require()
         self._deletions.append(message.number)
 
     def close(self, *, commit: bool) -> None:
@@ -166,14 +157,15 @@ class POP3Fetcher:
                 failed before its answer, or the session had failed earlier while deletions were
                 pending: the deletions may not have happened.
         """
-        session, self._session = self._session, None
+        guard = self._guard
+        session = guard.take()
         marked, self._deletions = self._deletions, []
         deletions = len(marked)
         if session is None:
-            if commit and self._failure is not None and deletions:
+            if commit and guard.failure is not None and deletions:
                 raise FetchError(
-                    f"{self._where}: {deletions} deletion(s) were not made, because the session had "
-                    f"failed: {self._failure}"
+                    f"{guard.where}: {deletions} deletion(s) were not made, because the session had "
+                    f"failed: {guard.failure}"
                 )
             return
         if not commit:
@@ -187,20 +179,20 @@ class POP3Fetcher:
         except (OSError, WireError) as exc:
             session.wire.close()
             raise FetchError(
-                f"{self._translate(exc)}; the {deletions} deletion(s) asked for were not made"
+                f"{guard.translate(exc)}; the {deletions} deletion(s) asked for were not made"
             ) from exc
         try:
             session.wire.send("QUIT")
             reply = session.wire.read_reply()
         except (OSError, WireError) as exc:
             raise FetchError(
-                f"{self._translate(exc)}; the {deletions} deletion(s) asked for may not have happened"
+                f"{guard.translate(exc)}; the {deletions} deletion(s) asked for may not have happened"
             ) from exc
         finally:
             session.wire.close()
         if not reply.ok:
             raise FetchError(
-                f"{self._where}: the server did not confirm the end of the session (QUIT); the "
+                f"{guard.where}: the server did not confirm the end of the session (QUIT); the "
                 f"{deletions} deletion(s) asked for may not have happened (the server said: "
                 f"{reply_text(reply.line)})"
             )
@@ -220,10 +212,7 @@ class POP3Fetcher:
                 "if the server offers them"
             )
         elif interface.security is Security.NONE:
-            warnings.append(
-                "the password is sent unencrypted (security is NONE): anybody on the network path "
-                "can read it; use SSL or STARTTLS if the server offers them"
-            )
+            warnings.append(CLEAR_TEXT_WARNING)
         session: Session | None = None
         capabilities: dict[str, tuple[str, ...]] = {}
         capa_answered = False
@@ -247,7 +236,7 @@ class POP3Fetcher:
         except MailtrackError as exc:
             error = str(exc)
         except (OSError, WireError) as exc:
-            error = str(self._translate(exc))
+            error = str(self._guard.translate(exc))
         finally:
             if session is not None:
                 session.wire.close()
@@ -287,46 +276,6 @@ class POP3Fetcher:
                 "tell old from new" + (", which leave_copy makes costly" if leave_copy else "")
             )
         return warnings
-
-    # -- the session ------------------------------------------------------------------------------
-
-    @property
-    def _where(self) -> str:
-        return where(self._interface)
-
-    def _translate(self, exc: OSError | WireError) -> FetchError:
-        return translate(self._interface, exc)
-
-    # -- errors -----------------------------------------------------------------------------------
-
-    def _require_session(self) -> Session:
-        if self._session is None:
-            if self._failure is not None:
-                raise FetchError(f"{self._where}: the session ended after an error: {self._failure}")
-            raise FetchError(f"{self._where}: the session is not open (call open() first)")
-        return self._session
-
-    @contextlib.contextmanager
-    def _failing(self) -> Iterator[None]:
-        """Translate errors; on any error drop the connection without QUIT."""
-        try:
-            yield
-        except MailtrackError as exc:
-            self._abandon(str(exc))
-            raise
-        except (OSError, WireError) as exc:
-            error = self._translate(exc)
-            self._abandon(str(error))
-            raise error from exc
-        except BaseException:
-            self._abandon("the session was interrupted")
-            raise
-
-    def _abandon(self, reason: str) -> None:
-        self._failure = reason
-        session, self._session = self._session, None
-        if session is not None:
-            session.wire.close()
 
 
 def _expire(capabilities: dict[str, tuple[str, ...]]) -> str | None:
