@@ -202,3 +202,16 @@ def test_login_without_auth_plain_uses_login_and_leave_copy_keeps() -> None:
         assert len(server.raws()) == 2
         assert any(line.split(" ")[1] == "LOGIN" for line in server.commands)
         assert any(line.split(" ")[1] == "EXAMINE" for line in server.commands)  # keep: read-only
+
+
+def test_a_server_trickling_a_body_under_the_read_timeout_is_ended_by_the_deadline() -> None:
+    # Each byte comes well within the timeout of a read (1 s), so without the step's deadline
+    # (the timeout plus the body's size at 16 KB/s) the run would succeed after about 4 s.
+    store = MemoryRecordStore()
+    with ScriptedIMAPServer(trickle=0.01) as server:
+        fill(server, 1)
+        report = Importer(store=store).run(server.interface(timeout=1.0))
+        assert report.error is not None
+        assert "took too long" in report.error
+        assert report.imported == 0
+        assert len(server.raws()) == 1

@@ -139,3 +139,17 @@ def test_stop_ends_the_watch_and_closes_the_idle_connection(watching: Callable[.
         watch.thread.join(BOUND)
         assert not watch.thread.is_alive()
         assert eventually(lambda: "DONE" in server.commands[-1] or server.commands[-1].endswith("LOGOUT"))
+
+
+def test_idle_is_issued_again_on_the_same_connection_before_the_server_would_drop_it(
+    watching: Callable[..., Watching], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailtrack.fetching import _imapidle
+
+    monkeypatch.setattr(_imapidle, "IDLE_RENEW", 0.3)  # 25 minutes in real life
+    with ScriptedIMAPServer() as server:
+        watching([server.interface()])
+        assert eventually(lambda: sum(line.endswith(" IDLE") for line in server.commands) >= 3)
+        logins = sum("AUTHENTICATE" in line for line in server.commands)
+        assert logins == 2  # the first poll's run, and the one IDLE connection: no reconnection
+        assert sum(line.strip() == "DONE" for line in server.commands) >= 2

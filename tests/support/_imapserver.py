@@ -14,6 +14,7 @@ import base64
 import contextlib
 import socket
 import threading
+import time
 from typing import Any
 
 import attrs
@@ -50,6 +51,8 @@ class ScriptedIMAPServer:
     refuse: dict[str, str] = attrs.field(factory=dict)
     #: Announce each literal this many bytes larger than it is.
     overannounce: int = 0
+    #: Send message bodies one byte at a time, this many seconds apart.
+    trickle: float = 0.0
     #: UIDs that vanish (another client expunged them) once the listing was sent.
     expunged_meanwhile: set[int] = attrs.field(factory=set)
     # -- state ----------------------------------------------------------------------------------
@@ -315,11 +318,15 @@ class _Connection:
                 self.client.shutdown(socket.SHUT_RDWR)
                 raise _Dropped
             announced = len(message.raw) + server.overannounce
-            self.send(
-                f"* {number} FETCH (UID {message.uid} BODY[] {{{announced}}}\r\n".encode()
-                + message.raw
-                + b")"
-            )
+            head = f"* {number} FETCH (UID {message.uid} BODY[] {{{announced}}}\r\n".encode()
+            if server.trickle:
+                self.client.sendall(head)
+                for byte in message.raw:
+                    self.client.sendall(bytes([byte]))
+                    time.sleep(server.trickle)
+                self.send(b")")
+            else:
+                self.send(head + message.raw + b")")
             self.bodies_sent += 1
             server.bodies_total += 1
         if listing:
