@@ -84,6 +84,7 @@ def stress(session: nox.Session) -> None:
         "tests/importing/test_stopping.py",
         "tests/importing/test_lease_takeover.py",
         "tests/robustness/test_sigkill.py",
+        "tests/robustness/test_sigkill_imap.py",
         *session.posargs,
     )
 
@@ -96,3 +97,11 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".[sql]")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(name="bench-imap")
+def bench_imap(session: nox.Session) -> None:
+    """IMAP beside POP3 and mbsync (benchmarks/bench_imap.py; needs Dovecot and isync); not run by
+    default. Arguments go to the script (``-- --n 200 --runs 1`` for a short run)."""
+    session.install("-e", ".[sql]")
+    session.run("python", "benchmarks/bench_imap.py", *session.posargs)
