@@ -299,7 +299,7 @@ def interfaces_view(rows: Sequence[tuple[MailInterface, str, RunReport | None]])
             )
             error = _error_of(interface.name, last.error)
             errors.append(Text(f"  {interface.name}: the last run failed: {error}", style="red"))
-        security = interface.security.value + (", leave copy" if interface.leave_copy else "")
+        security = interface.security.value + (", leave copy" if interface.keeps_messages else "")
         if interface.protocol is MailProtocol.IMAP:
             security = f"imap {interface.folder}, {interface.security.value}, after import: " + (
                 interface.after_import or interface.after_import_action

@@ -259,7 +259,7 @@ class POP3Fetcher:
         self, capabilities: dict[str, tuple[str, ...]], capa_answered: bool, expire: str | None
     ) -> list[str]:
         warnings: list[str] = []
-        leave_copy = self._interface.leave_copy
+        leave_copy = self._interface.keeps_messages  # leave_copy, or after_import = "keep"
         if leave_copy and expire == "0":
             warnings.append(
                 "the server announces EXPIRE 0: it deletes every message once it was retrieved, "
