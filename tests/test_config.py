@@ -403,7 +403,12 @@ def test_dict_dump_is_plain_data() -> None:
 
 
 def test_imap_default_ports_follow_security() -> None:
-    imap = {"name": "x", "server": "imap.example.com", "login": "u", "protocol": MailProtocol.IMAP}
+    imap: dict[str, Any] = {
+        "name": "x",
+        "server": "imap.example.com",
+        "login": "u",
+        "protocol": MailProtocol.IMAP,
+    }
     assert MailInterface(**imap).effective_port == 993
     assert MailInterface(**imap, security=Security.STARTTLS).effective_port == 143
     assert MailInterface(**imap, security=Security.NONE).effective_port == 143
