@@ -245,7 +245,10 @@ class Importer:
         a run of that interface at once. POP3 interfaces and IMAP servers without IDLE are
         polled at *every* seconds; so are IMAP folders with IDLE, in case a notice was missed.
         Runs are the same as :meth:`run` (one at a time, each under the mailbox's lease, so
-        several workers on one store never import one mailbox at once).
+        several workers on one store never import one mailbox at once). Of several workers
+        watching one store, only the one holding a folder's watch lease (``NAME#idle``, renewed
+        every *refresh* seconds, at most a third of ``lease_seconds``) keeps its IDLE connection;
+        the others poll that folder, and one of them takes the watch over when the holder is gone.
 
         :meth:`stop` (from a signal handler or another thread) ends the watch after the batch in
         progress is committed; the IDLE connections are closed.

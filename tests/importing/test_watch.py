@@ -51,9 +51,11 @@ class Watching:
 def watching() -> Iterator[Callable[..., Watching]]:
     started: list[Watching] = []
 
-    def start(interfaces: list[MailInterface], *, every: float = RARELY) -> Watching:
-        store = MemoryRecordStore()
-        importer = Importer(store=store)
+    def start(
+        interfaces: list[MailInterface], *, every: float = RARELY, store: MemoryRecordStore | None = None
+    ) -> Watching:
+        store = store if store is not None else MemoryRecordStore()
+        importer = Importer(store=store, worker_id=f"worker-{len(started)}")
         reports: list[RunReport] = []
         thread = threading.Thread(
             target=importer.watch,
@@ -153,3 +155,21 @@ def test_idle_is_issued_again_on_the_same_connection_before_the_server_would_dro
         logins = sum("AUTHENTICATE" in line for line in server.commands)
         assert logins == 2  # the first poll's run, and the one IDLE connection: no reconnection
         assert sum(line.strip() == "DONE" for line in server.commands) >= 2
+
+
+def test_two_workers_on_one_store_keep_one_idle_connection_and_the_other_takes_over(
+    watching: Callable[..., Watching],
+) -> None:
+    store = MemoryRecordStore()
+    with ScriptedIMAPServer() as server:
+        first = watching([server.interface()], store=store)
+        assert eventually(lambda: len(server._idlers) == 1)
+        second = watching([server.interface()], store=store)
+        assert eventually(lambda: len(second.reports) >= 1)  # it polls the folder
+        time.sleep(1.0)  # several refreshes of both
+        assert len(server._idlers) == 1
+        first.importer.stop()
+        first.thread.join(BOUND)
+        assert eventually(lambda: len(server._idlers) == 1)  # the second worker's now
+        server.add(build_message(subject="for the second worker"))
+        assert eventually(lambda: second.subjects() == {"for the second worker"})

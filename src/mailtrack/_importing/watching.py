@@ -6,7 +6,9 @@ with IDLE too, as a safety net); an IMAP folder whose server offers IDLE is run 
 read again every ``refresh`` seconds: interfaces added start being watched, edited ones are
 watched with their new settings, disabled or removed ones are let go. Runs are ordinary runs
 (one at a time, each under its lease), so several workers on one database never import one
-mailbox at once.
+mailbox at once; and an IDLE connection is kept only by the worker that holds the folder's
+*watch lease* (``<interface>#idle`` in the store's leases, renewed at every ``refresh``): the
+other workers poll that folder at ``every`` and take the watch over when its holder is gone.
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ logger = logging.getLogger("mailtrack")
 
 #: Longest the loop sleeps before it looks at the stop request again.
 TICK = 0.5
+#: The suffix of a watch lease's name (the interface's name is cut so that the whole fits a key).
+WATCH_LEASE = "#idle"
+
+
+def watch_lease(name: str) -> str:
+    """The name of the lease that lets one worker keep the IDLE connection of interface *name*."""
+    return name[: 255 - len(WATCH_LEASE)] + WATCH_LEASE
 
 
 @attrs.define
@@ -66,7 +75,9 @@ class Watch:
                 now = time.monotonic()
                 if now >= next_refresh:
                     self._sync()
-                    next_refresh = now + self.refresh
+                    self._hold_watch_leases()
+                    # Often enough that the watch leases never run out while this worker lives.
+                    next_refresh = now + min(self.refresh, self.setup.lease_seconds / 3)
                 for name in self._names_due(now):
                     if stop.is_set():
                         break
@@ -119,10 +130,24 @@ class Watch:
             if watched is not None:
                 logger.info("interface %r was changed; watching it with its new settings", name)
                 self._let_go(watched)
-            watched = _Watched(interface=interface, next_poll=0.0)
-            if interface.protocol is MailProtocol.IMAP:
+            self._watched[name] = _Watched(interface=interface, next_poll=0.0)
+
+    def _hold_watch_leases(self) -> None:
+        """Renew the watch leases this worker holds; take those that are free, and start IDLE."""
+        setup = self.setup
+        for name, watched in self._watched.items():
+            if watched.interface.protocol is not MailProtocol.IMAP:
+                continue
+            try:
+                held = setup.store.acquire_lease(watch_lease(name), setup.worker_id, setup.lease_seconds)
+            except Exception:
+                logger.exception("the watch lease of interface %r could not be taken or renewed", name)
+                held = False
+            if held and watched.watcher is None:
                 self._start_idle(watched)
-            self._watched[name] = watched
+            elif not held and watched.watcher is not None:
+                logger.warning("interface %r: another worker watches it now; polling it", name)
+                self._let_go(watched)
 
     def _start_idle(self, watched: _Watched) -> None:
         from ..fetching._imapidle import IdleWatcher
@@ -134,7 +159,16 @@ class Watch:
         watched.watcher = watcher
 
     def _let_go(self, watched: _Watched) -> None:
+        """Stop the folder's IDLE watcher (if any) and give up its watch lease."""
         if watched.stop is not None:
             watched.stop.set()
         if watched.watcher is not None:
             watched.watcher.join(5 * watched.interface.timeout)
+            watched.watcher, watched.stop = None, None
+            setup = self.setup
+            try:
+                setup.store.release_lease(watch_lease(watched.interface.name), setup.worker_id)
+            except Exception:
+                logger.exception(
+                    "the watch lease of interface %r could not be released", watched.interface.name
+                )
