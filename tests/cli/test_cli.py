@@ -447,6 +447,7 @@ def test_interfaces_list_shows_the_last_run_of_each(
     ok(invoke(*store_option, "run", "sales"))
     listed = ok(invoke(*store_option, "interfaces", "list"))
     assert "2 imported" in listed
+    assert "just now" in listed  # how long ago it was polled (a stuck --watch shows)
 
     invoke(*store_option, "run", "sales", env={PASSWORD_VARIABLE: "wrong"})
     listed = ok(invoke(*store_option, "interfaces", "list"))
@@ -733,3 +734,23 @@ def test_records_show_explains_damaged_input_and_refused_files(workdir: Path) ->
     assert "its name ends in .exe (attachments.refuse_extensions)" in invoice
     record = json.loads(ok(invoke("records", "show", "1", "--json")))
     assert any("unknown charset" in defect for defect in record["details"][0]["defects"])
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (0.5, "just now"),
+        (45, "45 s ago"),
+        (150, "2 min ago"),
+        (3 * 3600 + 5, "3 h ago"),
+        (3 * 86400, "3 d ago"),
+    ],
+)
+def test_the_age_of_the_last_poll_reads_for_people(seconds: float, expected: str) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from mailtrack.cli._render import age
+
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+    assert age(now - timedelta(seconds=seconds), now) == expected
+    assert age(None, now) == "never"
