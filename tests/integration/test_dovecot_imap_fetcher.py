@@ -127,3 +127,22 @@ def test_after_import_move_and_flag(mailbox: Mailbox) -> None:
 def test_a_folder_that_does_not_exist_is_named(mailbox: Mailbox) -> None:
     with pytest.raises(FetchError, match="'Nowhere'"):
         IMAPFetcher(mailbox.interface(Security.SSL, IMAP, folder="Nowhere")).open()
+
+
+@pytest.mark.parametrize("security", [Security.STARTTLS, Security.SSL])
+def test_a_certificate_not_trusted_is_refused_before_the_login_is_sent(
+    mailbox: Mailbox, security: Security
+) -> None:
+    """Dovecot's own log shows that the client never tried to log in."""
+    log = mailbox.dovecot.directory / "log" / "dovecot.info.log"
+    with pytest.raises(SecurityError, match="nothing was sent"):
+        IMAPFetcher(mailbox.interface(security, IMAP, ca_file=None)).open()
+    fetcher = IMAPFetcher(mailbox.interface(security, IMAP))  # the same mailbox, trusted: logs in
+    fetcher.open()
+    fetcher.close(commit=False)
+    lines = log.read_text(errors="replace").splitlines()
+    logins = [line for line in lines if "imap-login" in line and f"Login: user=<{mailbox.login}>" in line]
+    assert len(logins) == 1  # only the trusted connection logged in
+    refused = [line for line in lines if "imap-login" in line and "unknown ca" in line]
+    assert refused
+    assert all("no auth attempts" in line for line in refused)
