@@ -9,6 +9,7 @@ quarantined item, or still on the server.
 
 from __future__ import annotations
 
+import base64
 import logging
 
 import pytest
@@ -215,3 +216,29 @@ def test_a_server_trickling_a_body_under_the_read_timeout_is_ended_by_the_deadli
         assert "took too long" in report.error
         assert report.imported == 0
         assert len(server.raws()) == 1
+
+
+@pytest.mark.parametrize(
+    "capabilities", [("IMAP4rev1", "AUTH=PLAIN", "SASL-IR"), ("IMAP4rev1",)], ids=["plain", "login"]
+)
+def test_a_server_repeating_the_login_command_never_gets_the_password_quoted(
+    capabilities: tuple[str, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    token = base64.b64encode(b"\0support\0secret-pw").decode("ascii")
+    replies = ["NO [UNAVAILABLE] you sent: {command}", "OK [ALERT] you sent: {command}"]
+    for reply in replies:
+        with ScriptedIMAPServer(capabilities=capabilities, greeting="OK ready", login_reply=reply) as server:
+            with caplog.at_level(logging.DEBUG):
+                result = Importer().check(server.interface())
+            said = f"{result.error} {result.warnings} {caplog.text}"
+            assert "you sent" in said  # the server's words are there, the secret is not
+            assert "secret-pw" not in said
+            assert token not in said
+            caplog.clear()
+
+
+def test_a_tagged_answer_to_a_command_never_sent_ends_the_session() -> None:
+    with ScriptedIMAPServer(login_reply="OK logged in\r\nX99 OK [ALERT] forged") as server:
+        result = Importer().check(server.interface())
+        assert not result.ok
+        assert "not sent" in str(result.error)

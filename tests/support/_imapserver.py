@@ -40,7 +40,8 @@ class ScriptedIMAPServer:
     # -- faults ---------------------------------------------------------------------------------
     #: The greeting line (after ``* ``); ``BYE …`` refuses every connection.
     greeting: str = "OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] scripted IMAP ready"
-    #: The tagged reply to a right login (after the tag), e.g. ``NO [UNAVAILABLE] …``.
+    #: The tagged reply to a right login (after the tag), e.g. ``NO [UNAVAILABLE] …``;
+    #: ``{command}`` in it is replaced by the login command as received (a server that repeats it).
     login_reply: str = "OK [ALERT] logged in"
     #: Drop the connection after sending this many message bodies in FETCH responses.
     drop_after_bodies: int | None = None
@@ -226,9 +227,10 @@ class _Connection:
             self.send(f"{tag} OK done")
         elif name == "AUTHENTICATE":
             user, password = base64.b64decode(words[2]).split(b"\0")[1:]
-            return self.logged_in(tag, user.decode() == server.user and password.decode() == server.password)
+            right = user.decode() == server.user and password.decode() == server.password
+            return self.logged_in(tag, right, command)
         elif name == "LOGIN":
-            return self.logged_in(tag, command == f'LOGIN "{server.user}" "{server.password}"')
+            return self.logged_in(tag, command == f'LOGIN "{server.user}" "{server.password}"', command)
         elif name in ("SELECT", "EXAMINE"):
             folder = words[1].strip('"')
             if folder not in server.folders:
@@ -284,11 +286,11 @@ class _Connection:
             self.send(f"{tag} BAD unknown command")
         return True
 
-    def logged_in(self, tag: str, right: bool) -> bool:
+    def logged_in(self, tag: str, right: bool, command: str) -> bool:
         if not right:
             self.send(f"{tag} NO [AUTHENTICATIONFAILED] Authentication failed.")
             return True
-        self.send(f"{tag} {self.server.login_reply}")
+        self.send(f"{tag} {self.server.login_reply.replace('{command}', command)}")
         return not self.server.login_reply.startswith(("NO", "BAD"))
 
     def messages(self, uid_set: str) -> list[Message]:

@@ -14,7 +14,7 @@ import itertools
 import logging
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import attrs
@@ -51,19 +51,34 @@ class StopSignal(Protocol):
     def wait(self, timeout: float | None) -> bool: ...
 
 
+def hide(text: bytes, secrets: Sequence[str]) -> bytes:
+    """*text* with every secret the client sent (a password, its base64 form) blotted out: a
+    server may repeat a command in its answer."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret.encode("utf-8"), b"[secret]")
+    return text
+
+
 _TEMPORARY = {"UNAVAILABLE", "INUSE", "LIMIT", "SERVERBUG", "CONTACTADMIN"}
 _REFUSED_LOGIN = {"AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED", "EXPIRED", "PRIVACYREQUIRED"}
 
 
 def imap_error(
-    response: Response, *, where: str, command: str, login: str, logging_in: bool = False
+    response: Response,
+    *,
+    where: str,
+    command: str,
+    login: str,
+    logging_in: bool = False,
+    secrets: Sequence[str] = (),
 ) -> FetchError:
     """The plain-words error for a ``NO``, ``BAD`` or ``BYE`` *response* to *command* (RFC 5530
     response codes: a temporary problem is a :class:`~mailtrack.ServerBusyError`, a refused login
     an :class:`~mailtrack.AuthenticationError`)."""
     code = response.code
     name = code[0] if code else None
-    said = f" (the server said: {reply_text(response.text)})"
+    said = f" (the server said: {reply_text(hide(response.text, secrets))})"
     if response.status == b"BYE" and not logging_in:
         return FetchError(f"{where}: the server ended the session during {command}{said}")
     if response.status == b"BYE" or name in _TEMPORARY:
@@ -94,6 +109,10 @@ class IMAPSession:
     _tags: Iterator[int] = attrs.field(factory=lambda: itertools.count(1), repr=False)
     #: Tagged responses read while waiting for another tag (commands in a pipeline).
     _finished: dict[bytes, Response] = attrs.field(factory=dict, repr=False)
+    #: Tags of the commands sent whose tagged response has not been read.
+    _outstanding: set[bytes] = attrs.field(factory=set, repr=False)
+    #: What the login sent that must never be quoted back (the password and its encodings).
+    _secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
 
     @classmethod
     def connect(cls, interface: MailInterface) -> IMAPSession:
@@ -141,7 +160,9 @@ class IMAPSession:
         return read_response(self.wire, literal_limit=literal_limit)
 
     def next_tag(self) -> bytes:
-        return f"M{next(self._tags)}".encode("ascii")
+        tag = f"M{next(self._tags)}".encode("ascii")
+        self._outstanding.add(tag)
+        return tag
 
     def send(self, command: str) -> bytes:
         """Send ``TAG command``; return the tag."""
@@ -170,13 +191,21 @@ class IMAPSession:
             if response.tag == b"*":
                 self._untagged(response, what, on_data)
             elif response.tag != b"+":
+                if response.tag not in self._outstanding:
+                    raise WireError(f"the server answered a command that was not sent: {response.tag[:20]!r}")
+                self._outstanding.discard(response.tag)
                 self._finished[response.tag] = response
         response = self._finished.pop(tag)
         if response.status == b"OK" or (accept_no and response.status == b"NO"):
             self._note_code(response)
             return response
         raise imap_error(
-            response, where=self.where, command=what, login=self.interface.login, logging_in=logging_in
+            response,
+            where=self.where,
+            command=what,
+            login=self.interface.login,
+            logging_in=logging_in,
+            secrets=self._secrets,
         )
 
     def simple(self, command: str, what: str) -> Response:
@@ -185,7 +214,9 @@ class IMAPSession:
     def _untagged(self, response: Response, what: str, on_data: Callable[[Response], None] | None) -> None:
         status = response.status
         if status == b"BYE":
-            raise imap_error(response, where=self.where, command=what, login=self.interface.login)
+            raise imap_error(
+                response, where=self.where, command=what, login=self.interface.login, secrets=self._secrets
+            )
         if status:
             self._note_code(response)
             return
@@ -205,7 +236,7 @@ class IMAPSession:
             return
         name, value = code
         if name == "ALERT":
-            text = reply_text(response.text.partition(b"]")[2])
+            text = reply_text(hide(response.text.partition(b"]")[2], self._secrets))
             self.alerts.append(text)
             logger.warning("%s: the server says: %s", self.where, text)
         elif name == "CAPABILITY":
@@ -254,6 +285,7 @@ class IMAPSession:
         what = "the login"
         if "AUTH=PLAIN" in self.capabilities:
             token = base64.b64encode(f"\0{interface.login}\0{password}".encode()).decode("ascii")
+            self._secrets = (password, token)
             if "SASL-IR" in self.capabilities:
                 tag = self.send(f"AUTHENTICATE PLAIN {token}")
             else:
@@ -263,7 +295,12 @@ class IMAPSession:
                     response = self.read()
                 if response.tag != b"+":
                     raise imap_error(
-                        response, where=self.where, command=what, login=interface.login, logging_in=True
+                        response,
+                        where=self.where,
+                        command=what,
+                        login=interface.login,
+                        logging_in=True,
+                        secrets=self._secrets,
                     )
                 self.wire.send(token)
         elif "LOGINDISABLED" in self.capabilities:
@@ -272,6 +309,7 @@ class IMAPSession:
                 f"use security SSL or STARTTLS"
             )
         elif password.isascii() and interface.login.isascii():
+            self._secrets = (quoted(password), password)
             tag = self.send(f"LOGIN {quoted(interface.login)} {quoted(password)}")
         else:
             raise AuthenticationError(
