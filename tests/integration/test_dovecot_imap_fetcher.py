@@ -3,6 +3,8 @@ lines, refusals, the ledger keys, and what after_import does on the server."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from _dovecot import LONG, LONG_LINE, Mailbox, crlf
@@ -140,9 +142,18 @@ def test_a_certificate_not_trusted_is_refused_before_the_login_is_sent(
     fetcher = IMAPFetcher(mailbox.interface(security, IMAP))  # the same mailbox, trusted: logs in
     fetcher.open()
     fetcher.close(commit=False)
-    lines = log.read_text(errors="replace").splitlines()
-    logins = [line for line in lines if "imap-login" in line and f"Login: user=<{mailbox.login}>" in line]
+
+    def logged() -> tuple[list[str], list[str]]:
+        lines = log.read_text(errors="replace").splitlines()
+        logins = [line for line in lines if "imap-login" in line and f"Login: user=<{mailbox.login}>" in line]
+        refused = [line for line in lines if "imap-login" in line and "unknown ca" in line]
+        return logins, refused
+
+    # Dovecot's log process writes a moment later: wait for both lines (a liveness bound).
+    deadline = time.monotonic() + 30
+    while not all(logged()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    logins, refused = logged()
     assert len(logins) == 1  # only the trusted connection logged in
-    refused = [line for line in lines if "imap-login" in line and "unknown ca" in line]
     assert refused
     assert all("no auth attempts" in line for line in refused)

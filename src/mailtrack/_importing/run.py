@@ -233,7 +233,9 @@ class MailboxRun:
             imported = self.setup.store.imported_uids(name, known) if known else set()
             # Left on the server: what the ledger recorded of each, to see a UID the server reused.
             left = (
-                self.setup.store.ledger_digests(name, imported) if imported and interface.leave_copy else {}
+                self.setup.store.ledger_digests(name, imported)
+                if imported and interface.keeps_messages
+                else {}
             )
         except StoreError as exc:
             raise RunStopped(f"the record store failed, nothing was imported: {exc}") from exc
