@@ -201,12 +201,19 @@ def test_sqlite_importer_leaves_a_too_large_message_and_imports_the_rest(
 
 @pytest.fixture
 def small_packets(mariadb_url: Any) -> Iterator[Any]:
-    """MariaDB's max_allowed_packet lowered to PACKET for new connections, restored afterwards."""
+    """MariaDB's max_allowed_packet lowered to PACKET for new connections, restored afterwards.
+
+    The setting is global: a named lock, held by this connection (and freed by the server if the
+    test process dies), keeps two test runs on one server from lowering it at once and taking each
+    other's lowered value for the one to restore."""
     import sqlalchemy as sa
 
     admin = sa.create_engine(mariadb_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
+            locked = conn.exec_driver_sql("SELECT GET_LOCK('mailtrack_tests_max_allowed_packet', 600)")
+            if locked.scalar_one() != 1:
+                pytest.fail("another test run held MariaDB's max_allowed_packet for 10 minutes")
             old = int(conn.exec_driver_sql("SELECT @@GLOBAL.max_allowed_packet").scalar_one())
             try:
                 conn.exec_driver_sql(f"SET GLOBAL max_allowed_packet = {PACKET}")
