@@ -116,7 +116,7 @@ def test_demo_imports_the_samples_and_a_second_run_imports_nothing(workdir: Path
         assert len(store.list_quarantined()) == 1
         last = store.last_run("demo")
         assert last is not None
-        assert (last.imported, last.skipped) == (0, len(demo_messages()))
+        assert (last.imported, last.already_imported, last.left_on_server) == (0, len(demo_messages()) - 1, 1)
         # The interface is saved for `interfaces list`, without the run's password, disabled.
         saved = store.get_interface("demo")
         assert (saved.password, saved.enabled) == ("", False)
@@ -231,7 +231,7 @@ def test_run_twice_imports_nothing_the_second_time(workdir: Path, mail: list[byt
         write_config(workdir, server, leave_copy=True)
         ok(invoke("run"))
         [report] = json.loads(ok(invoke("run", "--json")))
-    assert (report["imported"], report["skipped"]) == (0, 2)
+    assert (report["imported"], report["already_imported"]) == (0, 2)
     with open_store(workdir) as store:
         assert len(store.list_records()) == 2
 

@@ -109,7 +109,7 @@ def test_leave_copy_keeps_everything_and_imports_each_message_once(
 
     second = importer.run(interface)
     assert second.error is None, second.error
-    assert (second.imported, second.created, second.skipped) == (0, 0, 3)
+    assert (second.imported, second.created, second.already_imported) == (0, 0, 3)
     assert mailbox.files() == set(delivered)
     assert details_and_quarantine(store) == after_first
     assert sorted(after_first[0]) == sorted({"long@example.com", "scan-0@example.com", "scan-1@example.com"})

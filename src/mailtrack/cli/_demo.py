@@ -77,9 +77,9 @@ def demo(app: App, db_path: Path) -> None:
         console.print(quarantine_table(held))
     console.print(run_summary([report], title="This run"))
     store_option = f"--store {store_url}"
-    if report.imported == 0 and report.ok:
+    if report.imported == report.quarantined == 0 and report.ok:
         console.print(
-            f"\nNothing new: all {report.skipped} messages were handled by an earlier run "
+            f"\nNothing new: all {report.offered} messages were handled by an earlier run "
             "(the store's ledger remembers each one), so nothing was imported twice."
         )
     else:

@@ -215,22 +215,32 @@ def _error_of(name: str, error: str | None) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
+#: The run table's count columns (headers and RunReport attributes); they add up to "Offered".
+_RUN_COUNTS = (
+    ("New", "created"),
+    ("Follow-\nups", "updated"),
+    ("Skipped\n(policy)", "skipped"),
+    ("Already\nimported", "already_imported"),
+    ("Quaran-\ntined", "quarantined"),
+    ("Left on\nserver", "left_on_server"),
+)
+
+
 def run_table(reports: Sequence[RunReport], *, title: str | None = "Run report") -> Table:
-    """One line per interface with its counts and whether it failed (the errors: see :func:`run_summary`)."""
-    table = _table(title, "Interface", "Imported", "Created", "Updated", "Skipped", "Failed", "Result")
-    for column in table.columns[1:6]:
+    """One line per interface: the messages the server offered and what became of each.
+
+    The counts add up to "Offered": new records, follow-ups, skipped by policy, already
+    imported, quarantined, and left on the server (too large, quarantined before, or not
+    reached). The errors: see :func:`run_summary`.
+    """
+    headers = [header for header, _ in _RUN_COUNTS]
+    table = _table(title, "Interface", "Offered", *headers, "Result", pad_edge=False, collapse_padding=True)
+    table.columns[0].overflow = "fold"  # a long name is broken, not cut off
+    for column in table.columns[1:-1]:
         column.justify = "right"
     for report in reports:
-        _row(
-            table,
-            report.interface,
-            str(report.imported),
-            str(report.created),
-            str(report.updated),
-            str(report.skipped),
-            str(report.failed),
-            _result(report),
-        )
+        counts = [str(getattr(report, name)) for _, name in _RUN_COUNTS]
+        _row(table, report.interface, str(report.offered), *counts, _result(report))
     return table
 
 
@@ -278,7 +288,9 @@ def interfaces_view(rows: Sequence[tuple[MailInterface, str, RunReport | None]])
         if last is None:
             last_run = Text("never ran", style="dim")
         elif last.ok:
-            counts = f"{last.imported} imported" + (f", {last.failed} failed" if last.failed else "")
+            counts = f"{last.imported} imported" + (
+                f", {last.quarantined} quarantined" if last.quarantined else ""
+            )
             last_run = Text(f"{when(last.finished_at)}\n{counts}")
         else:
             last_run = Text.assemble(f"{when(last.finished_at)}\n", ("failed (see below)", "red"))
