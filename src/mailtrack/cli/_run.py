@@ -88,7 +88,7 @@ def check(app: App, names: tuple[str, ...], as_json: bool) -> None:
     "--every",
     type=Duration(),
     metavar="DURATION",
-    help="Keep polling at this interval (90s, 5m, 1h) until interrupted.",
+    help="Keep polling at this interval (90s, 5m, 1h; a bare number is seconds) until interrupted.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run reports as JSON.")
 @pass_app
@@ -123,10 +123,13 @@ def _run_passes(
         raise fail(_NOTHING_TO_RUN)
     while True:
         reports = run_interfaces(app, importer, monitor, interfaces, show_progress=not as_json)
+        now = when(datetime.now(timezone.utc))
         if as_json:
             print_json(reports)
+        elif every is not None and all(_quiet(report) for report in reports):
+            app.console.print(f"{now} nothing new ({_offered(reports)})")
         else:
-            title = "Run report" if every is None else f"Run report, {when(datetime.now(timezone.utc))}"
+            title = "Run report" if every is None else f"Run report, {now}"
             app.console.print(run_summary(reports, title=title))
         # A mailbox another worker is importing is not a failure of this one.
         failed = any(not report.ok and not report.busy for report in reports)
@@ -135,3 +138,21 @@ def _run_passes(
     if stop.is_set() and not as_json:
         app.console.print("Stopped.")
     return failed
+
+
+def _quiet(report: RunReport) -> bool:
+    """Whether a pass over this mailbox changed nothing: no error, nothing imported or quarantined."""
+    return report.ok and report.imported == 0 and report.quarantined == 0
+
+
+def _offered(reports: Sequence[RunReport]) -> str:
+    """What the servers offered, in a few words: ``"2 interfaces, 5 messages already imported"``."""
+    mailboxes = f"{len(reports)} interface{'' if len(reports) == 1 else 's'}"
+    waiting = sum(report.offered for report in reports)
+    if not waiting:
+        return f"{mailboxes}, empty"
+    known = sum(report.already_imported for report in reports)
+    left = sum(report.left_on_server for report in reports)
+    parts = [f"{known} already imported"] if known else []
+    parts += [f"{left} left on the server"] if left else []
+    return f"{mailboxes}, " + ", ".join(parts)
