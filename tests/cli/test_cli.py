@@ -551,6 +551,7 @@ def test_records_list_json_and_paging(imported: Path) -> None:
 
 
 def test_records_list_when_empty(workdir: Path, store_option: list[str]) -> None:
+    open_store(workdir).close()
     assert "No records yet." in ok(invoke(*store_option, "records", "list"))
 
 

@@ -40,12 +40,19 @@ def test_every_takes_a_bare_number_as_seconds_and_says_so_in_its_help() -> None:
 
 @pytest.mark.slow
 def test_a_pass_that_imported_nothing_prints_one_short_line(tmp_path: Path) -> None:
-    with POP3TestServer([build_message(subject="Printer jammed")], user="support", password=PASSWORD) as server:
+    with POP3TestServer(
+        [build_message(subject="Printer jammed")], user="support", password=PASSWORD
+    ) as server:
         write_config(tmp_path, server)
         command = [sys.executable, "-c", "from mailtrack.cli import main; main()", "run", "--every", "1"]
         environment = {**os.environ, "MAILTRACK_TEST_PASSWORD": PASSWORD, "COLUMNS": "80"}
         with subprocess.Popen(
-            command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            command,
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         ) as process:
             assert process.stdout is not None
             seen: list[str] = []

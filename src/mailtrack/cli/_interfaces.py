@@ -35,7 +35,7 @@ def interfaces() -> None:
 @pass_app
 def list_interfaces(app: App, as_json: bool) -> None:
     """Show each interface with the statistics of its last run (time, messages imported, or the error)."""
-    with app.open_store() as store:
+    with app.open_store(read_only=True, missing="empty", note=not as_json) as store:
         rows = [
             (entry.interface, entry.source, store.last_run(entry.interface.name))
             for entry in app.interfaces(store)
@@ -45,8 +45,10 @@ def list_interfaces(app: App, as_json: bool) -> None:
             [{"interface": interface, "source": source, "last_run": last} for interface, source, last in rows]
         )
     elif not rows:
+        unconfigured = app.nothing_configured()
         app.console.print(
-            "No mail interface yet. Add one with: mailtrack interfaces add NAME --server … --login …"
+            (f"{unconfigured[0].upper()}{unconfigured[1:]}. " if unconfigured else "")
+            + "No mail interface yet. Add one with: mailtrack interfaces add NAME --server … --login …"
         )
     else:
         app.console.print(interfaces_view(rows))

@@ -29,7 +29,7 @@ def quarantine() -> None:
 @pass_app
 def list_quarantined(app: App, interface_name: str | None, as_json: bool) -> None:
     """The quarantined messages, oldest first, with the reason each could not be imported."""
-    with app.open_store() as store:
+    with app.open_store(read_only=True) as store:
         items = store.list_quarantined(interface_name)
     if as_json:
         print_json(items)
@@ -46,7 +46,7 @@ def list_quarantined(app: App, interface_name: str | None, as_json: bool) -> Non
 @pass_app
 def show_quarantined(app: App, quarantine_id: int, raw: bool, as_json: bool) -> None:
     """One quarantined message: where it came from, why it failed, and its header."""
-    with app.open_store() as store:
+    with app.open_store(read_only=True) as store:
         item = store.get_quarantined(quarantine_id)
     if raw:
         sys.stdout.buffer.write(item.raw)

@@ -25,6 +25,12 @@ _NOTHING_TO_RUN = (
 )
 
 
+def _nothing_to_run(app: App) -> click.ClickException:
+    """The error for no interface to run: first that no configuration file was found, if so."""
+    unconfigured = app.nothing_configured()
+    return fail(f"{unconfigured}; {_NOTHING_TO_RUN}" if unconfigured else _NOTHING_TO_RUN)
+
+
 def make_importer(store: RecordStore, *, monitor: RunMonitor | None = None) -> Importer:
     """The importer the commands use: mailtrack's defaults, with the fetchers watched by *monitor*."""
     importer = Importer(store=store)
@@ -67,10 +73,10 @@ def check(app: App, names: tuple[str, ...], as_json: bool) -> None:
     Connects, logs in, counts the waiting messages and logs out; nothing is imported or deleted.
     Exits with status 1 when a connection failed.
     """
-    with app.open_store() as store:
+    with app.open_store(read_only=True, missing="empty", note=not as_json) as store:
         interfaces = app.select(store, names)
         if not interfaces:
-            raise fail(_NOTHING_TO_RUN)
+            raise _nothing_to_run(app)
         importer = make_importer(store)
         results = [(interface, importer.check(interface)) for interface in interfaces]
     if as_json:
@@ -99,7 +105,8 @@ def run(app: App, names: tuple[str, ...], every: float | None, as_json: bool) ->
     after the message in hand: it is committed, and the rest stays on the server for the next
     run. Exits with status 1 when an interface failed (its messages stay on the server).
     """
-    with app.open_store() as store:
+    # Without a configuration file, a store that does not exist is not made just to find it empty.
+    with app.open_store(read_only=app.nothing_configured() is not None, missing="empty") as store:
         monitor = RunMonitor()
         importer = make_importer(store, monitor=monitor)
         with stop_on_interrupt(app.console, importer.stop) as stop:
@@ -120,7 +127,7 @@ def _run_passes(
     """The passes of ``mailtrack run``; whether an interface failed in the last one."""
     interfaces = app.select(importer.store, names)
     if not interfaces:
-        raise fail(_NOTHING_TO_RUN)
+        raise _nothing_to_run(app)
     while True:
         reports = run_interfaces(app, importer, monitor, interfaces, show_progress=not as_json)
         now = when(datetime.now(timezone.utc))
