@@ -26,6 +26,7 @@ from .config import (
     Config,
     ImportPolicy,
     MailInterface,
+    ParseLimits,
     Security,
     SenderPolicy,
 )
@@ -96,7 +97,7 @@ def _make_converter() -> cattrs.Converter:
         lambda kind: kind == Mapping[str, str], _expect_table(str_mapping, "a table of names to strings")
     )
     # Sections last, so that their generated hooks use the field hooks above.
-    for section in (ImportPolicy, AttachmentLimits, MailInterface, Config):
+    for section in (ImportPolicy, AttachmentLimits, ParseLimits, MailInterface, Config):
         converter.register_structure_hook(section, _expect_table(converter.get_structure_hook(section)))
     return converter
 

@@ -334,6 +334,8 @@ class Config:
     #: Store URL for :func:`~mailtrack.stores.store_from_url` (``memory://``, ``sqlite:///path.db`` …).
     store: str = attrs.field(default="sqlite:///mailtrack.db", validator=_non_empty)
     interfaces: tuple[MailInterface, ...] = attrs.field(default=(), converter=_as_interfaces)
+    #: The bounds the converter applies to each message (the ``[limits]`` table).
+    limits: ParseLimits = attrs.field(factory=ParseLimits, validator=_instance_of(ParseLimits))
 
     @interfaces.validator
     def _unique_names(self, _attribute: attrs.Attribute[Any], value: tuple[MailInterface, ...]) -> None:

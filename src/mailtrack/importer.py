@@ -30,6 +30,7 @@ from ._importing.events import CommitListener, tell_listener
 from ._importing.holders import default_worker_id
 from ._importing.outcome import conversion_failure
 from ._importing.policy import Policy, Quarantine, SenderAuthorizer, check_sender_policy
+from ._importing.recheck import content_keys
 from ._importing.run import run_mailbox
 from ._importing.settings import POOL_FROM, Setup, Throughput, positive, start_method, whole_number
 from ._importing.stopping import StopRequest
@@ -39,7 +40,7 @@ from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from .config import MailInterface
 from .exceptions import MailtrackError, ParseError
 from .matching import SubjectIdMatcher
-from .models import CommitResult, ConnectionCheck, RunReport
+from .models import CommitResult, ConnectionCheck, RunReport, SkipMessage
 
 __all__ = ["CommitListener", "Importer", "SenderAuthorizer"]
 
@@ -332,6 +333,23 @@ class Importer:
         if note is not None:
             logger.warning("retrying quarantined message %d: %s", quarantine_id, note)
         return result
+
+    def discard_quarantined(self, quarantine_id: int) -> None:
+        """Give up on a quarantined message: it leaves the quarantine and is never imported.
+
+        Its ``(interface, uid)`` is written to the ledger as skipped first, so that the next run
+        deletes the message on the server (unless ``leave_copy``) instead of importing it again;
+        then it is removed from the quarantine with its raw bytes (save them first with
+        ``store.get_quarantined(quarantine_id).raw`` if they may be wanted).
+
+        Raises:
+            QuarantineNotFoundError: no quarantined message has that ID.
+            StoreError: the store failed (a discard that failed halfway can be repeated).
+        """
+        quarantined = self.store.get_quarantined(quarantine_id)
+        for key in content_keys(quarantined.uid, quarantined.raw):
+            self.store.commit(quarantined.interface, key, SkipMessage(reason="discarded from the quarantine"))
+        self.store.release_quarantined(quarantine_id)
 
     def _setup(self) -> Setup:
         """What the runs of this importer share, as the importer is now."""

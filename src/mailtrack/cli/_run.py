@@ -11,7 +11,8 @@ import attrs
 import click
 
 from ..abc import RecordStore
-from ..config import MailInterface
+from ..config import MailInterface, ParseLimits
+from ..converting import MailParserConverter
 from ..importer import Importer
 from ..models import RunReport
 from ._app import App, Duration, fail, pass_app
@@ -31,9 +32,12 @@ def _nothing_to_run(app: App) -> click.ClickException:
     return fail(f"{unconfigured}; {_NOTHING_TO_RUN}" if unconfigured else _NOTHING_TO_RUN)
 
 
-def make_importer(store: RecordStore, *, monitor: RunMonitor | None = None) -> Importer:
-    """The importer the commands use: mailtrack's defaults, with the fetchers watched by *monitor*."""
-    importer = Importer(store=store)
+def make_importer(
+    store: RecordStore, *, monitor: RunMonitor | None = None, limits: ParseLimits | None = None
+) -> Importer:
+    """The importer the commands use: mailtrack's defaults, the configuration's parse *limits*,
+    and the fetchers watched by *monitor*."""
+    importer = Importer(store=store, converter=MailParserConverter(limits=limits or ParseLimits()))
     if monitor is None:
         return importer
     return attrs.evolve(importer, fetcher_factory=monitor.wrap(importer.fetcher_factory))
@@ -108,7 +112,7 @@ def run(app: App, names: tuple[str, ...], every: float | None, as_json: bool) ->
     # Without a configuration file, a store that does not exist is not made just to find it empty.
     with app.open_store(read_only=app.nothing_configured() is not None, missing="empty") as store:
         monitor = RunMonitor()
-        importer = make_importer(store, monitor=monitor)
+        importer = make_importer(store, monitor=monitor, limits=app.config.limits)
         with stop_on_interrupt(app.console, importer.stop) as stop:
             failed = _run_passes(app, importer, monitor, names, every, as_json, stop)
     if failed:
