@@ -250,7 +250,7 @@ class Importer:
         return self._stop.is_set()
 
     def check(self, interface: MailInterface) -> ConnectionCheck:
-        """Test the connection (the wizard's "Next"): log in, look at the mailbox, log out.
+        """Test the connection before saving an interface: log in, look at the mailbox, log out.
 
         Never raises for connection problems: they are in the result's ``error``.
         """

@@ -161,7 +161,7 @@ class IncomingMessage:
     text: str = ""
     #: The HTML body exactly as sent, or ``None`` when the mail had none.
     html: str | None = None
-    #: The raw header block, decoded as latin-1 would not lose a byte (for "View Header").
+    #: The raw header block, decoded as latin-1 so that no byte is lost (to show it as received).
     headers: str = ""
     #: Header fields by lower-case name, every value in order (decoded), for policies.
     header_fields: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, repr=False)
@@ -207,7 +207,7 @@ class Detail:
     #: The HTML body exactly as sent, or ``None`` when the mail had none; show it with
     #: :func:`~mailtrack.display_html`.
     html: str | None = None
-    #: The raw header block ("View Header").
+    #: The raw header block, to show the header exactly as received.
     headers: str = ""
     #: The files that came with the message, inline images included.
     attachments: tuple[Attachment, ...] = ()
@@ -357,7 +357,7 @@ class Lease:
 
 @attrs.frozen(kw_only=True)
 class RunReport:
-    """What one pass over one mailbox did (the spec's "statistics of the last run").
+    """What one pass over one mailbox did: the statistics of its last run.
 
     Every message the server offered is counted in exactly one of :attr:`created`,
     :attr:`updated`, :attr:`skipped`, :attr:`already_imported`, :attr:`quarantined` and
@@ -440,7 +440,7 @@ class RunReport:
 
 @attrs.frozen(kw_only=True)
 class ConnectionCheck:
-    """Result of :meth:`~mailtrack.Importer.check`: the wizard's "test the connection"."""
+    """Result of :meth:`~mailtrack.Importer.check`: the test of a mail interface's connection."""
 
     interface: str
     ok: bool

@@ -46,7 +46,7 @@ def list_records(app: App, project: str | None, limit: int, offset: int, as_json
 
 @records.command("show")
 @click.argument("record_id", metavar="ID", type=int)
-@click.option("--headers", is_flag=True, help='Also show the raw header of each detail ("View Header").')
+@click.option("--headers", is_flag=True, help="Also show the raw header of each detail, exactly as received.")
 @click.option(
     "--save-attachments",
     "save_to",

@@ -273,7 +273,7 @@ def run_notes(reports: Sequence[RunReport]) -> list[str]:
 
 
 def interfaces_view(rows: Sequence[tuple[MailInterface, str, RunReport | None]]) -> RenderableType:
-    """The spec's list of mail interfaces: each with its settings and the statistics of its last run.
+    """The mail interfaces: each with its settings and the statistics of its last run.
 
     The last run is its time, then the messages it imported or "failed"; the error of a run that
     failed is printed in full below the table. Details go on second lines, so that the table

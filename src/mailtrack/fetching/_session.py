@@ -132,7 +132,7 @@ class Session:
         if "STLS" not in self.capabilities:
             raise SecurityError(
                 f"{self.where}: the server does not offer STARTTLS (STLS), so the connection cannot "
-                f"be encrypted; nothing was sent. Use security SSL if the server offers POP3S "
+                f'be encrypted; nothing was sent. Use security = "ssl" if the server offers POP3S '
                 f"(port 995), or ask its administrator to enable STARTTLS"
             )
         self.wire.send("STLS")
