@@ -19,7 +19,12 @@ PASSWORD = "correct horse battery staple"
 
 
 def invoke(*args: str) -> Result:
-    env = {"COLUMNS": "200", "MAILTRACK_TEST_PASSWORD": PASSWORD, "MAILTRACK_CONFIG": None, "MAILTRACK_STORE": None}
+    env = {
+        "COLUMNS": "200",
+        "MAILTRACK_TEST_PASSWORD": PASSWORD,
+        "MAILTRACK_CONFIG": None,
+        "MAILTRACK_STORE": None,
+    }
     return CliRunner().invoke(cli, list(args), env=env)
 
 

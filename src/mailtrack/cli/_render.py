@@ -131,12 +131,25 @@ def _addresses(values: Iterable[object]) -> str:
     return ", ".join(str(value) for value in values)
 
 
+#: Characters of a long line counted as one line of output when a text is cut (it is folded).
+_FOLD_WIDTH = 76
+
+
 def _shortened(text: str, max_lines: int | None) -> str:
+    """*text*, cut after *max_lines* lines of output; a long line counts as the lines it folds into."""
     lines = text.strip().splitlines()
+    rows = [max(1, -(-len(line) // _FOLD_WIDTH)) for line in lines]
     # Cutting off two or three lines would save nothing worth the "more lines" notice.
-    if max_lines is None or len(lines) <= max_lines + 3:
+    if max_lines is None or sum(rows) <= max_lines + 3:
         return "\n".join(lines)
-    return "\n".join([*lines[:max_lines], f"… ({len(lines) - max_lines} more lines)"])
+    kept: list[str] = []
+    room = max_lines
+    for line, count in zip(lines, rows, strict=True):
+        if room <= 0:
+            break
+        kept.append(line if count <= room else line[: room * _FOLD_WIDTH].rstrip() + " …")
+        room -= count
+    return "\n".join([*kept, f"… ({sum(rows) - max_lines} more lines)"])
 
 
 def _detail_view(number: int, detail: Detail, *, headers: bool, max_lines: int | None) -> RenderableType:
@@ -182,7 +195,8 @@ def _detail_view(number: int, detail: Detail, *, headers: bool, max_lines: int |
         parts += [Text(""), noticed]
     if headers:
         parts += [Text(""), Panel(Text(detail.headers.rstrip()), title="Header", title_align="left")]
-    return Panel(Group(*parts), title=f"Detail {number}", title_align="left")
+    # As wide as its content: a short mail is not padded to the terminal's full width.
+    return Panel(Group(*parts), title=f"Detail {number}", title_align="left", expand=False)
 
 
 def record_view(record: Record, *, headers: bool = False, max_lines: int | None = None) -> RenderableType:
