@@ -104,7 +104,8 @@ def test_a_reason_no_setting_fixes_says_what_else_can_be_done(tmp_path: Path) ->
     from mailtrack.config import ParseLimits
 
     text = remedy("message is an Outlook .msg file, not an RFC 5322 message", ParseLimits(), None)
-    assert "quarantine export" in text and "quarantine discard" in text
+    assert "quarantine export" in text
+    assert "quarantine discard" in text
 
 
 def test_discard_asks_first_and_then_the_next_run_deletes_the_message(

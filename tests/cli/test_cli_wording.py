@@ -47,7 +47,8 @@ def test_check_names_the_security_setting_as_it_is_written(server: POP3TestServe
     text = " ".join(result.output.split())
     assert 'security = "none"' in text
     assert 'use security = "ssl" or "starttls"' in text
-    assert "NONE" not in result.output and "SSL or STARTTLS" not in result.output
+    assert "NONE" not in result.output
+    assert "SSL or STARTTLS" not in result.output
 
 
 def test_interfaces_add_of_a_name_in_the_file_says_where_and_how_to_edit_it(server: POP3TestServer) -> None:
