@@ -31,7 +31,7 @@ from mailtrack.stores import SQLRecordStore
 from mailtrack.testing import POP3TestServer, build_message
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD_VARIABLE = "MAILTRACK_SUPPORT_PASSWORD"
+PASSWORD_VARIABLE = "MAILTRACK_SUPPORT_PASSWORD"  # noqa: S105 - the name of a variable
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -52,7 +52,7 @@ def scratch_project() -> Iterator[Path]:
     ]
     with (
         tempfile.TemporaryDirectory() as folder,
-        POP3TestServer(mail, user="support", password="doc-password") as server,
+        POP3TestServer(mail, user="support", password="doc-password") as server,  # noqa: S106 - a test server
     ):
         path = Path(folder)
         (path / "mailtrack.toml").write_text(
@@ -85,7 +85,7 @@ def run_block(page: Path, line: int, code: str, number: int) -> str | None:
             "last_seen": datetime(2026, 1, 1, tzinfo=timezone.utc),
         }
         try:
-            exec(compile(code, f"{page.relative_to(ROOT)}:{line}", "exec"), namespace)
+            exec(compile(code, f"{page.relative_to(ROOT)}:{line}", "exec"), namespace)  # noqa: S102 - the docs, on purpose
         except BaseException:
             return traceback.format_exc()
         finally:
