@@ -229,7 +229,7 @@ def _relative_to(folder: Path, value: Any) -> Any:
             interfaces=[_relative_to(folder, interface) for interface in value.interfaces],
         )
     if isinstance(value, MailInterface):
-        changes = {
+        changes: dict[str, Any] = {
             name: str(folder / path)
             for name in ("password_file", "ca_file")
             if (path := getattr(value, name)) is not None and not Path(path).expanduser().is_absolute()
