@@ -10,24 +10,10 @@ import pytest
 pytest.importorskip("click")
 pytest.importorskip("sqlalchemy")
 
-from click.testing import CliRunner, Result
-
+from _cli import PASSWORD, interface_entry, invoke
 from mailtrack import load_config
-from mailtrack.cli import cli
 from mailtrack.stores import SQLRecordStore
 from mailtrack.testing import POP3TestServer, build_message
-
-PASSWORD = "correct horse battery staple"
-
-
-def invoke(*args: str) -> Result:
-    env = {
-        "COLUMNS": "200",
-        "MAILTRACK_TEST_PASSWORD": PASSWORD,
-        "MAILTRACK_CONFIG": None,
-        "MAILTRACK_STORE": None,
-    }
-    return CliRunner().invoke(cli, list(args), env=env)
 
 
 @pytest.fixture
@@ -41,20 +27,11 @@ def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def write_config(folder: Path, store: str, server: POP3TestServer | None = None) -> Path:
-    lines = [f'store = "{store}"']
+    text = f'store = "{store}"\n'
     if server is not None:
-        lines += [
-            "[[interfaces]]",
-            'name = "support"',
-            f'server = "{server.host}"',
-            f"port = {server.port}",
-            'login = "support"',
-            'password_file = "secrets/password.txt"',
-            'security = "none"',
-            "timeout = 10.0",
-        ]
+        text += interface_entry(server, 'password_file = "secrets/password.txt"')
     path = folder / "mailtrack.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
 
 

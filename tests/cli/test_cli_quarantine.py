@@ -11,30 +11,12 @@ import pytest
 pytest.importorskip("click")
 pytest.importorskip("sqlalchemy")
 
-from click.testing import CliRunner, Result
-
+from _cli import PASSWORD, interface_entry, invoke, ok
 from mailtrack._demo import demo_messages
-from mailtrack.cli import cli
 from mailtrack.stores import SQLRecordStore
 from mailtrack.testing import POP3TestServer, build_message
 
-PASSWORD = "correct horse battery staple"
 NESTED = dict(demo_messages())["10-nested-too-deep.eml"]  # 60 multiparts deep; max_depth is 50
-
-
-def invoke(*args: str, input: str | None = None) -> Result:
-    env = {
-        "COLUMNS": "200",
-        "MAILTRACK_TEST_PASSWORD": PASSWORD,
-        "MAILTRACK_CONFIG": None,
-        "MAILTRACK_STORE": None,
-    }
-    return CliRunner().invoke(cli, list(args), env=env, input=input)
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture
@@ -50,11 +32,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[POP3Test
 
 def write_config(folder: Path, server: POP3TestServer, extra: str = "") -> None:
     (folder / "mailtrack.toml").write_text(
-        'store = "sqlite:///mailtrack.db"\n' + extra + "\n[[interfaces]]\n"
-        'name = "support"\n'
-        f'server = "{server.host}"\nport = {server.port}\n'
-        'login = "support"\npassword_env = "MAILTRACK_TEST_PASSWORD"\n'
-        'security = "none"\ntimeout = 10.0\n',
+        'store = "sqlite:///mailtrack.db"\n' + extra + "\n" + interface_entry(server),
         encoding="utf-8",
     )
 

@@ -10,22 +10,8 @@ import pytest
 pytest.importorskip("click")
 pytest.importorskip("sqlalchemy")
 
-from click.testing import CliRunner, Result
-
-from mailtrack.cli import cli
+from _cli import PASSWORD, interface_entry, invoke
 from mailtrack.testing import POP3TestServer, build_message
-
-PASSWORD = "correct horse battery staple"
-
-
-def invoke(*args: str) -> Result:
-    env = {
-        "COLUMNS": "200",
-        "MAILTRACK_TEST_PASSWORD": PASSWORD,
-        "MAILTRACK_CONFIG": None,
-        "MAILTRACK_STORE": None,
-    }
-    return CliRunner().invoke(cli, list(args), env=env)
 
 
 @pytest.fixture
@@ -33,10 +19,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[POP3Test
     monkeypatch.chdir(tmp_path)
     with POP3TestServer([build_message()], user="support", password=PASSWORD) as running:
         (tmp_path / "mailtrack.toml").write_text(
-            'store = "sqlite:///mailtrack.db"\n[[interfaces]]\nname = "support"\n'
-            f'server = "{running.host}"\nport = {running.port}\nlogin = "support"\n'
-            'password_env = "MAILTRACK_TEST_PASSWORD"\nsecurity = "none"\n',
-            encoding="utf-8",
+            'store = "sqlite:///mailtrack.db"\n' + interface_entry(running), encoding="utf-8"
         )
         yield running
 
