@@ -129,7 +129,7 @@ def test_message_refused_whose_raw_bytes_fit_is_quarantined() -> None:
 
     report = Importer(store=store, fetcher_factory=mailbox.fetcher).run(fake_interface())
 
-    assert (report.error, report.created, report.left_on_server) == (None, 2, 1)
+    assert (report.error, report.created, report.quarantined) == (None, 2, 1)
     [held] = store.list_quarantined()
     assert held.uid == "huge"
     assert "the database refused message 'huge'" in held.error
