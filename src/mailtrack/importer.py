@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 
 import attrs
 
+from ._digest import content_digest
 from ._importing.attachments import KEPT_SUFFIX, kept_key, screen
 from ._importing.batch import commit_or_open
 from ._importing.conversions import start_pool
@@ -30,7 +31,6 @@ from ._importing.events import CommitListener, tell_listener
 from ._importing.holders import default_worker_id
 from ._importing.outcome import conversion_failure
 from ._importing.policy import Policy, Quarantine, SenderAuthorizer, check_sender_policy
-from ._importing.recheck import content_keys
 from ._importing.run import run_mailbox
 from ._importing.settings import POOL_FROM, Setup, Throughput, positive, start_method, whole_number
 from ._importing.stopping import StopRequest
@@ -40,7 +40,7 @@ from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from .config import MailInterface
 from .exceptions import MailtrackError, ParseError
 from .matching import SubjectIdMatcher
-from .models import CommitResult, ConnectionCheck, RunReport, SkipMessage
+from .models import CommitResult, ConnectionCheck, ContentDigest, RunReport, SkipMessage
 
 __all__ = ["CommitListener", "Importer", "SenderAuthorizer"]
 
@@ -347,8 +347,11 @@ class Importer:
             StoreError: the store failed (a discard that failed halfway can be repeated).
         """
         quarantined = self.store.get_quarantined(quarantine_id)
-        for key in content_keys(quarantined.uid, quarantined.raw):
-            self.store.commit(quarantined.interface, key, SkipMessage(reason="discarded from the quarantine"))
+        if not quarantined.uid.endswith(KEPT_SUFFIX):  # a kept copy: its message was imported
+            # The digest tells the next run that the message under this UID is this one.
+            digest = ContentDigest(sha256=content_digest(quarantined.raw))
+            skip = SkipMessage(reason="discarded from the quarantine", digest=digest)
+            self.store.commit(quarantined.interface, quarantined.uid, skip)
         self.store.release_quarantined(quarantine_id)
 
     def _setup(self) -> Setup:

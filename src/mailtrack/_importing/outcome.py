@@ -105,13 +105,19 @@ class Outcomes:
         held = where_held(self.store, self.interface.name, key)
         if held is None:
             return False
-        if held is Held.LEDGER:
-            self.tally.already_imported += 1
-        elif self.goes_from_server(held):
-            self.tally.quarantined += 1  # quarantined before; its deletion failed then
+        self.count_held(held)
         if self.goes_from_server(held):
             self.fetcher.delete(info)
         return True
+
+    def count_held(self, held: Held) -> None:
+        """Count a message the store held before this run: imported before, or quarantined before
+        and going from the server now (its deletion failed then). One quarantined before that
+        stays is counted as left on the server."""
+        if held is Held.LEDGER:
+            self.tally.already_imported += 1
+        elif self.goes_from_server(held):
+            self.tally.quarantined += 1
 
     def committed(self, info: MessageInfo, key: str, result: CommitResult) -> None:
         """Count a committed message; only now may it be marked for deletion, and the

@@ -26,7 +26,7 @@ from .outcome import Held
 from .policy import Decision
 from .tally import label
 
-__all__ = ["content_keys", "digest_of", "recheck_key", "reused_uid_note", "same_message"]
+__all__ = ["digest_of", "recheck_key", "reused_uid_note", "same_message"]
 
 
 def digest_of(info: MessageInfo, raw: bytes) -> ContentDigest:
@@ -37,18 +37,6 @@ def digest_of(info: MessageInfo, raw: bytes) -> ContentDigest:
 def recheck_key(info: MessageInfo, raw: bytes) -> str:
     """The key of a message found under a reused UID: the UID and a digest of its bytes."""
     return f"{info.uid}#sha256:{hashlib.sha256(raw).hexdigest()}"
-
-
-def content_keys(key: str, raw: bytes) -> tuple[str, ...]:
-    """The ledger keys that mark the message *raw*, kept under *key*, as handled for good.
-
-    Under a UID, that is the UID and its :func:`recheck_key`: a message the converter cannot read
-    is never "the same message" to the recheck, which would import it as new under the latter.
-    A key that holds the content's digest already is enough alone.
-    """
-    if "sha256:" in key:
-        return (key,)
-    return (key, f"{key}#sha256:{hashlib.sha256(raw).hexdigest()}")
 
 
 def same_message(
