@@ -5,7 +5,10 @@ have: a ``mailtrack.toml`` whose SQLite store sits beside it and whose interface
 server holding two messages (its password in ``$MAILTRACK_SUPPORT_PASSWORD``). A block runs as
 a module of a package ``tracker`` whose ``tracker.mail`` holds a ``store`` on that database, so
 that a view's ``from .mail import store`` works as in a real project. A fragment that continues
-the text before it (``changed = store.list_records(...)``) finds ``store`` and ``last_seen``.
+the text before it (``changed = store.list_records(...)``) finds ``store`` and ``last_seen``,
+and one from an Alembic ``env.py`` finds ``context``, ``connection`` and ``app_metadata``: its
+``context.configure(...)`` compares the application's (empty) metadata with the database, which
+must then propose no change to mailtrack's tables.
 Django and Flask must be installed (the examples session installs them).
 
 Exit status 1, naming the page and line, when a block raises.
@@ -26,6 +29,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 
 from mailtrack.stores import SQLRecordStore
 from mailtrack.testing import POP3TestServer, build_message
@@ -69,10 +77,32 @@ def scratch_project() -> Iterator[Path]:
             os.chdir(previous)
 
 
+class AlembicEnv:
+    """The ``context`` of an Alembic ``env.py``, for a block that configures it."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+
+    def configure(self, **options: Any) -> None:
+        """Configure as Alembic would, and check that autogenerate leaves mailtrack's tables be."""
+        connection = options.pop("connection")
+        target = options.pop("target_metadata")
+        migration = MigrationContext.configure(connection, opts=options)
+        touched = [
+            str(change) for change in compare_metadata(migration, target) if "mailtrack_" in str(change)
+        ]
+        if touched:
+            raise AssertionError(f"autogenerate would change mailtrack's tables: {touched[:3]}")
+
+
 def run_block(page: Path, line: int, code: str, number: int) -> str | None:
     """Run one block; the traceback when it raised, else ``None``."""
     handler = signal.getsignal(signal.SIGTERM)
-    with scratch_project() as folder, SQLRecordStore(f"sqlite:///{folder / 'mailtrack.db'}") as store:
+    with (
+        scratch_project() as folder,
+        SQLRecordStore(f"sqlite:///{folder / 'mailtrack.db'}") as store,
+        store.engine.connect() as connection,
+    ):
         package = types.ModuleType("tracker")
         package.__path__ = []
         mail = types.ModuleType("tracker.mail")
@@ -83,6 +113,9 @@ def run_block(page: Path, line: int, code: str, number: int) -> str | None:
             "__package__": "tracker",
             "store": store,
             "last_seen": datetime(2026, 1, 1, tzinfo=timezone.utc),
+            "context": AlembicEnv(connection),
+            "connection": connection,
+            "app_metadata": sa.MetaData(),
         }
         try:
             exec(compile(code, f"{page.relative_to(ROOT)}:{line}", "exec"), namespace)  # noqa: S102 - the docs, on purpose
