@@ -20,6 +20,7 @@ from ..exceptions import AuthenticationError, ConfigError, FetchError, SecurityE
 from ..models import MessageInfo
 from ._errors import ReplyTooLarge, WireError, connection_error, reply_code, reply_error, reply_text
 from ._pipeline import Pipeline, Window
+from ._probe import GREETING_WAIT, not_tls, plain_greeting, speaks_tls
 from ._wire import Reply, Wire
 
 __all__ = [
@@ -38,8 +39,8 @@ logger = logging.getLogger("mailtrack.fetching.pop3")
 
 #: The connection check's warning for ``Security.NONE``.
 CLEAR_TEXT_WARNING = (
-    "the password is sent unencrypted (security is NONE): anybody on the network path can read it; "
-    "use SSL or STARTTLS if the server offers them"
+    'the password is sent unencrypted (security = "none"): anybody on the network path can read it; '
+    'use security = "ssl" or "starttls" if the server offers them'
 )
 #: Extra bytes allowed on top of twice ``max_message_bytes`` when reading one RETR reply.
 RETR_SLACK = 64 * 1024
@@ -80,6 +81,8 @@ def open_wire(interface: MailInterface) -> tuple[Wire, ssl.SSLContext | None]:
             tls=context if security is Security.SSL else None,
         )
     except OSError as exc:
+        if security is Security.SSL and not_tls(exc):
+            _refuse_plain_port(interface, exc)
         raise translate(interface, exc, handshake=True) from exc
     return wire, context
 
@@ -115,6 +118,18 @@ class Session:
         wire, context = open_wire(interface)
         session = cls(interface=interface, wire=wire, greeting=Reply(line=b"-ERR"))
         try:
+            if (
+                security is not Security.SSL
+                and interface.timeout > GREETING_WAIT
+                and not wire.readable_within(GREETING_WAIT)
+                and speaks_tls(interface.server, interface.effective_port)
+            ):
+                raise SecurityError(
+                    f"{where(interface)}: this port expects TLS from the first byte (POP3S) and "
+                    f"sends no greeting to a plain connection; nothing was sent. Set security = "
+                    f'"ssl" for this port, or keep security = "{interface.security.value}" and '
+                    f"use the plain POP3 port (usually 110)"
+                )
             session.greeting = wire.read_reply()
             session.expect_ok(session.greeting, "the connection (its greeting)")
             if security is Security.STARTTLS:
@@ -140,7 +155,7 @@ class Session:
         if "STLS" not in self.capabilities:
             raise SecurityError(
                 f"{self.where}: the server does not offer STARTTLS (STLS), so the connection cannot "
-                f"be encrypted; nothing was sent. Use security SSL if the server offers POP3S "
+                f'be encrypted; nothing was sent. Use security = "ssl" if the server offers POP3S '
                 f"(port 995), or ask its administrator to enable STARTTLS"
             )
         self.wire.send("STLS")
@@ -287,6 +302,19 @@ class Session:
                 login=self.interface.login,
                 logging_in=logging_in,
             )
+
+
+def _refuse_plain_port(interface: MailInterface, exc: OSError) -> None:
+    """Raise the error for TLS started on a port that answers in plain POP3, if it does."""
+    greeting = plain_greeting(interface.server, interface.effective_port)
+    if greeting is None or not greeting.startswith((b"+OK", b"-ERR")):
+        return
+    raise SecurityError(
+        f"{where(interface)}: this port speaks plain POP3 (it greets with "
+        f"{reply_text(greeting)!r}), not TLS from the first byte; nothing was sent. Set security = "
+        f'"starttls" to encrypt on this port (if the server offers STLS; `mailtrack check` tells), '
+        f'or keep security = "ssl" and use the POP3S port (usually 995)'
+    ) from exc
 
 
 def tls_context(interface: MailInterface) -> ssl.SSLContext:

@@ -21,6 +21,7 @@ import time
 import attrs
 
 from ._errors import ReplyTooLarge, WireError
+from ._probe import greeting_arrives
 
 __all__ = ["Reply", "Wire"]
 
@@ -113,6 +114,10 @@ class Wire:
         self._sock.sendall(b"".join(command.encode("utf-8") + _CRLF for command in commands))
 
     # -- reading ------------------------------------------------------------------------------
+
+    def readable_within(self, seconds: float) -> bool:
+        """Whether the server sends something within *seconds* (nothing is read)."""
+        return bool(self._buffer) or greeting_arrives(self._sock, seconds)
 
     def _fill(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
