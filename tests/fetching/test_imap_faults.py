@@ -115,7 +115,7 @@ def test_uidvalidity_changed_between_runs_imports_nothing_twice_and_skips_nothin
         assert second.created == 2  # the new ones
         assert message_ids(store) == ids  # the old ones matched by Message-ID, not doubled
         third = Importer(store=store).run(interface)
-        assert (third.imported, third.skipped) == (0, COUNT + 2)
+        assert (third.imported, third.already_imported) == (0, COUNT + 2)
         assert len(server.raws()) == COUNT + 2
 
 
@@ -199,7 +199,7 @@ def test_login_without_auth_plain_uses_login_and_leave_copy_keeps() -> None:
         store = MemoryRecordStore()
         interface = server.interface(leave_copy=True)
         assert Importer(store=store).run(interface).created == 2
-        assert Importer(store=store).run(interface).skipped == 2
+        assert Importer(store=store).run(interface).already_imported == 2
         assert len(server.raws()) == 2
         assert any(line.split(" ")[1] == "LOGIN" for line in server.commands)
         assert any(line.split(" ")[1] == "EXAMINE" for line in server.commands)  # keep: read-only
