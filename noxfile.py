@@ -62,14 +62,17 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def examples(session: nox.Session) -> None:
-    """Run every script in examples/ (each must exit 0)."""
-    session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    """Run every script in examples/ (each must exit 0), then every Python block of the README and
+    the how-tos as written (scripts/run_doc_code.py; the Django and Flask ones need those)."""
+    session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "test", "howto"))
     scripts = sorted(Path("examples").glob("*.py"))
     if not scripts:
         session.error("examples/ holds no scripts")
     for script in scripts:
         session.log(f"--- {script}")
         session.run("python", str(script))
+    session.log("--- the code of README.md and docs/howto/*.md")
+    session.run("python", "scripts/run_doc_code.py")
 
 
 @nox.session
@@ -84,6 +87,7 @@ def stress(session: nox.Session) -> None:
         "tests/importing/test_stopping.py",
         "tests/importing/test_lease_takeover.py",
         "tests/robustness/test_sigkill.py",
+        "tests/robustness/test_sigkill_imap.py",
         *session.posargs,
     )
 
@@ -96,3 +100,11 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".[sql]")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(name="bench-imap")
+def bench_imap(session: nox.Session) -> None:
+    """IMAP beside POP3 and mbsync (benchmarks/bench_imap.py; needs Dovecot and isync); not run by
+    default. Arguments go to the script (``-- --n 200 --runs 1`` for a short run)."""
+    session.install("-e", ".[sql]")
+    session.run("python", "benchmarks/bench_imap.py", *session.posargs)

@@ -2,9 +2,11 @@
 
     python benchmarks/_job.py mailtrack SPEC.json   # import mailboxes into SQLite, print a JSON line
     python benchmarks/_job.py mailparser FOLDER     # parse the files of FOLDER from memory
+    python benchmarks/_job.py download SPEC.json    # the first interface's fetcher alone, nothing kept
 
 ``SPEC.json``: ``{"database": path, "mode": "run" | "run_all" | "one_by_one", "settings": {…},
-"interfaces": [{"name", "port", "login", "password"}, …]}``. ``settings`` are Importer fields
+"interfaces": [{"name", "port", "login", "password"[, "protocol"]}, …]}`` (``protocol``: ``"imap"``
+reads over IMAP; left out, POP3, which an older mailtrack also understands). ``settings`` are Importer fields
 (batch size, workers …); ones this Importer does not have are left out and reported.
 """
 
@@ -46,6 +48,7 @@ def mailtrack(spec_file: str) -> dict[str, Any]:
             password=item["password"],
             security=Security.NONE,
             timeout=120.0,
+            **({"protocol": _protocol(item["protocol"])} if "protocol" in item else {}),
         )
         for item in spec["interfaces"]
     ]
@@ -70,6 +73,40 @@ def mailtrack(spec_file: str) -> dict[str, Any]:
     }
 
 
+def download(spec_file: str) -> dict[str, Any]:
+    """The fetcher alone (download only, nothing deleted): what mbsync and mpop are compared with."""
+    from mailtrack import MailInterface, Security
+    from mailtrack.fetching import fetcher_for
+
+    item = json.loads(Path(spec_file).read_text())["interfaces"][0]
+    interface = MailInterface(
+        name=item["name"],
+        server="127.0.0.1",
+        port=item["port"],
+        login=item["login"],
+        password=item["password"],
+        security=Security.NONE,
+        timeout=120.0,
+        leave_copy=True,
+        protocol=_protocol(item.get("protocol", "pop3")),
+    )
+    started = time.perf_counter()
+    fetcher = fetcher_for(interface)
+    listing = fetcher.open()
+    count = size = 0
+    for _info, raw in fetcher.retrieve_many(listing):
+        count += 1
+        size += len(raw)
+    fetcher.close(commit=True)
+    return {"seconds": round(time.perf_counter() - started, 3), "downloaded": count, "bytes": size, **_rss()}
+
+
+def _protocol(name: str) -> Any:
+    from mailtrack import MailProtocol  # only a mailtrack with IMAP has it
+
+    return MailProtocol(name)
+
+
 def mailparser(folder: str) -> dict[str, Any]:
     """mail-parser alone: every message read into memory first, then only the parsing is timed."""
     import mailparser as parser
@@ -87,5 +124,5 @@ def mailparser(folder: str) -> dict[str, Any]:
 
 if __name__ == "__main__":
     job, argument = sys.argv[1], sys.argv[2]
-    result = {"mailtrack": mailtrack, "mailparser": mailparser}[job](argument)
+    result = {"mailtrack": mailtrack, "mailparser": mailparser, "download": download}[job](argument)
     print(json.dumps(result))

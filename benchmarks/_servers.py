@@ -73,6 +73,10 @@ class _DovecotMailbox:
     def port(self) -> int:
         return self.dovecot.pop3_port
 
+    @property
+    def imap_port(self) -> int:
+        return self.dovecot.imap_port
+
     def fill(self, files: Sequence[Path]) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
         for folder in ("cur", "new", "tmp"):
@@ -87,19 +91,22 @@ class _DovecotMailbox:
 
 
 class Dovecot:
-    """A private Dovecot with ``users`` mailboxes (``bench0`` …), POP3 on a free port."""
+    """A private Dovecot with ``users`` mailboxes (``bench0`` …), POP3 and IMAP on free ports."""
 
     name = "Dovecot"
 
     def __init__(self, directory: Path, users: int) -> None:
         self.directory = directory
         self.pop3_port = free_port()
+        self.imap_port = free_port()
         self._env = {
             **os.environ,
             "PATH": SEARCH_PATH,
             "MAILTRACK_DOVECOT_DIR": str(directory),
             "MAILTRACK_DOVECOT_POP3_PORT": str(self.pop3_port),
             "MAILTRACK_DOVECOT_POP3S_PORT": str(free_port()),
+            "MAILTRACK_DOVECOT_IMAP_PORT": str(self.imap_port),
+            "MAILTRACK_DOVECOT_IMAPS_PORT": str(free_port()),
         }
         self._stop()
         shutil.rmtree(directory, ignore_errors=True)

@@ -15,6 +15,7 @@ from mailtrack import (
     ConfigError,
     ImportPolicy,
     MailInterface,
+    MailProtocol,
     ParseLimits,
     Security,
     SenderPolicy,
@@ -436,3 +437,87 @@ def test_oauth_settings_are_checked_and_exclusive_with_a_password() -> None:
     assert loaded.interfaces[0].oauth.tenant == "example.com"
     with pytest.raises(ConfigError, match=r"interfaces\[0\]\.oauth"):
         load_config({"interfaces": [{"name": "s", "server": "h", "login": "l", "oauth": {"provider": "x"}}]})
+
+
+# -- IMAP: protocol, folder, after_import ---------------------------------------------------------
+
+
+def test_imap_default_ports_follow_security() -> None:
+    imap: dict[str, Any] = {
+        "name": "x",
+        "server": "imap.example.com",
+        "login": "u",
+        "protocol": MailProtocol.IMAP,
+    }
+    assert MailInterface(**imap).effective_port == 993
+    assert MailInterface(**imap, security=Security.STARTTLS).effective_port == 143
+    assert MailInterface(**imap, security=Security.NONE).effective_port == 143
+    assert MailInterface(name="x", server="pop.example.com", login="u").effective_port == 995
+
+
+@pytest.mark.parametrize(
+    ("settings", "action", "move_to", "keeps"),
+    [
+        ({}, "delete", None, False),
+        ({"leave_copy": True}, "keep", None, True),
+        ({"after_import": "keep"}, "keep", None, True),
+        ({"after_import": "flag", "leave_copy": True}, "flag", None, True),
+        ({"after_import": "move:Archive/2026"}, "move", "Archive/2026", False),
+        ({"after_import": "delete"}, "delete", None, False),
+    ],
+)
+def test_after_import_and_leave_copy_agree(
+    settings: dict[str, Any], action: str, move_to: str | None, keeps: bool
+) -> None:
+    interface = MailInterface(name="x", server="s", login="u", protocol=MailProtocol.IMAP, **settings)
+    assert (interface.after_import_action, interface.move_to, interface.keeps_messages) == (
+        action,
+        move_to,
+        keeps,
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"protocol": MailProtocol.IMAP, "after_import": "delete", "leave_copy": True},
+            "disagrees with leave_copy",
+        ),
+        ({"protocol": MailProtocol.IMAP, "after_import": "move:Done", "leave_copy": True}, "disagrees"),
+        ({"protocol": MailProtocol.IMAP, "after_import": "move"}, "needs a folder"),
+        ({"protocol": MailProtocol.IMAP, "after_import": "move:"}, "needs a folder"),
+        ({"protocol": MailProtocol.IMAP, "after_import": "archive"}, "must be one of"),
+        ({"after_import": "flag"}, "needs protocol 'imap'"),
+        ({"after_import": "move:Done"}, "needs protocol 'imap'"),
+        ({"protocol": MailProtocol.IMAP, "folder": ""}, "folder: must not be empty"),
+    ],
+)
+def test_bad_imap_settings_are_refused_naming_the_field(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        MailInterface(name="x", server="s", login="u", **settings)
+
+
+def test_imap_interface_loads_from_toml_and_round_trips() -> None:
+    text = (
+        '[[interfaces]]\nname = "gmail"\nprotocol = "imap"\nserver = "imap.gmail.com"\n'
+        'login = "support@example.com"\nfolder = "Support"\nafter_import = "move:Support/Done"\n'
+    )
+    config = load_config(text, format="toml")
+    (interface,) = config.interfaces
+    assert (interface.protocol, interface.folder, interface.move_to) == (
+        MailProtocol.IMAP,
+        "Support",
+        "Support/Done",
+    )
+    assert load_config(dump_config(config, format="toml"), format="toml") == config
+    with pytest.raises(ConfigError, match="'smtp' is not one of 'pop3', 'imap'"):
+        load_config(text.replace('"imap"', '"smtp"'), format="toml")
+
+
+def test_oauth_on_an_imap_interface_is_refused_until_imap_speaks_it() -> None:
+    from mailtrack import OAuthSettings
+
+    oauth = OAuthSettings(provider="google", client_id="app")
+    with pytest.raises(ConfigError, match=r"OAuth 2\.0 sign-in works over POP3 only"):
+        MailInterface(name="s", server="h", login="l", protocol=MailProtocol.IMAP, oauth=oauth)

@@ -19,6 +19,7 @@ from .config import (
     Config,
     ImportPolicy,
     MailInterface,
+    MailProtocol,
     OAuthFlow,
     OAuthSettings,
     ParseLimits,
@@ -44,7 +45,7 @@ from .exceptions import (
     StoreError,
     TokenError,
 )
-from .fetching import POP3Fetcher
+from .fetching import IMAPFetcher, POP3Fetcher
 from .importer import Importer
 from .matching import SubjectIdMatcher
 from .models import (
@@ -99,6 +100,7 @@ __all__ = [
     "InterfaceNotFoundError",
     "Lease",
     "MailInterface",
+    "MailProtocol",
     "MailParserConverter",
     "MailtrackError",
     "Matcher",
@@ -107,6 +109,7 @@ __all__ = [
     "MessageConverter",
     "MessageInfo",
     "MessageRefusedError",
+    "IMAPFetcher",
     "OAuthFlow",
     "OAuthSettings",
     "POP3Fetcher",

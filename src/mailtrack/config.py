@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "ImportPolicy",
     "MailInterface",
+    "MailProtocol",
     "OAuthFlow",
     "OAuthSettings",
     "ParseLimits",
@@ -42,10 +43,23 @@ class Security(str, enum.Enum):
     NONE = "none"
 
 
+class MailProtocol(str, enum.Enum):
+    """How mailtrack reads an interface's mailbox."""
+
+    #: POP3 (RFC 1939): the messages of one mailbox, deleted after import unless ``leave_copy``.
+    POP3 = "pop3"
+    #: IMAP4rev1 (RFC 3501): the messages of one folder; ``after_import`` says what becomes of them.
+    IMAP = "imap"
+
+
+#: The values of :attr:`MailInterface.after_import` (``move:FOLDER`` names the folder).
+AFTER_IMPORT_ACTIONS = ("delete", "keep", "flag", "move:FOLDER")
+
+
 class SenderPolicy(str, enum.Enum):
     """Who may add a message to an existing record by naming its ``#ID``."""
 
-    #: Anybody who knows the ID (the original BUGtrack behaviour).
+    #: Anybody who knows the ID, a participant of the record or not.
     ANYONE = "anyone"
     #: Only addresses that already took part in the record (From, To or Cc of its details).
     PARTICIPANTS = "participants"
@@ -362,8 +376,25 @@ class OAuthSettings:
         return value or None
 
 
-def _default_port(security: Security) -> int:
+def _default_port(security: Security, protocol: MailProtocol = MailProtocol.POP3) -> int:
+    if protocol is MailProtocol.IMAP:
+        return 993 if security is Security.SSL else 143
     return 995 if security is Security.SSL else 110
+
+
+def _after_import(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise _fail(attribute, f"must be a string, not {type(value).__name__}")
+    action, colon, folder = value.partition(":")
+    if action == "move" and colon and folder.strip() and not any(ch in folder for ch in "\r\n\x00"):
+        return
+    if action == "move":
+        raise _fail(attribute, "'move' needs a folder: write 'move:FOLDER' (for example 'move:Imported')")
+    if value not in ("delete", "keep", "flag"):
+        allowed = ", ".join(repr(choice) for choice in AFTER_IMPORT_ACTIONS)
+        raise _fail(attribute, f"must be one of {allowed}, not {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -375,7 +406,7 @@ class MailInterface:
 
     #: Unique name of the interface (used in the ledger, the run history and the CLI).
     name: str = attrs.field(validator=_non_empty)
-    #: Host name of the POP3 server.
+    #: Host name of the mail server.
     server: str = attrs.field(validator=_non_empty)
     #: Login name on the server.
     login: str = attrs.field(validator=_non_empty)
@@ -387,7 +418,8 @@ class MailInterface:
     password_file: str | None = attrs.field(default=None)
     #: Disabled interfaces are skipped by :meth:`~mailtrack.Importer.run_all`.
     enabled: bool = attrs.field(default=True, validator=_instance_of(bool))
-    #: TCP port; ``None`` means 995 for ``Security.SSL`` and 110 otherwise.
+    #: TCP port; ``None`` means the protocol's default: POP3 995 for ``Security.SSL`` and 110
+    #: otherwise, IMAP 993 for ``Security.SSL`` and 143 otherwise.
     port: int | None = attrs.field(default=None, validator=_port)
     #: How the connection is secured.
     security: Security = attrs.field(default=Security.SSL, validator=_instance_of(Security))
@@ -399,7 +431,7 @@ class MailInterface:
     leave_copy: bool = attrs.field(default=False, validator=_instance_of(bool))
     #: Project that new records of this interface belong to.
     project: str = attrs.field(default="default", validator=_non_empty)
-    #: Field values for every new record (the wizard's third step).
+    #: Field values for every new record of this interface (e.g. ``priority``).
     defaults: Mapping[str, str] = attrs.field(factory=dict, converter=as_str_mapping)
     #: Seconds to wait for the server on connect and on every command.
     timeout: float = attrs.field(default=60.0, validator=_positive)
@@ -415,6 +447,15 @@ class MailInterface:
     oauth: OAuthSettings | None = attrs.field(
         default=None, validator=attrs.validators.optional(_instance_of(OAuthSettings))
     )
+    #: How the mailbox is read: POP3 (the default) or IMAP.
+    protocol: MailProtocol = attrs.field(default=MailProtocol.POP3, validator=_instance_of(MailProtocol))
+    #: IMAP only: the folder to import from.
+    folder: str = attrs.field(default="INBOX", validator=_non_empty)
+    #: What becomes of a message on the server once the store committed it: ``"delete"``,
+    #: ``"keep"`` (leave it as it is; the ledger keeps it from being imported twice), ``"flag"``
+    #: (keep it and mark it read, IMAP only) or ``"move:FOLDER"`` (IMAP only). ``None`` (the
+    #: default) follows :attr:`leave_copy`: ``"keep"`` when it is set, else ``"delete"``.
+    after_import: str | None = attrs.field(default=None, validator=_after_import)
 
     def __attrs_post_init__(self) -> None:
         if self.oauth is not None and (self.password or self.password_env or self.password_file or self.apop):
@@ -422,6 +463,43 @@ class MailInterface:
                 f"{self.name}: oauth and a password (password, password_env, password_file or apop) "
                 f"are both set; an interface signs in one way: remove one of them"
             )
+        if self.oauth is not None and self.protocol is MailProtocol.IMAP:
+            raise ConfigError(
+                f"{self.name}: oauth: OAuth 2.0 sign-in works over POP3 only so far; an IMAP interface "
+                f"logs in with a password (password_env, password_file or password)"
+            )
+        action = self.after_import
+        if action is None:
+            return
+        if self.leave_copy and action not in ("keep", "flag"):
+            raise ConfigError(
+                f"after_import: {action!r} disagrees with leave_copy = true (which keeps the messages "
+                f"on the server); set only one of them"
+            )
+        if self.protocol is MailProtocol.POP3 and action not in ("delete", "keep"):
+            raise ConfigError(
+                f"after_import: {action!r} needs protocol 'imap'; a POP3 server can only delete or "
+                f"keep a message ('delete', 'keep')"
+            )
+
+    @property
+    def after_import_action(self) -> str:
+        """What becomes of an imported message: ``"delete"``, ``"keep"``, ``"flag"`` or ``"move"``."""
+        if self.after_import is None:
+            return "keep" if self.leave_copy else "delete"
+        return self.after_import.partition(":")[0]
+
+    @property
+    def move_to(self) -> str | None:
+        """The folder of ``after_import = "move:FOLDER"``, else ``None``."""
+        action, _, folder = (self.after_import or "").partition(":")
+        return folder if action == "move" else None
+
+    @property
+    def keeps_messages(self) -> bool:
+        """Whether imported messages stay where they are (``keep`` or ``flag``): later runs skip
+        what the ledger holds instead of removing it from the server."""
+        return self.after_import_action in ("keep", "flag")
 
     def resolve_password(self) -> str:
         """The password: :attr:`password`, else from :attr:`password_env`, else :attr:`password_file`.
@@ -452,7 +530,7 @@ class MailInterface:
     @property
     def effective_port(self) -> int:
         """The port actually used: :attr:`port`, or the default for :attr:`security`."""
-        return self.port if self.port is not None else _default_port(self.security)
+        return self.port if self.port is not None else _default_port(self.security, self.protocol)
 
 
 def _as_interfaces(value: Iterable[MailInterface]) -> tuple[MailInterface, ...]:
@@ -466,6 +544,8 @@ class Config:
     #: Store URL for :func:`~mailtrack.stores.store_from_url` (``memory://``, ``sqlite:///path.db`` …).
     store: str = attrs.field(default="sqlite:///mailtrack.db", validator=_non_empty)
     interfaces: tuple[MailInterface, ...] = attrs.field(default=(), converter=_as_interfaces)
+    #: The bounds the converter applies to each message (the ``[limits]`` table).
+    limits: ParseLimits = attrs.field(factory=ParseLimits, validator=_instance_of(ParseLimits))
 
     @interfaces.validator
     def _unique_names(self, _attribute: attrs.Attribute[Any], value: tuple[MailInterface, ...]) -> None:

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 
 import attrs
 
+from ._digest import content_digest
 from ._importing.attachments import KEPT_SUFFIX, kept_key, screen
 from ._importing.batch import commit_or_open
 from ._importing.conversions import start_pool
@@ -34,13 +35,14 @@ from ._importing.run import run_mailbox
 from ._importing.settings import POOL_FROM, Setup, Throughput, positive, start_method, whole_number
 from ._importing.stopping import StopRequest
 from ._importing.threads import map_bounded
+from ._importing.watching import Watch
 from ._importing.workers import WorkerPool
 from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from .auth._presets import tokens_in
 from .config import MailInterface
 from .exceptions import MailtrackError, ParseError
 from .matching import SubjectIdMatcher
-from .models import CommitResult, ConnectionCheck, RunReport
+from .models import CommitResult, ConnectionCheck, ContentDigest, RunReport, SkipMessage
 
 __all__ = ["CommitListener", "Importer", "SenderAuthorizer"]
 
@@ -64,10 +66,10 @@ def _default_converter() -> MessageConverter:
 
 
 def _default_fetcher_factory() -> FetcherFactory:
-    # Imported here so that using the importer with another fetcher never loads poplib and ssl.
-    from .fetching.pop3 import POP3Fetcher
+    # Imported here so that using the importer with another fetcher never loads the wire and ssl.
+    from .fetching import fetcher_for
 
-    return POP3Fetcher
+    return fetcher_for
 
 
 @attrs.define(kw_only=True)
@@ -82,7 +84,8 @@ class Importer:
         matcher: finds the record ID a subject names.
         converter: turns raw bytes into an :class:`~mailtrack.IncomingMessage`.
         fetcher_factory: makes a :class:`~mailtrack.abc.Fetcher` for an interface
-            (``POP3Fetcher`` by default; :class:`mailtrack.testing.FakeMailbox` for tests).
+            (by default :func:`mailtrack.fetching.fetcher_for`: ``POP3Fetcher`` or ``IMAPFetcher``
+            by the interface's ``protocol``; :class:`mailtrack.testing.FakeMailbox` for tests).
         sender_authorizer: decides, for ``SenderPolicy.CALLBACK``, whether a message's sender
             may add to an existing record: ``sender_authorizer(record, message) -> bool``.
         on_committed: called after each commit that opened a record or added a follow-up to
@@ -232,6 +235,54 @@ class Importer:
         with tokens_in(self.store):  # in the run's own thread
             return run_mailbox(setup, interface, pool)
 
+    def watch(
+        self,
+        interfaces: Iterable[MailInterface] | Callable[[], Iterable[MailInterface]] | None = None,
+        *,
+        every: float = 300.0,
+        refresh: float = 30.0,
+        on_report: Callable[[RunReport], None] | None = None,
+    ) -> None:
+        """Keep importing until :meth:`stop`: IMAP folders within seconds of new mail, every
+        other mailbox at *every* seconds.
+
+        Each enabled IMAP interface whose server offers IDLE (RFC 2177) keeps one connection of
+        its own that waits for new mail (read-only; IDLE is issued again every 25 minutes, and a
+        dropped connection is made again after 1 s, then 2, 4 … up to 5 minutes); new mail starts
+        a run of that interface at once. POP3 interfaces and IMAP servers without IDLE are
+        polled at *every* seconds; so are IMAP folders with IDLE, in case a notice was missed.
+        Runs are the same as :meth:`run` (one at a time, each under the mailbox's lease, so
+        several workers on one store never import one mailbox at once). Of several workers
+        watching one store, only the one holding a folder's watch lease (``NAME#idle``, renewed
+        every *refresh* seconds, at most a third of ``lease_seconds``) keeps its IDLE connection;
+        the others poll that folder, and one of them takes the watch over when the holder is gone.
+
+        :meth:`stop` (from a signal handler or another thread) ends the watch after the batch in
+        progress is committed; the IDLE connections are closed.
+
+        Args:
+            interfaces: the interfaces to watch: a list, or a callable that returns them (asked
+                again every *refresh* seconds, so interfaces added, edited, disabled or removed
+                meanwhile are taken up); ``None`` means those saved in the store (read again
+                every *refresh* seconds too). Disabled interfaces are skipped.
+            every: seconds between two polls of an interface.
+            refresh: seconds between two readings of *interfaces*.
+            on_report: called with the report of each run, in the watching thread.
+        """
+        if callable(interfaces):
+            source = interfaces
+        elif interfaces is None:
+            source = self.store.list_interfaces
+        else:
+            fixed = list(interfaces)
+
+            def source() -> Iterable[MailInterface]:
+                return fixed
+
+        watch = Watch(setup=self._setup(), source=source, every=every, refresh=refresh, on_report=on_report)
+        with tokens_in(self.store):  # the runs happen in this thread
+            watch.run()
+
     def stop(self) -> None:
         """Ask the runs of this importer to stop after the message in hand.
 
@@ -255,7 +306,7 @@ class Importer:
         return self._stop.is_set()
 
     def check(self, interface: MailInterface) -> ConnectionCheck:
-        """Test the connection (the wizard's "Next"): log in, look at the mailbox, log out.
+        """Test the connection before saving an interface: log in, look at the mailbox, log out.
 
         Never raises for connection problems: they are in the result's ``error``.
         """
@@ -339,6 +390,26 @@ class Importer:
         if note is not None:
             logger.warning("retrying quarantined message %d: %s", quarantine_id, note)
         return result
+
+    def discard_quarantined(self, quarantine_id: int) -> None:
+        """Give up on a quarantined message: it leaves the quarantine and is never imported.
+
+        Its ``(interface, uid)`` is written to the ledger as skipped first, so that the next run
+        deletes the message on the server (unless ``leave_copy``) instead of importing it again;
+        then it is removed from the quarantine with its raw bytes (save them first with
+        ``store.get_quarantined(quarantine_id).raw`` if they may be wanted).
+
+        Raises:
+            QuarantineNotFoundError: no quarantined message has that ID.
+            StoreError: the store failed (a discard that failed halfway can be repeated).
+        """
+        quarantined = self.store.get_quarantined(quarantine_id)
+        if not quarantined.uid.endswith(KEPT_SUFFIX):  # a kept copy: its message was imported
+            # The digest tells the next run that the message under this UID is this one.
+            digest = ContentDigest(sha256=content_digest(quarantined.raw))
+            skip = SkipMessage(reason="discarded from the quarantine", digest=digest)
+            self.store.commit(quarantined.interface, quarantined.uid, skip)
+        self.store.release_quarantined(quarantine_id)
 
     def _setup(self) -> Setup:
         """What the runs of this importer share, as the importer is now."""

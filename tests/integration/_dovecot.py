@@ -16,13 +16,26 @@ from typing import Any
 
 import attrs
 
-from mailtrack import MailInterface, Security
+from mailtrack import MailInterface, MailProtocol, Security
 
 SCRIPT = Path(__file__).parent / "dovecot" / "dovecot.sh"
 #: Dovecot lives in /usr/sbin, which is not on every user's PATH.
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/local/sbin"])
 #: Dovecot refuses uid 0 for mail users: as root, the mail belongs to nobody.
 MAIL_UID, MAIL_GID = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+
+
+#: A line of 10,000 bytes without a break, in a message with lines that start with dots.
+LONG_LINE = b"".join(b"%04d " % n for n in range(2000))
+LONG = (
+    b"From: Alice <alice@example.com>\nTo: support@example.com\nSubject: a very long line\n"
+    b"Message-ID: <long-line@example.com>\n\n" + LONG_LINE + b"\n.a line starting with a dot\n..and two\n"
+)
+
+
+def crlf(raw: bytes) -> bytes:
+    """*raw* with CRLF line ends, as POP3 and IMAP deliver it."""
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def free_port() -> int:
@@ -60,10 +73,38 @@ class Mailbox:
             if entry.is_file()
         }
 
-    def interface(self, security: Security = Security.SSL, **overrides: Any) -> MailInterface:
+    def folder(self, name: str) -> Path:
+        """Make the (Maildir++) folder *name*, e.g. the target of ``after_import = "move:…"``."""
+        path = self.path / f".{name}"
+        for sub in (path, path / "cur", path / "new", path / "tmp"):
+            sub.mkdir(exist_ok=True)
+            os.chown(sub, MAIL_UID, MAIL_GID)
+        return path
+
+    def files_in(self, folder: Path) -> set[str]:
+        """The delivery names of the messages now in *folder* (a path from :meth:`folder`)."""
+        return {entry.name.split(":", 1)[0] for sub in ("new", "cur") for entry in (folder / sub).iterdir()}
+
+    def flags(self) -> dict[str, str]:
+        """Delivery name → Maildir flags (``"S"`` for seen, ``"T"`` for deleted) of the messages."""
+        return {
+            entry.name.split(":", 1)[0]: entry.name.partition(":2,")[2]
+            for folder in ("new", "cur")
+            for entry in (self.path / folder).iterdir()
+            if entry.is_file()
+        }
+
+    def interface(
+        self, security: Security = Security.SSL, protocol: MailProtocol = MailProtocol.POP3, **overrides: Any
+    ) -> MailInterface:
         """A :class:`MailInterface` for this mailbox (POP3S by default), trusting the test CA."""
-        port = self.dovecot.pop3s_port if security is Security.SSL else self.dovecot.pop3_port
+        dovecot = self.dovecot
+        if protocol is MailProtocol.IMAP:
+            port = dovecot.imaps_port if security is Security.SSL else dovecot.imap_port
+        else:
+            port = dovecot.pop3s_port if security is Security.SSL else dovecot.pop3_port
         values: dict[str, Any] = {
+            "protocol": protocol,
             "name": f"dovecot-{self.login}",
             "server": "127.0.0.1",
             "port": port,
@@ -103,6 +144,8 @@ class Dovecot:
     directory: Path
     pop3_port: int
     pop3s_port: int
+    imap_port: int
+    imaps_port: int
     _users: Iterator[int] = attrs.field(factory=itertools.count, init=False, repr=False)
 
     @property

@@ -49,7 +49,7 @@ def oauth(authorization_server: OAuthTestServer) -> Iterator[OAuthTestServer]:
 def dovecot(authorization_server: OAuthTestServer) -> Iterator[Dovecot]:
     """A private Dovecot on 127.0.0.1 for the whole test session."""
     if shutil.which("dovecot", path=SEARCH_PATH) is None:
-        reason = "Dovecot is not installed (apt-get install dovecot-pop3d); .ci/run installs it"
+        reason = "Dovecot is not installed (apt-get install dovecot-pop3d dovecot-imapd); .ci/run installs it"
         if os.environ.get("MAILTRACK_DOVECOT") == "required":
             pytest.fail(f"MAILTRACK_DOVECOT=required, but {reason}")
         pytest.skip(reason)
@@ -63,6 +63,8 @@ def dovecot(authorization_server: OAuthTestServer) -> Iterator[Dovecot]:
         "MAILTRACK_DOVECOT_DIR": str(directory),
         "MAILTRACK_DOVECOT_POP3_PORT": str(free_port()),
         "MAILTRACK_DOVECOT_POP3S_PORT": str(free_port()),
+        "MAILTRACK_DOVECOT_IMAP_PORT": str(free_port()),
+        "MAILTRACK_DOVECOT_IMAPS_PORT": str(free_port()),
         "MAILTRACK_DOVECOT_OAUTH2_URL": f"http://127.0.0.1:{authorization_server.http_port}",
     }
     write_users(directory)
@@ -81,6 +83,8 @@ def dovecot(authorization_server: OAuthTestServer) -> Iterator[Dovecot]:
             directory=directory,
             pop3_port=int(env["MAILTRACK_DOVECOT_POP3_PORT"]),
             pop3s_port=int(env["MAILTRACK_DOVECOT_POP3S_PORT"]),
+            imap_port=int(env["MAILTRACK_DOVECOT_IMAP_PORT"]),
+            imaps_port=int(env["MAILTRACK_DOVECOT_IMAPS_PORT"]),
         )
     finally:
         _run_script("stop", env)

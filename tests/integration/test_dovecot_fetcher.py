@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from _dovecot import Mailbox
+from _dovecot import LONG, LONG_LINE, Mailbox, crlf
 from mailtrack import AuthenticationError, Security, SecurityError
 from mailtrack.fetching import POP3Fetcher
 from mailtrack.testing import build_message
 
 pytestmark = pytest.mark.integration
-
-LONG_LINE = b"".join(b"%04d " % n for n in range(2000))  # 10,000 bytes, no break
-LONG = (
-    b"From: Alice <alice@example.com>\nTo: support@example.com\nSubject: a very long line\n"
-    b"Message-ID: <long-line@example.com>\n\n" + LONG_LINE + b"\n.a line starting with a dot\n..and two\n"
-)
-
-
-def crlf(raw: bytes) -> bytes:
-    """*raw* with CRLF line ends, as POP3 delivers it."""
-    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 @pytest.mark.parametrize("security", [Security.NONE, Security.STARTTLS, Security.SSL])
@@ -92,3 +81,19 @@ def test_close_without_commit_keeps_and_with_commit_deletes(mailbox: Mailbox) ->
     fetcher.delete(listing[0])
     fetcher.close(commit=True)
     assert mailbox.files() == {second}
+
+
+@pytest.mark.parametrize("security", [Security.NONE, Security.STARTTLS])
+def test_a_plain_setting_on_dovecots_pop3s_port_says_to_use_ssl(mailbox: Mailbox, security: Security) -> None:
+    interface = mailbox.interface(security, port=mailbox.dovecot.pop3s_port)
+    with pytest.raises(SecurityError, match="this port expects TLS from the first byte") as caught:
+        POP3Fetcher(interface).open()
+    assert 'Set security = "ssl" for this port' in str(caught.value)
+
+
+def test_the_ssl_setting_on_dovecots_plain_port_says_to_use_starttls(mailbox: Mailbox) -> None:
+    interface = mailbox.interface(Security.SSL, port=mailbox.dovecot.pop3_port)
+    with pytest.raises(SecurityError, match="this port speaks plain POP3") as caught:
+        POP3Fetcher(interface).open()
+    assert 'Set security = "starttls"' in str(caught.value)
+    assert "WRONG_VERSION_NUMBER" not in str(caught.value)

@@ -93,7 +93,7 @@ class Outcomes:
     def goes_from_server(self, held: Held) -> bool:
         """Whether a message the store holds is to go from the server."""
         if held is Held.LEDGER:
-            return not self.interface.leave_copy
+            return not self.interface.keeps_messages
         return self.interface.policy.delete_quarantined
 
     def skip_if_held(self, info: MessageInfo, key: str) -> bool:
@@ -105,16 +105,27 @@ class Outcomes:
         held = where_held(self.store, self.interface.name, key)
         if held is None:
             return False
-        self.tally.skipped += 1
+        self.count_held(held)
         if self.goes_from_server(held):
             self.fetcher.delete(info)
         return True
 
+    def count_held(self, held: Held) -> None:
+        """Count a message the store held before this run: imported before, or quarantined before
+        and going from the server now (its deletion failed then). One quarantined before that
+        stays is counted as left on the server."""
+        if held is Held.LEDGER:
+            self.tally.already_imported += 1
+        elif self.goes_from_server(held):
+            self.tally.quarantined += 1
+
     def committed(self, info: MessageInfo, key: str, result: CommitResult) -> None:
-        """Count a committed message; only now may it be marked for deletion, and the
-        ``on_committed`` listener be told (a failing listener is a note, nothing more)."""
+        """Count a committed message; only now may it be marked for deletion (or for the other
+        actions of ``after_import``: an IMAP fetcher's :meth:`~mailtrack.abc.Fetcher.delete` moves
+        or flags the message when the interface says so), and the ``on_committed`` listener be
+        told (a failing listener is a note, nothing more)."""
         self.tally.count_commit(result.outcome)
-        if not self.interface.leave_copy:
+        if self.interface.after_import_action != "keep":
             self._mark_for_deletion(info)
         note = tell_listener(self.on_committed, self.store, self.interface.name, key, result)
         if note is not None:
@@ -143,7 +154,6 @@ class Outcomes:
             # the server; in neither the ledger nor the quarantine, it is tried (and noted) again
             # on every run, until the store's limit or max_message_bytes is changed.
             logger.warning("%s could not be stored or quarantined (%s): %s", label(info, key), reason, exc)
-            self.tally.failed += 1
             self.tally.note(
                 f"{label(info, key)}, {len(raw)} bytes, was not imported and stays on the server "
                 f"(tried again next run): the store cannot hold it: {exc}"
@@ -151,7 +161,7 @@ class Outcomes:
             return
         except StoreError as exc:
             raise _stopped(exc) from exc
-        self.tally.failed += 1
+        self.tally.quarantined += 1
         self.tally.note(f"{label(info, key)} quarantined: {reason}")
         if self.interface.policy.delete_quarantined:
             self._mark_for_deletion(info)
@@ -167,7 +177,6 @@ class Outcomes:
         try:
             self.store.quarantine(self.interface.name, kept_key(key), raw, reason)
         except MessageRefusedError as exc:
-            self.tally.failed += 1
             self.tally.note(
                 f"{label(info, key)} was not imported and stays on the server (tried again next run): "
                 f"its refused attachments are to be kept in the quarantine, which cannot hold it: {exc}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import attrs
@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._serde import unstructure
-from ..config import MailInterface
+from ..config import MailInterface, MailProtocol
 from ..models import ConnectionCheck, Detail, QuarantinedMessage, Record, RunReport
 
 __all__ = [
@@ -68,6 +68,19 @@ def print_json(value: Any) -> None:
 def when(moment: datetime | None) -> str:
     """A datetime in the local time zone, to the minute."""
     return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def age(moment: datetime | None, now: datetime | None = None) -> str:
+    """How long ago *moment* was, for people (``just now``, ``12 s ago``, ``4 min ago``, ``3 h ago``)."""
+    if moment is None:
+        return "never"
+    seconds = ((now or datetime.now(timezone.utc)) - moment).total_seconds()
+    if seconds < 2:
+        return "just now"
+    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * length:
+            return f"{int(seconds // length)} {unit} ago"
+    return f"{int(seconds)} s ago"
 
 
 def size(count: int | None) -> str:
@@ -131,12 +144,25 @@ def _addresses(values: Iterable[object]) -> str:
     return ", ".join(str(value) for value in values)
 
 
+#: Characters of a long line counted as one line of output when a text is cut (it is folded).
+_FOLD_WIDTH = 76
+
+
 def _shortened(text: str, max_lines: int | None) -> str:
+    """*text*, cut after *max_lines* lines of output; a long line counts as the lines it folds into."""
     lines = text.strip().splitlines()
+    rows = [max(1, -(-len(line) // _FOLD_WIDTH)) for line in lines]
     # Cutting off two or three lines would save nothing worth the "more lines" notice.
-    if max_lines is None or len(lines) <= max_lines + 3:
+    if max_lines is None or sum(rows) <= max_lines + 3:
         return "\n".join(lines)
-    return "\n".join([*lines[:max_lines], f"… ({len(lines) - max_lines} more lines)"])
+    kept: list[str] = []
+    room = max_lines
+    for line, count in zip(lines, rows, strict=True):
+        if room <= 0:
+            break
+        kept.append(line if count <= room else line[: room * _FOLD_WIDTH].rstrip() + " …")
+        room -= count
+    return "\n".join([*kept, f"… ({sum(rows) - max_lines} more lines)"])
 
 
 def _detail_view(number: int, detail: Detail, *, headers: bool, max_lines: int | None) -> RenderableType:
@@ -182,7 +208,8 @@ def _detail_view(number: int, detail: Detail, *, headers: bool, max_lines: int |
         parts += [Text(""), noticed]
     if headers:
         parts += [Text(""), Panel(Text(detail.headers.rstrip()), title="Header", title_align="left")]
-    return Panel(Group(*parts), title=f"Detail {number}", title_align="left")
+    # As wide as its content: a short mail is not padded to the terminal's full width.
+    return Panel(Group(*parts), title=f"Detail {number}", title_align="left", expand=False)
 
 
 def record_view(record: Record, *, headers: bool = False, max_lines: int | None = None) -> RenderableType:
@@ -215,22 +242,32 @@ def _error_of(name: str, error: str | None) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
+#: The run table's count columns (headers and RunReport attributes); they add up to "Offered".
+_RUN_COUNTS = (
+    ("New", "created"),
+    ("Follow-\nups", "updated"),
+    ("Skipped\n(policy)", "skipped"),
+    ("Already\nimported", "already_imported"),
+    ("Quaran-\ntined", "quarantined"),
+    ("Left on\nserver", "left_on_server"),
+)
+
+
 def run_table(reports: Sequence[RunReport], *, title: str | None = "Run report") -> Table:
-    """One line per interface with its counts and whether it failed (the errors: see :func:`run_summary`)."""
-    table = _table(title, "Interface", "Imported", "Created", "Updated", "Skipped", "Failed", "Result")
-    for column in table.columns[1:6]:
+    """One line per interface: the messages the server offered and what became of each.
+
+    The counts add up to "Offered": new records, follow-ups, skipped by policy, already
+    imported, quarantined, and left on the server (too large, quarantined before, or not
+    reached). The errors: see :func:`run_summary`.
+    """
+    headers = [header for header, _ in _RUN_COUNTS]
+    table = _table(title, "Interface", "Offered", *headers, "Result", pad_edge=False, collapse_padding=True)
+    table.columns[0].overflow = "fold"  # a long name is broken, not cut off
+    for column in table.columns[1:-1]:
         column.justify = "right"
     for report in reports:
-        _row(
-            table,
-            report.interface,
-            str(report.imported),
-            str(report.created),
-            str(report.updated),
-            str(report.skipped),
-            str(report.failed),
-            _result(report),
-        )
+        counts = [str(getattr(report, name)) for _, name in _RUN_COUNTS]
+        _row(table, report.interface, str(report.offered), *counts, _result(report))
     return table
 
 
@@ -263,7 +300,7 @@ def run_notes(reports: Sequence[RunReport]) -> list[str]:
 
 
 def interfaces_view(rows: Sequence[tuple[MailInterface, str, RunReport | None]]) -> RenderableType:
-    """The spec's list of mail interfaces: each with its settings and the statistics of its last run.
+    """The mail interfaces: each with its settings and the statistics of its last run.
 
     The last run is its time, then the messages it imported or "failed"; the error of a run that
     failed is printed in full below the table. Details go on second lines, so that the table
@@ -278,13 +315,21 @@ def interfaces_view(rows: Sequence[tuple[MailInterface, str, RunReport | None]])
         if last is None:
             last_run = Text("never ran", style="dim")
         elif last.ok:
-            counts = f"{last.imported} imported" + (f", {last.failed} failed" if last.failed else "")
-            last_run = Text(f"{when(last.finished_at)}\n{counts}")
+            counts = f"{last.imported} imported" + (
+                f", {last.quarantined} quarantined" if last.quarantined else ""
+            )
+            last_run = Text(f"{when(last.finished_at)}\n{age(last.finished_at)}\n{counts}")
         else:
-            last_run = Text.assemble(f"{when(last.finished_at)}\n", ("failed (see below)", "red"))
+            last_run = Text.assemble(
+                f"{when(last.finished_at)}\n{age(last.finished_at)}\n", ("failed (see below)", "red")
+            )
             error = _error_of(interface.name, last.error)
             errors.append(Text(f"  {interface.name}: the last run failed: {error}", style="red"))
-        security = interface.security.value + (", leave copy" if interface.leave_copy else "")
+        security = interface.security.value + (", leave copy" if interface.keeps_messages else "")
+        if interface.protocol is MailProtocol.IMAP:
+            security = f"imap {interface.folder}, {interface.security.value}, after import: " + (
+                interface.after_import or interface.after_import_action
+            )
         _row(
             table,
             interface.name + ("\n(file)" if source == "file" else ""),
@@ -304,7 +349,14 @@ def check_line(check: ConnectionCheck, interface: MailInterface) -> Text:
         return Text.assemble((f"{check.interface}: ", "bold"), ("FAILED", "bold red"), f" — {error}")
     secured = f"over {check.tls_version}" if check.tls_version else "without encryption"
     waiting = ""
-    if check.message_count is not None:
+    if check.message_count is not None and interface.protocol is MailProtocol.IMAP:
+        plural = "" if check.message_count == 1 else "s"
+        offered = [name for name in ("IDLE", "UIDPLUS", "MOVE", "CONDSTORE") if name in check.capabilities]
+        waiting = (
+            f"; {check.message_count} message{plural} in folder {interface.folder!r}; the server offers "
+            + (", ".join(offered) or "none of IDLE, UIDPLUS, MOVE, CONDSTORE")
+        )
+    elif check.message_count is not None:
         plural = "" if check.message_count == 1 else "s"
         waiting = f"; {check.message_count} message{plural} waiting ({size(check.mailbox_bytes)})"
     text = Text.assemble(

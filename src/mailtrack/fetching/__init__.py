@@ -1,7 +1,19 @@
-"""Fetchers: where messages come from. :class:`POP3Fetcher` is the default."""
+"""Fetchers: where messages come from. :func:`fetcher_for` picks :class:`POP3Fetcher` or
+:class:`IMAPFetcher` by the interface's ``protocol``; it is the importer's default."""
 
 from __future__ import annotations
 
+from ..abc import Fetcher
+from ..config import MailInterface, MailProtocol
+from .imap import IMAPFetcher
 from .pop3 import POP3Fetcher
 
-__all__ = ["POP3Fetcher"]
+__all__ = ["IMAPFetcher", "POP3Fetcher", "fetcher_for"]
+
+
+def fetcher_for(interface: MailInterface) -> Fetcher:
+    """The fetcher for *interface*: an :class:`IMAPFetcher` for ``protocol = "imap"``, else a
+    :class:`POP3Fetcher` (the :class:`~mailtrack.Importer`'s default ``fetcher_factory``)."""
+    if interface.protocol is MailProtocol.IMAP:
+        return IMAPFetcher(interface)
+    return POP3Fetcher(interface)

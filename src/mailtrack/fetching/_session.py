@@ -20,12 +20,28 @@ from ..exceptions import AuthenticationError, ConfigError, FetchError, SecurityE
 from ..models import MessageInfo
 from ._errors import ReplyTooLarge, WireError, connection_error, reply_code, reply_error, reply_text
 from ._pipeline import Pipeline, Window
+from ._probe import GREETING_WAIT, not_tls, plain_greeting, speaks_tls
 from ._wire import Reply, Wire
 
-__all__ = ["LISTING_LIMIT", "RETR_SLACK", "Session", "password_of", "translate", "where"]
+__all__ = [
+    "LISTING_LIMIT",
+    "RETR_SLACK",
+    "CLEAR_TEXT_WARNING",
+    "Session",
+    "open_wire",
+    "password_of",
+    "tls_context",
+    "translate",
+    "where",
+]
 
 logger = logging.getLogger("mailtrack.fetching.pop3")
 
+#: The connection check's warning for ``Security.NONE``.
+CLEAR_TEXT_WARNING = (
+    'the password is sent unencrypted (security = "none"): anybody on the network path can read it; '
+    'use security = "ssl" or "starttls" if the server offers them'
+)
 #: Extra bytes allowed on top of twice ``max_message_bytes`` when reading one RETR reply.
 RETR_SLACK = 64 * 1024
 #: Largest CAPA, UIDL or LIST reply accepted (a listing of a million messages fits).
@@ -52,6 +68,25 @@ def translate(interface: MailInterface, exc: OSError | WireError, *, handshake: 
     )
 
 
+def open_wire(interface: MailInterface) -> tuple[Wire, ssl.SSLContext | None]:
+    """Connect as *interface* says (TLS from the first byte with ``Security.SSL``); nothing is
+    sent. Returns the wire and the TLS context (for STARTTLS later; ``None`` with ``NONE``)."""
+    security = interface.security
+    context = tls_context(interface) if security is not Security.NONE else None
+    try:
+        wire = Wire.connect(
+            interface.server,
+            interface.effective_port,
+            timeout=interface.timeout,
+            tls=context if security is Security.SSL else None,
+        )
+    except OSError as exc:
+        if security is Security.SSL and not_tls(exc):
+            _refuse_plain_port(interface, exc)
+        raise translate(interface, exc, handshake=True) from exc
+    return wire, context
+
+
 def password_of(interface: MailInterface) -> str:
     """The password, checked before anything is sent (ConfigError names the setting, never it)."""
     password = interface.resolve_password()
@@ -61,7 +96,7 @@ def password_of(interface: MailInterface) -> str:
         )
     if any(char in password for char in "\r\n\x00"):
         raise ConfigError(
-            f"{interface.name}: the password contains a line break or NUL, which POP3 cannot send"
+            f"{interface.name}: the password contains a line break or NUL, which a mail server cannot take"
         )
     return password
 
@@ -80,18 +115,21 @@ class Session:
     def connect(cls, interface: MailInterface) -> Session:
         """Connect and, as the interface says, secure the connection; no login yet."""
         security = interface.security
-        context = _tls_context(interface) if security is not Security.NONE else None
-        try:
-            wire = Wire.connect(
-                interface.server,
-                interface.effective_port,
-                timeout=interface.timeout,
-                tls=context if security is Security.SSL else None,
-            )
-        except OSError as exc:
-            raise translate(interface, exc, handshake=True) from exc
+        wire, context = open_wire(interface)
         session = cls(interface=interface, wire=wire, greeting=Reply(line=b"-ERR"))
         try:
+            if (
+                security is not Security.SSL
+                and interface.timeout > GREETING_WAIT
+                and not wire.readable_within(GREETING_WAIT)
+                and speaks_tls(interface.server, interface.effective_port)
+            ):
+                raise SecurityError(
+                    f"{where(interface)}: this port expects TLS from the first byte (POP3S) and "
+                    f"sends no greeting to a plain connection; nothing was sent. Set security = "
+                    f'"ssl" for this port, or keep security = "{interface.security.value}" and '
+                    f"use the plain POP3 port (usually 110)"
+                )
             session.greeting = wire.read_reply()
             session.expect_ok(session.greeting, "the connection (its greeting)")
             if security is Security.STARTTLS:
@@ -117,7 +155,7 @@ class Session:
         if "STLS" not in self.capabilities:
             raise SecurityError(
                 f"{self.where}: the server does not offer STARTTLS (STLS), so the connection cannot "
-                f"be encrypted; nothing was sent. Use security SSL if the server offers POP3S "
+                f'be encrypted; nothing was sent. Use security = "ssl" if the server offers POP3S '
                 f"(port 995), or ask its administrator to enable STARTTLS"
             )
         self.wire.send("STLS")
@@ -266,7 +304,20 @@ class Session:
             )
 
 
-def _tls_context(interface: MailInterface) -> ssl.SSLContext:
+def _refuse_plain_port(interface: MailInterface, exc: OSError) -> None:
+    """Raise the error for TLS started on a port that answers in plain POP3, if it does."""
+    greeting = plain_greeting(interface.server, interface.effective_port)
+    if greeting is None or not greeting.startswith((b"+OK", b"-ERR")):
+        return
+    raise SecurityError(
+        f"{where(interface)}: this port speaks plain POP3 (it greets with "
+        f"{reply_text(greeting)!r}), not TLS from the first byte; nothing was sent. Set security = "
+        f'"starttls" to encrypt on this port (if the server offers STLS; `mailtrack check` tells), '
+        f'or keep security = "ssl" and use the POP3S port (usually 995)'
+    ) from exc
+
+
+def tls_context(interface: MailInterface) -> ssl.SSLContext:
     ca_file = interface.ca_file
     try:
         return ssl.create_default_context(cafile=ca_file)

@@ -1,4 +1,4 @@
-"""The POP3 wire: one connection, commands sent and replies read as separate steps.
+"""The wire: one connection, commands sent and replies read as separate steps.
 
 Sending and reading are apart on purpose: RFC 2449 PIPELINING writes a window of commands in
 one go and then reads the replies in order, which this class allows without change.
@@ -6,17 +6,22 @@ one go and then reads the replies in order, which this class allows without chan
 Replies are read from one buffer of our own, not line by line: a multi-line reply ends at the
 first ``CRLF . CRLF``, byte-stuffing (a leading ``.`` doubled) is undone in one pass, and there is
 no limit on the length of a line (poplib stops at 2048 bytes), only on the size of a whole reply.
+IMAP (:mod:`._imapwire`) reads its lines and literals through :meth:`Wire.read_line` and
+:meth:`Wire.read_exact` from the same buffer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import selectors
 import socket
 import ssl
+import time
 
 import attrs
 
 from ._errors import ReplyTooLarge, WireError
+from ._probe import greeting_arrives
 
 __all__ = ["Reply", "Wire"]
 
@@ -47,11 +52,16 @@ class Reply:
 
 @attrs.define
 class Wire:
-    """A connected socket (plain or TLS) speaking the POP3 line protocol."""
+    """A connected socket (plain or TLS) speaking a CRLF line protocol (POP3, IMAP)."""
 
     _sock: socket.socket
     _buffer: bytearray = attrs.field(factory=bytearray, init=False)
     _closed: bool = attrs.field(default=False, init=False)
+    #: A :func:`time.monotonic` time after which no more is read (``None``: no limit beyond the
+    #: socket's timeout per read). A server that trickles a byte at a time stays under the timeout
+    #: of each read; this ends it. Set by the IMAP session for each of its steps; the deadlines of
+    #: issue #14 are meant to replace it.
+    deadline: float | None = attrs.field(default=None, init=False)
 
     @classmethod
     def connect(cls, host: str, port: int, *, timeout: float, tls: ssl.SSLContext | None = None) -> Wire:
@@ -105,7 +115,13 @@ class Wire:
 
     # -- reading ------------------------------------------------------------------------------
 
+    def readable_within(self, seconds: float) -> bool:
+        """Whether the server sends something within *seconds* (nothing is read)."""
+        return bool(self._buffer) or greeting_arrives(self._sock, seconds)
+
     def _fill(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise WireError("the server took too long to send its reply (the session's deadline passed)")
         chunk = self._sock.recv(_RECV_SIZE)
         if not chunk:
             raise WireError("the server closed the connection unexpectedly")
@@ -131,14 +147,48 @@ class Wire:
         Raises:
             WireError: the line is neither ``+OK`` nor ``-ERR``, too long, or the server closed.
         """
-        end = self._line_end()
-        line = bytes(self._buffer[:end])
-        del self._buffer[: end + 2]
+        line = self.read_line()
         if continuation and (line == b"+" or line.startswith(b"+ ")):
             return Reply(line=line)
         if not (line.startswith(b"+OK") or line.startswith(b"-ERR")):
             raise WireError(f"the server sent something that is not a POP3 reply: {line[:80]!r}")
         return Reply(line=line)
+
+    def readable(self, timeout: float, *, wake: int | None = None) -> bool:
+        """Wait up to *timeout* seconds until the server sent something (an IMAP IDLE waits so);
+        a descriptor *wake* that becomes readable ends the wait early (False).
+        """
+        if self._buffer or (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
+            return True
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._sock, selectors.EVENT_READ, "server")
+            if wake is not None:
+                selector.register(wake, selectors.EVENT_READ, "wake")
+            events = selector.select(timeout)
+        return any(key.data == "server" for key, _ in events)
+
+    def read_line(self) -> bytes:
+        """Read one line of any kind, without its CRLF (at most :data:`MAX_STATUS_LINE` bytes).
+
+        Raises:
+            WireError: the line is too long, or the server closed the connection.
+        """
+        end = self._line_end()
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 2]
+        return line
+
+    def read_exact(self, size: int) -> bytes:
+        """Read exactly *size* bytes (an IMAP literal).
+
+        Raises:
+            WireError: the server closed the connection first.
+        """
+        while len(self._buffer) < size:
+            self._fill()
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
 
     def read_block(self, *, limit: int) -> bytes:
         """Read the data of a multi-line reply (after its ``+OK`` line) up to ``CRLF . CRLF``.

@@ -24,9 +24,10 @@ from ..config import MailInterface, Security
 from ..exceptions import FetchError, MailtrackError
 from ..models import ConnectionCheck, MessageInfo
 from ._errors import WireError, reply_text
+from ._guard import SessionGuard
 from ._pipeline import Pipeline
 from ._pop3auth import authenticate
-from ._session import Session, password_of, translate, where
+from ._session import CLEAR_TEXT_WARNING, Session, password_of
 
 __all__ = ["POP3Fetcher"]
 
@@ -86,12 +87,14 @@ class POP3Fetcher:
     _token_source: TokenSource | Callable[[], Any] | None = attrs.field(
         default=None, kw_only=True, repr=False, alias="token_source"
     )
-    _session: Session | None = attrs.field(default=None, init=False, repr=False)
+    _guard: SessionGuard[Session] = attrs.field(init=False, repr=False)
     #: Numbers of the messages marked for deletion; the DELEs go out at ``close(commit=True)``.
     _deletions: list[int] = attrs.field(factory=list, init=False, repr=False)
-    _failure: str | None = attrs.field(default=None, init=False, repr=False)
     #: The access token of the last OAuth 2.0 sign-in (for ``check``).
     _token: AccessToken | None = attrs.field(default=None, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._guard = SessionGuard(self._interface)
 
     # -- Fetcher protocol -----------------------------------------------------------------------
 
@@ -109,12 +112,13 @@ class POP3Fetcher:
             ConfigError: the password cannot be read (``password_env``, ``password_file``) or
                 contains a line break; nothing was sent.
         """
-        if self._session is not None:
-            raise FetchError(f"{self._where}: the session is open already")
+        guard = self._guard
+        if guard.session is not None:
+            raise FetchError(f"{guard.where}: the session is open already")
         self._deletions = []
-        self._failure = None
-        with self._failing():
-            self._session = session = self._signed_in()
+        guard.failure = None
+        with guard.failing():
+            guard.session = session = self._signed_in()
             session.capabilities, session.capa_answered = session.ask_capabilities()
             return session.listing()
 
@@ -129,7 +133,8 @@ class POP3Fetcher:
                 beyond twice ``max_message_bytes`` ("larger than announced"). Messages already
                 yielded stay valid; the session is over.
         """
-        session = self._require_session()
+        guard = self._guard
+        session = guard.require()
         pipeline = Pipeline(
             session.wire,
             messages,
@@ -138,22 +143,8 @@ class POP3Fetcher:
             size=lambda info: info.size,
             window=session.window,
         )
-        finished = False
-        try:
-            while True:
-                with self._failing():
-                    item = next(pipeline, None)
-                if item is None:
-                    finished = True
-                    return
-                yield item
-        finally:
-            if not finished and self._session is session and pipeline.outstanding:
-                try:
-                    with self._failing():
-                        pipeline.drain()
-                except FetchError:
-                    logger.debug("%s: reading the rest of a window failed", self._where, exc_info=True)
+        with contextlib.closing(guard.replies(session, pipeline)) as replies:
+            yield from replies
 
     def delete(self, message: MessageInfo) -> None:
         """Mark *message* for deletion; the server deletes it at ``close(commit=True)``.
@@ -166,7 +157,7 @@ class POP3Fetcher:
         Raises:
             FetchError: the session is not open (it ended after an error, or was never opened).
         """
-        self._require_session()
+        self._guard.require()
         self._deletions.append(message.number)
 
     def close(self, *, commit: bool) -> None:
@@ -180,14 +171,15 @@ class POP3Fetcher:
                 failed before its answer, or the session had failed earlier while deletions were
                 pending: the deletions may not have happened.
         """
-        session, self._session = self._session, None
+        guard = self._guard
+        session = guard.take()
         marked, self._deletions = self._deletions, []
         deletions = len(marked)
         if session is None:
-            if commit and self._failure is not None and deletions:
+            if commit and guard.failure is not None and deletions:
                 raise FetchError(
-                    f"{self._where}: {deletions} deletion(s) were not made, because the session had "
-                    f"failed: {self._failure}"
+                    f"{guard.where}: {deletions} deletion(s) were not made, because the session had "
+                    f"failed: {guard.failure}"
                 )
             return
         if not commit:
@@ -201,20 +193,20 @@ class POP3Fetcher:
         except (OSError, WireError) as exc:
             session.wire.close()
             raise FetchError(
-                f"{self._translate(exc)}; the {deletions} deletion(s) asked for were not made"
+                f"{guard.translate(exc)}; the {deletions} deletion(s) asked for were not made"
             ) from exc
         try:
             session.wire.send("QUIT")
             reply = session.wire.read_reply()
         except (OSError, WireError) as exc:
             raise FetchError(
-                f"{self._translate(exc)}; the {deletions} deletion(s) asked for may not have happened"
+                f"{guard.translate(exc)}; the {deletions} deletion(s) asked for may not have happened"
             ) from exc
         finally:
             session.wire.close()
         if not reply.ok:
             raise FetchError(
-                f"{self._where}: the server did not confirm the end of the session (QUIT); the "
+                f"{guard.where}: the server did not confirm the end of the session (QUIT); the "
                 f"{deletions} deletion(s) asked for may not have happened (the server said: "
                 f"{reply_text(reply.line)})"
             )
@@ -229,20 +221,17 @@ class POP3Fetcher:
         warnings: list[str] = []
         if interface.security is Security.NONE and interface.apop:
             warnings.append(
-                "the connection is not encrypted (security is NONE): the messages cross the network "
-                "in clear text, and APOP protects the password only weakly (MD5); use SSL or STARTTLS "
-                "if the server offers them"
+                'the connection is not encrypted (security = "none"): the messages cross the network '
+                'in clear text, and APOP protects the password only weakly (MD5); use security = "ssl" '
+                'or "starttls" if the server offers them'
             )
         elif interface.security is Security.NONE and (interface.oauth or self._token_source):
             warnings.append(
-                "the access token is sent unencrypted (security is NONE): anybody on the network path "
-                "can read it and use it until it expires; use SSL or STARTTLS"
+                'the access token is sent unencrypted (security = "none"): anybody on the network path '
+                'can read it and use it until it expires; use security = "ssl" or "starttls"'
             )
         elif interface.security is Security.NONE:
-            warnings.append(
-                "the password is sent unencrypted (security is NONE): anybody on the network path "
-                "can read it; use SSL or STARTTLS if the server offers them"
-            )
+            warnings.append(CLEAR_TEXT_WARNING)
         session: Session | None = None
         capabilities: dict[str, tuple[str, ...]] = {}
         capa_answered = False
@@ -266,7 +255,7 @@ class POP3Fetcher:
         except MailtrackError as exc:
             error = str(exc)
         except (OSError, WireError) as exc:
-            error = str(self._translate(exc))
+            error = str(self._guard.translate(exc))
         finally:
             if session is None and opened:
                 tls_version = opened[0].wire.tls_version
@@ -294,7 +283,7 @@ class POP3Fetcher:
         self, capabilities: dict[str, tuple[str, ...]], capa_answered: bool, expire: str | None
     ) -> list[str]:
         warnings: list[str] = []
-        leave_copy = self._interface.leave_copy
+        leave_copy = self._interface.keeps_messages  # leave_copy, or after_import = "keep"
         if leave_copy and expire == "0":
             warnings.append(
                 "the server announces EXPIRE 0: it deletes every message once it was retrieved, "
@@ -346,44 +335,6 @@ class POP3Fetcher:
             session.wire.close()
             raise
         return session
-
-    @property
-    def _where(self) -> str:
-        return where(self._interface)
-
-    def _translate(self, exc: OSError | WireError) -> FetchError:
-        return translate(self._interface, exc)
-
-    # -- errors -----------------------------------------------------------------------------------
-
-    def _require_session(self) -> Session:
-        if self._session is None:
-            if self._failure is not None:
-                raise FetchError(f"{self._where}: the session ended after an error: {self._failure}")
-            raise FetchError(f"{self._where}: the session is not open (call open() first)")
-        return self._session
-
-    @contextlib.contextmanager
-    def _failing(self) -> Iterator[None]:
-        """Translate errors; on any error drop the connection without QUIT."""
-        try:
-            yield
-        except MailtrackError as exc:
-            self._abandon(str(exc))
-            raise
-        except (OSError, WireError) as exc:
-            error = self._translate(exc)
-            self._abandon(str(error))
-            raise error from exc
-        except BaseException:
-            self._abandon("the session was interrupted")
-            raise
-
-    def _abandon(self, reason: str) -> None:
-        self._failure = reason
-        session, self._session = self._session, None
-        if session is not None:
-            session.wire.close()
 
 
 def _expire(capabilities: dict[str, tuple[str, ...]]) -> str | None:

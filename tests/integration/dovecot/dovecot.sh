@@ -10,8 +10,10 @@
 #                  mailtrack-dovecot.test only (connecting as "localhost" is a host name mismatch)
 #   users          the passwd-file (login:{PLAIN}password:uid:gid::home::), empty at first
 #   mail/<login>/  one Maildir per user, owned by the mail user
-# Ports: $MAILTRACK_DOVECOT_POP3_PORT (default 11110, plain and STLS) and
-# $MAILTRACK_DOVECOT_POP3S_PORT (default 11995, implicit TLS), both on 127.0.0.1 only.
+# Ports: $MAILTRACK_DOVECOT_POP3_PORT (default 11110, plain and STLS),
+# $MAILTRACK_DOVECOT_POP3S_PORT (default 11995, implicit TLS), $MAILTRACK_DOVECOT_IMAP_PORT
+# (default 11143, plain and STARTTLS) and $MAILTRACK_DOVECOT_IMAPS_PORT (default 11993, implicit
+# TLS), all on 127.0.0.1 only.
 # OAuth 2.0 tokens (XOAUTH2, OAUTHBEARER) are checked at $MAILTRACK_DOVECOT_OAUTH2_URL/introspect.
 #
 # As root, mail belongs to nobody (65534): Dovecot refuses uid 0 for mail users. As another
@@ -21,6 +23,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DIR="${MAILTRACK_DOVECOT_DIR:-/tmp/mailtrack-dovecot}"
 POP3_PORT="${MAILTRACK_DOVECOT_POP3_PORT:-11110}"
 POP3S_PORT="${MAILTRACK_DOVECOT_POP3S_PORT:-11995}"
+IMAP_PORT="${MAILTRACK_DOVECOT_IMAP_PORT:-11143}"
+IMAPS_PORT="${MAILTRACK_DOVECOT_IMAPS_PORT:-11993}"
 # Where the oauth2 passdb checks bearer tokens (the tests' OAuthTestServer, plain HTTP).
 OAUTH2_URL="${MAILTRACK_DOVECOT_OAUTH2_URL:-http://127.0.0.1:18080}"
 PIDFILE="$DIR/run/master.pid"
@@ -36,6 +40,9 @@ service anvil {
   chroot =
 }
 service pop3-login {
+  chroot =
+}
+service imap-login {
   chroot =
 }"
 fi
@@ -73,16 +80,16 @@ PY
 
 start() {
   if running; then echo "dovecot already running in $DIR, pid $(cat "$PIDFILE")"; return 0; fi
-  command -v dovecot >/dev/null || { echo "dovecot is not installed (apt-get install dovecot-pop3d)" >&2; exit 2; }
+  command -v dovecot >/dev/null || { echo "dovecot is not installed (apt-get install dovecot-pop3d dovecot-imapd)" >&2; exit 2; }
   mkdir -p "$DIR"/{run,state,log,mail}
   chmod 755 "$DIR" "$DIR/mail"
   make_tls
   [ -f "$DIR/users" ] || : > "$DIR/users"
   chmod 644 "$DIR/users"   # test-only passwords
   chown "$MAIL_UID:$MAIL_GID" "$DIR/mail"
-  awk -v dir="$DIR" -v p3="$POP3_PORT" -v p3s="$POP3S_PORT" -v uid="$MAIL_UID" \
+  awk -v dir="$DIR" -v p3="$POP3_PORT" -v p3s="$POP3S_PORT" -v im="$IMAP_PORT" -v ims="$IMAPS_PORT" -v uid="$MAIL_UID" \
       -v inst="$(basename "$DIR")" -v users="$USERS_SETTINGS" '{
-        gsub(/@DIR@/, dir); gsub(/@POP3_PORT@/, p3); gsub(/@POP3S_PORT@/, p3s);
+        gsub(/@DIR@/, dir); gsub(/@POP3_PORT@/, p3); gsub(/@POP3S_PORT@/, p3s); gsub(/@IMAP_PORT@/, im); gsub(/@IMAPS_PORT@/, ims);
         gsub(/@MAIL_UID@/, uid); gsub(/@INSTANCE@/, inst); gsub(/@USERS_SETTINGS@/, users); print
       }' "$HERE/dovecot.conf.in" > "$DIR/dovecot.conf"
   awk -v url="$OAUTH2_URL" '{ gsub(/@OAUTH2_URL@/, url); print }' \
@@ -92,7 +99,7 @@ start() {
     echo "dovecot refused to start:" >&2; cat "$DIR/log/start.log" >&2; exit 1
   fi
   if wait_for_greeting; then
-    echo "dovecot started in $DIR, pid $(cat "$PIDFILE"), POP3 127.0.0.1:$POP3_PORT, POP3S 127.0.0.1:$POP3S_PORT"
+    echo "dovecot started in $DIR, pid $(cat "$PIDFILE"), POP3 127.0.0.1:$POP3_PORT, POP3S 127.0.0.1:$POP3S_PORT, IMAP 127.0.0.1:$IMAP_PORT, IMAPS 127.0.0.1:$IMAPS_PORT"
   else
     echo "dovecot did not come up; see $DIR/log/dovecot.log" >&2
     tail -n 20 "$DIR/log/dovecot.log" >&2 || true

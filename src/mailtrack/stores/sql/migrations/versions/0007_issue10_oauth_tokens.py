@@ -5,7 +5,7 @@ by compare-and-swap on ``generation``, and the short lease of the worker that is
 token. A new, empty table: nothing to fill.
 
 Revision ID: 0007_issue10_oauth_tokens
-Revises: 0004_issue18a_defects_updated
+Revises: 0005_issue18b_run_counts
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql, postgresql
 
 revision = "0007_issue10_oauth_tokens"
-down_revision: str | None = "0004_issue18a_defects_updated"
+down_revision: str | None = "0005_issue18b_run_counts"
 branch_labels = None
 depends_on = None
 
