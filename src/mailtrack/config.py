@@ -162,7 +162,8 @@ class ImportPolicy:
     )
     #: Mail that mailtrack's host application sent itself, coming back.
     on_own_mail: ClassAction = attrs.field(default=ClassAction.DROP, validator=_instance_of(ClassAction))
-    #: Our own addresses: mail from these is "own mail".
+    #: Our own addresses: mail from these is "own mail". The interface's login (when it is an
+    #: address) and its :attr:`~MailInterface.aliases` count as own addresses too.
     own_addresses: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
     #: Value of the ``X-Mailtrack-Loop`` header that the host application puts on the mail it sends.
     loop_header_value: str | None = attrs.field(default=None)
@@ -215,6 +216,9 @@ class MailInterface:
     max_message_bytes: int = attrs.field(default=50 * 1024 * 1024, validator=_positive)
     #: What to do with machine mail and foreign senders.
     policy: ImportPolicy = attrs.field(factory=ImportPolicy, validator=_instance_of(ImportPolicy))
+    #: Other addresses that deliver into this mailbox (``help@`` beside the login ``support@``).
+    #: Like the login, they are own addresses: mail claiming to come from them is own mail.
+    aliases: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
 
     def resolve_password(self) -> str:
         """The password: :attr:`password`, else from :attr:`password_env`, else :attr:`password_file`.
@@ -241,6 +245,14 @@ class MailInterface:
                     f"{self.name}: cannot read password_file {self.password_file!r}: {exc.strerror}"
                 ) from None
         return ""
+
+    @property
+    def own_addresses(self) -> tuple[str, ...]:
+        """The addresses whose mail is own mail: :attr:`ImportPolicy.own_addresses`, the login
+        (when it is an address) and the :attr:`aliases`, lower case, each once."""
+        login = (self.login,) if "@" in self.login else ()
+        found = (*self.policy.own_addresses, *login, *self.aliases)
+        return tuple(dict.fromkeys(address.strip().lower() for address in found if address.strip()))
 
     @property
     def effective_port(self) -> int:

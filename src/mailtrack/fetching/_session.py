@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import attrs
 
+from .._terminal import terminal_safe
 from ..config import MailInterface, Security
 from ..exceptions import AuthenticationError, ConfigError, FetchError, SecurityError
 from ..models import MessageInfo
@@ -142,7 +143,7 @@ class Session:
         reply = self.wire.read_reply()
         if not reply.ok:
             return {}, False
-        block = self.wire.read_block(limit=LISTING_LIMIT)
+        block = self.wire.secrets.bytes(self.wire.read_block(limit=LISTING_LIMIT))
         capabilities: dict[str, tuple[str, ...]] = {}
         for line in block.decode("utf-8", "replace").splitlines():
             words = line.split()
@@ -154,6 +155,8 @@ class Session:
         """USER/PASS, or APOP when the interface says so."""
         interface = self.interface
         wire = self.wire
+        # From now on, whatever the server says comes back without the password.
+        wire.secrets.add(password)
         if interface.apop:
             timestamp = _APOP_TIMESTAMP.search(self.greeting.line)
             if timestamp is None:
@@ -162,6 +165,7 @@ class Session:
                     f"turn apop off to log in with USER and PASS"
                 )
             digest = hashlib.md5(timestamp.group(0) + password.encode("utf-8"), usedforsecurity=False)
+            wire.secrets.add(digest.hexdigest())
             wire.send(f"APOP {interface.login} {digest.hexdigest()}")
             self.expect_ok(wire.read_reply(), "the login", logging_in=True)
             return
@@ -285,9 +289,31 @@ def _listing_lines(block: bytes) -> Iterator[tuple[int, bytes]]:
             yield int(words[0]), words[1]
 
 
+#: What RFC 1939 allows in a UID: 1 to 70 characters 0x21..0x7E.
+_CONFORMING_UID = re.compile(rb"[\x21-\x7e]{1,70}")
+
+
+def ledger_uid(uid: bytes) -> str:
+    """The key a UID from UIDL gets in the ledger: the UID itself when RFC 1939 allows it, else
+    ``uidl-sha256:`` and its digest (a UID with control characters would reach logs, reports and
+    terminals; the digest keeps the same message under the same key on every run)."""
+    if _CONFORMING_UID.fullmatch(uid):
+        return uid.decode("ascii")
+    return "uidl-sha256:" + hashlib.sha256(uid).hexdigest()
+
+
 def _parse_uidl(block: bytes) -> dict[int, str]:
-    # latin-1 keeps every byte: the same UID always gives the same ledger key.
-    return {number: uid.decode("latin-1") for number, uid in _listing_lines(block)}
+    uids: dict[int, str] = {}
+    for number, uid in _listing_lines(block):
+        key = uids[number] = ledger_uid(uid)
+        if key != uid.decode("latin-1"):
+            logger.warning(
+                "message %d has a UID that RFC 1939 does not allow (%s); it is keyed by its digest %s",
+                number,
+                terminal_safe(repr(uid)),
+                key,
+            )
+    return uids
 
 
 def _parse_list(block: bytes) -> dict[int, int]:

@@ -16,6 +16,7 @@ import ssl
 
 import attrs
 
+from .._redaction import Redactor
 from ._errors import ReplyTooLarge, WireError
 
 __all__ = ["Reply", "Wire"]
@@ -52,6 +53,9 @@ class Wire:
     _sock: socket.socket
     _buffer: bytearray = attrs.field(factory=bytearray, init=False)
     _closed: bool = attrs.field(default=False, init=False)
+    #: The secrets sent on this connection: status lines come back with them taken out, so that
+    #: a server repeating the password cannot make mailtrack repeat it.
+    secrets: Redactor = attrs.field(factory=Redactor, init=False, repr=False)
 
     @classmethod
     def connect(cls, host: str, port: int, *, timeout: float, tls: ssl.SSLContext | None = None) -> Wire:
@@ -134,9 +138,12 @@ class Wire:
         end = self._line_end()
         line = bytes(self._buffer[:end])
         del self._buffer[: end + 2]
-        if not (line.startswith(b"+OK") or line.startswith(b"-ERR")):
-            raise WireError(f"the server sent something that is not a POP3 reply: {line[:80]!r}")
-        return Reply(line=line)
+        for status in (b"+OK", b"-ERR"):
+            if line.startswith(status):
+                # The status itself is never redacted (a password "OK" must not break the protocol).
+                return Reply(line=status + self.secrets.bytes(line[len(status) :]))
+        line = self.secrets.bytes(line)
+        raise WireError(f"the server sent something that is not a POP3 reply: {line[:80]!r}")
 
     def read_block(self, *, limit: int) -> bytes:
         """Read the data of a multi-line reply (after its ``+OK`` line) up to ``CRLF . CRLF``.
