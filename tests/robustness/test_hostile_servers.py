@@ -1,0 +1,178 @@
+"""Issue 14.2: a server that repeats the password cannot make mailtrack repeat it.
+
+Servers echo the secret the fetcher sent (the password, the APOP digest) in their replies:
+plainly, in another case, base64 encoded, and split across lines. Nowhere mailtrack keeps or
+shows server text may the secret appear: the exception, the run report and the saved run, the
+connection check, the log, and the CLI's ``check``, ``run`` and ``interfaces list --json``.
+Every password source is tried.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from _scripted_pop3 import ScriptedPOP3
+from _tally import record
+
+from mailtrack import AuthenticationError, Importer, MailInterface, Security
+from mailtrack._redaction import REDACTED, Redactor, redact
+from mailtrack.fetching import POP3Fetcher
+from mailtrack.stores import SQLRecordStore
+
+PASSWORD = "Tr0ub4dor&3-horse"
+VARIABLE = "MAILTRACK_HOSTILE_PASSWORD"
+
+#: How a server may say the password back.
+ECHOES: dict[str, Callable[[str], bytes]] = {
+    "plain": lambda secret: b"-ERR [AUTH] you said " + secret.encode(),
+    "other case": lambda secret: b"-ERR [AUTH] YOU SAID " + secret.upper().encode(),
+    "base64": lambda secret: b"-ERR [AUTH] you said " + base64.b64encode(secret.encode()),
+    "base64 inside": lambda secret: b"-ERR [AUTH] " + base64.b64encode(b"\0support\0" + secret.encode()),
+    "no response code": lambda secret: b"-ERR wrong password " + secret.encode(),
+}
+
+
+def _forms(secret: str) -> list[str]:
+    """The forms of *secret* that must not appear anywhere (base64 without its padding)."""
+    return [secret, secret.upper(), secret.lower(), base64.b64encode(secret.encode()).decode().rstrip("=")]
+
+
+def assert_clean(text: str, secret: str = PASSWORD) -> None:
+    folded = " ".join(text.split())
+    for form in _forms(secret):
+        assert form not in text and form not in folded.replace(" ", ""), (form, text)
+
+
+@pytest.fixture(params=["password", "password_env", "password_file"])
+def source(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The interface settings of each password source."""
+    monkeypatch.setenv(VARIABLE, PASSWORD)
+    if request.param == "password":
+        return {"password": PASSWORD}
+    if request.param == "password_env":
+        return {"password_env": VARIABLE}
+    path = tmp_path / "password"
+    path.write_text(PASSWORD + "\n", encoding="utf-8")
+    return {"password_file": str(path)}
+
+
+def interface_for(server: ScriptedPOP3, **settings: object) -> MailInterface:
+    return MailInterface(
+        name="support",
+        server="127.0.0.1",
+        port=server.port,
+        login="support",
+        security=Security.NONE,
+        timeout=10,
+        **settings,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(params=sorted(ECHOES))
+def echoing(request: pytest.FixtureRequest) -> Iterator[ScriptedPOP3]:
+    echo = ECHOES[request.param]
+    with ScriptedPOP3([(b"u1", b"Subject: hi\r\n\r\nhi\r\n")]) as server:
+        server.answers["PASS"] = lambda _args: echo(PASSWORD) + b"\r\n"
+        yield server
+
+
+def test_an_echoed_password_appears_in_no_exception_report_check_or_log(
+    echoing: ScriptedPOP3, source: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    interface = interface_for(echoing, **source)
+    with pytest.raises(AuthenticationError) as raised:
+        POP3Fetcher(interface).open()
+    assert REDACTED in str(raised.value)
+    assert_clean(str(raised.value))
+    assert_clean(repr(raised.value))
+    with SQLRecordStore(f"sqlite:///{tmp_path / 'runs.db'}") as store, caplog.at_level(logging.DEBUG):
+        importer = Importer(store=store)
+        report = importer.run(interface)
+        check = importer.check(interface)
+        saved = store.last_run("support")
+    assert report.error is not None and REDACTED in report.error
+    assert check.error is not None
+    assert saved is not None and saved.error is not None
+    for text in (report.error, check.error, saved.error, caplog.text, repr(report), repr(check)):
+        assert_clean(text)
+    record(faults=1)
+
+
+def test_a_password_split_across_lines_of_a_capa_reply_is_redacted(source: dict[str, str]) -> None:
+    with ScriptedPOP3([(b"u1", b"Subject: hi\r\n\r\nhi\r\n")]) as server:
+        half = len(PASSWORD) // 2
+        server.capabilities += [b"X-ECHO " + PASSWORD[:half].encode(), PASSWORD[half:].encode()]
+        server.capabilities += [b"EXPIRE " + PASSWORD.encode()]
+        check = Importer().check(interface_for(server, leave_copy=True, **source))
+    assert check.ok
+    texts = [*check.capabilities, *(check.expire or ""), *check.warnings, repr(check)]
+    assert_clean(" ".join(texts))
+    assert_clean("".join(check.capabilities))
+    record(faults=1)
+
+
+def test_an_echoed_apop_digest_and_password_are_redacted() -> None:
+    with ScriptedPOP3([(b"u1", b"Subject: hi\r\n\r\nhi\r\n")]) as server:
+        timestamp = b"<1.2@example.org>"
+        digest = hashlib.md5(timestamp + PASSWORD.encode(), usedforsecurity=False).hexdigest()
+        server.answers["APOP"] = lambda args: b"-ERR [AUTH] got " + args + b" for " + PASSWORD.encode() + b"\r\n"
+        interface = interface_for(server, password=PASSWORD, apop=True)
+        report = Importer().run(interface)
+    assert report.error is not None
+    assert digest not in report.error
+    assert_clean(report.error)
+    record(faults=1)
+
+
+def test_a_password_in_a_reply_that_breaks_the_protocol_is_redacted() -> None:
+    with ScriptedPOP3([(b"u1", b"Subject: hi\r\n\r\nhi\r\n")]) as server:
+        server.answers["UIDL"] = lambda _args: b"garbage " + PASSWORD.encode() + b"\r\n"
+        report = Importer().run(interface_for(server, password=PASSWORD))
+    assert report.error is not None and "not a POP3 reply" in report.error
+    assert_clean(report.error)
+
+
+def test_the_cli_repeats_no_echoed_password(echoing: ScriptedPOP3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("click")
+    from click.testing import CliRunner
+
+    from mailtrack.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(VARIABLE, PASSWORD)
+    (tmp_path / "mailtrack.toml").write_text(
+        f'store = "sqlite:///{tmp_path / "mailtrack.db"}"\n\n[[interfaces]]\nname = "support"\n'
+        f'server = "127.0.0.1"\nport = {echoing.port}\nlogin = "support"\n'
+        f'password_env = "{VARIABLE}"\nsecurity = "none"\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    for args in (["check"], ["check", "--json"], ["run"], ["run", "--json"], ["interfaces", "list", "--json"], ["interfaces", "list"]):
+        result = runner.invoke(cli, args, env={"COLUMNS": "200"})
+        assert "refused the login" in result.output or "last_run" in result.output or "failed" in result.output
+        assert_clean(result.output)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("said hunter2!", "said [redacted]!"),
+        ("said HUNTER2", "said [redacted]"),
+        ("said hun\r\nter2", "said [redacted]"),
+        ("b64 aHVudGVyMg== end", "b64 [redacted]g== end"),
+        ("hex 68756e74657232", "hex [redacted]"),
+        ("nothing here", "nothing here"),
+    ],
+)
+def test_redact_finds_each_form_of_a_secret(text: str, expected: str) -> None:
+    assert redact(text, ["hunter2"]) == expected
+
+
+def test_a_redactor_without_secrets_changes_nothing() -> None:
+    assert Redactor().text("hunter2") == "hunter2"
+    assert Redactor(["", "x" * 0]).bytes(b"abc") == b"abc"
