@@ -210,8 +210,15 @@ class MailInterface:
     project: str = attrs.field(default="default", validator=_non_empty)
     #: Field values for every new record (the wizard's third step).
     defaults: Mapping[str, str] = attrs.field(factory=dict, converter=as_str_mapping)
-    #: Seconds to wait for the server on connect and on every command.
+    #: Seconds to wait for the server on connect and for any byte of a reply. A whole reply may
+    #: take ``timeout`` plus one second per :attr:`min_transfer_rate` bytes it carries.
     timeout: float = attrs.field(default=60.0, validator=_positive)
+    #: Bytes per second a server must deliver at least: a message of ``size`` bytes has
+    #: ``timeout + size / min_transfer_rate`` seconds, so a server that drips cannot hold a run.
+    min_transfer_rate: int = attrs.field(default=64 * 1024, validator=_positive)
+    #: Seconds one run may talk to the server (``None``: no limit). After it the session ends
+    #: without QUIT: what was imported stays imported, the rest waits on the server.
+    run_timeout: float | None = attrs.field(default=3600.0, validator=attrs.validators.optional(_positive))
     #: Messages larger than this (by the server's LIST size) are not retrieved and stay on the server.
     max_message_bytes: int = attrs.field(default=50 * 1024 * 1024, validator=_positive)
     #: What to do with machine mail and foreign senders.

@@ -22,6 +22,7 @@ from mailtrack import (
     SecurityError,
     ServerBusyError,
 )
+from mailtrack._deadlines import ReplyClock
 from mailtrack.fetching import POP3Fetcher
 from mailtrack.fetching._wire import Wire
 from mailtrack.testing import Faults, POP3TestServer
@@ -537,6 +538,9 @@ class ChunkedSocket:
     def recv(self, size: int) -> bytes:
         return self.chunks.pop(0) if self.chunks else b""
 
+    def settimeout(self, value: float | None) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -562,7 +566,7 @@ def test_the_reader_finds_each_reply_wherever_the_chunks_break(bodies: list[byte
             break
         chunks.append(stream[position : position + cut])
         position += cut
-    wire = Wire(ChunkedSocket(chunks))  # type: ignore[arg-type]
+    wire = Wire(ChunkedSocket(chunks), ReplyClock(timeout=60))  # type: ignore[arg-type]
     for body in bodies:
         assert wire.read_reply().ok
         assert wire.read_block(limit=10_000) == body

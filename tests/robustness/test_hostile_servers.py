@@ -12,14 +12,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 from _scripted_pop3 import ScriptedPOP3
 from _tally import record
 
-from mailtrack import AuthenticationError, Importer, MailInterface, Security
+from mailtrack import AuthenticationError, Importer, MailInterface, MemoryRecordStore, RunReport, Security
 from mailtrack._redaction import REDACTED, Redactor, redact
 from mailtrack.fetching import POP3Fetcher
 from mailtrack.stores import SQLRecordStore
@@ -68,8 +71,7 @@ def interface_for(server: ScriptedPOP3, **settings: object) -> MailInterface:
         port=server.port,
         login="support",
         security=Security.NONE,
-        timeout=10,
-        **settings,  # type: ignore[arg-type]
+        **{"timeout": 10, **settings},  # type: ignore[arg-type]
     )
 
 
@@ -176,3 +178,69 @@ def test_redact_finds_each_form_of_a_secret(text: str, expected: str) -> None:
 def test_a_redactor_without_secrets_changes_nothing() -> None:
     assert Redactor().text("hunter2") == "hunter2"
     assert Redactor(["", "x" * 0]).bytes(b"abc") == b"abc"
+
+
+# -- issue 14.3: deadlines, not only timeouts ------------------------------------------------------
+
+
+def _run_in_thread(importer: Importer, interface: MailInterface, bound: float) -> RunReport:
+    """Run the import in a thread; fail when it has not ended within *bound* seconds (liveness)."""
+    reports: list[RunReport] = []
+    thread = threading.Thread(target=lambda: reports.append(importer.run(interface)), daemon=True)
+    thread.start()
+    thread.join(bound)
+    assert not thread.is_alive(), f"the run did not end within {bound} seconds"
+    return reports[0]
+
+
+def _dripping(raw: bytes, pause: float) -> Callable[[bytes], Iterator[bytes]]:
+    def answer(_args: bytes) -> Iterator[bytes]:
+        yield b"+OK\r\n"
+        for byte in raw:
+            time.sleep(pause)
+            yield bytes([byte])
+        yield b".\r\n"
+
+    return answer
+
+
+def test_a_server_dripping_a_message_cannot_hold_the_run() -> None:
+    """One byte every 0.5 s never lets a 2 s read timeout expire; the reply's deadline does."""
+    raw = b"Subject: slow\r\nMessage-ID: <slow@example.org>\r\n\r\n" + b"x" * 1000 + b"\r\n"
+    with ScriptedPOP3([(b"slow", raw)]) as server, MemoryRecordStore() as store:
+        server.answers["RETR"] = _dripping(raw, 0.5)
+        interface = interface_for(server, password=PASSWORD, timeout=2)
+        importer = Importer(store=store)
+        # Expected end: ~2 s (timeout + 1 KB at 64 KB/s); at least 5x that is allowed.
+        report = _run_in_thread(importer, interface, bound=20)
+        assert report.error is not None and "too slow" in report.error, report.error
+        assert server.deleted == set() and store.list_records() == []
+        del server.answers["RETR"]
+        assert importer.run(interface).created == 1
+    assert server.deleted == {1}
+    record(faults=1, messages=1)
+
+
+def test_run_timeout_ends_the_session_without_quit_and_loses_nothing() -> None:
+    mailbox = [(b"u%d" % n, b"Subject: m%d\r\nMessage-ID: <m%d@example.org>\r\n\r\nbody\r\n" % (n, n)) for n in range(8)]
+    with ScriptedPOP3(mailbox) as server, MemoryRecordStore() as store:
+
+        def slow(args: bytes) -> bytes | Iterable[bytes]:
+            time.sleep(0.5)
+            return server.default("RETR", args)
+
+        server.answers["RETR"] = slow
+        interface = interface_for(server, password=PASSWORD, timeout=5, run_timeout=1.2)
+        importer = Importer(store=store)
+        report = _run_in_thread(importer, interface, bound=20)
+        assert report.error is not None and "run_timeout 1.2 s" in report.error, report.error
+        assert 0 < report.imported < len(mailbox)
+        assert not any(line == b"QUIT" for line in server.commands)
+        assert server.deleted == set()  # no QUIT: the server deleted nothing
+        del server.answers["RETR"]
+        second = importer.run(attrs.evolve(interface, run_timeout=None))
+        assert second.ok, second.error
+        assert report.imported + second.imported == len(mailbox)
+    assert len(server.deleted) == len(mailbox)
+    assert sorted(len(r.details) for r in store.list_records()) == [1] * len(mailbox)
+    record(faults=1, messages=len(mailbox))

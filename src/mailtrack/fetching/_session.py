@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import attrs
 
+from .._deadlines import Deadline, ReplyClock
 from .._terminal import terminal_safe
 from ..config import MailInterface, Security
 from ..exceptions import AuthenticationError, ConfigError, FetchError, SecurityError
@@ -79,14 +80,21 @@ class Session:
 
     @classmethod
     def connect(cls, interface: MailInterface) -> Session:
-        """Connect and, as the interface says, secure the connection; no login yet."""
+        """Connect and, as the interface says, secure the connection; no login yet.
+
+        The session's deadlines start now: ``run_timeout`` for all of it, and for each reply
+        ``timeout`` plus its size at ``min_transfer_rate``.
+        """
         security = interface.security
         context = _tls_context(interface) if security is not Security.NONE else None
+        limit = interface.run_timeout
+        run = Deadline.after(limit, f"the session (run_timeout {limit:g} s)" if limit else "the session")
+        clock = ReplyClock(timeout=interface.timeout, min_rate=interface.min_transfer_rate, run=run)
         try:
             wire = Wire.connect(
                 interface.server,
                 interface.effective_port,
-                timeout=interface.timeout,
+                clock=clock,
                 tls=context if security is Security.SSL else None,
             )
         except OSError as exc:
@@ -232,7 +240,7 @@ class Session:
 
     def receive_message(self, info: MessageInfo) -> bytes:
         """Read the reply to ``RETR``: the message, bounded by twice ``max_message_bytes``."""
-        self.expect_ok(self.wire.read_reply(), f"to send message {info.number}")
+        self.expect_ok(self.wire.read_reply(expected=info.size), f"to send message {info.number}")
         limit = 2 * self.interface.max_message_bytes + RETR_SLACK
         try:
             return self.wire.read_block(limit=limit)

@@ -16,6 +16,7 @@ import ssl
 
 import attrs
 
+from .._deadlines import ReplyClock, recv_within
 from .._redaction import Redactor
 from ._errors import ReplyTooLarge, WireError
 
@@ -51,6 +52,8 @@ class Wire:
     """A connected socket (plain or TLS) speaking the POP3 line protocol."""
 
     _sock: socket.socket
+    #: The deadlines of each reply and of the run (see :mod:`mailtrack._deadlines`).
+    clock: ReplyClock
     _buffer: bytearray = attrs.field(factory=bytearray, init=False)
     _closed: bool = attrs.field(default=False, init=False)
     #: The secrets sent on this connection: status lines come back with them taken out, so that
@@ -58,16 +61,17 @@ class Wire:
     secrets: Redactor = attrs.field(factory=Redactor, init=False, repr=False)
 
     @classmethod
-    def connect(cls, host: str, port: int, *, timeout: float, tls: ssl.SSLContext | None = None) -> Wire:
-        """Open a TCP connection (with implicit TLS when *tls* is given); nothing is sent."""
-        sock = socket.create_connection((host, port), timeout=timeout)
+    def connect(cls, host: str, port: int, *, clock: ReplyClock, tls: ssl.SSLContext | None = None) -> Wire:
+        """Open a TCP connection (with implicit TLS when *tls* is given) within *clock*'s
+        deadlines; nothing is sent."""
+        sock = socket.create_connection((host, port), timeout=clock.send_wait())
         if tls is not None:
             try:
                 sock = tls.wrap_socket(sock, server_hostname=host)
             except BaseException:
                 sock.close()
                 raise
-        return cls(sock)
+        return cls(sock, clock)
 
     # -- state --------------------------------------------------------------------------------
 
@@ -89,6 +93,7 @@ class Wire:
         """
         if self._buffer:
             raise WireError("the server sent unexpected data right after agreeing to STLS")
+        self._sock.settimeout(self.clock.send_wait())
         self._sock = context.wrap_socket(self._sock, server_hostname=host)
 
     def close(self) -> None:
@@ -105,12 +110,13 @@ class Wire:
 
     def send(self, *commands: str) -> None:
         """Send one or more command lines in a single write."""
+        self._sock.settimeout(self.clock.send_wait())
         self._sock.sendall(b"".join(command.encode("utf-8") + _CRLF for command in commands))
 
     # -- reading ------------------------------------------------------------------------------
 
     def _fill(self) -> None:
-        chunk = self._sock.recv(_RECV_SIZE)
+        chunk = recv_within(self._sock, _RECV_SIZE, self.clock)
         if not chunk:
             raise WireError("the server closed the connection unexpectedly")
         self._buffer += chunk
@@ -129,12 +135,15 @@ class Wire:
             start = max(0, len(self._buffer) - 1)
             self._fill()
 
-    def read_reply(self) -> Reply:
-        """Read one status line.
+    def read_reply(self, *, expected: int = 0) -> Reply:
+        """Read one status line; the reply (with the data that may follow) is to carry about
+        *expected* bytes, which extends its deadline (see :class:`~mailtrack._deadlines.ReplyClock`).
 
         Raises:
             WireError: the line is neither ``+OK`` nor ``-ERR``, too long, or the server closed.
+            DeadlineExceeded: the reply or the run took too long.
         """
+        self.clock.start(expected)
         end = self._line_end()
         line = bytes(self._buffer[:end])
         del self._buffer[: end + 2]
