@@ -221,6 +221,9 @@ class MailInterface:
     run_timeout: float | None = attrs.field(default=3600.0, validator=attrs.validators.optional(_positive))
     #: Messages larger than this (by the server's LIST size) are not retrieved and stay on the server.
     max_message_bytes: int = attrs.field(default=50 * 1024 * 1024, validator=_positive)
+    #: Most messages one run retrieves, oldest first (``None``: no limit); the rest wait on the
+    #: server for the next run, so that one run's work stays bounded however full the mailbox.
+    max_messages_per_run: int | None = attrs.field(default=2000, validator=attrs.validators.optional(_positive))
     #: What to do with machine mail and foreign senders.
     policy: ImportPolicy = attrs.field(factory=ImportPolicy, validator=_instance_of(ImportPolicy))
     #: Other addresses that deliver into this mailbox (``help@`` beside the login ``support@``).

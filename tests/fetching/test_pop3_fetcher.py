@@ -241,12 +241,14 @@ def test_messages_missing_from_uidl_or_list_are_left_out(faults: Faults) -> None
         assert [info.number for info in listing] == [1, 2]
 
 
-def test_a_duplicate_uid_is_left_out() -> None:
+def test_a_duplicate_uid_is_listed_and_left_to_the_importer() -> None:
+    """The importer leaves the second message of a UID on the server (tests/robustness/test_faults.py)."""
     with serve([FIRST, SECOND, LONG], faults=Faults(duplicate_uid=True)) as server:
         fetcher = POP3Fetcher(server.interface())
         listing = fetcher.open()
         fetcher.close(commit=False)
-        assert [info.number for info in listing] == [1, 2]
+        assert [info.number for info in listing] == [1, 2, 3]
+        assert listing[0].uid == listing[2].uid
 
 
 # -- deleting and ending the session -------------------------------------------------------------

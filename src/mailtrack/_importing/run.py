@@ -53,6 +53,8 @@ IN_FLIGHT_BYTES = 32 * 1024 * 1024
 PREFETCH_FROM = 16
 PREFETCH_MESSAGES = 64
 PREFETCH_BYTES = 16 * 1024 * 1024
+#: Listed messages looked up in the ledger at once.
+LEDGER_SLICE = 1000
 
 
 def run_mailbox(setup: Setup, interface: MailInterface, pool: WorkerPool | None) -> RunReport:
@@ -222,32 +224,58 @@ class MailboxRun:
             self.conversions.close(now=interrupted)
 
     def _sort(self, listing: Sequence[MessageInfo]) -> tuple[list[MessageInfo], dict[int, Held]]:
-        """The messages to retrieve, and among them (by number) those whose UID the store holds
-        already, to be looked at again (see :mod:`.recheck`)."""
+        """The messages to retrieve, oldest first and at most ``max_messages_per_run``, and among
+        them (by number) those whose UID the store holds already, to be looked at again (see
+        :mod:`.recheck`). The ledger is asked a slice of the listing at a time, so that a long
+        listing is never copied whole."""
         name, interface, tally = self.interface.name, self.interface, self.tally
-        try:
-            known = [info.uid for info in listing if info.uid is not None]
-            imported = self.setup.store.imported_uids(name, known) if known else set()
-        except StoreError as exc:
-            raise RunStopped(f"the record store failed, nothing was imported: {exc}") from exc
+        cap = interface.max_messages_per_run
         wanted: list[MessageInfo] = []
         recheck: dict[int, Held] = {}
-        for info in listing:
-            if info.uid is not None:
-                held = where_held(self.setup.store, name, info.uid, imported)
-                if held is not None:
-                    if not self.outcomes.goes_from_server(held):
-                        tally.skipped += 1  # left on the server by leave_copy or the quarantine policy
-                        continue
-                    recheck[info.number] = held
-            if info.size > interface.max_message_bytes:
-                tally.skipped += 1
+        #: UIDs of the messages to retrieve: a second message under one of them waits.
+        taken: set[str] = set()
+        for start in range(0, len(listing), LEDGER_SLICE):
+            if cap is not None and len(wanted) >= cap:
                 tally.note(
-                    f"{label(info, info.uid)} is {info.size} bytes, more than max_message_bytes "
-                    f"({interface.max_message_bytes}): not imported, left on the server"
+                    f"max_messages_per_run ({cap}) reached: {len(listing) - start} more listed "
+                    "message(s) were not looked at; they stay on the server for the next run"
                 )
-                continue
-            wanted.append(info)
+                break
+            part = listing[start : start + LEDGER_SLICE]
+            try:
+                known = [info.uid for info in part if info.uid is not None]
+                imported = self.setup.store.imported_uids(name, known) if known else set()
+            except StoreError as exc:
+                raise RunStopped(f"the record store failed, nothing was imported: {exc}") from exc
+            for position, info in enumerate(part):
+                if cap is not None and len(wanted) >= cap:
+                    tally.note(
+                        f"max_messages_per_run ({cap}) reached: {len(listing) - start - position} more "
+                        "listed message(s) were not looked at; they stay on the server for the next run"
+                    )
+                    return wanted, recheck
+                if info.uid is not None:
+                    if info.uid in taken:
+                        logger.warning(
+                            "%s has the UID of an earlier message; it stays on the server", label(info, info.uid)
+                        )
+                        continue
+                    held = where_held(self.setup.store, name, info.uid, imported)
+                    if held is not None:
+                        if not self.outcomes.goes_from_server(held):
+                            tally.skipped += 1  # left on the server by leave_copy or the quarantine policy
+                            continue
+                        recheck[info.number] = held
+                if info.size > interface.max_message_bytes:
+                    tally.skipped += 1
+                    tally.note(
+                        f"{label(info, info.uid)} is {info.size} bytes, more than max_message_bytes "
+                        f"({interface.max_message_bytes}): not imported, left on the server"
+                    )
+                    continue
+                if info.uid is not None:
+                    taken.add(info.uid)
+                wanted.append(info)
         return wanted, recheck
 
     # -- the stream: retrieve, convert, decide, batch -----------------------------------------

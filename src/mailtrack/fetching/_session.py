@@ -16,10 +16,10 @@ from collections.abc import Iterator
 import attrs
 
 from .._deadlines import Deadline, ReplyClock
-from .._terminal import terminal_safe
 from ..config import MailInterface, Security
 from ..exceptions import AuthenticationError, ConfigError, FetchError, SecurityError
 from ..models import MessageInfo
+from ._listing import Listing, listing_of, parse_list, parse_uidl
 from ._errors import ReplyTooLarge, WireError, connection_error, reply_code, reply_error, reply_text
 from ._pipeline import Pipeline, Window
 from ._wire import Reply, Wire
@@ -193,50 +193,26 @@ class Session:
         except (IndexError, ValueError):
             return None, None
 
-    def listing(self) -> list[MessageInfo]:
-        """Every message UIDL and LIST both name, by number (see ``POP3Fetcher``)."""
+    def listing(self) -> Listing:
+        """Every message UIDL and LIST both name, by number, held compactly (see ``POP3Fetcher``)."""
         wire = self.wire
         # Pipelined, UIDL and LIST cost one round trip instead of two.
         pipelined = "PIPELINING" in self.capabilities
         wire.send(*(("UIDL", "LIST") if pipelined else ("UIDL",)))
         reply = wire.read_reply()
-        uids: dict[int, str] | None
+        uids = None
         if reply.ok:
-            uids = _parse_uidl(wire.read_block(limit=LISTING_LIMIT))
+            uids = parse_uidl(wire.read_block(limit=LISTING_LIMIT))
         else:
             # A busy or broken mailbox says so with a response code; a plain -ERR means "no UIDL".
             if reply_code(reply.line) is not None:
                 self.expect_ok(reply, "UIDL (the unique IDs)")
             logger.info("%s: the server has no UIDL; messages are keyed by their content", self.where)
-            uids = None
         if not pipelined:
             wire.send("LIST")
         self.expect_ok(wire.read_reply(), "LIST (the mailbox listing)")
-        sizes = _parse_list(wire.read_block(limit=LISTING_LIMIT))
-        if uids is None:
-            return [MessageInfo(number=number, uid=None, size=size) for number, size in sorted(sizes.items())]
-        listing: list[MessageInfo] = []
-        seen: set[str] = set()
-        for number in sorted(sizes.keys() | uids.keys()):
-            uid, size = uids.get(number), sizes.get(number)
-            if uid is None or size is None:
-                logger.warning(
-                    "%s: message %d is missing from %s; it stays on the server for a later run",
-                    self.where,
-                    number,
-                    "UIDL" if uid is None else "LIST",
-                )
-            elif uid in seen:
-                logger.warning(
-                    "%s: message %d has the UID %r of an earlier message; it stays on the server",
-                    self.where,
-                    number,
-                    uid,
-                )
-            else:
-                seen.add(uid)
-                listing.append(MessageInfo(number=number, uid=uid, size=size))
-        return listing
+        sizes = parse_list(wire.read_block(limit=LISTING_LIMIT))
+        return listing_of(uids, sizes, self.where)
 
     def receive_message(self, info: MessageInfo) -> bytes:
         """Read the reply to ``RETR``: the message, bounded by twice ``max_message_bytes``."""
@@ -288,41 +264,3 @@ def _tls_context(interface: MailInterface) -> ssl.SSLContext:
             f"{where(interface)}: the CA file {ca_file!r} (ca_file) cannot be used: {reason}; "
             "nothing was sent"
         ) from exc
-
-
-def _listing_lines(block: bytes) -> Iterator[tuple[int, bytes]]:
-    for line in block.split(b"\r\n"):
-        words = line.split()
-        if len(words) >= 2 and words[0].isdigit():
-            yield int(words[0]), words[1]
-
-
-#: What RFC 1939 allows in a UID: 1 to 70 characters 0x21..0x7E.
-_CONFORMING_UID = re.compile(rb"[\x21-\x7e]{1,70}")
-
-
-def ledger_uid(uid: bytes) -> str:
-    """The key a UID from UIDL gets in the ledger: the UID itself when RFC 1939 allows it, else
-    ``uidl-sha256:`` and its digest (a UID with control characters would reach logs, reports and
-    terminals; the digest keeps the same message under the same key on every run)."""
-    if _CONFORMING_UID.fullmatch(uid):
-        return uid.decode("ascii")
-    return "uidl-sha256:" + hashlib.sha256(uid).hexdigest()
-
-
-def _parse_uidl(block: bytes) -> dict[int, str]:
-    uids: dict[int, str] = {}
-    for number, uid in _listing_lines(block):
-        key = uids[number] = ledger_uid(uid)
-        if key != uid.decode("latin-1"):
-            logger.warning(
-                "message %d has a UID that RFC 1939 does not allow (%s); it is keyed by its digest %s",
-                number,
-                terminal_safe(repr(uid)),
-                key,
-            )
-    return uids
-
-
-def _parse_list(block: bytes) -> dict[int, int]:
-    return {number: int(size) for number, size in _listing_lines(block) if size.isdigit()}
