@@ -169,6 +169,9 @@ class ImportPolicy:
     loop_header_value: str | None = attrs.field(default=None)
     #: After a message was quarantined, delete it from the server (True) or leave it there (False).
     delete_quarantined: bool = attrs.field(default=False, validator=_instance_of(bool))
+    #: A message whose conversion began this many times and never finished (it killed the
+    #: importer: out of memory, a crash in C code) is quarantined from its raw bytes, unparsed.
+    max_crashes: int = attrs.field(default=3, validator=_positive)
 
 
 def _default_port(security: Security) -> int:

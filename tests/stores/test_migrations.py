@@ -53,9 +53,27 @@ def _table_names(engine: sa.Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
 
 
+#: The tables of revision 0001_baseline (today's schema before migrations).
+BASELINE_TABLES = frozenset(
+    {
+        "mailtrack_meta",
+        "mailtrack_records",
+        "mailtrack_details",
+        "mailtrack_attachments",
+        "mailtrack_ledger",
+        "mailtrack_quarantine",
+        "mailtrack_interfaces",
+        "mailtrack_runs",
+        "mailtrack_leases",
+    }
+)
+
+
 def _legacy_tables(engine: sa.Engine, *, version_row: bool = True) -> None:
     """Tables as mailtrack made them before migrations: create_all and a schema_version row."""
-    tables.metadata.create_all(engine)
+    # Only the baseline's tables: later revisions add theirs.
+    baseline = [table for table in tables.metadata.sorted_tables if table.name in BASELINE_TABLES]
+    tables.metadata.create_all(engine, tables=baseline)
     if version_row:
         with engine.begin() as conn:
             conn.execute(sa.insert(tables.meta).values(key="schema_version", value="1"))

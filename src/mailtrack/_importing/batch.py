@@ -154,6 +154,7 @@ class Batch:
                 else:
                     self.commit_alone(item)
             return
+        self.outcomes.finished([item.key for item in batch])
         for item, result in zip(batch, results, strict=True):
             self.outcomes.committed(item.info, result)
 
@@ -172,6 +173,7 @@ class Batch:
             return
         if note is not None:
             self.outcomes.tally.note(f"{label(item.info, item.key)}: {note}")
+        self.outcomes.finished([item.key])
         self.outcomes.committed(item.info, result)
 
 

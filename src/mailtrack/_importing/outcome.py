@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -18,6 +20,9 @@ from ..config import MailInterface
 from ..exceptions import FetchError, MessageRefusedError, ParseError, StoreError
 from ..models import CommitResult, MessageInfo
 from .tally import Tally, label
+
+if TYPE_CHECKING:
+    from .crashes import CrashGuard
 
 __all__ = [
     "Held",
@@ -79,6 +84,13 @@ class Outcomes:
     interface: MailInterface
     fetcher: Fetcher
     tally: Tally
+    #: Counts the conversion attempts (see :mod:`.crashes`); told when messages are done.
+    guard: CrashGuard | None = None
+
+    def finished(self, keys: Sequence[str]) -> None:
+        """The messages under *keys* were committed or quarantined: their attempts are over."""
+        if self.guard is not None:
+            self.guard.finished(keys)
 
     def goes_from_server(self, held: Held) -> bool:
         """Whether a message the store holds is to go from the server."""
@@ -140,6 +152,7 @@ class Outcomes:
                 f"the record store failed ({exc}); the run stopped and messages not yet "
                 "imported stay on the server"
             ) from exc
+        self.finished([key])
         self.tally.failed += 1
         self.tally.note(f"{label(info, key)} quarantined: {reason}")
         if self.interface.policy.delete_quarantined:

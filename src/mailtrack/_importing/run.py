@@ -32,6 +32,7 @@ from ..exceptions import ConfigError, FetchError, StoreError
 from ..models import IncomingMessage, MessageInfo, RunReport
 from .batch import Batch, Pending
 from .conversions import Conversions, Ticket, start_pool
+from .crashes import CrashGuard, crash_reason
 from .lease import Lease, take_lease
 from .outcome import Held, LeaseLost, Outcomes, RunStopped, where_held
 from .policy import Decision, Policy, Quarantine, check_sender_policy
@@ -176,6 +177,7 @@ class MailboxRun:
     policy: Policy
     outcomes: Outcomes
     batch: Batch
+    guard: CrashGuard
     conversions: Conversions | None = None
     in_flight: collections.deque[_InFlight] = attrs.Factory(collections.deque)
     in_flight_bytes: int = 0
@@ -192,7 +194,8 @@ class MailboxRun:
             matcher=setup.matcher,
             sender_authorizer=setup.sender_authorizer,
         )
-        outcomes = Outcomes(store=store, interface=interface, fetcher=fetcher, tally=tally)
+        guard = CrashGuard(store, interface.name, interface.policy.max_crashes)
+        outcomes = Outcomes(store=store, interface=interface, fetcher=fetcher, tally=tally, guard=guard)
         batch = Batch(
             store=store,
             policy=policy,
@@ -200,7 +203,7 @@ class MailboxRun:
             size=setup.throughput.batch_size,
             wait=setup.throughput.batch_wait,
         )
-        return cls(setup, interface, fetcher, tally, lease, policy, outcomes, batch)
+        return cls(setup, interface, fetcher, tally, lease, policy, outcomes, batch, guard)
 
     # -- the listing -----------------------------------------------------------------------------
 
@@ -208,6 +211,7 @@ class MailboxRun:
         """Import what the listing holds that the store does not, converting on *pool* (shared)
         or on worker processes of this run's own."""
         wanted, recheck = self._sort(listing)
+        self.guard.look_up([info.uid for info in wanted if info.uid is not None and info.number not in recheck])
         if pool is not None:
             self.conversions = Conversions(self.setup.converter, pool, owns_pool=False)
         else:
@@ -222,6 +226,8 @@ class MailboxRun:
             interrupted = False
         finally:
             self.conversions.close(now=interrupted)
+            # Still alive: every conversion this run began has finished.
+            self.guard.close()
 
     def _sort(self, listing: Sequence[MessageInfo]) -> tuple[list[MessageInfo], dict[int, Held]]:
         """The messages to retrieve, oldest first and at most ``max_messages_per_run``, and among
@@ -347,7 +353,8 @@ class MailboxRun:
         self.batch.commit()
 
     def _start(self, info: MessageInfo, raw: bytes) -> None:
-        """Start converting a retrieved message (unless its content key shows it was handled)."""
+        """Start converting a retrieved message (unless its content key shows it was handled;
+        a suspect of a crash is converted alone)."""
         assert self.conversions is not None
         if info.uid is not None:
             key = info.uid
@@ -356,6 +363,11 @@ class MailboxRun:
             key = "sha256:" + hashlib.sha256(raw).hexdigest()
             if self.outcomes.skip_if_held(info, key):
                 return
+            self.guard.learn(key)
+        if self.guard.attempts(key):
+            self._suspect(info, key, raw)
+            return
+        self.guard.before_converting(key)
         ticket = self.conversions.submit(raw, self.setup.clock())
         self.in_flight.append(_InFlight(info=info, key=key, raw=raw, ticket=ticket))
         self.in_flight_bytes += len(raw)
@@ -444,6 +456,23 @@ class MailboxRun:
             self.fetcher.delete(info)
             return
         self.tally.note(reused_uid_note(info, held, key))
+        self._import_alone(info, key, raw)
+
+    def _suspect(self, info: MessageInfo, key: str, raw: bytes) -> None:
+        """A message that was being converted when the importer died: converted alone, after
+        everything before it was committed, so that a crash now is its own; quarantined unparsed
+        once it crashed the importer ``max_crashes`` times (see :mod:`.crashes`)."""
+        self._settle(everything=True)
+        self.batch.commit()
+        attempts = self.guard.attempts(key)
+        if self.guard.crashed_too_often(key):
+            self.outcomes.quarantine(info, key, raw, crash_reason(attempts))
+            return
+        self.guard.before_converting(key)
+        self._import_alone(info, key, raw)
+
+    def _import_alone(self, info: MessageInfo, key: str, raw: bytes) -> None:
+        """Convert, decide and commit one message here and now, in a transaction of its own."""
         try:
             message = self.setup.converter.convert(raw, received_at=self.setup.clock())
         except Exception as exc:
