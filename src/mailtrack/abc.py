@@ -189,7 +189,8 @@ class RecordStore(ABC):
         return {}
 
     def add_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:
-        """Count one more conversion attempt for each of *uids* (all in one transaction).
+        """Count one more conversion attempt for each of *uids* (all in one transaction; a UID
+        named twice counts once).
 
         Optional: see :meth:`conversion_attempts`. The default keeps nothing.
         """

@@ -195,7 +195,7 @@ class MemoryRecordStore(RecordStore):
 
     def add_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:
         with self._lock:
-            for uid in uids:
+            for uid in dict.fromkeys(uids):  # a UID named twice is one attempt
                 self._attempts[interface, uid] = self._attempts.get((interface, uid), 0) + 1
 
     def clear_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:
