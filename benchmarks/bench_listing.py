@@ -83,7 +83,13 @@ def _child(mode: str, port: int, db: str) -> None:
     from mailtrack.stores import SQLRecordStore
 
     interface = MailInterface(
-        name="bench", server="127.0.0.1", port=port, login="bench", password="bench", security=Security.NONE, timeout=600
+        name="bench",
+        server="127.0.0.1",
+        port=port,
+        login="bench",
+        password="bench",
+        security=Security.NONE,
+        timeout=600,
     )
     page = os.sysconf("SC_PAGE_SIZE")
     if mode == "listing":
@@ -130,7 +136,9 @@ def _measure(src: Path, mode: str, port: int, queue: multiprocessing.Queue) -> d
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline-ref", default="main", help="git ref measured as the baseline")
@@ -148,7 +156,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         baseline = Path(scratch) / "baseline"
         baseline.mkdir()
-        archive = subprocess.run(["git", "archive", args.baseline_ref, "src"], cwd=ROOT, check=True, capture_output=True)
+        archive = subprocess.run(
+            ["git", "archive", args.baseline_ref, "src"], cwd=ROOT, check=True, capture_output=True
+        )
         subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive.stdout, check=True)
         variants = {"baseline": baseline / "src", "branch": ROOT / "src"}
         results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
@@ -166,8 +176,18 @@ def main() -> int:
     print(f"{args.messages} listed messages, {args.repeat} round(s), baseline = {args.baseline_ref}")
     print(f"{'':28}{'baseline':>14}{'branch':>14}{'branch/baseline':>18}")
     rows = [
-        ("seconds to the first RETR", median("baseline", "start_seconds"), median("branch", "start_seconds"), "{:.2f}"),
-        ("peak RSS over start, MB", median("baseline", "peak_over_start") / 1e6, median("branch", "peak_over_start") / 1e6, "{:.0f}"),
+        (
+            "seconds to the first RETR",
+            median("baseline", "start_seconds"),
+            median("branch", "start_seconds"),
+            "{:.2f}",
+        ),
+        (
+            "peak RSS over start, MB",
+            median("baseline", "peak_over_start") / 1e6,
+            median("branch", "peak_over_start") / 1e6,
+            "{:.0f}",
+        ),
         ("listing bytes per message", listing["baseline"], listing["branch"], "{:.0f}"),
     ]
     for label, base, branch, form in rows:

@@ -2,7 +2,7 @@
 
 Text from mail or from a server may hold escape sequences that a terminal obeys: OSC 52 writes
 the clipboard, OSC 8 hides a link behind harmless words, CSI 6n makes the terminal type a reply,
-C1 controls (U+0080–U+009F) act like ESC sequences on many terminals, and bidi controls
+C1 controls (U+0080 to U+009F) act like ESC sequences on many terminals, and bidi controls
 (U+202E …) show ``Invoice \\u202efdp.exe`` as ``Invoice exe.pdf``. :func:`terminal_safe` shows
 each such character visibly escaped (``\\x1b``, ``\\u202e``) and keeps everything else, tab and
 newline included; :func:`json_safe` does the same for JSON text with JSON's own escapes.
@@ -19,9 +19,7 @@ __all__ = ["UNSAFE_CHARACTERS", "json_safe", "terminal_safe"]
 
 #: C0 controls but tab and newline, DEL, C1 controls, and the bidi controls (embeddings,
 #: overrides, isolates, marks, the Arabic letter mark).
-UNSAFE_CHARACTERS = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
+UNSAFE_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _escaped(match: re.Match[str]) -> str:

@@ -188,14 +188,14 @@ class RecordStore(ABC):
         """
         return {}
 
-    def add_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:
+    def add_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:  # noqa: B027 - optional
         """Count one more conversion attempt for each of *uids* (all in one transaction; a UID
         named twice counts once).
 
         Optional: see :meth:`conversion_attempts`. The default keeps nothing.
         """
 
-    def clear_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:
+    def clear_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:  # noqa: B027 - optional
         """Forget the conversion attempts of *uids* (they finished).
 
         Optional: see :meth:`conversion_attempts`. The default keeps nothing.

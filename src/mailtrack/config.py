@@ -82,6 +82,11 @@ def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object)
         raise _fail(attribute, f"must be positive, not {value!r}")
 
 
+def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)
+
+
 def _port(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
@@ -221,12 +226,12 @@ class MailInterface:
     min_transfer_rate: int = attrs.field(default=64 * 1024, validator=_positive)
     #: Seconds one run may talk to the server (``None``: no limit). After it the session ends
     #: without QUIT: what was imported stays imported, the rest waits on the server.
-    run_timeout: float | None = attrs.field(default=3600.0, validator=attrs.validators.optional(_positive))
+    run_timeout: float | None = attrs.field(default=3600.0, validator=_positive_or_none)
     #: Messages larger than this (by the server's LIST size) are not retrieved and stay on the server.
     max_message_bytes: int = attrs.field(default=50 * 1024 * 1024, validator=_positive)
     #: Most messages one run retrieves, oldest first (``None``: no limit); the rest wait on the
     #: server for the next run, so that one run's work stays bounded however full the mailbox.
-    max_messages_per_run: int | None = attrs.field(default=2000, validator=attrs.validators.optional(_positive))
+    max_messages_per_run: int | None = attrs.field(default=2000, validator=_positive_or_none)
     #: What to do with machine mail and foreign senders.
     policy: ImportPolicy = attrs.field(factory=ImportPolicy, validator=_instance_of(ImportPolicy))
     #: Other addresses that deliver into this mailbox (``help@`` beside the login ``support@``).

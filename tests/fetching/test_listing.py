@@ -11,8 +11,8 @@ import gc
 import tracemalloc
 
 import pytest
-from _scripted_pop3 import ScriptedPOP3
 
+from _scripted_pop3 import ScriptedPOP3
 from mailtrack import Importer, MailInterface, MemoryRecordStore, MessageInfo, Security
 from mailtrack.fetching import POP3Fetcher
 from mailtrack.fetching._listing import ledger_uid, listing_of, parse_list, parse_uidl
@@ -21,7 +21,13 @@ from mailtrack.testing import POP3TestServer, build_message
 
 def interface_for(port: int, **settings: object) -> MailInterface:
     return MailInterface(
-        name="support", server="127.0.0.1", port=port, login="user", password="secret", security=Security.NONE, **settings  # type: ignore[arg-type]
+        name="support",
+        server="127.0.0.1",
+        port=port,
+        login="user",
+        password="secret",
+        security=Security.NONE,
+        **settings,  # type: ignore[arg-type]
     )
 
 
@@ -55,7 +61,8 @@ def test_the_listing_reads_like_a_sequence_of_message_infos() -> None:
         MessageInfo(number=3, uid="c", size=30),
     ]
     assert listing[1:] == [MessageInfo(number=2, uid="b", size=20), MessageInfo(number=3, uid="c", size=30)]
-    assert listing[-1].uid == "c" and len(listing) == 3
+    assert listing[-1].uid == "c"
+    assert len(listing) == 3
     assert listing_of(None, parse_list(b"2 20\r\n1 10\r\n"), "here") == [
         MessageInfo(number=1, uid=None, size=10),
         MessageInfo(number=2, uid=None, size=20),
@@ -84,7 +91,8 @@ def test_malformed_lines_are_skipped_and_the_rest_is_read() -> None:
 )
 def test_a_uid_rfc_1939_does_not_allow_is_keyed_by_its_digest(uid: bytes) -> None:
     key = ledger_uid(uid)
-    assert key.startswith(b"uidl-sha256:") and len(key) == 12 + 64
+    assert key.startswith(b"uidl-sha256:")
+    assert len(key) == 12 + 64
     assert key == ledger_uid(uid)  # the same key on every run
     [info] = listing_of(parse_uidl(b"1 " + uid + b"\r\n"), parse_list(b"1 10\r\n"), "here")
     assert info.uid == key.decode()

@@ -20,7 +20,6 @@ import pytest
 pytest.importorskip("sqlalchemy")
 
 from _tally import audit, record
-
 from mailtrack.stores.sql import SQLRecordStore
 from mailtrack.testing import POP3TestServer, build_message
 
@@ -38,7 +37,9 @@ def run_worker(db: Path, port: int, workers: int) -> subprocess.CompletedProcess
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "worker-processes"])
-def test_a_message_that_kills_the_importer_is_quarantined_after_max_crashes(tmp_path: Path, workers: int) -> None:
+def test_a_message_that_kills_the_importer_is_quarantined_after_max_crashes(
+    tmp_path: Path, workers: int
+) -> None:
     count = 30 if workers else 12
     crasher = count // 3
     originals = {

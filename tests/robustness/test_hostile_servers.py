@@ -19,9 +19,9 @@ from pathlib import Path
 
 import attrs
 import pytest
+
 from _scripted_pop3 import ScriptedPOP3
 from _tally import record
-
 from mailtrack import AuthenticationError, Importer, MailInterface, MemoryRecordStore, RunReport, Security
 from mailtrack._redaction import REDACTED, Redactor, redact
 from mailtrack.fetching import POP3Fetcher
@@ -48,7 +48,8 @@ def _forms(secret: str) -> list[str]:
 def assert_clean(text: str, secret: str = PASSWORD) -> None:
     folded = " ".join(text.split())
     for form in _forms(secret):
-        assert form not in text and form not in folded.replace(" ", ""), (form, text)
+        assert form not in text, (form, text)
+        assert form not in folded.replace(" ", ""), (form, text)
 
 
 @pytest.fixture(params=["password", "password_env", "password_file"])
@@ -97,9 +98,11 @@ def test_an_echoed_password_appears_in_no_exception_report_check_or_log(
         report = importer.run(interface)
         check = importer.check(interface)
         saved = store.last_run("support")
-    assert report.error is not None and REDACTED in report.error
+    assert report.error is not None
+    assert REDACTED in report.error
     assert check.error is not None
-    assert saved is not None and saved.error is not None
+    assert saved is not None
+    assert saved.error is not None
     for text in (report.error, check.error, saved.error, caplog.text, repr(report), repr(check)):
         assert_clean(text)
     record(faults=1)
@@ -122,7 +125,9 @@ def test_an_echoed_apop_digest_and_password_are_redacted() -> None:
     with ScriptedPOP3([(b"u1", b"Subject: hi\r\n\r\nhi\r\n")]) as server:
         timestamp = b"<1.2@example.org>"
         digest = hashlib.md5(timestamp + PASSWORD.encode(), usedforsecurity=False).hexdigest()
-        server.answers["APOP"] = lambda args: b"-ERR [AUTH] got " + args + b" for " + PASSWORD.encode() + b"\r\n"
+        server.answers["APOP"] = lambda args: (
+            b"-ERR [AUTH] got " + args + b" for " + PASSWORD.encode() + b"\r\n"
+        )
         interface = interface_for(server, password=PASSWORD, apop=True)
         report = Importer().run(interface)
     assert report.error is not None
@@ -135,11 +140,14 @@ def test_a_password_in_a_reply_that_breaks_the_protocol_is_redacted() -> None:
     with ScriptedPOP3([(b"u1", b"Subject: hi\r\n\r\nhi\r\n")]) as server:
         server.answers["UIDL"] = lambda _args: b"garbage " + PASSWORD.encode() + b"\r\n"
         report = Importer().run(interface_for(server, password=PASSWORD))
-    assert report.error is not None and "not a POP3 reply" in report.error
+    assert report.error is not None
+    assert "not a POP3 reply" in report.error
     assert_clean(report.error)
 
 
-def test_the_cli_repeats_no_echoed_password(echoing: ScriptedPOP3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_repeats_no_echoed_password(
+    echoing: ScriptedPOP3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("click")
     from click.testing import CliRunner
 
@@ -154,9 +162,18 @@ def test_the_cli_repeats_no_echoed_password(echoing: ScriptedPOP3, tmp_path: Pat
         encoding="utf-8",
     )
     runner = CliRunner()
-    for args in (["check"], ["check", "--json"], ["run"], ["run", "--json"], ["interfaces", "list", "--json"], ["interfaces", "list"]):
+    for args in (
+        ["check"],
+        ["check", "--json"],
+        ["run"],
+        ["run", "--json"],
+        ["interfaces", "list", "--json"],
+        ["interfaces", "list"],
+    ):
         result = runner.invoke(cli, args, env={"COLUMNS": "200"})
-        assert "refused the login" in result.output or "last_run" in result.output or "failed" in result.output
+        assert (
+            "refused the login" in result.output or "last_run" in result.output or "failed" in result.output
+        )
         assert_clean(result.output)
 
 
@@ -213,8 +230,10 @@ def test_a_server_dripping_a_message_cannot_hold_the_run() -> None:
         importer = Importer(store=store)
         # Expected end: ~2 s (timeout + 1 KB at 64 KB/s); at least 5x that is allowed.
         report = _run_in_thread(importer, interface, bound=20)
-        assert report.error is not None and "too slow" in report.error, report.error
-        assert server.deleted == set() and store.list_records() == []
+        assert report.error is not None
+        assert "too slow" in report.error, report.error
+        assert server.deleted == set()
+        assert store.list_records() == []
         del server.answers["RETR"]
         assert importer.run(interface).created == 1
     assert server.deleted == {1}
@@ -222,7 +241,10 @@ def test_a_server_dripping_a_message_cannot_hold_the_run() -> None:
 
 
 def test_run_timeout_ends_the_session_without_quit_and_loses_nothing() -> None:
-    mailbox = [(b"u%d" % n, b"Subject: m%d\r\nMessage-ID: <m%d@example.org>\r\n\r\nbody\r\n" % (n, n)) for n in range(8)]
+    mailbox = [
+        (b"u%d" % n, b"Subject: m%d\r\nMessage-ID: <m%d@example.org>\r\n\r\nbody\r\n" % (n, n))
+        for n in range(8)
+    ]
     with ScriptedPOP3(mailbox) as server, MemoryRecordStore() as store:
 
         def slow(args: bytes) -> bytes | Iterable[bytes]:
@@ -233,7 +255,8 @@ def test_run_timeout_ends_the_session_without_quit_and_loses_nothing() -> None:
         interface = interface_for(server, password=PASSWORD, timeout=5, run_timeout=1.2)
         importer = Importer(store=store)
         report = _run_in_thread(importer, interface, bound=20)
-        assert report.error is not None and "run_timeout 1.2 s" in report.error, report.error
+        assert report.error is not None
+        assert "run_timeout 1.2 s" in report.error, report.error
         assert 0 < report.imported < len(mailbox)
         assert not any(line == b"QUIT" for line in server.commands)
         assert server.deleted == set()  # no QUIT: the server deleted nothing

@@ -17,7 +17,6 @@ import pty
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from email.header import Header
 from pathlib import Path
 
@@ -30,7 +29,6 @@ pytest.importorskip("sqlalchemy")
 from _hostile import nested_multipart
 from _scripted_pop3 import ScriptedPOP3
 from _tally import record
-
 from mailtrack._terminal import json_safe, terminal_safe
 
 #: Everything a hostile sender puts into text, in one string.
@@ -130,7 +128,7 @@ def assert_inert(output: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store holding the hostile message as a record and the unconvertible one in quarantine,
     imported by ``mailtrack run`` from a server with hostile UIDs (its output is kept)."""
     path = tmp_path_factory.mktemp("pty")
@@ -144,7 +142,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         )
         (path / "run.out").write_text(under_pty(path, "run"), encoding="utf-8")
         record(bad_inputs=2)
-    yield path
+    return path
 
 
 def test_run_output_holds_no_control_from_the_uids_or_the_mail(workdir: Path) -> None:
@@ -176,7 +174,7 @@ def test_commands_showing_stored_text_write_no_control_to_the_terminal(
     if args[:2] == ("records", "show"):
         assert "\\x1b]52;c;SGFja2Vk\\x07" in output  # shown, visibly escaped
         assert "\\u202efdp.exe" in output
-    if args[-1] == "--headers" or args[0] == "quarantine" and args[1] == "show":
+    if args[-1] == "--headers" or (args[0] == "quarantine" and args[1] == "show"):
         assert "\\x9b31m" in output  # the header's C1 byte, escaped
 
 

@@ -18,7 +18,15 @@ import signal
 import sys
 from datetime import datetime
 
-from mailtrack import Importer, ImportPolicy, IncomingMessage, MailInterface, MailParserConverter, Security, SenderPolicy
+from mailtrack import (
+    Importer,
+    ImportPolicy,
+    IncomingMessage,
+    MailInterface,
+    MailParserConverter,
+    Security,
+    SenderPolicy,
+)
 
 CRASH_MARK = b"X-Crash: yes"
 
@@ -59,7 +67,11 @@ def main(db_path: str, port: int, workers: int) -> int:
             conversion_workers=workers or None,
         )
         report = importer.run(make_interface(port))
-    print(json.dumps({"created": report.created, "failed": report.failed, "error": report.error, "notes": report.notes}))
+    print(
+        json.dumps(
+            {"created": report.created, "failed": report.failed, "error": report.error, "notes": report.notes}
+        )
+    )
     return 0
 
 

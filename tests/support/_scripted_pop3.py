@@ -10,6 +10,7 @@ messages, so that a benchmark can list a million messages without holding them.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -74,16 +75,12 @@ class ScriptedPOP3:
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._closing.set()
-        try:
+        with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-        except OSError:
-            pass
         self._listener.close()
         for connection in list(self._connections):
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             connection.close()
         for thread in self._threads:
             thread.join(timeout=10)

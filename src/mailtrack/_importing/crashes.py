@@ -106,7 +106,9 @@ class CrashGuard:
         try:
             self.store.clear_conversion_attempts(self.interface, done)
         except StoreError:
-            logger.warning("could not clear conversion attempts of interface %r", self.interface, exc_info=True)
+            logger.warning(
+                "could not clear conversion attempts of interface %r", self.interface, exc_info=True
+            )
 
     def attempts(self, key: str) -> int:
         """Attempts of *key* that never finished, before this run."""
@@ -125,7 +127,11 @@ class CrashGuard:
         if key in self._counted:
             return
         start = self._position.get(key)
-        keys = [key] if start is None else [k for k in self._order[start : start + MARK_AHEAD] if k not in self._counted]
+        keys = (
+            [key]
+            if start is None
+            else [k for k in self._order[start : start + MARK_AHEAD] if k not in self._counted]
+        )
         try:
             self.store.add_conversion_attempts(self.interface, keys)
         except StoreError as exc:
@@ -142,4 +148,6 @@ class CrashGuard:
         try:
             self.store.clear_conversion_attempts(self.interface, done)
         except StoreError:
-            logger.warning("could not clear conversion attempts of interface %r", self.interface, exc_info=True)
+            logger.warning(
+                "could not clear conversion attempts of interface %r", self.interface, exc_info=True
+            )

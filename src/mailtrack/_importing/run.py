@@ -211,7 +211,9 @@ class MailboxRun:
         """Import what the listing holds that the store does not, converting on *pool* (shared)
         or on worker processes of this run's own."""
         wanted, recheck = self._sort(listing)
-        self.guard.look_up([info.uid for info in wanted if info.uid is not None and info.number not in recheck])
+        self.guard.look_up(
+            [info.uid for info in wanted if info.uid is not None and info.number not in recheck]
+        )
         if pool is not None:
             self.conversions = Conversions(self.setup.converter, pool, owns_pool=False)
         else:
@@ -263,7 +265,8 @@ class MailboxRun:
                 if info.uid is not None:
                     if info.uid in taken:
                         logger.warning(
-                            "%s has the UID of an earlier message; it stays on the server", label(info, info.uid)
+                            "%s has the UID of an earlier message; it stays on the server",
+                            label(info, info.uid),
                         )
                         continue
                     held = where_held(self.setup.store, name, info.uid, imported)

@@ -6,9 +6,9 @@ import sys
 
 import click
 
+from .._terminal import terminal_safe
 from ..exceptions import InterfaceNotFoundError, MailtrackError
 from ._app import App, ErrorHandlingGroup, fail, pass_app
-from .._terminal import terminal_safe
 from ._render import print_json, quarantine_panel, quarantine_table, safe_text
 from ._run import make_importer
 
@@ -45,7 +45,7 @@ def list_quarantined(app: App, interface_name: str | None, as_json: bool) -> Non
 @click.option(
     "--raw",
     is_flag=True,
-    help="Print the whole raw message, unchanged, and nothing else (on a terminal: control characters escaped).",
+    help="Print the whole raw message, unchanged, and nothing else (on a terminal: controls escaped).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON (without the raw bytes).")
 @pass_app

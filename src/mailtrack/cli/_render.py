@@ -249,7 +249,9 @@ def run_summary(reports: Sequence[RunReport], *, title: str | None = "Run report
     lines += [
         safe_text(f"  {report.interface} skipped: {report.error}", style="yellow")
         if report.busy
-        else safe_text(f"  {report.interface} failed: {_error_of(report.interface, report.error)}", style="red")
+        else safe_text(
+            f"  {report.interface} failed: {_error_of(report.interface, report.error)}", style="red"
+        )
         for report in reports
         if not report.ok
     ]
@@ -302,7 +304,9 @@ def check_line(check: ConnectionCheck, interface: MailInterface) -> Text:
     if not check.ok:
         error = _error_of(check.interface, check.error)
         return Text.assemble(
-            (terminal_safe(f"{check.interface}: "), "bold"), ("FAILED", "bold red"), terminal_safe(f" — {error}")
+            (terminal_safe(f"{check.interface}: "), "bold"),
+            ("FAILED", "bold red"),
+            terminal_safe(f" — {error}"),
         )
     secured = f"over {check.tls_version}" if check.tls_version else "without encryption"
     waiting = ""

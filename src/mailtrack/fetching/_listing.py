@@ -128,7 +128,11 @@ class Listing(Sequence[MessageInfo]):
     __slots__ = ("_ends", "_keys", "_numbers", "_sizes")
 
     def __init__(
-        self, numbers: array[int], sizes: array[int], keys: bytes | None = None, ends: array[int] | None = None
+        self,
+        numbers: array[int],
+        sizes: array[int],
+        keys: bytes | None = None,
+        ends: array[int] | None = None,
     ) -> None:
         self._numbers = numbers
         self._sizes = sizes
@@ -189,7 +193,9 @@ def listing_of(
         if _ascending(list_numbers):
             return Listing(list_numbers, list_sizes)
         order = sorted(range(len(list_numbers)), key=list_numbers.__getitem__)
-        return Listing(array("Q", (list_numbers[i] for i in order)), array("Q", (list_sizes[i] for i in order)))
+        return Listing(
+            array("Q", (list_numbers[i] for i in order)), array("Q", (list_sizes[i] for i in order))
+        )
     uid_numbers, keys, ends = uidl
     if uid_numbers == list_numbers and _ascending(list_numbers):
         return Listing(list_numbers, list_sizes, keys, ends)
@@ -222,4 +228,4 @@ def listing_of(
 
 
 def _ascending(numbers: array[int]) -> bool:
-    return all(a < b for a, b in zip(numbers, itertools.islice(numbers, 1, None)))
+    return all(a < b for a, b in zip(numbers, itertools.islice(numbers, 1, None), strict=False))

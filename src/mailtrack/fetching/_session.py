@@ -11,7 +11,6 @@ import hashlib
 import logging
 import re
 import ssl
-from collections.abc import Iterator
 
 import attrs
 
@@ -19,8 +18,8 @@ from .._deadlines import Deadline, ReplyClock
 from ..config import MailInterface, Security
 from ..exceptions import AuthenticationError, ConfigError, FetchError, SecurityError
 from ..models import MessageInfo
-from ._listing import Listing, listing_of, parse_list, parse_uidl
 from ._errors import ReplyTooLarge, WireError, connection_error, reply_code, reply_error, reply_text
+from ._listing import Listing, listing_of, parse_list, parse_uidl
 from ._pipeline import Pipeline, Window
 from ._wire import Reply, Wire
 

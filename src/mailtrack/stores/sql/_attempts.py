@@ -21,7 +21,9 @@ def counts(conn: Connection, interface: str, uids: Iterable[str]) -> dict[str, i
     found: dict[str, int] = {}
     for chunk in chunks(list(by_key)):
         rows = conn.execute(
-            sa.select(table.c.uid, table.c.attempts).where(table.c.interface == interface, table.c.uid.in_(chunk))
+            sa.select(table.c.uid, table.c.attempts).where(
+                table.c.interface == interface, table.c.uid.in_(chunk)
+            )
         )
         found.update((by_key[row.uid], row.attempts) for row in rows)
     return found
@@ -36,7 +38,11 @@ def add(conn: Connection, interface: str, uids: Sequence[str], now: datetime) ->
         where = sa.and_(table.c.interface == interface, table.c.uid.in_(chunk))
         conn.execute(sa.update(table).where(where).values(attempts=table.c.attempts + 1, attempted_at=now))
         counted = {row.uid for row in conn.execute(sa.select(table.c.uid).where(where))}
-        new = [{"interface": interface, "uid": uid, "attempts": 1, "attempted_at": now} for uid in chunk if uid not in counted]
+        new = [
+            {"interface": interface, "uid": uid, "attempts": 1, "attempted_at": now}
+            for uid in chunk
+            if uid not in counted
+        ]
         if new:
             conn.execute(sa.insert(table), new)
 
