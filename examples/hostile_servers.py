@@ -28,7 +28,8 @@ def main() -> None:
         report = Importer().run(server.interface())
         print(f"refused login, as reported: {report.error}")
         assert report.error is not None
-        assert PASSWORD not in report.error and "[redacted]" in report.error
+        assert PASSWORD not in report.error
+        assert "[redacted]" in report.error
 
     # 2. A full mailbox, three messages per run; 3. a forgery of the login address.
     messages = [
