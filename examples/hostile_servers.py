@@ -52,7 +52,7 @@ def main() -> None:
         for number in (1, 2):
             report = importer.run(interface)
             print(
-                f"run {number}: {report.created} created, {report.skipped} skipped; notes: {list(report.notes)}"
+                f"run {number}: {report.created} created, {report.skipped} skipped; notes: {report.notes}"
             )
         print(f"left on the server: {len(server.mailbox)}; kinds of mail: {report.classes}")
     assert len(store.list_records()) == 5
