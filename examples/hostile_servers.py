@@ -51,9 +51,7 @@ def main() -> None:
         interface = server.interface(name="support", max_messages_per_run=3, run_timeout=600)
         for number in (1, 2):
             report = importer.run(interface)
-            print(
-                f"run {number}: {report.created} created, {report.skipped} skipped; notes: {report.notes}"
-            )
+            print(f"run {number}: {report.created} created, {report.skipped} skipped; notes: {report.notes}")
         print(f"left on the server: {len(server.mailbox)}; kinds of mail: {report.classes}")
     assert len(store.list_records()) == 5
     assert all(len(record.details) == 1 for record in store.list_records())  # the forgery joined none
