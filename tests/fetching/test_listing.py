@@ -13,28 +13,17 @@ import tracemalloc
 import pytest
 
 from _scripted_pop3 import ScriptedPOP3
-from mailtrack import Importer, MailInterface, MemoryRecordStore, MessageInfo, Security
+from _sigkill_worker import make_interface
+from mailtrack import Importer, MailInterface, MemoryRecordStore, MessageInfo
 from mailtrack.fetching import POP3Fetcher
 from mailtrack.fetching._listing import ledger_uid, listing_of, parse_list, parse_uidl
 from mailtrack.testing import POP3TestServer, build_message
 
 
-def interface_for(port: int, **settings: object) -> MailInterface:
-    return MailInterface(
-        name="support",
-        server="127.0.0.1",
-        port=port,
-        login="user",
-        password="secret",
-        security=Security.NONE,
-        **settings,  # type: ignore[arg-type]
-    )
-
-
 def test_a_listed_message_costs_under_100_bytes() -> None:
     count = 100_000
     with ScriptedPOP3(count=count) as server:
-        fetcher = POP3Fetcher(interface_for(server.port))
+        fetcher = POP3Fetcher(make_interface(server.port, leave_copy=False))
         gc.collect()
         tracemalloc.start()
         try:
@@ -118,6 +107,6 @@ def test_max_messages_per_run_imports_the_oldest_first_and_the_rest_next_run() -
 def test_the_importer_leaves_a_second_message_under_a_listed_uid() -> None:
     first, second = (build_message(subject=s, message_id=f"<{s}@example.org>") for s in ("one", "two"))
     with ScriptedPOP3([(b"same", first), (b"same", second)]) as server, MemoryRecordStore() as store:
-        report = Importer(store=store).run(interface_for(server.port))
+        report = Importer(store=store).run(make_interface(server.port, leave_copy=False))
         assert report.created == 1
         assert server.deleted == {1}  # the second stays for a later run

@@ -21,7 +21,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from _sql_databases import scratch_database
+from _sql_databases import BASELINE_TABLES, scratch_database
 from mailtrack import CommitOutcome, CreateRecord, SchemaVersionError, StoreError
 from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, history, stamp, upgrade
 from mailtrack.stores.sql import _schema as tables
@@ -51,22 +51,6 @@ def engine(empty_db: sa.URL) -> Iterator[sa.Engine]:
 
 def _table_names(engine: sa.Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
-
-
-#: The tables of revision 0001_baseline (today's schema before migrations).
-BASELINE_TABLES = frozenset(
-    {
-        "mailtrack_meta",
-        "mailtrack_records",
-        "mailtrack_details",
-        "mailtrack_attachments",
-        "mailtrack_ledger",
-        "mailtrack_quarantine",
-        "mailtrack_interfaces",
-        "mailtrack_runs",
-        "mailtrack_leases",
-    }
-)
 
 
 def _legacy_tables(engine: sa.Engine, *, version_row: bool = True) -> None:

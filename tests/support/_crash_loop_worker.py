@@ -18,14 +18,11 @@ import signal
 import sys
 from datetime import datetime
 
+from _sigkill_worker import make_interface
 from mailtrack import (
     Importer,
-    ImportPolicy,
     IncomingMessage,
-    MailInterface,
     MailParserConverter,
-    Security,
-    SenderPolicy,
 )
 
 CRASH_MARK = b"X-Crash: yes"
@@ -40,20 +37,6 @@ class CrashingConverter(MailParserConverter):
         return super().convert(raw, received_at=received_at)
 
 
-def make_interface(port: int) -> MailInterface:
-    return MailInterface(
-        name="support",
-        server="127.0.0.1",
-        port=port,
-        login="user",
-        password="secret",
-        security=Security.NONE,
-        project="helpdesk",
-        timeout=10.0,
-        policy=ImportPolicy(sender_policy=SenderPolicy.ANYONE),
-    )
-
-
 def main(db_path: str, port: int, workers: int) -> int:
     from mailtrack.stores.sql import SQLRecordStore
 
@@ -66,7 +49,7 @@ def main(db_path: str, port: int, workers: int) -> int:
             batch_size=10,
             conversion_workers=workers or None,
         )
-        report = importer.run(make_interface(port))
+        report = importer.run(make_interface(port, leave_copy=False))
     print(
         json.dumps(
             {"created": report.created, "failed": report.failed, "error": report.error, "notes": report.notes}

@@ -32,6 +32,22 @@ SERVERS = {
 }
 
 
+#: The tables of revision 0001_baseline (today's schema before migrations).
+BASELINE_TABLES = frozenset(
+    {
+        "mailtrack_meta",
+        "mailtrack_records",
+        "mailtrack_details",
+        "mailtrack_attachments",
+        "mailtrack_ledger",
+        "mailtrack_quarantine",
+        "mailtrack_interfaces",
+        "mailtrack_runs",
+        "mailtrack_leases",
+    }
+)
+
+
 def server_url(kind: str) -> sa.URL:
     variable, default, _ = SERVERS[kind]
     return sa.make_url(os.environ.get(variable, default))
