@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Literal
 
 import pytest
 
@@ -90,8 +92,17 @@ class NotifyingStore(RecordStore):
         limit: int | None = None,
         offset: int = 0,
         load_content: bool = False,
+        updated_since: datetime | None = None,
+        order: Literal["id", "updated"] = "id",
     ) -> list[Record]:
-        return self._inner.list_records(project, limit=limit, offset=offset, load_content=load_content)
+        return self._inner.list_records(
+            project,
+            limit=limit,
+            offset=offset,
+            load_content=load_content,
+            updated_since=updated_since,
+            order=order,
+        )
 
     def has_record(self, record_id: int, project: str | None = None) -> bool:
         return self._inner.has_record(record_id, project)

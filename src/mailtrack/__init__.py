@@ -12,7 +12,17 @@ from ._html import display_html, sanitize_html
 from ._serde import dump_config, load_config
 from .abc import Fetcher, Matcher, MessageConverter, RecordStore
 from .classifying import LOOP_HEADER, classify, outgoing_headers
-from .config import ClassAction, Config, ImportPolicy, MailInterface, ParseLimits, Security, SenderPolicy
+from .config import (
+    AttachmentAction,
+    AttachmentLimits,
+    ClassAction,
+    Config,
+    ImportPolicy,
+    MailInterface,
+    ParseLimits,
+    Security,
+    SenderPolicy,
+)
 from .converting import MailParserConverter
 from .exceptions import (
     AttachmentNotFoundError,
@@ -25,6 +35,7 @@ from .exceptions import (
     ParseError,
     QuarantineNotFoundError,
     RecordNotFoundError,
+    RunFailedError,
     SchemaVersionError,
     SecurityError,
     ServerBusyError,
@@ -36,6 +47,7 @@ from .matching import SubjectIdMatcher
 from .models import (
     AppendToRecord,
     Attachment,
+    CommitEvent,
     CommitOutcome,
     CommitResult,
     ConnectionCheck,
@@ -49,6 +61,7 @@ from .models import (
     MessageInfo,
     QuarantinedMessage,
     Record,
+    RefusedAttachment,
     RunReport,
     SkipMessage,
 )
@@ -58,10 +71,13 @@ __all__ = [
     "LOOP_HEADER",
     "AppendToRecord",
     "Attachment",
+    "AttachmentAction",
+    "AttachmentLimits",
     "AttachmentNotFoundError",
     "AuthenticationError",
     "ClassAction",
     "Config",
+    "CommitEvent",
     "CommitOutcome",
     "CommitResult",
     "ConfigError",
@@ -94,6 +110,8 @@ __all__ = [
     "Record",
     "RecordNotFoundError",
     "RecordStore",
+    "RefusedAttachment",
+    "RunFailedError",
     "RunReport",
     "SchemaVersionError",
     "SecurityError",

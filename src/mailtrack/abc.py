@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from typing_extensions import Self
 
@@ -246,10 +246,23 @@ class RecordStore(ABC):
         limit: int | None = None,
         offset: int = 0,
         load_content: bool = False,
+        updated_since: datetime | None = None,
+        order: Literal["id", "updated"] = "id",
     ) -> list[Record]:
-        """Records (of *project*, or all), newest ID first, with details, paged by *limit*/*offset*.
+        """Records (of *project*, or all), with details, paged by *limit*/*offset*.
 
         Attachment content is left out (``None``) unless ``load_content=True``.
+
+        Args:
+            updated_since: only records whose ``updated_at`` is at or after this moment (a
+                naive datetime is taken as UTC): what a host reads after each run to react to
+                new records and follow-ups. Keep the newest ``updated_at`` you saw and pass it
+                next time (a record updated at that very moment comes again: be idempotent).
+            order: ``"id"``: newest ID first; ``"updated"``: most recently updated first (ties:
+                newest ID first). Stores keep an index for both.
+
+        Raises:
+            ValueError: a negative *limit* or *offset*, or an unknown *order*.
         """
 
     @abstractmethod

@@ -14,6 +14,7 @@ import attrs
 __all__ = [
     "AppendToRecord",
     "Attachment",
+    "CommitEvent",
     "CommitOutcome",
     "CommitResult",
     "ConnectionCheck",
@@ -26,6 +27,7 @@ __all__ = [
     "MessageInfo",
     "QuarantinedMessage",
     "Record",
+    "RefusedAttachment",
     "RunReport",
     "SkipMessage",
 ]
@@ -116,6 +118,28 @@ _ACTIVE_CONTENT_SUFFIXES = (
 
 
 @attrs.frozen(kw_only=True)
+class RefusedAttachment:
+    """An attachment the interface's :class:`~mailtrack.AttachmentLimits` refused: what the
+    detail keeps of it instead of the file (its bytes are not stored with the detail)."""
+
+    #: The name it would have been stored under (safe to show and to use as a file name).
+    filename: str
+    content_type: str = "application/octet-stream"
+    size: int = 0
+    #: Hex SHA-256 of the content, to recognise the file later.
+    sha256: str = ""
+    #: Why it was refused, naming the setting (``larger than attachments.max_bytes …``).
+    reason: str = ""
+    #: True when the whole raw message was kept in the quarantine, so the file can be taken out
+    #: (``on_refused = "keep_in_quarantine"``).
+    quarantined: bool = False
+
+    def __str__(self) -> str:
+        kept = "; the message is kept in the quarantine" if self.quarantined else ""
+        return f"{self.filename} ({self.content_type}, {self.size} bytes) refused: {self.reason}{kept}"
+
+
+@attrs.frozen(kw_only=True)
 class IncomingMessage:
     """A raw message turned into values, by a :class:`~mailtrack.abc.MessageConverter`."""
 
@@ -148,6 +172,8 @@ class IncomingMessage:
     defects: tuple[str, ...] = ()
     #: Size of the raw message in bytes.
     size: int = 0
+    #: Attachments the interface's attachment limits refused (left out of :attr:`attachments`).
+    refused_attachments: tuple[RefusedAttachment, ...] = ()
 
     def header(self, name: str) -> str | None:
         """The first value of header field *name* (any case), or ``None``."""
@@ -188,6 +214,11 @@ class Detail:
     message_class: MessageClass = MessageClass.NORMAL
     #: Name of the interface the message came through.
     interface: str = ""
+    #: What the converter noticed about damaged input (an unreadable Date, an unknown charset,
+    #: a malformed part …), in plain words; empty for a clean message.
+    defects: tuple[str, ...] = ()
+    #: Attachments the interface refused by its attachment limits, in place of the files.
+    refused_attachments: tuple[RefusedAttachment, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -339,6 +370,26 @@ class RunReport:
         """True when the run was not stopped by an error."""
         return self.error is None
 
+    def raise_for_error(self) -> None:
+        """Raise :class:`~mailtrack.RunFailedError` when the run stopped on an error (``not ok``:
+        an unset password variable, an unreachable server, a failing store, a mailbox another
+        worker holds), so that a script fails loudly; do nothing otherwise.
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> now = datetime.now(timezone.utc)
+            >>> RunReport(interface="support", started_at=now, finished_at=now).raise_for_error()
+            >>> failed = RunReport(interface="support", started_at=now, finished_at=now, error="no route")
+            >>> failed.raise_for_error()
+            Traceback (most recent call last):
+            ...
+            mailtrack.exceptions.RunFailedError: interface 'support': no route
+        """
+        if self.error is not None:
+            from .exceptions import RunFailedError
+
+            raise RunFailedError(self)
+
 
 @attrs.frozen(kw_only=True)
 class ConnectionCheck:
@@ -370,3 +421,28 @@ class ConnectionCheck:
     @property
     def stls(self) -> bool:
         return "STLS" in self.capabilities
+
+
+@attrs.frozen(kw_only=True)
+class CommitEvent:
+    """What one commit did, as the ``on_committed`` listener of an :class:`~mailtrack.Importer`
+    hears it: after the commit, once per message that opened a record or added to one."""
+
+    #: The interface the message came through.
+    interface: str
+    #: The message's key in the ledger (its UID, or ``sha256:…`` without UIDL).
+    uid: str
+    #: ``CREATED`` (a new record) or ``APPENDED`` (a follow-up on an existing one).
+    outcome: CommitOutcome
+    #: The record as the commit left it; attachment content is not loaded (``None``).
+    record: Record
+    #: The detail the commit wrote (also the last of ``record.details``).
+    detail: Detail
+    #: The fields the commit set: a new record's fields; empty for an append, which moves only
+    #: ``updated_at``.
+    changed_fields: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def created(self) -> bool:
+        """True when the message opened a new record."""
+        return self.outcome is CommitOutcome.CREATED

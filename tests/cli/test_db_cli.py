@@ -13,9 +13,9 @@ pytest.importorskip("alembic")
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
+from _legacy_schema import legacy_tables
 from mailtrack.cli import cli
 from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current
-from mailtrack.stores.sql import _schema as tables
 from mailtrack.stores.sql import _versions as versions
 
 
@@ -40,9 +40,7 @@ def test_upgrade_creates_then_has_nothing_to_do(url: str) -> None:
 
 def test_upgrade_upgrades_a_database_from_before_migrations(url: str) -> None:
     engine = sa.create_engine(url)
-    tables.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(sa.insert(tables.meta).values(key="schema_version", value="1"))
+    legacy_tables(engine)
     engine.dispose()
     result = invoke("--store", url, "db", "upgrade")
     assert result.exit_code == 0, result.output
@@ -67,7 +65,7 @@ def test_current_and_history(url: str) -> None:
 
 def test_stamp_lets_tables_without_a_version_be_upgraded(url: str) -> None:
     engine = sa.create_engine(url)
-    tables.metadata.create_all(engine)  # no version row: refused until stamped
+    legacy_tables(engine, version_row=False)  # no version row: refused until stamped
     engine.dispose()
     refused = invoke("--store", url, "records", "list")
     assert refused.exit_code == 1

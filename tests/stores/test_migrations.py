@@ -21,7 +21,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from _sql_databases import BASELINE_TABLES, scratch_database
+from _legacy_schema import legacy_tables
+from _sql_databases import scratch_database
 from mailtrack import CommitOutcome, CreateRecord, SchemaVersionError, StoreError
 from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, history, stamp, upgrade
 from mailtrack.stores.sql import _schema as tables
@@ -54,13 +55,7 @@ def _table_names(engine: sa.Engine) -> set[str]:
 
 
 def _legacy_tables(engine: sa.Engine, *, version_row: bool = True) -> None:
-    """Tables as mailtrack made them before migrations: create_all and a schema_version row."""
-    # Only the baseline's tables: later revisions add theirs.
-    baseline = [table for table in tables.metadata.sorted_tables if table.name in BASELINE_TABLES]
-    tables.metadata.create_all(engine, tables=baseline)
-    if version_row:
-        with engine.begin() as conn:
-            conn.execute(sa.insert(tables.meta).values(key="schema_version", value="1"))
+    legacy_tables(engine, version_row=version_row)
 
 
 def _commit_one(store: SQLRecordStore, uid: str = "uid-1") -> CommitOutcome:
@@ -296,3 +291,36 @@ def test_upgrading_the_memory_database_of_a_store() -> None:
     with SQLRecordStore("sqlite://") as store:
         assert upgrade(store.engine) == SCHEMA_VERSION
         assert _commit_one(store) is CommitOutcome.CREATED
+
+
+# -- 0004 (issue #18): defects, refused attachments, the updated_at index -------------------------
+
+
+def test_details_from_before_0004_read_back_without_defects(engine: sa.Engine) -> None:
+    upgrade(engine, versions.BASELINE)
+    with engine.begin() as conn:  # a record and a detail as the baseline's columns hold them
+        conn.execute(
+            sa.text(
+                "INSERT INTO mailtrack_records (project, title, fields, created_at, updated_at) "
+                "VALUES ('p', 'old', '{}', :now, :now)"
+            ),
+            {"now": "2024-01-01 00:00:00"},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO mailtrack_details (record_id, message_id, message_id_sha256, sender, "
+                "to_addresses, cc_addresses, sent_at, received_at, subject, text, html, headers, "
+                "message_class, interface) VALUES (1, 'old@example.com', :digest, NULL, '[]', '[]', "
+                ":now, :now, 'old', 'text', NULL, '', 'normal', 'support')"
+            ),
+            {"digest": "0" * 64, "now": "2024-01-01 00:00:00"},
+        )
+    upgrade(engine)
+    assert {index["name"] for index in sa.inspect(engine).get_indexes("mailtrack_records")} >= {
+        "ix_mailtrack_records_updated_at"
+    }
+    with SQLRecordStore(engine, create_schema=False) as store:
+        (old,) = store.get_record(1).details
+        assert (old.defects, old.refused_attachments) == ((), ())
+        assert _commit_one(store) is CommitOutcome.CREATED
+        assert [record.title for record in store.list_records(order="updated")] == ["t", "old"]

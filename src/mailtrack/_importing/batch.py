@@ -150,13 +150,13 @@ class Batch:
                 except StoreError as exc:
                     raise RunStopped(f"the record store failed: {exc}") from exc
                 if done:  # committed by the batch before it failed (stores that are not all-or-nothing)
-                    self.outcomes.committed(item.info, _assumed_result(item.action))
+                    self.outcomes.committed(item.info, item.key, _assumed_result(item.action))
                 else:
                     self.commit_alone(item)
             return
         self.outcomes.finished([item.key for item in batch])
         for item, result in zip(batch, results, strict=True):
-            self.outcomes.committed(item.info, result)
+            self.outcomes.committed(item.info, item.key, result)
 
     def commit_alone(self, item: Pending) -> None:
         """Commit one message in a transaction of its own (quarantined when the store fails).
@@ -174,7 +174,7 @@ class Batch:
         if note is not None:
             self.outcomes.tally.note(f"{label(item.info, item.key)}: {note}")
         self.outcomes.finished([item.key])
-        self.outcomes.committed(item.info, result)
+        self.outcomes.committed(item.info, item.key, result)
 
 
 def _assumed_result(action: ImportAction) -> CommitResult:

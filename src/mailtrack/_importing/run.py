@@ -30,6 +30,7 @@ from ..abc import Fetcher, MarksDeletionsLocally
 from ..config import MailInterface
 from ..exceptions import ConfigError, FetchError, StoreError
 from ..models import IncomingMessage, MessageInfo, RunReport
+from .attachments import screen
 from .batch import Batch, Pending
 from .conversions import Conversions, Ticket, start_pool
 from .crashes import CrashGuard, crash_reason
@@ -38,7 +39,7 @@ from .outcome import Held, LeaseLost, Outcomes, RunStopped, where_held
 from .policy import Decision, Policy, Quarantine, check_sender_policy
 from .recheck import recheck_key, reused_uid_note, same_message
 from .settings import Setup
-from .tally import Tally, label, log_summary, save_report
+from .tally import Tally, defects_note, label, log_summary, save_report
 from .threads import Prefetch
 from .workers import WorkerPool
 
@@ -195,7 +196,14 @@ class MailboxRun:
             sender_authorizer=setup.sender_authorizer,
         )
         guard = CrashGuard(store, interface.name, interface.policy.max_crashes)
-        outcomes = Outcomes(store=store, interface=interface, fetcher=fetcher, tally=tally, guard=guard)
+        outcomes = Outcomes(
+            store=store,
+            interface=interface,
+            fetcher=fetcher,
+            tally=tally,
+            on_committed=setup.on_committed,
+            guard=guard,
+        )
         batch = Batch(
             store=store,
             policy=policy,
@@ -398,6 +406,17 @@ class MailboxRun:
 
     def _take(self, info: MessageInfo, key: str, raw: bytes, message: IncomingMessage) -> Pending | None:
         """The message with the action to commit, or ``None`` when it was quarantined."""
+        screened = screen(message, self.interface.attachments)
+        if screened.quarantine is not None:
+            self.outcomes.quarantine(info, key, raw, screened.quarantine)
+            return None
+        if screened.keep_raw is not None and not self.outcomes.keep_refused(
+            info, key, raw, screened.keep_raw
+        ):
+            return None
+        message = screened.message
+        if message.defects:
+            self.tally.note(f"{label(info, key)}: {defects_note(message.defects)}")
         decision = self._decision(message, info, key)
         for note in decision.notes:
             self.tally.note(f"{label(info, key)}: {note}")

@@ -11,6 +11,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 
 import attrs
 
@@ -38,6 +39,7 @@ from ..models import (
 from ._commit import commit_action
 from ._common import (
     as_utc,
+    check_listing,
     commit_overridden,
     new_detail,
     participant_addresses,
@@ -237,12 +239,20 @@ class MemoryRecordStore(RecordStore):
         limit: int | None = None,
         offset: int = 0,
         load_content: bool = False,
+        updated_since: datetime | None = None,
+        order: Literal["id", "updated"] = "id",
     ) -> list[Record]:
-        if offset < 0 or (limit is not None and limit < 0):
-            raise ValueError("limit and offset must not be negative")
+        since = check_listing(limit, offset, order, updated_since)
         with self._lock:
-            rows = [row for row in self._records.values() if project is None or row.project == project]
-            rows.sort(key=lambda row: row.id, reverse=True)
+            rows = [
+                row
+                for row in self._records.values()
+                if (project is None or row.project == project) and (since is None or row.updated_at >= since)
+            ]
+            if order == "updated":
+                rows.sort(key=lambda row: (row.updated_at, row.id), reverse=True)
+            else:
+                rows.sort(key=lambda row: row.id, reverse=True)
             end = None if limit is None else offset + limit
             return [self._record(row, load_content=load_content) for row in rows[offset:end]]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,13 +55,24 @@ def record(conn: Connection, record_id: int, *, load_content: bool) -> Record:
 
 
 def records(
-    conn: Connection, project: str | None, *, limit: int | None, offset: int, load_content: bool
+    conn: Connection,
+    project: str | None,
+    *,
+    limit: int | None,
+    offset: int,
+    load_content: bool,
+    updated_since: datetime | None = None,
+    order: str = "id",
 ) -> list[Record]:
-    """A page of records (of *project*, or all), newest ID first."""
+    """A page of records (of *project*, or all, updated at or after *updated_since*), newest ID
+    first or (``order="updated"``) most recently updated first."""
     table = tables.records
-    query = sa.select(table).order_by(table.c.id.desc()).offset(offset).limit(limit)
+    ordering = (table.c.updated_at.desc(), table.c.id.desc()) if order == "updated" else (table.c.id.desc(),)
+    query = sa.select(table).order_by(*ordering).offset(offset).limit(limit)
     if project is not None:
         query = query.where(table.c.project == project)
+    if updated_since is not None:
+        query = query.where(table.c.updated_at >= updated_since)
     return load_records(conn, conn.execute(query).all(), load_content=load_content)
 
 

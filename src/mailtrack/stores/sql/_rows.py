@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
@@ -22,6 +23,7 @@ from ...models import (
     MessageClass,
     QuarantinedMessage,
     Record,
+    RefusedAttachment,
     RunReport,
 )
 from .._common import as_utc, record_of
@@ -118,6 +120,8 @@ def detail_values(detail: Detail) -> dict[str, Any]:
         "headers": detail.headers,
         "message_class": detail.message_class.value,
         "interface": detail.interface,
+        "defects": list(detail.defects) or None,
+        "refused_attachments": [attrs.asdict(refused) for refused in detail.refused_attachments] or None,
     }
 
 
@@ -138,6 +142,8 @@ def _detail(row: Row[Any], attachments: tuple[Attachment, ...]) -> Detail:
         attachments=attachments,
         message_class=MessageClass(row.message_class),
         interface=row.interface,
+        defects=tuple(row.defects or ()),
+        refused_attachments=tuple(RefusedAttachment(**data) for data in row.refused_attachments or ()),
     )
 
 

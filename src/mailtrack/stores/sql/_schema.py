@@ -134,7 +134,8 @@ records = sa.Table(
     sa.Column("title", BigText, nullable=False),
     sa.Column("fields", JSONText, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # list_records(order="updated", updated_since=...) reads by it.
+    sa.Column("updated_at", UTCDateTime(), nullable=False, index=True),
     **_TABLE_OPTIONS,
 )
 
@@ -164,6 +165,10 @@ details = sa.Table(
     sa.Column("headers", BigText, nullable=False),
     sa.Column("message_class", sa.String(32), nullable=False),
     _key("interface", nullable=False),
+    # What the converter noticed (a list of strings) and the refused attachments (a list of
+    # objects); NULL when there were none.
+    sa.Column("defects", JSONText, nullable=True),
+    sa.Column("refused_attachments", JSONText, nullable=True),
     **_TABLE_OPTIONS,
 )
 
