@@ -136,6 +136,23 @@ def test_an_echoed_apop_digest_and_password_are_redacted() -> None:
     record(faults=1)
 
 
+def test_a_password_as_a_uid_is_neither_kept_nor_shown(caplog: pytest.LogCaptureFixture) -> None:
+    raw = b"Subject: hi\r\nMessage-ID: <hi@example.org>\r\n\r\nhi\r\n"
+    with (
+        ScriptedPOP3([(b"x-" + PASSWORD.encode(), raw)]) as server,
+        MemoryRecordStore() as store,
+        caplog.at_level(logging.DEBUG),
+    ):
+        interface = interface_for(server, password=PASSWORD, leave_copy=True)
+        assert Importer(store=store).run(interface).created == 1
+        assert Importer(store=store).run(interface).skipped == 1  # the same key on the next run
+    assert_clean(caplog.text)
+    assert not store.is_imported("support", "x-" + PASSWORD)
+    digest = hashlib.sha256(b"x-" + PASSWORD.encode()).hexdigest()
+    assert store.is_imported("support", f"uidl-sha256:{digest}")
+    record(faults=1)
+
+
 def test_a_password_in_a_reply_that_breaks_the_protocol_is_redacted() -> None:
     with ScriptedPOP3([(b"u1", b"Subject: hi\r\n\r\nhi\r\n")]) as server:
         server.answers["UIDL"] = lambda _args: b"garbage " + PASSWORD.encode() + b"\r\n"

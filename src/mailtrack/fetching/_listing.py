@@ -19,6 +19,7 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import overload
 
+from .._redaction import Redactor
 from .._terminal import terminal_safe
 from ..models import MessageInfo
 
@@ -43,9 +44,7 @@ def ledger_uid(uid: bytes) -> bytes:
     """The key a UID from UIDL gets in the ledger: the UID itself when RFC 1939 allows it, else
     ``uidl-sha256:`` and its digest. A UID with control characters would reach logs, reports and
     terminals; the digest keeps the same message under the same key on every run."""
-    if _CONFORMING_UID.fullmatch(uid):
-        return uid
-    return b"uidl-sha256:" + hashlib.sha256(uid).hexdigest().encode("ascii")
+    return uid if _CONFORMING_UID.fullmatch(uid) else _digest(uid)
 
 
 def _slices(block: bytes) -> Iterator[bytes]:
@@ -70,8 +69,19 @@ def _pairs(block: bytes) -> Iterator[tuple[list[bytes], list[bytes]]]:
             yield [number for number, _ in found], [value for _, value in found]
 
 
-def parse_uidl(block: bytes) -> tuple[array[int], bytes, array[int]]:
-    """The numbers, the ledger keys joined, and where each key ends, of a UIDL reply."""
+def _digest(uid: bytes) -> bytes:
+    return b"uidl-sha256:" + hashlib.sha256(uid).hexdigest().encode("ascii")
+
+
+def parse_uidl(block: bytes, secrets: Redactor | None = None) -> tuple[array[int], bytes, array[int]]:
+    """The numbers, the ledger keys joined, and where each key ends, of a UIDL reply.
+
+    Args:
+        secrets: what the session sent: a UID that holds a secret is keyed by its digest too
+            (a server could make the password a UID, to have it kept and shown).
+    """
+    if secrets is not None and secrets.bytes(block) is block:
+        secrets = None  # the usual case: no secret anywhere in the reply
     numbers: array[int] = array("Q")
     ends: array[int] = array("Q")
     keys: list[bytes] = []
@@ -79,15 +89,21 @@ def parse_uidl(block: bytes) -> tuple[array[int], bytes, array[int]]:
     printable = _NONCONFORMING.search(block) is None
     for found, uids in _pairs(block):
         numbers.extend(map(int, found))
-        if not printable or max(map(len, uids), default=0) > 70:
-            uids = [_logged_key(int(number), uid) for number, uid in zip(found, uids, strict=True)]
+        if not printable or secrets is not None or max(map(len, uids), default=0) > 70:
+            uids = [_logged_key(int(number), uid, secrets) for number, uid in zip(found, uids, strict=True)]
         ends.extend(itertools.islice(itertools.accumulate(map(len, uids), initial=total), 1, None))
         total = ends[-1] if ends else 0
         keys.append(b"".join(uids))
     return numbers, b"".join(keys), ends
 
 
-def _logged_key(number: int, uid: bytes) -> bytes:
+def _logged_key(number: int, uid: bytes, secrets: Redactor | None) -> bytes:
+    if secrets is not None and secrets.bytes(uid) is not uid:
+        key = _digest(uid)
+        logger.warning(
+            "message %d has a UID holding a secret; it is keyed by its digest %s", number, key.decode()
+        )
+        return key
     key = ledger_uid(uid)
     if key is not uid:
         logger.warning(

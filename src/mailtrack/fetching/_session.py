@@ -201,7 +201,7 @@ class Session:
         reply = wire.read_reply()
         uids = None
         if reply.ok:
-            uids = parse_uidl(wire.read_block(limit=LISTING_LIMIT))
+            uids = parse_uidl(wire.read_block(limit=LISTING_LIMIT), wire.secrets)
         else:
             # A busy or broken mailbox says so with a response code; a plain -ERR means "no UIDL".
             if reply_code(reply.line) is not None:
