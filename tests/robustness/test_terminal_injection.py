@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import pty
 import re
@@ -202,6 +203,26 @@ def test_error_messages_are_terminal_safe(workdir: Path) -> None:
     output = under_pty(workdir, "records", "show", "99")
     assert "Error" in output
     assert_inert(output)
+
+
+def test_the_cli_logs_warnings_with_the_controls_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    from mailtrack.cli import log_warnings_safely
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()  # as in the console script: no logging configuration
+    try:
+        log_warnings_safely()
+        try:
+            raise ValueError(HOSTILE)
+        except ValueError:
+            logging.getLogger("mailtrack").warning("the converter failed on %s", HOSTILE, exc_info=True)
+    finally:
+        root.handlers[:] = saved
+    written = capsys.readouterr().err
+    assert "ValueError" in written
+    assert "\\x1b]52" in written
+    assert not _FORBIDDEN.search(written)
 
 
 def test_terminal_safe_escapes_exactly_the_controls() -> None:
