@@ -6,7 +6,8 @@ keeps; :class:`mailtrack.testing.RecordStoreContract` checks it. :class:`Fetcher
 
 Optional capabilities make an import faster where a part has them, and have defaults: a store
 may tell how many connections it has (:attr:`RecordStore.max_connections`) and which IDs its
-next records get (:meth:`RecordStore.next_record_ids`), who holds a lease and whether it can take
+next records get (:meth:`RecordStore.next_record_ids`), what the ledger knows of each message's
+content (:meth:`RecordStore.ledger_digests`), who holds a lease and whether it can take
 one over (:meth:`RecordStore.lease_holder`, :meth:`RecordStore.take_over_lease`); a fetcher may
 say that marking a deletion touches no connection (:class:`MarksDeletionsLocally`).
 """
@@ -25,6 +26,7 @@ from .config import MailInterface
 from .models import (
     CommitResult,
     ConnectionCheck,
+    ContentDigest,
     ImportAction,
     IncomingMessage,
     Lease,
@@ -225,6 +227,17 @@ class RecordStore(ABC):
     @abstractmethod
     def imported_uids(self, interface: str, uids: Iterable[str]) -> set[str]:
         """The subset of *uids* the ledger holds for *interface* (one query for a whole listing)."""
+
+    def ledger_digests(self, interface: str, uids: Iterable[str]) -> dict[str, ContentDigest]:
+        """The :class:`~mailtrack.ContentDigest` the ledger keeps for each of *uids* of
+        *interface* that it holds with one (one query for a whole listing).
+
+        Optional: a store keeps the ``digest`` of the action it commits beside the ledger row.
+        With it, the importer tells a message it imported from a new one under a UID the server
+        reused, for certain and also with ``leave_copy``; without it (the default: ``{}``, and
+        for rows written before digests were kept) it judges by the Message-ID as before.
+        """
+        return {}
 
     # -- records -------------------------------------------------------------------------------
 

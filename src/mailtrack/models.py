@@ -18,6 +18,7 @@ __all__ = [
     "CommitOutcome",
     "CommitResult",
     "ConnectionCheck",
+    "ContentDigest",
     "CreateRecord",
     "Detail",
     "EmailAddress",
@@ -254,6 +255,19 @@ class MessageInfo:
 
 
 @attrs.frozen(kw_only=True)
+class ContentDigest:
+    """What the import ledger keeps about a message's content beside its ``(interface, UID)``:
+    enough to tell, when the UID is listed again, whether it is still that message."""
+
+    #: SHA-256 of the raw message (64 hex digits), with what its transport did undone first
+    #: (line ends, POP3 dot-stuffing, mbox ``From`` quoting): the same message has the same
+    #: digest however it arrived.
+    sha256: str
+    #: The size the server listed for the message when it was imported (``None``: not listed).
+    listed_size: int | None = None
+
+
+@attrs.frozen(kw_only=True)
 class CreateRecord:
     """Import action: open a new record with the message as its first detail."""
 
@@ -262,6 +276,8 @@ class CreateRecord:
     title: str
     fields: Mapping[str, str] = attrs.field(factory=dict)
     message_class: MessageClass = MessageClass.NORMAL
+    #: What the ledger keeps about the raw message (the importer fills it in; ``None``: unknown).
+    digest: ContentDigest | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -271,6 +287,8 @@ class AppendToRecord:
     message: IncomingMessage
     record_id: int
     message_class: MessageClass = MessageClass.NORMAL
+    #: What the ledger keeps about the raw message (the importer fills it in; ``None``: unknown).
+    digest: ContentDigest | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -280,6 +298,8 @@ class SkipMessage:
     reason: str
     message_id: str | None = None
     message_class: MessageClass = MessageClass.NORMAL
+    #: What the ledger keeps about the raw message (the importer fills it in; ``None``: unknown).
+    digest: ContentDigest | None = None
 
 
 #: What the importer asks a store to do with one message (see :meth:`~mailtrack.abc.RecordStore.commit`).

@@ -7,6 +7,7 @@ server), so that creating and dropping tables never touches another test's.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,8 +22,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from _legacy_schema import legacy_tables
-from _sql_databases import scratch_database
+from _sql_databases import (
+    ADDED_SINCE_BASELINE,
+    INDEXES_ADDED_SINCE_BASELINE,
+    TABLES_ADDED_SINCE_BASELINE,
+    scratch_database,
+    tables_before_migrations,
+)
 from mailtrack import CommitOutcome, CreateRecord, SchemaVersionError, StoreError
 from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, history, stamp, upgrade
 from mailtrack.stores.sql import _schema as tables
@@ -52,10 +58,6 @@ def engine(empty_db: sa.URL) -> Iterator[sa.Engine]:
 
 def _table_names(engine: sa.Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
-
-
-def _legacy_tables(engine: sa.Engine, *, version_row: bool = True) -> None:
-    legacy_tables(engine, version_row=version_row)
 
 
 def _commit_one(store: SQLRecordStore, uid: str = "uid-1") -> CommitOutcome:
@@ -104,6 +106,59 @@ def test_the_revisions_build_exactly_the_models(engine: sa.Engine) -> None:
     assert upgrade(engine) is None
     assert _differences(engine) == []
     assert current(engine) == SCHEMA_VERSION
+
+
+#: What revisions after the baseline changed: the models differ from the baseline by these alone.
+AFTER_BASELINE = (
+    {("add_column", table, column) for table, columns in ADDED_SINCE_BASELINE.items() for column in columns}
+    | {
+        ("add_index", table, index)
+        for table, indexes in INDEXES_ADDED_SINCE_BASELINE.items()
+        for index in indexes
+    }
+    | {("add_table", table, "") for table in TABLES_ADDED_SINCE_BASELINE}
+)
+FIXTURE = Path(__file__).parent / "fixtures" / "schema-0001.db"
+
+
+def _changes(differences: list[object]) -> set[tuple[str, str, str]]:
+    found: set[tuple[str, str, str]] = set()
+    for difference in differences:
+        assert isinstance(difference, tuple), difference  # a column's changes come as a list
+        if difference[0] == "add_index":
+            _kind, index = difference
+            found.add(("add_index", index.table.name, index.name))
+            continue
+        if difference[0] == "add_table":
+            found.add(("add_table", difference[1].name, ""))
+            continue
+        kind, _schema, table, column = difference
+        found.add((kind, table, column.name))
+    return found
+
+
+@pytest.mark.integration
+def test_the_baseline_is_the_schema_before_migrations(engine: sa.Engine) -> None:
+    upgrade(engine, versions.BASELINE)
+    assert _changes(_differences(engine)) == AFTER_BASELINE
+    if engine.dialect.name in {"mysql", "mariadb"}:
+        with engine.connect() as conn:
+            options = conn.exec_driver_sql(
+                "SELECT table_name, table_collation, engine FROM information_schema.tables "
+                "WHERE table_schema = DATABASE() AND table_name LIKE 'mailtrack\\_%%'"
+            ).all()
+        assert {(collation, kind) for _name, collation, kind in options} == {("utf8mb4_bin", "InnoDB")}
+        # The baseline's nine tables and the version table.
+        assert len(options) == 10
+
+
+def test_the_baseline_is_what_mailtrack_before_migrations_made(tmp_path: Path) -> None:
+    # schema-0001.db was written by that mailtrack (fixtures/make_schema_0001.py).
+    copy = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE, copy)
+    engine = sa.create_engine(f"sqlite:///{copy}")
+    assert _changes(_differences(engine)) == AFTER_BASELINE
+    engine.dispose()
 
 
 @pytest.mark.integration
@@ -202,7 +257,7 @@ def test_an_unknown_schema_version_row_is_refused(tmp_path: Path, mark: str, wor
 
 @pytest.mark.integration
 def test_tables_without_a_version_are_refused_naming_stamp(engine: sa.Engine) -> None:
-    _legacy_tables(engine, version_row=False)
+    tables_before_migrations(engine, version_row=False)
     for create_schema in (True, False):
         with pytest.raises(SchemaVersionError, match="records no schema version") as info:
             SQLRecordStore(engine, create_schema=create_schema)
@@ -233,7 +288,7 @@ def test_missing_tables_without_create_schema_are_an_error(tmp_path: Path) -> No
 
 @pytest.mark.integration
 def test_a_database_from_before_migrations_is_the_baseline(engine: sa.Engine) -> None:
-    _legacy_tables(engine)
+    tables_before_migrations(engine)
     assert current(engine) == versions.BASELINE
     assert versions.VERSION_TABLE not in _table_names(engine)  # reading wrote nothing
     assert upgrade(engine) == versions.BASELINE
@@ -265,7 +320,7 @@ def test_several_processes_creating_the_schema_at_once_take_turns(engine: sa.Eng
 
 @pytest.mark.integration
 def test_several_processes_upgrading_an_old_database_at_once_take_turns(engine: sa.Engine) -> None:
-    _legacy_tables(engine)
+    tables_before_migrations(engine)
     url = engine.url.render_as_string(hide_password=False)
     processes = [
         subprocess.Popen([sys.executable, "-c", _UPGRADE, url], stderr=subprocess.PIPE, text=True)

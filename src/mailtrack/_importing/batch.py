@@ -63,7 +63,8 @@ def commit_or_open(
         if not isinstance(action, AppendToRecord):
             raise
     note = f"record #{action.record_id} disappeared before the commit; opened a new record"
-    return store.commit(name, key, policy.new_record(action.message, action.message_class)), note
+    opening = attrs.evolve(policy.new_record(action.message, action.message_class), digest=action.digest)
+    return store.commit(name, key, opening), note
 
 
 @attrs.define

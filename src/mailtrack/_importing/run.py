@@ -35,9 +35,10 @@ from .batch import Batch, Pending
 from .conversions import Conversions, Ticket, start_pool
 from .crashes import CrashGuard, crash_reason
 from .lease import Lease, take_lease
-from .outcome import Held, LeaseLost, Outcomes, RunStopped, where_held
+from .listing import sort_listing
+from .outcome import Held, LeaseLost, Outcomes, RunStopped
 from .policy import Decision, Policy, Quarantine, check_sender_policy
-from .recheck import recheck_key, reused_uid_note, same_message
+from .recheck import digest_of, recheck_key, reused_uid_note, same_message
 from .settings import Setup
 from .tally import Tally, defects_note, label, log_summary, save_report
 from .threads import Prefetch
@@ -55,8 +56,6 @@ IN_FLIGHT_BYTES = 32 * 1024 * 1024
 PREFETCH_FROM = 16
 PREFETCH_MESSAGES = 64
 PREFETCH_BYTES = 16 * 1024 * 1024
-#: Listed messages looked up in the ledger at once.
-LEDGER_SLICE = 1000
 
 
 def run_mailbox(setup: Setup, interface: MailInterface, pool: WorkerPool | None) -> RunReport:
@@ -218,7 +217,7 @@ class MailboxRun:
     def import_listing(self, listing: Sequence[MessageInfo], pool: WorkerPool | None) -> None:
         """Import what the listing holds that the store does not, converting on *pool* (shared)
         or on worker processes of this run's own."""
-        wanted, recheck = self._sort(listing)
+        wanted, recheck = sort_listing(listing, self.setup.store, self.interface, self.outcomes, self.tally)
         self.guard.look_up(
             [info.uid for info in wanted if info.uid is not None and info.number not in recheck]
         )
@@ -238,62 +237,6 @@ class MailboxRun:
             self.conversions.close(now=interrupted)
             # Still alive: every conversion this run began has finished.
             self.guard.close()
-
-    def _sort(self, listing: Sequence[MessageInfo]) -> tuple[list[MessageInfo], dict[int, Held]]:
-        """The messages to retrieve, oldest first and at most ``max_messages_per_run``, and among
-        them (by number) those whose UID the store holds already, to be looked at again (see
-        :mod:`.recheck`). The ledger is asked a slice of the listing at a time, so that a long
-        listing is never copied whole."""
-        name, interface, tally = self.interface.name, self.interface, self.tally
-        cap = interface.max_messages_per_run
-        wanted: list[MessageInfo] = []
-        recheck: dict[int, Held] = {}
-        #: UIDs of the messages to retrieve: a second message under one of them waits.
-        taken: set[str] = set()
-        for start in range(0, len(listing), LEDGER_SLICE):
-            if cap is not None and len(wanted) >= cap:
-                tally.note(
-                    f"max_messages_per_run ({cap}) reached: {len(listing) - start} more listed "
-                    "message(s) were not looked at; they stay on the server for the next run"
-                )
-                break
-            part = listing[start : start + LEDGER_SLICE]
-            try:
-                known = [info.uid for info in part if info.uid is not None]
-                imported = self.setup.store.imported_uids(name, known) if known else set()
-            except StoreError as exc:
-                raise RunStopped(f"the record store failed, nothing was imported: {exc}") from exc
-            for position, info in enumerate(part):
-                if cap is not None and len(wanted) >= cap:
-                    tally.note(
-                        f"max_messages_per_run ({cap}) reached: {len(listing) - start - position} more "
-                        "listed message(s) were not looked at; they stay on the server for the next run"
-                    )
-                    return wanted, recheck
-                if info.uid is not None:
-                    if info.uid in taken:
-                        logger.warning(
-                            "%s has the UID of an earlier message; it stays on the server",
-                            label(info, info.uid),
-                        )
-                        continue
-                    held = where_held(self.setup.store, name, info.uid, imported)
-                    if held is not None:
-                        if not self.outcomes.goes_from_server(held):
-                            tally.skipped += 1  # left on the server by leave_copy or the quarantine policy
-                            continue
-                        recheck[info.number] = held
-                if info.size > interface.max_message_bytes:
-                    tally.skipped += 1
-                    tally.note(
-                        f"{label(info, info.uid)} is {info.size} bytes, more than max_message_bytes "
-                        f"({interface.max_message_bytes}): not imported, left on the server"
-                    )
-                    continue
-                if info.uid is not None:
-                    taken.add(info.uid)
-                wanted.append(info)
-        return wanted, recheck
 
     # -- the stream: retrieve, convert, decide, batch -----------------------------------------
 
@@ -423,7 +366,10 @@ class MailboxRun:
         if isinstance(decision.outcome, Quarantine):
             self.outcomes.quarantine(info, key, raw, decision.outcome.reason)
             return None
-        return Pending(info=info, key=key, raw=raw, action=decision.outcome)
+        # The ledger keeps the content's digest and listed size: a UID listed again is then told
+        # apart for certain from a new message under a reused UID (see .recheck).
+        action = attrs.evolve(decision.outcome, digest=digest_of(info, raw))
+        return Pending(info=info, key=key, raw=raw, action=action)
 
     def _decision(
         self, message: IncomingMessage, info: MessageInfo, key: str, *, counted: bool = True
@@ -460,11 +406,16 @@ class MailboxRun:
         key = recheck_key(info, raw)
         if self.outcomes.skip_if_held(info, key):
             return  # a message under a reused UID, handled in an earlier run
+        assert info.uid is not None
         try:
+            recorded = None
+            if held is Held.LEDGER:
+                recorded = self.setup.store.ledger_digests(self.interface.name, [info.uid]).get(info.uid)
             same = same_message(
                 raw,
                 info,
                 held,
+                recorded,
                 interface=self.interface.name,
                 store=self.setup.store,
                 converter=self.setup.converter,
@@ -475,9 +426,11 @@ class MailboxRun:
             raise RunStopped(f"the record store failed: {exc}") from exc
         if same:
             self.tally.skipped += 1
-            self.fetcher.delete(info)
+            if self.outcomes.goes_from_server(held):
+                self.fetcher.delete(info)
             return
-        self.tally.note(reused_uid_note(info, held, key))
+        certain = held is Held.QUARANTINE or recorded is not None
+        self.tally.note(reused_uid_note(info, held, key, certain=certain))
         self._import_alone(info, key, raw)
 
     def _suspect(self, info: MessageInfo, key: str, raw: bytes) -> None:

@@ -26,6 +26,7 @@ from ..exceptions import (
 from ..models import (
     Attachment,
     CommitResult,
+    ContentDigest,
     CreateRecord,
     Detail,
     ImportAction,
@@ -125,8 +126,12 @@ class _MemoryCommitSteps:
             store._attachments[attachment.id] = attachment
         return detail.id
 
-    def write_ledger(self, interface: str, uid: str, result: CommitResult) -> None:
+    def write_ledger(
+        self, interface: str, uid: str, result: CommitResult, digest: ContentDigest | None
+    ) -> None:
         self.store._ledger[(interface, uid)] = result
+        if digest is not None:
+            self.store._ledger_digests[(interface, uid)] = digest
 
 
 @attrs.define(eq=False, repr=False)
@@ -149,6 +154,7 @@ class MemoryRecordStore(RecordStore):
     _attachments: dict[int, Attachment] = attrs.field(init=False, factory=dict)
     _detail_by_message_id: dict[str, int] = attrs.field(init=False, factory=dict)
     _ledger: dict[tuple[str, str], CommitResult] = attrs.field(init=False, factory=dict)
+    _ledger_digests: dict[tuple[str, str], ContentDigest] = attrs.field(init=False, factory=dict)
     _quarantine: dict[int, QuarantinedMessage] = attrs.field(init=False, factory=dict)
     _quarantine_keys: dict[tuple[str, str], int] = attrs.field(init=False, factory=dict)
     _interfaces: dict[str, MailInterface] = attrs.field(init=False, factory=dict)
@@ -190,6 +196,12 @@ class MemoryRecordStore(RecordStore):
         wanted = set(uids)
         with self._lock:
             return {uid for uid in wanted if (interface, uid) in self._ledger}
+
+    def ledger_digests(self, interface: str, uids: Iterable[str]) -> dict[str, ContentDigest]:
+        wanted = set(uids)
+        with self._lock:
+            digests = self._ledger_digests
+            return {uid: digests[(interface, uid)] for uid in wanted if (interface, uid) in digests}
 
     def conversion_attempts(self, interface: str, uids: Iterable[str]) -> dict[str, int]:
         with self._lock:

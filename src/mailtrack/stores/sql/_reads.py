@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ...exceptions import RecordNotFoundError
-from ...models import Lease, QuarantinedMessage, Record, RunReport
+from ...models import ContentDigest, Lease, QuarantinedMessage, Record, RunReport
 from .._common import as_utc
 from . import _schema as tables
 from ._rows import chunks, key, load_records, participants, quarantined, run_report, sha256
@@ -43,6 +43,25 @@ def imported_uids(conn: Connection, interface: str, uids: Iterable[str]) -> set[
             sa.select(ledger.c.uid).where(ledger.c.interface == interface, ledger.c.uid.in_(chunk))
         )
         found.update(by_key[row.uid] for row in rows)
+    return found
+
+
+def ledger_digests(conn: Connection, interface: str, uids: Iterable[str]) -> dict[str, ContentDigest]:
+    """The digests the ledger keeps for those of *uids* of *interface* it holds with one."""
+    by_key = {key(uid): uid for uid in uids}
+    ledger = tables.ledger
+    found: dict[str, ContentDigest] = {}
+    for chunk in chunks(list(by_key)):
+        rows = conn.execute(
+            sa.select(ledger.c.uid, ledger.c.content_sha256, ledger.c.listed_size).where(
+                ledger.c.interface == interface,
+                ledger.c.uid.in_(chunk),
+                ledger.c.content_sha256.is_not(None),
+            )
+        )
+        for row in rows:
+            size = None if row.listed_size is None else int(row.listed_size)
+            found[by_key[row.uid]] = ContentDigest(sha256=row.content_sha256, listed_size=size)
     return found
 
 

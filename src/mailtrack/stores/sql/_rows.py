@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Row
 from ...models import (
     Attachment,
     CommitResult,
+    ContentDigest,
     Detail,
     EmailAddress,
     MessageClass,
@@ -208,7 +209,9 @@ def load_records(conn: Connection, rows: Sequence[Row[Any]], *, load_content: bo
 # -- the ledger, the quarantine, runs -----------------------------------------------------------
 
 
-def ledger_values(interface: str, uid: str, result: CommitResult, committed_at: Any) -> dict[str, Any]:
+def ledger_values(
+    interface: str, uid: str, result: CommitResult, committed_at: Any, digest: ContentDigest | None
+) -> dict[str, Any]:
     return {
         "interface": interface,
         "uid": key(uid),
@@ -216,6 +219,8 @@ def ledger_values(interface: str, uid: str, result: CommitResult, committed_at: 
         "record_id": result.record_id,
         "detail_id": result.detail_id,
         "committed_at": committed_at,
+        "content_sha256": None if digest is None else digest.sha256,
+        "listed_size": None if digest is None else digest.listed_size,
     }
 
 

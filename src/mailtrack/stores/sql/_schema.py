@@ -207,6 +207,10 @@ ledger = sa.Table(
     sa.Column("record_id", sa.Integer, nullable=True),
     sa.Column("detail_id", sa.Integer, nullable=True),
     sa.Column("committed_at", UTCDateTime(), nullable=False),
+    # The message's content digest and listed size (revision 0002); NULL: not known (rows
+    # written before, or by a caller that gave none).
+    sa.Column("content_sha256", sa.String(64), nullable=True),
+    sa.Column("listed_size", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("interface", "uid"),
     **_TABLE_OPTIONS,
 )

@@ -27,7 +27,7 @@ from ...exceptions import (
     RecordNotFoundError,
     StoreError,
 )
-from ...models import CommitResult, ImportAction, Lease, QuarantinedMessage, Record, RunReport
+from ...models import CommitResult, ContentDigest, ImportAction, Lease, QuarantinedMessage, Record, RunReport
 from .._commit import commit_action
 from .._common import as_utc, check_listing, commit_overridden, utc_now
 from . import _attempts as attempts
@@ -265,6 +265,12 @@ class SQLRecordStore(RecordStore):
         """The subset of *uids* the ledger holds for *interface* (one query per 500 UIDs)."""
         with self._db.reading("read the ledger") as conn:
             return reads.imported_uids(conn, interface, uids)
+
+    def ledger_digests(self, interface: str, uids: Iterable[str]) -> dict[str, ContentDigest]:
+        """The digests the ledger keeps for those of *uids* it holds with one (one query per
+        500 UIDs); rows written before revision 0002 have none."""
+        with self._db.reading("read the ledger") as conn:
+            return reads.ledger_digests(conn, interface, uids)
 
     def conversion_attempts(self, interface: str, uids: Iterable[str]) -> dict[str, int]:
         """The attempt counts of *uids* that have any (one query per 500 UIDs)."""

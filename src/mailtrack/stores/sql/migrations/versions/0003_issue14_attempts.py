@@ -5,7 +5,7 @@ converts it and deletes the row once the message was committed or quarantined. N
 instant on any database.
 
 Revision ID: 0003_issue14_attempts
-Revises: 0001_baseline
+Revises: 0002_ledger_digest
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = "0003_issue14_attempts"
-down_revision: str | None = "0001_baseline"
+down_revision: str | None = "0002_ledger_digest"
 branch_labels = None
 depends_on = None
 
