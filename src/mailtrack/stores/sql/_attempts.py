@@ -9,24 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import _schema as tables
-from ._rows import chunks, key
+from ._rows import chunks, key, rows_by_uid
 
 __all__ = ["add", "clear", "counts"]
 
 
 def counts(conn: Connection, interface: str, uids: Iterable[str]) -> dict[str, int]:
     """The attempt counts of *uids* that have a row."""
-    by_key = {key(uid): uid for uid in uids}
     table = tables.attempts
-    found: dict[str, int] = {}
-    for chunk in chunks(list(by_key)):
-        rows = conn.execute(
-            sa.select(table.c.uid, table.c.attempts).where(
-                table.c.interface == interface, table.c.uid.in_(chunk)
-            )
-        )
-        found.update((by_key[row.uid], row.attempts) for row in rows)
-    return found
+    return {uid: row.attempts for uid, row in rows_by_uid(conn, table, interface, uids, table.c.attempts)}
 
 
 def add(conn: Connection, interface: str, uids: Sequence[str], now: datetime) -> None:
