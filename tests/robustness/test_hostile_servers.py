@@ -145,7 +145,7 @@ def test_a_password_as_a_uid_is_neither_kept_nor_shown(caplog: pytest.LogCapture
     ):
         interface = interface_for(server, password=PASSWORD, leave_copy=True)
         assert Importer(store=store).run(interface).created == 1
-        assert Importer(store=store).run(interface).skipped == 1  # the same key on the next run
+        assert Importer(store=store).run(interface).already_imported == 1  # the same key next run
     assert_clean(caplog.text)
     assert not store.is_imported("support", "x-" + PASSWORD)
     digest = hashlib.sha256(b"x-" + PASSWORD.encode()).hexdigest()

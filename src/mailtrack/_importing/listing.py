@@ -70,11 +70,13 @@ def sort_listing(
                 held = where_held(store, name, info.uid, imported)
                 if held is not None:
                     if not outcomes.goes_from_server(held) and not _resized(info, left.get(info.uid)):
-                        tally.skipped += 1  # left on the server by leave_copy or the quarantine policy
+                        # Left on the server by leave_copy (imported before) or by the quarantine
+                        # policy (quarantined before: counted as left on the server).
+                        if held is Held.LEDGER:
+                            tally.already_imported += 1
                         continue
                     recheck[info.number] = held
             if info.size > interface.max_message_bytes:
-                tally.skipped += 1
                 tally.note(
                     f"{label(info, info.uid)} is {info.size} bytes, more than max_message_bytes "
                     f"({interface.max_message_bytes}): not imported, left on the server"

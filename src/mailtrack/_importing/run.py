@@ -217,6 +217,7 @@ class MailboxRun:
     def import_listing(self, listing: Sequence[MessageInfo], pool: WorkerPool | None) -> None:
         """Import what the listing holds that the store does not, converting on *pool* (shared)
         or on worker processes of this run's own."""
+        self.tally.listed = len(listing)
         wanted, recheck = sort_listing(listing, self.setup.store, self.interface, self.outcomes, self.tally)
         self.guard.look_up(
             [info.uid for info in wanted if info.uid is not None and info.number not in recheck]
@@ -425,7 +426,7 @@ class MailboxRun:
         except StoreError as exc:
             raise RunStopped(f"the record store failed: {exc}") from exc
         if same:
-            self.tally.skipped += 1
+            self.outcomes.count_held(held)
             if self.outcomes.goes_from_server(held):
                 self.fetcher.delete(info)
             return

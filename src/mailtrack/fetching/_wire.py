@@ -19,6 +19,7 @@ import attrs
 from .._deadlines import ReplyClock, recv_within
 from .._redaction import Redactor
 from ._errors import ReplyTooLarge, WireError
+from ._probe import greeting_arrives
 
 __all__ = ["Reply", "Wire"]
 
@@ -114,6 +115,10 @@ class Wire:
         self._sock.sendall(b"".join(command.encode("utf-8") + _CRLF for command in commands))
 
     # -- reading ------------------------------------------------------------------------------
+
+    def readable_within(self, seconds: float) -> bool:
+        """Whether the server sends something within *seconds* (nothing is read)."""
+        return bool(self._buffer) or greeting_arrives(self._sock, seconds)
 
     def _fill(self) -> None:
         chunk = recv_within(self._sock, _RECV_SIZE, self.clock)
