@@ -52,7 +52,12 @@ def main(db_path: str, port: int, workers: int) -> int:
         report = importer.run(make_interface(port, leave_copy=False))
     print(
         json.dumps(
-            {"created": report.created, "quarantined": report.quarantined, "error": report.error, "notes": report.notes}
+            {
+                "created": report.created,
+                "quarantined": report.quarantined,
+                "error": report.error,
+                "notes": report.notes,
+            }
         )
     )
     return 0
