@@ -2,7 +2,7 @@
 
 A timeout on each read alone does not bound anything: a server that sends one byte every half
 second never lets a read time out. So besides ``timeout`` (the longest wait for any byte) a reply
-has a total deadline that grows with what it carries, ``timeout + size / min_rate`` (``size`` the
+has a total deadline that grows with what it carries, ``2 * timeout + size / min_rate`` (``size`` the
 larger of what was announced and what arrived), and the run has one of its own, ``run_timeout``.
 
 :class:`ReplyClock` keeps the time of one reply inside the run's :class:`Deadline`;
@@ -60,7 +60,7 @@ class Deadline:
 
 @attrs.define
 class ReplyClock:
-    """The time one reply may take: ``timeout + max(expected, received) / min_rate`` from its
+    """The time one reply may take: ``2 * timeout + max(expected, received) / min_rate`` from its
     start, never beyond the run's deadline; no single wait longer than ``timeout``.
 
     Args:
@@ -108,12 +108,14 @@ class ReplyClock:
             DeadlineExceeded: the reply's or the run's deadline has passed.
         """
         self.run.check()
-        budget = self.timeout + max(self._expected, self._received) / self.min_rate
+        # Twice the timeout: a server that stops answering early in a reply is told by the
+        # per-read timeout ("no answer"), a slow one by this deadline.
+        budget = 2 * self.timeout + max(self._expected, self._received) / self.min_rate
         left = self._started + budget - time.monotonic()
         if left <= 0:
             raise DeadlineExceeded(
                 f"the server was too slow: the reply took longer than {budget:.0f} seconds "
-                f"(timeout {self.timeout:g} s plus 1 s per {self.min_rate / 1024:g} KB, min_transfer_rate)"
+                f"(2 x timeout {self.timeout:g} s, 1 s per {self.min_rate / 1024:g} KB, min_transfer_rate)"
             )
         run_left = self.run.remaining()
         return min(self.timeout, left, run_left if run_left is not None else left)

@@ -290,10 +290,10 @@ class MailInterface:
     #: Field values for every new record of this interface (e.g. ``priority``).
     defaults: Mapping[str, str] = attrs.field(factory=dict, converter=as_str_mapping)
     #: Seconds to wait for the server on connect and for any byte of a reply. A whole reply may
-    #: take ``timeout`` plus one second per :attr:`min_transfer_rate` bytes it carries.
+    #: take twice ``timeout`` plus one second per :attr:`min_transfer_rate` bytes it carries.
     timeout: float = attrs.field(default=60.0, validator=_positive)
     #: Bytes per second a server must deliver at least: a message of ``size`` bytes has
-    #: ``timeout + size / min_transfer_rate`` seconds, so a server that drips cannot hold a run.
+    #: ``2 * timeout + size / min_transfer_rate`` seconds, so a server that drips cannot hold a run.
     min_transfer_rate: int = attrs.field(default=64 * 1024, validator=_positive)
     #: Seconds one run may talk to the server (``None``: no limit). After it the session ends
     #: without QUIT: what was imported stays imported, the rest waits on the server.

@@ -245,7 +245,7 @@ def test_a_server_dripping_a_message_cannot_hold_the_run() -> None:
         server.answers["RETR"] = _dripping(raw, 0.5)
         interface = interface_for(server, password=PASSWORD, timeout=2)
         importer = Importer(store=store)
-        # Expected end: ~2 s (timeout + 1 KB at 64 KB/s); at least 5x that is allowed.
+        # Expected end: ~4 s (twice timeout + 1 KB at 64 KB/s); at least 5x that is allowed.
         report = _run_in_thread(importer, interface, bound=20)
         assert report.error is not None
         assert "too slow" in report.error, report.error

@@ -45,7 +45,7 @@ class POP3Fetcher:
     else the system's trust store) and the host name. The login is USER/PASS, or APOP when
     :attr:`~mailtrack.MailInterface.apop` is set. :attr:`~mailtrack.MailInterface.timeout`
     bounds the connect and every single wait for the server; each reply as a whole has
-    ``timeout`` plus one second per :attr:`~mailtrack.MailInterface.min_transfer_rate` bytes it
+    twice ``timeout`` plus one second per :attr:`~mailtrack.MailInterface.min_transfer_rate` bytes it
     carries, and the session :attr:`~mailtrack.MailInterface.run_timeout`: past a deadline the
     session ends without QUIT, so the server keeps every message not yet imported.
 
