@@ -110,6 +110,11 @@ def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object)
         raise _fail(attribute, f"must be positive, not {value!r}")
 
 
+def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)
+
+
 def _port(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
@@ -247,12 +252,16 @@ class ImportPolicy:
     )
     #: Mail that mailtrack's host application sent itself, coming back.
     on_own_mail: ClassAction = attrs.field(default=ClassAction.DROP, validator=_instance_of(ClassAction))
-    #: Our own addresses: mail from these is "own mail".
+    #: Our own addresses: mail from these is "own mail". The interface's login (when it is an
+    #: address) and its :attr:`~MailInterface.aliases` count as own addresses too.
     own_addresses: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
     #: Value of the ``X-Mailtrack-Loop`` header that the host application puts on the mail it sends.
     loop_header_value: str | None = attrs.field(default=None)
     #: After a message was quarantined, delete it from the server (True) or leave it there (False).
     delete_quarantined: bool = attrs.field(default=False, validator=_instance_of(bool))
+    #: A message whose conversion began this many times and never finished (it killed the
+    #: importer: out of memory, a crash in C code) is quarantined from its raw bytes, unparsed.
+    max_crashes: int = attrs.field(default=3, validator=_positive)
 
 
 def _default_port(security: Security, protocol: MailProtocol = MailProtocol.POP3) -> int:
@@ -312,10 +321,20 @@ class MailInterface:
     project: str = attrs.field(default="default", validator=_non_empty)
     #: Field values for every new record of this interface (e.g. ``priority``).
     defaults: Mapping[str, str] = attrs.field(factory=dict, converter=as_str_mapping)
-    #: Seconds to wait for the server on connect and on every command.
+    #: Seconds to wait for the server on connect and for any byte of a reply. A whole reply may
+    #: take twice ``timeout`` plus one second per :attr:`min_transfer_rate` bytes it carries.
     timeout: float = attrs.field(default=60.0, validator=_positive)
+    #: Bytes per second a server must deliver at least: a message of ``size`` bytes has
+    #: ``2 * timeout + size / min_transfer_rate`` seconds, so a server that drips cannot hold a run.
+    min_transfer_rate: int = attrs.field(default=64 * 1024, validator=_positive)
+    #: Seconds one run may talk to the server (``None``: no limit). After it the session ends
+    #: without QUIT: what was imported stays imported, the rest waits on the server.
+    run_timeout: float | None = attrs.field(default=3600.0, validator=_positive_or_none)
     #: Messages larger than this (by the server's LIST size) are not retrieved and stay on the server.
     max_message_bytes: int = attrs.field(default=50 * 1024 * 1024, validator=_positive)
+    #: Most messages one run retrieves, oldest first (``None``: no limit); the rest wait on the
+    #: server for the next run, so that one run's work stays bounded however full the mailbox.
+    max_messages_per_run: int | None = attrs.field(default=2000, validator=_positive_or_none)
     #: What to do with machine mail and foreign senders.
     policy: ImportPolicy = attrs.field(factory=ImportPolicy, validator=_instance_of(ImportPolicy))
     #: Which attachments this interface refuses, and what becomes of them.
@@ -331,6 +350,10 @@ class MailInterface:
     #: (keep it and mark it read, IMAP only) or ``"move:FOLDER"`` (IMAP only). ``None`` (the
     #: default) follows :attr:`leave_copy`: ``"keep"`` when it is set, else ``"delete"``.
     after_import: str | None = attrs.field(default=None, validator=_after_import)
+
+    #: Other addresses that deliver into this mailbox (``help@`` beside the login ``support@``).
+    #: Like the login, they are own addresses: mail claiming to come from them is own mail.
+    aliases: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
 
     def __attrs_post_init__(self) -> None:
         action = self.after_import
@@ -391,6 +414,14 @@ class MailInterface:
                     f"{self.name}: cannot read password_file {self.password_file!r}: {exc.strerror}"
                 ) from None
         return ""
+
+    @property
+    def own_addresses(self) -> tuple[str, ...]:
+        """The addresses whose mail is own mail: :attr:`ImportPolicy.own_addresses`, the login
+        (when it is an address) and the :attr:`aliases`, lower case, each once."""
+        login = (self.login,) if "@" in self.login else ()
+        found = (*self.policy.own_addresses, *login, *self.aliases)
+        return tuple(dict.fromkeys(address.strip().lower() for address in found if address.strip()))
 
     @property
     def effective_port(self) -> int:

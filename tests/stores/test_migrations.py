@@ -25,6 +25,7 @@ from alembic.script import ScriptDirectory
 from _sql_databases import (
     ADDED_SINCE_BASELINE,
     INDEXES_ADDED_SINCE_BASELINE,
+    TABLES_ADDED_SINCE_BASELINE,
     scratch_database,
     tables_before_migrations,
 )
@@ -108,13 +109,15 @@ def test_the_revisions_build_exactly_the_models(engine: sa.Engine) -> None:
 
 
 #: What revisions after the baseline changed: the models differ from the baseline by these alone.
-AFTER_BASELINE = {
-    ("add_column", table, column) for table, columns in ADDED_SINCE_BASELINE.items() for column in columns
-} | {
-    ("add_index", table, index)
-    for table, indexes in INDEXES_ADDED_SINCE_BASELINE.items()
-    for index in indexes
-}
+AFTER_BASELINE = (
+    {("add_column", table, column) for table, columns in ADDED_SINCE_BASELINE.items() for column in columns}
+    | {
+        ("add_index", table, index)
+        for table, indexes in INDEXES_ADDED_SINCE_BASELINE.items()
+        for index in indexes
+    }
+    | {("add_table", table, "") for table in TABLES_ADDED_SINCE_BASELINE}
+)
 FIXTURE = Path(__file__).parent / "fixtures" / "schema-0001.db"
 
 
@@ -125,6 +128,9 @@ def _changes(differences: list[object]) -> set[tuple[str, str, str]]:
         if difference[0] == "add_index":
             _kind, index = difference
             found.add(("add_index", index.table.name, index.name))
+            continue
+        if difference[0] == "add_table":
+            found.add(("add_table", difference[1].name, ""))
             continue
         kind, _schema, table, column = difference
         found.add((kind, table, column.name))
@@ -142,7 +148,8 @@ def test_the_baseline_is_the_schema_before_migrations(engine: sa.Engine) -> None
                 "WHERE table_schema = DATABASE() AND table_name LIKE 'mailtrack\\_%%'"
             ).all()
         assert {(collation, kind) for _name, collation, kind in options} == {("utf8mb4_bin", "InnoDB")}
-        assert len(options) == 10  # nine tables and the version table
+        # The baseline's nine tables and the version table.
+        assert len(options) == 10
 
 
 def test_the_baseline_is_what_mailtrack_before_migrations_made(tmp_path: Path) -> None:

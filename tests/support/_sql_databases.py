@@ -39,6 +39,8 @@ ADDED_SINCE_BASELINE: dict[str, set[str]] = {
     "mailtrack_details": {"defects", "refused_attachments"},
     "mailtrack_runs": {"already_imported", "left_on_server"},
 }
+#: The tables that revisions after the baseline added (whole tables, with their columns).
+TABLES_ADDED_SINCE_BASELINE: set[str] = {"mailtrack_attempts"}
 #: The indexes that revisions after the baseline added, by table.
 INDEXES_ADDED_SINCE_BASELINE: dict[str, set[str]] = {
     "mailtrack_records": {"ix_mailtrack_records_updated_at"},

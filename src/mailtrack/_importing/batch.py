@@ -155,6 +155,7 @@ class Batch:
                 else:
                     self.commit_alone(item)
             return
+        self.outcomes.finished([item.key for item in batch])
         for item, result in zip(batch, results, strict=True):
             self.outcomes.committed(item.info, item.key, result)
 
@@ -173,6 +174,7 @@ class Batch:
             return
         if note is not None:
             self.outcomes.tally.note(f"{label(item.info, item.key)}: {note}")
+        self.outcomes.finished([item.key])
         self.outcomes.committed(item.info, item.key, result)
 
 

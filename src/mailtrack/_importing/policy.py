@@ -141,10 +141,17 @@ class Policy:
     matcher: Matcher
     sender_authorizer: SenderAuthorizer | None
     retry: bool = False
+    #: The interface's policy with its login and aliases among the own addresses.
+    _classifying: ImportPolicy = attrs.field(init=False)
+
+    @_classifying.default
+    def _with_own_addresses(self) -> ImportPolicy:
+        return attrs.evolve(self.interface.policy, own_addresses=self.interface.own_addresses)
 
     def classify(self, message: IncomingMessage) -> MessageClass:
-        """The message's class (see :func:`mailtrack.classify`)."""
-        return classify(message, self.interface.policy)
+        """The message's class (see :func:`mailtrack.classify`); the interface's login address
+        and aliases are own addresses (a forged ``From:`` of the help desk itself is own mail)."""
+        return classify(message, self._classifying)
 
     def read(self, message: IncomingMessage, message_class: MessageClass) -> Reading:
         """Look up what the decision on *message* needs first: the record its subject names.

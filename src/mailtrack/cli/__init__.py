@@ -9,12 +9,14 @@ listing takes ``--json``; errors are printed in plain words, with the traceback 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from .. import __version__
+from .._terminal import TerminalSafeFormatter
 from ._app import App, ErrorHandlingGroup
 from ._db import db
 from ._demo import demo
@@ -66,4 +68,16 @@ for command in (demo, check, run, interfaces, records, quarantine, db):
 
 def main() -> None:
     """Entry point of the ``mailtrack`` console script."""
+    log_warnings_safely()
     cli(prog_name="mailtrack")
+
+
+def log_warnings_safely() -> None:
+    """Print warnings and errors to stderr as Python does without a logging configuration (its
+    last-resort handler), but with the terminal controls of mail and servers escaped."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(TerminalSafeFormatter())
+        root.addHandler(handler)

@@ -160,6 +160,7 @@ class MemoryRecordStore(RecordStore):
     _interfaces: dict[str, MailInterface] = attrs.field(init=False, factory=dict)
     _runs: dict[str, list[RunReport]] = attrs.field(init=False, factory=dict)
     _leases: dict[str, _Lease] = attrs.field(init=False, factory=dict)
+    _attempts: dict[tuple[str, str], int] = attrs.field(init=False, factory=dict)
     _record_ids: Iterator[int] = attrs.field(init=False, factory=_counter)
     _detail_ids: Iterator[int] = attrs.field(init=False, factory=_counter)
     _attachment_ids: Iterator[int] = attrs.field(init=False, factory=_counter)
@@ -201,6 +202,20 @@ class MemoryRecordStore(RecordStore):
         with self._lock:
             digests = self._ledger_digests
             return {uid: digests[(interface, uid)] for uid in wanted if (interface, uid) in digests}
+
+    def conversion_attempts(self, interface: str, uids: Iterable[str]) -> dict[str, int]:
+        with self._lock:
+            return {uid: self._attempts[interface, uid] for uid in uids if (interface, uid) in self._attempts}
+
+    def add_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:
+        with self._lock:
+            for uid in dict.fromkeys(uids):  # a UID named twice is one attempt
+                self._attempts[interface, uid] = self._attempts.get((interface, uid), 0) + 1
+
+    def clear_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:
+        with self._lock:
+            for uid in uids:
+                self._attempts.pop((interface, uid), None)
 
     # -- records -------------------------------------------------------------------------------
 

@@ -229,6 +229,18 @@ quarantine = sa.Table(
     **_TABLE_OPTIONS,
 )
 
+#: Conversions that began and never finished, per message: a message that crashes the importer
+#: every time is quarantined after a few (revision 0003_issue14_attempts).
+attempts = sa.Table(
+    "mailtrack_attempts",
+    metadata,
+    _key("interface", primary_key=True),
+    _key("uid", primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("attempted_at", UTCDateTime(), nullable=False),
+    **_TABLE_OPTIONS,
+)
+
 #: Saved mail interfaces; ``config`` is the JSON dump *with* the password (``run_all`` needs it).
 interfaces = sa.Table(
     "mailtrack_interfaces",
