@@ -31,7 +31,7 @@ __all__ = ["dump_config", "load_config", "structure", "unstructure"]
 
 T = TypeVar("T")
 Format = Literal["dict", "json", "toml"]
-_SECRET_FIELDS = frozenset({"password"})
+_SECRET_FIELDS = frozenset({"password", "reply_keys"})
 
 
 def _strict(kind: type[Any], *, accept: tuple[type, ...] = ()) -> Any:

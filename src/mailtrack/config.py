@@ -123,6 +123,46 @@ def as_str_tuple(value: object) -> tuple[str, ...]:
     return tuple(str(item) for item in value)
 
 
+#: The kinds of evidence that name a record, in the default order (strongest first).
+EVIDENCE_KINDS = ("token", "references", "subject")
+
+
+def _evidence_order(_instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    unknown = [kind for kind in value if kind not in EVIDENCE_KINDS]
+    if unknown:
+        raise _fail(attribute, f"unknown kind {unknown[0]!r}; use {', '.join(EVIDENCE_KINDS)}")
+    if len(set(value)) != len(value):
+        raise _fail(attribute, "names a kind twice")
+
+
+def _reply_keys(_instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for key in value:
+        if len(key) < 16:
+            # Never the key itself in the message.
+            raise _fail(attribute, "each key must have at least 16 characters")
+
+
+def _optional_address(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    _non_empty(_instance, attribute, value)
+    assert isinstance(value, str)
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain or any(ch.isspace() or ch in "<>\"," for ch in value):
+        raise _fail(attribute, f"must be a plain address such as support@example.com, not {value!r}")
+
+
+def _tag(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    _non_empty(_instance, attribute, value)
+    assert isinstance(value, str)
+    if value.count("{id}") != 1:
+        raise _fail(attribute, f"must contain {{id}} exactly once (as in '[ACME #{{id}}]'), not {value!r}")
+    if not value.replace("{id}", "").strip():
+        raise _fail(attribute, "must have text around {id}: a bare number would match any number")
+
+
 @attrs.frozen(kw_only=True)
 class ParseLimits:
     """Bounds that keep one hostile message from eating the importer's time and memory.
@@ -168,6 +208,37 @@ class ImportPolicy:
     loop_header_value: str | None = attrs.field(default=None)
     #: After a message was quarantined, delete it from the server (True) or leave it there (False).
     delete_quarantined: bool = attrs.field(default=False, validator=_instance_of(bool))
+    #: Which evidence names the record a message belongs to, strongest first: ``"token"`` (a
+    #: signed reply token), ``"references"`` (In-Reply-To/References naming a stored or sent
+    #: Message-ID), ``"subject"`` (the record tag in the subject). Leave one out to ignore it.
+    evidence_order: tuple[str, ...] = attrs.field(
+        default=EVIDENCE_KINDS, converter=as_str_tuple, validator=_evidence_order
+    )
+    #: Secret keys that sign reply tokens (:func:`~mailtrack.outgoing_headers`). The first signs;
+    #: all verify, so a new key is put first and an old one removed once its mail is answered.
+    #: Never in ``repr``, logs or a default dump.
+    reply_keys: tuple[str, ...] = attrs.field(
+        default=(), converter=as_str_tuple, repr=False, validator=_reply_keys
+    )
+    #: The address replies go to (``support@example.com``): signed mail gets the Reply-To
+    #: ``support+r42.<signature>@example.com``. Needed with :attr:`reply_keys`.
+    reply_address: str | None = attrs.field(default=None, validator=_optional_address)
+    #: Colleagues and agents who may write into any record of the project: addresses
+    #: (``ann@example.com``) and domains (``@example.com``). Only trusted when the host's own
+    #: mail server vouches for them (see :attr:`authserv_ids`).
+    trusted_senders: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
+    #: The ``authserv-id`` of your own mail server's ``Authentication-Results`` header: a trusted
+    #: sender counts only with ``dmarc=pass`` (or ``dkim=pass`` aligned with the sender's domain)
+    #: in the first such header.
+    authserv_ids: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
+    #: **Unsafe**: trust :attr:`trusted_senders` by the From header alone, which anybody can
+    #: forge. Only for a mailbox no one outside can write to.
+    trust_unauthenticated: bool = attrs.field(default=False, validator=_instance_of(bool))
+
+    @reply_address.validator
+    def _needs_reply_address(self, _attribute: attrs.Attribute[Any], value: str | None) -> None:
+        if self.reply_keys and value is None:
+            raise ConfigError("reply_address: must be set when reply_keys are (the Reply-To carries the token)")
 
 
 def _default_port(security: Security) -> int:
@@ -207,6 +278,11 @@ class MailInterface:
     leave_copy: bool = attrs.field(default=False, validator=_instance_of(bool))
     #: Project that new records of this interface belong to.
     project: str = attrs.field(default="default", validator=_non_empty)
+    #: The record tag in subjects, ``{id}`` standing for the record's number, e.g.
+    #: ``"[ACME #{id}]"``: it is what the subject must show to name a record, and what
+    #: :func:`~mailtrack.outgoing_headers` puts into subjects. ``None`` (default): the
+    #: importer's matcher (any ``#123`` in the subject) and ``[#123]`` on outgoing mail.
+    tag: str | None = attrs.field(default=None, validator=_tag)
     #: Field values for every new record (the wizard's third step).
     defaults: Mapping[str, str] = attrs.field(factory=dict, converter=as_str_mapping)
     #: Seconds to wait for the server on connect and on every command.

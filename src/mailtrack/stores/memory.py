@@ -243,6 +243,15 @@ class MemoryRecordStore(RecordStore):
                 return None
             return self._record(self._records[self._details[detail_id].record_id], load_content=True)
 
+    def record_ids_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, int]:
+        with self._lock:
+            found: dict[str, int] = {}
+            for message_id in message_ids:
+                detail_id = self._detail_by_message_id.get(message_id)
+                if detail_id is not None:
+                    found[message_id] = self._details[detail_id].record_id
+            return found
+
     def record_participants(self, record_id: int) -> set[str]:
         with self._lock:
             row = self._row(record_id)

@@ -80,6 +80,22 @@ def record_id_holding(conn: Connection, message_id: str) -> int | None:
     return None if found is None else int(found)
 
 
+def record_ids_holding(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]:
+    """Message-ID → the record holding its detail, for those found (by the indexed digest)."""
+    by_digest = {sha256(message_id): message_id for message_id in message_ids}
+    details = tables.details
+    found: dict[str, int] = {}
+    for chunk in chunks(list(by_digest)):
+        query = sa.select(details.c.message_id_sha256, details.c.message_id, details.c.record_id).where(
+            details.c.message_id_sha256.in_(chunk)
+        )
+        for digest, message_id, record_id in conn.execute(query):
+            wanted = by_digest.get(digest)
+            if wanted is not None and wanted == message_id:
+                found[wanted] = int(record_id)
+    return found
+
+
 def record_participants(conn: Connection, record_id: int) -> set[str]:
     """Raises RecordNotFoundError for a missing record."""
     if not has_record(conn, record_id, None):

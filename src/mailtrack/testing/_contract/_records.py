@@ -268,6 +268,22 @@ class RecordsContract(ContractBase):
         assert store.find_record_by_message_id("missing@example.com") is None
         assert store.find_record_by_message_id("ONE@example.com") is None  # Message-IDs are exact
 
+    def test_record_ids_by_message_ids(self, store: RecordStore) -> None:
+        first = store.commit("support", "uid-1", create_action(make_incoming(message_id="one@example.com")))
+        second = store.commit("support", "uid-2", create_action(make_incoming(message_id="other@example.com")))
+        assert first.record_id is not None and second.record_id is not None
+        store.commit(
+            "support", "uid-3", append_action(first.record_id, make_incoming(message_id="two@example.com"))
+        )
+        asked = ["two@example.com", "missing@example.com", "ONE@example.com", "other@example.com", "x" * 5000]
+        assert store.record_ids_by_message_ids(asked) == {
+            "two@example.com": first.record_id,
+            "other@example.com": second.record_id,
+        }
+        assert store.record_ids_by_message_ids([]) == {}
+        many = [f"{n}@example.com" for n in range(3000)] + ["one@example.com"]
+        assert store.record_ids_by_message_ids(many) == {"one@example.com": first.record_id}
+
     def test_record_participants(self, store: RecordStore) -> None:
         first = store.commit(
             "support",
