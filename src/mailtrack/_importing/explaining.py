@@ -1,0 +1,75 @@
+"""What an import would do with one message, told without writing anything.
+
+:func:`explain` walks the same path as a run (the size limit, the converter, the policy's
+classification, evidence and sender verdict) and turns the decision into an
+:class:`~mailtrack.Explanation`. It shares :class:`~.policy.Policy` with the run, so the two
+cannot drift apart; a test compares them on every golden message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from ..abc import Matcher, MessageConverter, RecordStore
+from ..config import MailInterface
+from ..models import AppendToRecord, CreateRecord, Explanation, SkipMessage
+from .outcome import conversion_failure
+from .policy import Policy, Quarantine, SenderAuthorizer
+
+__all__ = ["explain"]
+
+
+def explain(
+    raw: bytes,
+    *,
+    interface: MailInterface,
+    store: RecordStore,
+    matcher: Matcher,
+    converter: MessageConverter,
+    sender_authorizer: SenderAuthorizer | None,
+    received_at: datetime,
+) -> Explanation:
+    """The decision on *raw* by *interface*'s rules, and why.
+
+    Raises:
+        StoreError: looking up records failed.
+    """
+    name = interface.name
+    if len(raw) > interface.max_message_bytes:
+        reason = (
+            f"{len(raw)} bytes, more than max_message_bytes ({interface.max_message_bytes}): "
+            "not imported, left on the server"
+        )
+        return Explanation(interface=name, action="leave", reason=reason)
+    try:
+        message = converter.convert(raw, received_at=received_at)
+    except Exception as exc:
+        return Explanation(interface=name, action="quarantine", reason=conversion_failure(exc))
+    policy = Policy(interface=interface, store=store, matcher=matcher, sender_authorizer=sender_authorizer)
+    message_class = policy.classify(message)
+    reading = policy.read(message, message_class)
+    decision = policy.decide(reading)
+    told = Explanation(
+        interface=name,
+        message_id=message.message_id,
+        subject=message.subject,
+        message_class=message_class,
+        evidence=tuple(item.words for item in reading.found.evidence),
+        reasons=decision.reasons,
+        notes=decision.notes,
+        action="create",
+    )
+    outcome = decision.outcome
+    if isinstance(outcome, Quarantine):
+        return attrs.evolve(told, action="quarantine", reason=outcome.reason)
+    if isinstance(outcome, SkipMessage):
+        return attrs.evolve(told, action="skip", reason=outcome.reason)
+    holder = store.record_ids_by_message_ids([message.message_id]).get(message.message_id)
+    if holder is not None:
+        return attrs.evolve(told, action="duplicate", record_id=holder)
+    if isinstance(outcome, AppendToRecord):
+        return attrs.evolve(told, action="append", record_id=outcome.record_id)
+    assert isinstance(outcome, CreateRecord)
+    return told
