@@ -1,5 +1,5 @@
-"""``mailtrack explain FILE.eml --interface NAME``: the decision in plain words and as JSON, and
-nothing written."""
+"""The CLI's matching: ``mailtrack explain FILE.eml --interface NAME`` (the decision in plain words
+and as JSON, nothing written) and the subject tag that ``interfaces add`` offers."""
 
 from __future__ import annotations
 
@@ -81,3 +81,17 @@ def test_explain_of_an_unknown_interface_or_missing_file_fails_in_plain_words(wo
     assert result.exit_code != 0
     assert "no mail interface named 'sales'" in result.output
     assert invoke("explain", "missing.eml", "--interface", "support").exit_code != 0
+
+
+def test_interfaces_add_offers_the_subject_tag(workdir: Path) -> None:
+    help_text = invoke("interfaces", "add", "--help").output
+    assert "--tag" in help_text and "[ACME #{id}]" in help_text
+    args = ["interfaces", "add", "sales", "--server", "127.0.0.1", "--port", "9", "--login", "s"]
+    args += ["--security", "none", "--password-env", "NOPE", "--timeout", "2", "--save-anyway"]
+    result = invoke(*args, "--tag", "[SALES #{id}]")
+    assert result.exit_code == 0, result.output
+    with SQLRecordStore(f"sqlite:///{workdir / 'mailtrack.db'}") as store:
+        assert store.get_interface("sales").tag == "[SALES #{id}]"
+    refused = invoke(*[arg.replace("sales", "other") for arg in args], "--tag", "SALES")
+    assert refused.exit_code != 0
+    assert "tag: must contain {id} exactly once" in refused.output
