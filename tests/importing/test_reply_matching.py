@@ -326,3 +326,12 @@ def test_reply_keys_need_a_reply_address_and_stay_secret() -> None:
     from mailtrack import dump_config
 
     assert KEY not in str(dump_config(interface(), format="json"))
+
+
+def test_replies_find_their_records_through_a_pop3_session(store: RecordStore) -> None:
+    from _reply_scenario import replies_find_their_records
+
+    from mailtrack.testing import POP3TestServer
+
+    with POP3TestServer([], user="support", password="secret") as server:
+        replies_find_their_records(store, server.interface(), server.add_message)
