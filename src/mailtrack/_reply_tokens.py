@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from .matching import recipients
 from .models import IncomingMessage
 
 __all__ = ["SIGNATURE_CHARS", "TokenFinding", "find_tokens", "message_id_for", "reply_address_for", "sign", "signed_record", "verify"]
@@ -40,7 +41,6 @@ _TOKEN = re.compile(r"r([0-9]{1,40})\.([^.+@\s]{1,64})", re.IGNORECASE)
 _MESSAGE_ID_PREFIX = "mailtrack."
 # Hostile headers can hold thousands of addresses or IDs: the first few are looked at.
 _MAX_PLACES = 50
-_RECIPIENT_FIELDS = ("delivered-to", "x-original-to")
 
 
 def _signature(key: str, record_id: int) -> str:
@@ -117,13 +117,6 @@ def _in_message_id(message_id: str) -> Iterable[tuple[str, str, str]]:
         yield hit.group(1), hit.group(2), hit.group(0)
 
 
-def _recipients(message: IncomingMessage) -> list[str]:
-    addresses = [person.address for person in (*message.to, *message.cc)]
-    for name in _RECIPIENT_FIELDS:
-        addresses.extend(value.strip().strip("<>") for value in message.header_fields.get(name, ()))
-    return addresses[:_MAX_PLACES]
-
-
 def find_tokens(message: IncomingMessage, keys: Sequence[str]) -> list[TokenFinding]:
     """The token-shaped texts of *message*, verified against *keys*, strongest place first:
     the recipient addresses, then In-Reply-To, then References (newest first).
@@ -133,7 +126,7 @@ def find_tokens(message: IncomingMessage, keys: Sequence[str]) -> list[TokenFind
     if not keys:
         return []
     places: list[tuple[str, Iterable[tuple[str, str, str]]]] = [
-        ("address", (found for address in _recipients(message) for found in _in_local_part(address))),
+        ("address", (found for address in recipients(message) for found in _in_local_part(address))),
         ("in-reply-to", (found for mid in message.in_reply_to[:_MAX_PLACES] for found in _in_message_id(mid))),
         (
             "references",

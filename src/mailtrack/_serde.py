@@ -19,7 +19,7 @@ import attrs
 import cattrs
 from cattrs.v import transform_error
 
-from .config import ClassAction, Config, ImportPolicy, MailInterface, Security, SenderPolicy
+from .config import ClassAction, Config, ImportPolicy, MailInterface, Route, Security, SenderPolicy
 from .exceptions import ConfigError
 
 if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
@@ -87,7 +87,7 @@ def _make_converter() -> cattrs.Converter:
         lambda kind: kind == Mapping[str, str], _expect_table(str_mapping, "a table of names to strings")
     )
     # Sections last, so that their generated hooks use the field hooks above.
-    for section in (ImportPolicy, MailInterface, Config):
+    for section in (ImportPolicy, Route, MailInterface, Config):
         converter.register_structure_hook(section, _expect_table(converter.get_structure_hook(section)))
     return converter
 

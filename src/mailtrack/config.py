@@ -22,6 +22,7 @@ __all__ = [
     "ImportPolicy",
     "MailInterface",
     "ParseLimits",
+    "Route",
     "Security",
     "SenderPolicy",
 ]
@@ -241,6 +242,47 @@ class ImportPolicy:
             raise ConfigError("reply_address: must be set when reply_keys are (the Reply-To carries the token)")
 
 
+def _route_address(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _non_empty(_instance, attribute, value)
+    assert isinstance(value, str)
+    local, at, domain = value.strip().rpartition("@")
+    if not at or not domain or any(ch.isspace() or ch in "<>,;\"" for ch in value.strip()):
+        raise _fail(attribute, f"must be an address (sales@example.com) or a domain (@example.com), not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Route:
+    """Routing by recipient: mail sent to :attr:`address` goes to :attr:`project`.
+
+    The recipients looked at are Delivered-To and X-Original-To (what the mail server delivered
+    to), then To and Cc. A route's address matches a recipient that is the same address (any
+    case), or the same address with a plus-address detail (``sales+anything@example.com``
+    matches ``sales@example.com``); ``@example.com`` matches every address of the domain.
+    """
+
+    #: ``sales@example.com``, ``support+billing@example.com`` or ``@sales.example.com``.
+    address: str = attrs.field(validator=_route_address)
+    #: The project of the records this mail opens, and where its evidence is looked up.
+    project: str = attrs.field(validator=_non_empty)
+    #: Field values for the new records, over the interface's ``defaults``.
+    defaults: Mapping[str, str] = attrs.field(factory=dict, converter=as_str_mapping)
+
+    def matches(self, recipient: str) -> bool:
+        """Whether mail to *recipient* takes this route."""
+        wanted = self.address.strip().lower()
+        recipient = recipient.strip().lower()
+        if wanted.startswith("@"):
+            return recipient.endswith(wanted)
+        if recipient == wanted:
+            return True
+        local, _, domain = recipient.rpartition("@")
+        return "+" in local and f"{local.partition('+')[0]}@{domain}" == wanted
+
+
+def _as_routes(value: Iterable[Route]) -> tuple[Route, ...]:
+    return tuple(value)
+
+
 def _default_port(security: Security) -> int:
     return 995 if security is Security.SSL else 110
 
@@ -285,6 +327,9 @@ class MailInterface:
     tag: str | None = attrs.field(default=None, validator=_tag)
     #: Field values for every new record (the wizard's third step).
     defaults: Mapping[str, str] = attrs.field(factory=dict, converter=as_str_mapping)
+    #: Routing by recipient: one mailbox serving several projects. The first route whose
+    #: address matches a recipient decides the project (and defaults); none: :attr:`project`.
+    routes: tuple[Route, ...] = attrs.field(default=(), converter=_as_routes)
     #: Seconds to wait for the server on connect and on every command.
     timeout: float = attrs.field(default=60.0, validator=_positive)
     #: Messages larger than this (by the server's LIST size) are not retrieved and stay on the server.

@@ -17,8 +17,9 @@ import attrs
 
 from .abc import Matcher
 from .exceptions import ConfigError
+from .models import IncomingMessage
 
-__all__ = ["NO_SUBJECT", "SubjectIdMatcher", "title_from_subject"]
+__all__ = ["NO_SUBJECT", "SubjectIdMatcher", "recipients", "title_from_subject"]
 
 #: The largest record ID a store can hold (a signed 64-bit integer).
 MAX_RECORD_ID = 2**63 - 1
@@ -186,3 +187,20 @@ def title_from_subject(subject: str, matcher: Matcher | None = None) -> str:
     without_tags = tags.without_tags(_PREFIXES.sub("", subject))
     title = " ".join(_PREFIXES.sub("", without_tags.strip()).split())
     return title or NO_SUBJECT
+
+
+# Hostile headers can hold thousands of addresses: the first few are looked at.
+_MAX_RECIPIENTS = 50
+
+
+def recipients(message: IncomingMessage) -> list[str]:
+    """The addresses *message* was sent to, the envelope's first: Delivered-To and X-Original-To
+    (what the mail server delivered to), then To and Cc; at most the first 50.
+
+    Routing (:class:`~mailtrack.Route`) and reply tokens look at these.
+    """
+    found: list[str] = []
+    for name in ("delivered-to", "x-original-to"):
+        found.extend(value.strip().strip("<>").strip() for value in message.header_fields.get(name, ())[:_MAX_RECIPIENTS])
+    found.extend(person.address for person in (*message.to[:_MAX_RECIPIENTS], *message.cc[:_MAX_RECIPIENTS]))
+    return found[:_MAX_RECIPIENTS]

@@ -56,7 +56,7 @@ def explain(
         message_id=message.message_id,
         subject=message.subject,
         message_class=message_class,
-        evidence=tuple(item.words for item in reading.found.evidence),
+        evidence=(*([reading.route] if reading.route else []), *(item.words for item in reading.found.evidence)),
         reasons=decision.reasons,
         notes=decision.notes,
         action="create",

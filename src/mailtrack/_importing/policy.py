@@ -33,7 +33,7 @@ from ..abc import Matcher, RecordStore
 from ..classifying import classify
 from ..config import ClassAction, ImportPolicy, MailInterface, SenderPolicy
 from ..exceptions import ConfigError
-from ..matching import SubjectIdMatcher, title_from_subject
+from ..matching import SubjectIdMatcher, recipients, title_from_subject
 from ..models import (
     AppendToRecord,
     CreateRecord,
@@ -102,6 +102,10 @@ class Reading:
     found: Found = Found()
     #: The Message-IDs (In-Reply-To/References) the decision looked up in the store.
     thread: tuple[str, ...] = ()
+    #: The project the message belongs to (the interface's, or its route's).
+    project: str = ""
+    #: The route the message took, in plain words, or ``None``.
+    route: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -177,7 +181,8 @@ class Policy:
             action = ClassAction.NORMAL
         if action in (ClassAction.DROP, ClassAction.QUARANTINE):
             return Reading(message=message, message_class=message_class, action=action)
-        found = gather(message, interface=self.interface, store=self.store, matcher=self.subject_matcher)
+        interface, route = self.routed(message)
+        found = gather(message, interface=interface, store=self.store, matcher=self.subject_matcher)
         follows = "references" in self.interface.policy.evidence_order
         return Reading(
             message=message,
@@ -185,7 +190,23 @@ class Policy:
             action=action,
             found=found,
             thread=tuple(thread_ids(message)) if follows else (),
+            project=interface.project,
+            route=route,
         )
+
+    def routed(self, message: IncomingMessage) -> tuple[MailInterface, str | None]:
+        """The interface as the message's route makes it (its project and defaults), and the
+        route in plain words (``None`` when no route matched: the interface as it is)."""
+        interface = self.interface
+        addresses = recipients(message) if interface.routes else []
+        for number, route in enumerate(interface.routes, 1):
+            for address in addresses:
+                if route.matches(address):
+                    routed = attrs.evolve(
+                        interface, project=route.project, defaults={**interface.defaults, **route.defaults}
+                    )
+                    return routed, f"sent to {address}: routed to project {route.project!r} (route {number})"
+        return interface, None
 
     def decide(self, reading: Reading) -> Decision:
         """Decide what becomes of the message *reading* is about.
@@ -205,9 +226,9 @@ class Policy:
         notes = list(reading.found.notes)
         chosen = reading.found.chosen
         if chosen is None:
-            reasons: tuple[str, ...] = ("no evidence names a record of project " + repr(self.interface.project),)
+            reasons: tuple[str, ...] = (f"no evidence names a record of project {reading.project!r}",)
             if action is ClassAction.APPEND_OR_IGNORE:
-                reason = f"{kind} that refers to no record of project {self.interface.project!r}"
+                reason = f"{kind} that refers to no record of project {reading.project!r}"
                 return Decision(outcome=self._skip(message, message_class, reason), notes=tuple(notes), reasons=reasons)
             return Decision(outcome=self.new_record(message, message_class), notes=tuple(notes), reasons=reasons)
         record_id = chosen.record_id
@@ -248,12 +269,14 @@ class Policy:
     def new_record(
         self, message: IncomingMessage, message_class: MessageClass = MessageClass.NORMAL
     ) -> CreateRecord:
-        """The action that opens a new record for *message* in the interface's project."""
+        """The action that opens a new record for *message* in the interface's project (or the
+        project its route names)."""
+        interface = self.routed(message)[0]
         return CreateRecord(
             message=message,
-            project=self.interface.project,
+            project=interface.project,
             title=title_from_subject(message.subject, self.subject_matcher),
-            fields=dict(self.interface.defaults),
+            fields=dict(interface.defaults),
             message_class=message_class,
         )
 
