@@ -11,6 +11,8 @@ from datetime import datetime
 
 import attrs
 
+from ._folding import folded_text
+
 __all__ = [
     "AppendToRecord",
     "Attachment",
@@ -189,6 +191,14 @@ class Detail:
     message_class: MessageClass = MessageClass.NORMAL
     #: Name of the interface the message came through.
     interface: str = ""
+
+    @property
+    def folded_text(self) -> str:
+        """:attr:`text` without the quoted history and the signature of a reply ("On … wrote:"
+        and what follows, Outlook's "From: … Sent: …" block, ``>`` quotes at the end, the ``-- ``
+        signature; English, German, French and Spanish), for showing a thread compactly.
+        Computed when read: the stored :attr:`text` stays exactly as sent."""
+        return folded_text(self.text)
 
 
 @attrs.frozen(kw_only=True)
