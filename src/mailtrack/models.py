@@ -191,6 +191,9 @@ class Detail:
     message_class: MessageClass = MessageClass.NORMAL
     #: Name of the interface the message came through.
     interface: str = ""
+    #: The record fields this message changed: field name → ``(old value, new value)``, the
+    #: old value ``None`` for a field the record did not have (keyword lines, trusted headers).
+    field_changes: Mapping[str, tuple[str | None, str]] = attrs.field(factory=dict)
 
     @property
     def folded_text(self) -> str:
@@ -219,6 +222,9 @@ class Record:
     updated_at: datetime
     #: The messages of the record, oldest first.
     details: tuple[Detail, ...] = ()
+    #: The record this one was opened beside: its first message named that record, but its
+    #: sender was not allowed to write there. A host can offer to merge the two.
+    related: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -242,6 +248,10 @@ class CreateRecord:
     title: str
     fields: Mapping[str, str] = attrs.field(factory=dict)
     message_class: MessageClass = MessageClass.NORMAL
+    #: Fields the message itself sets, over :attr:`fields` (recorded on the detail as changes).
+    set_fields: Mapping[str, str] = attrs.field(factory=dict)
+    #: The record the message named but could not write into (:attr:`Record.related`).
+    related: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -251,6 +261,8 @@ class AppendToRecord:
     message: IncomingMessage
     record_id: int
     message_class: MessageClass = MessageClass.NORMAL
+    #: Fields the message sets on the record (recorded on the detail with their old values).
+    set_fields: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)

@@ -54,11 +54,13 @@ def _table_names(engine: sa.Engine) -> set[str]:
 
 
 def _legacy_tables(engine: sa.Engine, *, version_row: bool = True) -> None:
-    """Tables as mailtrack made them before migrations: create_all and a schema_version row."""
-    tables.metadata.create_all(engine)
-    if version_row:
-        with engine.begin() as conn:
-            conn.execute(sa.insert(tables.meta).values(key="schema_version", value="1"))
+    """Tables as mailtrack made them before migrations: the baseline revision's tables (not
+    today's metadata, which later revisions change) and a schema_version row, no version table."""
+    upgrade(engine, versions.BASELINE)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE {versions.VERSION_TABLE}"))
+        if not version_row:
+            conn.execute(sa.delete(tables.meta))
 
 
 def _commit_one(store: SQLRecordStore, uid: str = "uid-1") -> CommitOutcome:

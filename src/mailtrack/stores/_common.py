@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -57,8 +57,10 @@ def new_detail(
     message: IncomingMessage,
     message_class: MessageClass,
     attachments: tuple[Attachment, ...] = (),
+    field_changes: Mapping[str, tuple[str | None, str]] | None = None,
 ) -> Detail:
-    """The detail a store keeps of *message*: its values, times in UTC, and *attachments*."""
+    """The detail a store keeps of *message*: its values, times in UTC, *attachments* and the
+    record fields it changed."""
     return Detail(
         id=detail_id,
         record_id=record_id,
@@ -75,6 +77,7 @@ def new_detail(
         attachments=attachments,
         message_class=MessageClass(message_class),
         interface=interface,
+        field_changes=dict(field_changes or {}),
     )
 
 
@@ -95,4 +98,5 @@ def record_of(row: Any, details: tuple[Detail, ...]) -> Record:
         created_at=row.created_at,
         updated_at=row.updated_at,
         details=details,
+        related=row.related_record_id,
     )

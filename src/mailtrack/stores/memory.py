@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -35,7 +35,7 @@ from ..models import (
     Record,
     RunReport,
 )
-from ._commit import commit_action
+from ._commit import FieldChanges, commit_action, field_changes
 from ._common import (
     as_utc,
     commit_overridden,
@@ -58,6 +58,7 @@ class _RecordRow:
     created_at: datetime
     updated_at: datetime
     detail_ids: list[int] = attrs.field(factory=list)
+    related_record_id: int | None = None
 
 
 @attrs.define
@@ -86,34 +87,42 @@ class _MemoryCommitSteps:
             return None
         return self.store._details[detail_id].record_id, detail_id
 
-    def touch_record(self, record_id: int) -> bool:
+    def touch_record(self, record_id: int, set_fields: Mapping[str, str]) -> FieldChanges | None:
         row = self.store._records.get(record_id)
         if row is None:
-            return False
+            return None
         row.updated_at = self.now
-        return True
+        changes = field_changes(row.fields, set_fields)
+        row.fields.update(set_fields)
+        return changes
 
-    def open_record(self, action: CreateRecord) -> int:
+    def open_record(self, action: CreateRecord, fields: Mapping[str, str]) -> int:
         row = _RecordRow(
             id=next(self.store._record_ids),
             project=action.project,
             title=action.title,
-            fields=dict(action.fields),
+            fields=dict(fields),
             created_at=self.now,
             updated_at=self.now,
+            related_record_id=action.related,
         )
         self.store._records[row.id] = row
         return row.id
 
     def add_detail(
-        self, record_id: int, interface: str, message: IncomingMessage, message_class: MessageClass
+        self,
+        record_id: int,
+        interface: str,
+        message: IncomingMessage,
+        message_class: MessageClass,
+        field_changes: FieldChanges,
     ) -> int:
         store = self.store
         attachments = tuple(
             stored_attachment(attachment, next(store._attachment_ids)) for attachment in message.attachments
         )
         detail = new_detail(
-            next(store._detail_ids), record_id, interface, message, message_class, attachments
+            next(store._detail_ids), record_id, interface, message, message_class, attachments, field_changes
         )
         store._records[record_id].detail_ids.append(detail.id)
         store._details[detail.id] = detail

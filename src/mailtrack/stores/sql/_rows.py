@@ -118,6 +118,7 @@ def detail_values(detail: Detail) -> dict[str, Any]:
         "headers": detail.headers,
         "message_class": detail.message_class.value,
         "interface": detail.interface,
+        "field_changes": {name: list(change) for name, change in detail.field_changes.items()} or None,
     }
 
 
@@ -138,6 +139,7 @@ def _detail(row: Row[Any], attachments: tuple[Attachment, ...]) -> Detail:
         attachments=attachments,
         message_class=MessageClass(row.message_class),
         interface=row.interface,
+        field_changes={name: (old, new) for name, (old, new) in (row.field_changes or {}).items()},
     )
 
 

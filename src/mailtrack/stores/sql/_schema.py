@@ -135,6 +135,8 @@ records = sa.Table(
     sa.Column("fields", JSONText, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # The record this one was opened beside (Record.related); no foreign key: it may be deleted.
+    sa.Column("related_record_id", sa.Integer, nullable=True),
     **_TABLE_OPTIONS,
 )
 
@@ -164,6 +166,8 @@ details = sa.Table(
     sa.Column("headers", BigText, nullable=False),
     sa.Column("message_class", sa.String(32), nullable=False),
     _key("interface", nullable=False),
+    # The record fields the message changed: {name: [old or null, new]}, NULL when none.
+    sa.Column("field_changes", JSONText, nullable=True),
     **_TABLE_OPTIONS,
 )
 
