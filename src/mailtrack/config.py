@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -136,6 +137,20 @@ def _evidence_order(_instance: object, attribute: attrs.Attribute[Any], value: t
         raise _fail(attribute, "names a kind twice")
 
 
+def _as_keyword_fields(value: object) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"keyword_fields: must be a table of field names to lists of values, not {type(value).__name__}")
+    result: dict[str, tuple[str, ...]] = {}
+    for name, allowed in value.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,39}", name):
+            raise ConfigError(f"keyword_fields[{name!r}]: a field name is a letter, then letters, digits, _ or -")
+        try:
+            result[name] = as_str_tuple(allowed)
+        except ConfigError as exc:
+            raise ConfigError(f"keyword_fields[{name!r}]: {exc}") from None
+    return result
+
+
 def _reply_keys(_instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     for key in value:
         if len(key) < 16:
@@ -235,6 +250,15 @@ class ImportPolicy:
     #: **Unsafe**: trust :attr:`trusted_senders` by the From header alone, which anybody can
     #: forge. Only for a mailbox no one outside can write to.
     trust_unauthenticated: bool = attrs.field(default=False, validator=_instance_of(bool))
+    #: Record fields that mail may set, with their allowed values (an empty list: any value):
+    #: ``{"priority": ["low", "normal", "high"], "status": ["open", "closed"]}``. Off (empty)
+    #: by default. A message sets them by keyword lines at the top of its text
+    #: (``Priority: high``), or by ``X-Mailtrack-Priority`` header fields when
+    #: :attr:`trusted_headers` is set; only when its sender may write into the record.
+    keyword_fields: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_as_keyword_fields)
+    #: Let ``X-Mailtrack-<Field>`` header fields set :attr:`keyword_fields`: only for an
+    #: interface whose mail comes from systems you run (anybody can write header fields).
+    trusted_headers: bool = attrs.field(default=False, validator=_instance_of(bool))
 
     @reply_address.validator
     def _needs_reply_address(self, _attribute: attrs.Attribute[Any], value: str | None) -> None:

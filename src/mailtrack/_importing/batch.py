@@ -63,7 +63,8 @@ def commit_or_open(
         if not isinstance(action, AppendToRecord):
             raise
     note = f"record #{action.record_id} disappeared before the commit; opened a new record"
-    return store.commit(name, key, policy.new_record(action.message, action.message_class)), note
+    opened = policy.new_record(action.message, action.message_class, set_fields=action.set_fields)
+    return store.commit(name, key, opened), note
 
 
 @attrs.define

@@ -15,6 +15,7 @@ import attrs
 from ..abc import Matcher, MessageConverter, RecordStore
 from ..config import MailInterface
 from ..models import AppendToRecord, CreateRecord, Explanation, SkipMessage
+from ..stores._commit import field_changes
 from .outcome import conversion_failure
 from .policy import Policy, Quarantine, SenderAuthorizer
 
@@ -70,6 +71,8 @@ def explain(
     if holder is not None:
         return attrs.evolve(told, action="duplicate", record_id=holder)
     if isinstance(outcome, AppendToRecord):
-        return attrs.evolve(told, action="append", record_id=outcome.record_id)
+        now = store.get_record(outcome.record_id, load_content=False).fields if outcome.set_fields else {}
+        fields = field_changes(now, outcome.set_fields)
+        return attrs.evolve(told, action="append", record_id=outcome.record_id, fields=fields)
     assert isinstance(outcome, CreateRecord)
-    return told
+    return attrs.evolve(told, fields=field_changes(outcome.fields, outcome.set_fields))

@@ -25,7 +25,7 @@ takes the decision from the reading.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -44,6 +44,7 @@ from ..models import (
     SkipMessage,
 )
 from .evidence import Found, gather, thread_ids
+from .keywords import fields_set_by
 from .trust import trust_verdict
 
 __all__ = [
@@ -224,19 +225,28 @@ class Policy:
             )
 
         notes = list(reading.found.notes)
+        # Machine mail never sets fields; people's mail may, where its sender may write.
+        set_fields, field_notes = (
+            fields_set_by(message, self.interface.policy) if message_class is MessageClass.NORMAL else ({}, [])
+        )
+        notes += field_notes
+        sets = tuple(f"sets {name} to {value!r}" for name, value in set_fields.items())
         chosen = reading.found.chosen
         if chosen is None:
-            reasons: tuple[str, ...] = (f"no evidence names a record of project {reading.project!r}",)
+            reasons: tuple[str, ...] = (f"no evidence names a record of project {reading.project!r}", *sets)
             if action is ClassAction.APPEND_OR_IGNORE:
                 reason = f"{kind} that refers to no record of project {reading.project!r}"
                 return Decision(outcome=self._skip(message, message_class, reason), notes=tuple(notes), reasons=reasons)
-            return Decision(outcome=self.new_record(message, message_class), notes=tuple(notes), reasons=reasons)
+            outcome = self.new_record(message, message_class, set_fields=set_fields)
+            return Decision(outcome=outcome, notes=tuple(notes), reasons=reasons)
         record_id = chosen.record_id
         verdict = self._verdict(record_id, message, vouched=reading.found.vouched)
-        reasons = (f"{chosen.words}", verdict.words)
+        reasons = (chosen.words, verdict.words, *sets)
         if verdict.allowed:
             return Decision(
-                outcome=AppendToRecord(message=message, record_id=record_id, message_class=message_class),
+                outcome=AppendToRecord(
+                    message=message, record_id=record_id, message_class=message_class, set_fields=set_fields
+                ),
                 notes=tuple(notes),
                 reasons=reasons,
             )
@@ -255,8 +265,9 @@ class Policy:
         if action is ClassAction.APPEND_OR_IGNORE:
             notes.append(f"{refusal}; {kind} skipped")
             return Decision(outcome=self._skip(message, message_class, refusal), notes=tuple(notes), reasons=reasons)
-        notes.append(f"{refusal}; opened a new record instead")
-        return Decision(outcome=self.new_record(message, message_class), notes=tuple(notes), reasons=reasons)
+        notes.append(f"{refusal}; opened a new record related to #{record_id} instead")
+        outcome = self.new_record(message, message_class, set_fields=set_fields, related=record_id)
+        return Decision(outcome=outcome, notes=tuple(notes), reasons=reasons)
 
     def decision(self, message: IncomingMessage) -> Decision:
         """:meth:`classify`, :meth:`read` and :meth:`decide` at once, for a message on its own.
@@ -267,7 +278,12 @@ class Policy:
         return self.decide(self.read(message, self.classify(message)))
 
     def new_record(
-        self, message: IncomingMessage, message_class: MessageClass = MessageClass.NORMAL
+        self,
+        message: IncomingMessage,
+        message_class: MessageClass = MessageClass.NORMAL,
+        *,
+        set_fields: Mapping[str, str] | None = None,
+        related: int | None = None,
     ) -> CreateRecord:
         """The action that opens a new record for *message* in the interface's project (or the
         project its route names)."""
@@ -278,6 +294,8 @@ class Policy:
             title=title_from_subject(message.subject, self.subject_matcher),
             fields=dict(interface.defaults),
             message_class=message_class,
+            set_fields=dict(set_fields or {}),
+            related=related,
         )
 
     @staticmethod
