@@ -12,7 +12,16 @@ from ._html import display_html, sanitize_html
 from ._serde import dump_config, load_config
 from .abc import Fetcher, Matcher, MessageConverter, RecordStore
 from .classifying import LOOP_HEADER, classify, outgoing_headers
-from .config import ClassAction, Config, ImportPolicy, MailInterface, ParseLimits, Route, Security, SenderPolicy
+from .config import (
+    ClassAction,
+    Config,
+    ImportPolicy,
+    MailInterface,
+    ParseLimits,
+    Route,
+    Security,
+    SenderPolicy,
+)
 from .converting import MailParserConverter
 from .exceptions import (
     AttachmentNotFoundError,

@@ -54,7 +54,11 @@ def _history_starts(lines: list[str]) -> int | None:
         if _ATTRIBUTION.match(line):
             return index
         # Attribution wrapped over two lines: "On Tue, 3 May 2024 at 10:00, Ann Example" / "<ann@x> wrote:"
-        if index + 1 < len(lines) and _ATTRIBUTION.match(f"{line} {lines[index + 1]}") and lines[index + 1].strip():
+        if (
+            index + 1 < len(lines)
+            and _ATTRIBUTION.match(f"{line} {lines[index + 1]}")
+            and lines[index + 1].strip()
+        ):
             following = lines[index + 2 : index + 4]
             if any(next_line.startswith(">") for next_line in following) or not "".join(following).strip():
                 return index

@@ -30,7 +30,16 @@ import attrs
 from .matching import recipients
 from .models import IncomingMessage
 
-__all__ = ["SIGNATURE_CHARS", "TokenFinding", "find_tokens", "message_id_for", "reply_address_for", "sign", "signed_record", "verify"]
+__all__ = [
+    "SIGNATURE_CHARS",
+    "TokenFinding",
+    "find_tokens",
+    "message_id_for",
+    "reply_address_for",
+    "sign",
+    "signed_record",
+    "verify",
+]
 
 #: Characters of the signature: 16 base32 characters are 80 bits.
 SIGNATURE_CHARS = 16
@@ -127,7 +136,10 @@ def find_tokens(message: IncomingMessage, keys: Sequence[str]) -> list[TokenFind
         return []
     places: list[tuple[str, Iterable[tuple[str, str, str]]]] = [
         ("address", (found for address in recipients(message) for found in _in_local_part(address))),
-        ("in-reply-to", (found for mid in message.in_reply_to[:_MAX_PLACES] for found in _in_message_id(mid))),
+        (
+            "in-reply-to",
+            (found for mid in message.in_reply_to[:_MAX_PLACES] for found in _in_message_id(mid)),
+        ),
         (
             "references",
             (found for mid in message.references[::-1][:_MAX_PLACES] for found in _in_message_id(mid)),

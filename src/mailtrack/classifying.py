@@ -462,5 +462,7 @@ def outgoing_headers(
             raise ConfigError("subject: must not contain line breaks or NUL")
         tag = settings.tag if isinstance(settings, MailInterface) else None
         matcher = SubjectIdMatcher.for_tag(tag) if tag else SubjectIdMatcher()
-        headers["Subject"] = subject if matcher.match(subject) == record_id else f"{matcher.format(record_id)} {subject}"
+        headers["Subject"] = (
+            subject if matcher.match(subject) == record_id else f"{matcher.format(record_id)} {subject}"
+        )
     return headers

@@ -139,11 +139,15 @@ def _evidence_order(_instance: object, attribute: attrs.Attribute[Any], value: t
 
 def _as_keyword_fields(value: object) -> dict[str, tuple[str, ...]]:
     if not isinstance(value, Mapping):
-        raise ConfigError(f"keyword_fields: must be a table of field names to lists of values, not {type(value).__name__}")
+        raise ConfigError(
+            f"keyword_fields: must be a table of field names to lists of values, not {type(value).__name__}"
+        )
     result: dict[str, tuple[str, ...]] = {}
     for name, allowed in value.items():
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,39}", name):
-            raise ConfigError(f"keyword_fields[{name!r}]: a field name is a letter, then letters, digits, _ or -")
+            raise ConfigError(
+                f"keyword_fields[{name!r}]: a field name is a letter, then letters, digits, _ or -"
+            )
         try:
             result[name] = as_str_tuple(allowed)
         except ConfigError as exc:
@@ -164,7 +168,7 @@ def _optional_address(_instance: object, attribute: attrs.Attribute[Any], value:
     _non_empty(_instance, attribute, value)
     assert isinstance(value, str)
     local, at, domain = value.rpartition("@")
-    if not at or not local or not domain or any(ch.isspace() or ch in "<>\"," for ch in value):
+    if not at or not local or not domain or any(ch.isspace() or ch in '<>",' for ch in value):
         raise _fail(attribute, f"must be a plain address such as support@example.com, not {value!r}")
 
 
@@ -263,15 +267,19 @@ class ImportPolicy:
     @reply_address.validator
     def _needs_reply_address(self, _attribute: attrs.Attribute[Any], value: str | None) -> None:
         if self.reply_keys and value is None:
-            raise ConfigError("reply_address: must be set when reply_keys are (the Reply-To carries the token)")
+            raise ConfigError(
+                "reply_address: must be set when reply_keys are (the Reply-To carries the token)"
+            )
 
 
 def _route_address(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     _non_empty(_instance, attribute, value)
     assert isinstance(value, str)
-    local, at, domain = value.strip().rpartition("@")
-    if not at or not domain or any(ch.isspace() or ch in "<>,;\"" for ch in value.strip()):
-        raise _fail(attribute, f"must be an address (sales@example.com) or a domain (@example.com), not {value!r}")
+    _local, at, domain = value.strip().rpartition("@")
+    if not at or not domain or any(ch.isspace() or ch in '<>,;"' for ch in value.strip()):
+        raise _fail(
+            attribute, f"must be an address (sales@example.com) or a domain (@example.com), not {value!r}"
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -201,6 +201,9 @@ def recipients(message: IncomingMessage) -> list[str]:
     """
     found: list[str] = []
     for name in ("delivered-to", "x-original-to"):
-        found.extend(value.strip().strip("<>").strip() for value in message.header_fields.get(name, ())[:_MAX_RECIPIENTS])
+        found.extend(
+            value.strip().strip("<>").strip()
+            for value in message.header_fields.get(name, ())[:_MAX_RECIPIENTS]
+        )
     found.extend(person.address for person in (*message.to[:_MAX_RECIPIENTS], *message.cc[:_MAX_RECIPIENTS]))
     return found[:_MAX_RECIPIENTS]

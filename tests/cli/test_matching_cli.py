@@ -37,7 +37,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         store.commit(
             "support",
             "1",
-            CreateRecord(message=make_incoming(sender="carol@c.example"), project="helpdesk", title="Printer"),
+            CreateRecord(
+                message=make_incoming(sender="carol@c.example"), project="helpdesk", title="Printer"
+            ),
         )
     return tmp_path
 
@@ -56,7 +58,9 @@ def test_explain_says_which_record_a_reply_joins_and_why(workdir: Path) -> None:
         policy=ImportPolicy(reply_keys=[KEY], reply_address="support@example.com"),
     )  # fmt: skip
     reply_to = outgoing_headers(interface, record_id=1)["Reply-To"]
-    (workdir / "reply.eml").write_bytes(build_message(subject="new phone", sender="carol@c.example", to=reply_to))
+    (workdir / "reply.eml").write_bytes(
+        build_message(subject="new phone", sender="carol@c.example", to=reply_to)
+    )
     before = counts(workdir)
     result = invoke("explain", "reply.eml", "--interface", "support")
     assert result.exit_code == 0, result.output
@@ -85,7 +89,8 @@ def test_explain_of_an_unknown_interface_or_missing_file_fails_in_plain_words(wo
 
 def test_interfaces_add_offers_the_subject_tag(workdir: Path) -> None:
     help_text = invoke("interfaces", "add", "--help").output
-    assert "--tag" in help_text and "[ACME #{id}]" in help_text
+    assert "--tag" in help_text
+    assert "[ACME #{id}]" in help_text
     args = ["interfaces", "add", "sales", "--server", "127.0.0.1", "--port", "9", "--login", "s"]
     args += ["--security", "none", "--password-env", "NOPE", "--timeout", "2", "--save-anyway"]
     result = invoke(*args, "--tag", "[SALES #{id}]")

@@ -16,16 +16,48 @@ NOW = datetime(2024, 5, 6, tzinfo=timezone.utc)
 
 ANSWER = "Thanks, it works again.\n"
 HISTORIES = {
-    "english-gmail": "On Mon, 6 May 2024 at 10:00, Ann Example <ann@example.com> wrote:\n> The printer is broken.\n> Ann\n",
-    "english-wrapped": "On Mon, 6 May 2024 at 10:00, Ann Example\n<ann@example.com> wrote:\n\n> The printer is broken.\n",
+    "english-gmail": (
+        "On Mon, 6 May 2024 at 10:00, Ann Example <ann@example.com> wrote:\n> The printer is broken.\n> Ann\n"
+    ),
+    "english-wrapped": (
+        "On Mon, 6 May 2024 at 10:00, Ann Example\n<ann@example.com> wrote:\n\n> The printer is broken.\n"
+    ),
     "german-thunderbird": "Am 06.05.2024 um 10:00 schrieb Ann Example:\n> Der Drucker ist kaputt.\n",
     "german-apple": "Ann Example <ann@example.com> schrieb am 06.05.2024:\n> Der Drucker ist kaputt.\n",
-    "french": "Le 6 mai 2024 à 10:00, Ann Example <ann@example.com> a écrit :\n> L'imprimante est en panne.\n",
-    "spanish": "El lun, 6 may 2024 a las 10:00, Ann Example (<ann@example.com>) escribió:\n> La impresora no funciona.\n",
-    "outlook-english": "________________________________\nFrom: Ann Example <ann@example.com>\nSent: Monday, May 6, 2024 10:00 AM\nTo: Support\nSubject: printer\n\nThe printer is broken.\n",
-    "outlook-german": "Von: Ann Example <ann@example.com>\nGesendet: Montag, 6. Mai 2024 10:00\nAn: Support\nBetreff: Drucker\n\nDer Drucker ist kaputt.\n",
-    "outlook-french": "De : Ann Example <ann@example.com>\nEnvoyé : lundi 6 mai 2024 10:00\nÀ : Support\n\nL'imprimante.\n",
-    "outlook-spanish": "De: Ann Example <ann@example.com>\nEnviado: lunes, 6 de mayo de 2024 10:00\nPara: Soporte\n\nLa impresora.\n",
+    "french": (
+        "Le 6 mai 2024 à 10:00, Ann Example <ann@example.com> a écrit :\n> L'imprimante est en panne.\n"
+    ),
+    "spanish": (
+        "El lun, 6 may 2024 a las 10:00, Ann Example (<ann@example.com>) escribió:\n"
+        "> La impresora no funciona.\n"
+    ),
+    "outlook-english": (
+        "________________________________\n"
+        "From: Ann Example <ann@example.com>\n"
+        "Sent: Monday, May 6, 2024 10:00 AM\n"
+        "To: Support\n"
+        "Subject: printer\n"
+        "\n"
+        "The printer is broken.\n"
+    ),
+    "outlook-german": (
+        "Von: Ann Example <ann@example.com>\n"
+        "Gesendet: Montag, 6. Mai 2024 10:00\n"
+        "An: Support\n"
+        "Betreff: Drucker\n"
+        "\n"
+        "Der Drucker ist kaputt.\n"
+    ),
+    "outlook-french": (
+        "De : Ann Example <ann@example.com>\nEnvoyé : lundi 6 mai 2024 10:00\nÀ : Support\n\nL'imprimante.\n"
+    ),
+    "outlook-spanish": (
+        "De: Ann Example <ann@example.com>\n"
+        "Enviado: lunes, 6 de mayo de 2024 10:00\n"
+        "Para: Soporte\n"
+        "\n"
+        "La impresora.\n"
+    ),
     "original-message": "-----Original Message-----\nFrom: Ann\nThe printer is broken.\n",
     "ursprüngliche": "-----Ursprüngliche Nachricht-----\nVon: Ann\nDer Drucker.\n",
     "quotes-only": "> The printer is broken.\n>> Earlier.\n",
@@ -89,7 +121,8 @@ def test_html_only_mail_gets_a_plain_text_rendering() -> None:
         "<a href='javascript:evil()'>click</a><img alt='logo' src='cid:l'></body></html>"
     )
     message = MailParserConverter().convert(build_message(text=None, html=html), received_at=NOW)
-    assert message.html is not None and "<h1>" in message.html  # the HTML is kept as sent
+    assert message.html is not None
+    assert "<h1>" in message.html  # the HTML is kept as sent
     assert message.text == (
         "Order\xa0shipped\n\nTrack it here <https://track.example/1> or write to help@example.com.\n\n"
         "- one\n- two\n\nLine\nbreak & more\n\nclick[logo]"
@@ -97,11 +130,18 @@ def test_html_only_mail_gets_a_plain_text_rendering() -> None:
 
 
 def test_a_text_part_wins_over_the_html() -> None:
-    message = MailParserConverter().convert(build_message(text="plain\n", html="<p>rich</p>"), received_at=NOW)
+    message = MailParserConverter().convert(
+        build_message(text="plain\n", html="<p>rich</p>"), received_at=NOW
+    )
     assert message.text == "plain\n"
 
 
 def test_broken_html_gives_text_not_a_crash() -> None:
-    for html in ("<p>unclosed <b>bold <a href=", "<" * 10_000, "<div>" * 50_000 + "deep", "&#xD800;&bogus; x"):
+    for html in (
+        "<p>unclosed <b>bold <a href=",
+        "<" * 10_000,
+        "<div>" * 50_000 + "deep",
+        "&#xD800;&bogus; x",
+    ):
         assert isinstance(html_to_text(html), str)
     assert html_to_text("<div>" * 50_000 + "deep").endswith("deep")

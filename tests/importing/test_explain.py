@@ -80,25 +80,29 @@ def test_explain_equals_a_real_import_on_every_golden_message(
     mailbox (duplicates). The explanation writes nothing and matches each import."""
     assert len(GOLDEN) > 40
     for number in range(1, 126):  # records #1..#125: the golden messages' tags name some of them
-        store.commit("filler", str(number), CreateRecord(message=make_incoming(), project="helpdesk", title="x"))
+        store.commit(
+            "filler", str(number), CreateRecord(message=make_incoming(), project="helpdesk", title="x")
+        )
     mailbox = FakeMailbox()
     importer = Importer(store=store, fetcher_factory=mailbox.fetcher, conversion_workers=0)
     interface = make_interface(sender_policy=sender_policy)
     reply_to = outgoing_headers(interface, record_id=7)["Reply-To"]
     forged = reply_to.replace("@", "x@")
     extra = [
-        build_message(subject="by references", sender="carol@c.example", references=["status-2024-14@example.org"]),
+        build_message(
+            subject="by references", sender="carol@c.example", references=["status-2024-14@example.org"]
+        ),
         build_message(subject="[#9] token wins", sender="carol@c.example", to=reply_to),
         build_message(subject="forged", sender="carol@c.example", to=forged),
         build_message(subject="Re: [#123] from a participant", sender="alice@example.com"),
     ]
-    for interface in (interface, make_interface("sales", sender_policy=sender_policy)):
+    for each in (interface, make_interface("sales", sender_policy=sender_policy)):
         for raw in [path.read_bytes() for path in GOLDEN] + extra:
             before = snapshot(store)
-            told = importer.explain(interface, raw)
+            told = importer.explain(each, raw)
             assert snapshot(store) == before, told
             mailbox.add(raw)
-            agrees(told, importer.run(interface), store)
+            agrees(told, importer.run(each), store)
 
 
 def test_explain_names_the_evidence_the_verdict_and_the_action(store: RecordStore) -> None:
@@ -115,15 +119,21 @@ def test_explain_names_the_evidence_the_verdict_and_the_action(store: RecordStor
 
     told = importer.explain(
         interface,
-        build_message(subject="[#2] new subject", sender="carol@customer.example", to=reply_to, in_reply_to="<b@x>"),
+        build_message(
+            subject="[#2] new subject", sender="carol@customer.example", to=reply_to, in_reply_to="<b@x>"
+        ),
     )
-    assert told.message_class is not None and told.message_class.value == "normal"
+    assert told.message_class is not None
+    assert told.message_class.value == "normal"
     assert told.evidence == (
         f"the signed reply token names #{record.id}",
         "In-Reply-To/References name a message of #2",
         "the subject names #2",
     )
-    assert told.reasons[1] == f"carol@customer.example answered mail sent for record #{record.id} (signed reply token)"
+    assert (
+        told.reasons[1]
+        == f"carol@customer.example answered mail sent for record #{record.id} (signed reply token)"
+    )
     assert (told.action, told.record_id, told.summary) == ("append", record.id, f"append to #{record.id}")
     assert any("wins" in note for note in told.notes)
 
@@ -132,12 +142,19 @@ def test_explain_names_the_evidence_the_verdict_and_the_action(store: RecordStor
     assert stranger.reasons[-1] == "mallory@evil.example is not a participant of record #2"
 
     auto = importer.explain(
-        interface, build_message(subject="Out of office", sender="bob@x.example", headers={"Auto-Submitted": "auto-replied"})
+        interface,
+        build_message(
+            subject="Out of office", sender="bob@x.example", headers={"Auto-Submitted": "auto-replied"}
+        ),
     )
-    assert (auto.message_class is not None and auto.message_class.value, auto.action) == ("auto_reply", "skip")
+    assert (auto.message_class is not None and auto.message_class.value, auto.action) == (
+        "auto_reply",
+        "skip",
+    )
 
     broken = importer.explain(attrs_evolve_size(interface, 10), build_message())
-    assert broken.action == "leave" and "max_message_bytes" in (broken.reason or "")
+    assert broken.action == "leave"
+    assert "max_message_bytes" in (broken.reason or "")
 
 
 def attrs_evolve_size(interface: MailInterface, size: int) -> MailInterface:

@@ -39,10 +39,15 @@ class Desk:
 
 def test_keyword_lines_set_fields_and_each_change_is_recorded(store: RecordStore) -> None:
     desk = Desk(store)
-    desk.deliver(subject="Printer", sender=CUSTOMER, text="\nPRIORITY: High\nCustomer: ACME Ltd\n\nThe printer.\n")
+    desk.deliver(
+        subject="Printer", sender=CUSTOMER, text="\nPRIORITY: High\nCustomer: ACME Ltd\n\nThe printer.\n"
+    )
     [record] = store.list_records()
     assert dict(record.fields) == {"priority": "high", "customer": "ACME Ltd"}
-    assert dict(record.details[0].field_changes) == {"priority": ("normal", "high"), "customer": (None, "ACME Ltd")}
+    assert dict(record.details[0].field_changes) == {
+        "priority": ("normal", "high"),
+        "customer": (None, "ACME Ltd"),
+    }
     assert record.details[0].text.startswith("\nPRIORITY: High")  # the text stays as sent
 
     report = desk.deliver(subject=f"Re: [#{record.id}]", sender=CUSTOMER, text="Status: closed\nThanks!\n")
@@ -56,7 +61,9 @@ def test_a_sender_who_may_not_write_changes_nothing_and_opens_a_related_record(s
     desk = Desk(store)
     desk.deliver(subject="Printer", sender=CUSTOMER)
     [record] = store.list_records()
-    report = desk.deliver(subject=f"Re: [#{record.id}]", sender="mallory@evil.example", text="Status: closed\n")
+    report = desk.deliver(
+        subject=f"Re: [#{record.id}]", sender="mallory@evil.example", text="Status: closed\n"
+    )
     assert report.created == 1
     assert "status" not in store.get_record(record.id).fields
     newest = store.list_records(limit=1)[0]

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from mailtrack import ConfigError, Importer, ImportPolicy, MailInterface, RecordStore, SenderPolicy, outgoing_headers
+from mailtrack import (
+    ConfigError,
+    Importer,
+    ImportPolicy,
+    MailInterface,
+    RecordStore,
+    SenderPolicy,
+    outgoing_headers,
+)
 from mailtrack._reply_tokens import SIGNATURE_CHARS, find_tokens, sign, verify
 from mailtrack.testing import FakeMailbox, build_message, make_incoming
 
@@ -22,7 +30,11 @@ def interface(**policy: Any) -> MailInterface:
     settings: dict[str, Any] = {"reply_keys": [KEY], "reply_address": "support@example.com"}
     settings.update(policy)
     return MailInterface(
-        name="support", server="pop.example.com", login="support", project="helpdesk", policy=ImportPolicy(**settings)
+        name="support",
+        server="pop.example.com",
+        login="support",
+        project="helpdesk",
+        policy=ImportPolicy(**settings),
     )
 
 
@@ -70,7 +82,10 @@ def test_in_reply_to_wins_over_references(store: RecordStore) -> None:
     second = desk.open("Other problem", "second@customer.example")
     desk.deliver(
         build_message(
-            subject="x", sender=CUSTOMER, in_reply_to="second@customer.example", references=["first@customer.example"]
+            subject="x",
+            sender=CUSTOMER,
+            in_reply_to="second@customer.example",
+            references=["first@customer.example"],
         )
     )
     assert (desk.details(first), desk.details(second)) == (1, 2)
@@ -101,7 +116,9 @@ def test_a_token_counts_as_evidence_for_the_sender_policy(store: RecordStore) ->
     record_id = desk.open()
     sent = outgoing_headers(desk.interface, record_id=record_id)
     # The customer forwarded our notification to a colleague, who answers it.
-    colleague = build_message(subject="about this", sender="Dave <dave@customer.example>", to=sent["Reply-To"])
+    colleague = build_message(
+        subject="about this", sender="Dave <dave@customer.example>", to=sent["Reply-To"]
+    )
     assert desk.deliver(colleague).updated == 1
     # Without the token, the same colleague is a stranger.
     stranger = build_message(subject=f"[#{record_id}] hi", sender=STRANGER)
@@ -181,7 +198,9 @@ def test_references_win_over_the_subject_and_the_notes_say_why(store: RecordStor
     desk = Desk(store)
     first = desk.open()
     second = desk.open("Other", "second@customer.example")
-    reply = build_message(subject=f"Re: [#{second}] Other", sender=CUSTOMER, in_reply_to="first@customer.example")
+    reply = build_message(
+        subject=f"Re: [#{second}] Other", sender=CUSTOMER, in_reply_to="first@customer.example"
+    )
     report = desk.deliver(reply)
     assert (desk.details(first), desk.details(second)) == (2, 1)
     assert any(f"#{first} wins" in note and "evidence order" in note for note in report.notes)
@@ -193,7 +212,9 @@ def test_the_token_wins_over_references_and_subject(store: RecordStore) -> None:
     second = desk.open("Other", "second@customer.example")
     third = desk.open("Third", "third@customer.example")
     to = outgoing_headers(desk.interface, record_id=third)["Reply-To"]
-    reply = build_message(subject=f"[#{second}]", sender=CUSTOMER, to=to, in_reply_to="first@customer.example")
+    reply = build_message(
+        subject=f"[#{second}]", sender=CUSTOMER, to=to, in_reply_to="first@customer.example"
+    )
     desk.deliver(reply)
     assert [desk.details(n) for n in (first, second, third)] == [1, 1, 2]
 
@@ -202,7 +223,9 @@ def test_the_evidence_order_is_configurable(store: RecordStore) -> None:
     desk = Desk(store, evidence_order=["subject", "references"])
     first = desk.open()
     second = desk.open("Other", "second@customer.example")
-    reply = build_message(subject=f"Re: [#{second}] Other", sender=CUSTOMER, in_reply_to="first@customer.example")
+    reply = build_message(
+        subject=f"Re: [#{second}] Other", sender=CUSTOMER, in_reply_to="first@customer.example"
+    )
     desk.deliver(reply)
     assert (desk.details(first), desk.details(second)) == (1, 2)
     with pytest.raises(ConfigError, match="evidence_order"):
@@ -212,7 +235,10 @@ def test_the_evidence_order_is_configurable(store: RecordStore) -> None:
 def test_references_are_bounded_and_huge_ids_crash_nothing(store: RecordStore) -> None:
     desk = Desk(store)
     first = desk.open()
-    references = [f"{n}@spam.example" for n in range(10_000)] + ["x" * 5000 + "@spam.example", "first@customer.example"]
+    references = [f"{n}@spam.example" for n in range(10_000)] + [
+        "x" * 5000 + "@spam.example",
+        "first@customer.example",
+    ]
     report = desk.deliver(build_message(subject="x", sender=CUSTOMER, references=references))
     assert report.updated == 1
     assert desk.details(first) == 2
@@ -252,12 +278,17 @@ def colleague(auth_results: list[str], record_id: int) -> bytes:
 @pytest.mark.parametrize(
     "results",
     [
-        ["mx.acme.example; spf=pass smtp.mailfrom=acme.example; dmarc=pass (p=reject) header.from=acme.example"],
+        [
+            "mx.acme.example; spf=pass smtp.mailfrom=acme.example; "
+            "dmarc=pass (p=reject) header.from=acme.example"
+        ],
         ["mx.acme.example 1; dkim=pass (good signature) header.d=acme.example header.s=sel"],
     ],
     ids=["dmarc", "dkim"],
 )
-def test_a_trusted_colleague_vouched_for_by_our_server_may_write(store: RecordStore, results: list[str]) -> None:
+def test_a_trusted_colleague_vouched_for_by_our_server_may_write(
+    store: RecordStore, results: list[str]
+) -> None:
     desk = Desk(store, sender_policy=SenderPolicy.PARTICIPANTS, **ACME)
     record_id = desk.open()
     assert desk.deliver(colleague(results, record_id)).updated == 1
@@ -271,11 +302,16 @@ def test_a_trusted_colleague_vouched_for_by_our_server_may_write(store: RecordSt
         ["mx.acme.example; dmarc=fail header.from=acme.example"],
         ["mx.acme.example; dkim=pass header.d=evil.example"],  # not aligned
         # Only the first header of our server counts: a forged one below it is ignored.
-        ["mx.acme.example; dmarc=fail header.from=acme.example", "mx.acme.example; dmarc=pass header.from=acme.example"],
+        [
+            "mx.acme.example; dmarc=fail header.from=acme.example",
+            "mx.acme.example; dmarc=pass header.from=acme.example",
+        ],
     ],
     ids=["none", "foreign-server", "dmarc-fail", "dkim-unaligned", "forged-below"],
 )
-def test_a_trusted_address_without_our_servers_word_is_not_trusted(store: RecordStore, results: list[str]) -> None:
+def test_a_trusted_address_without_our_servers_word_is_not_trusted(
+    store: RecordStore, results: list[str]
+) -> None:
     desk = Desk(store, sender_policy=SenderPolicy.PARTICIPANTS, **ACME)
     record_id = desk.open()
     report = desk.deliver(colleague(results, record_id))
@@ -295,7 +331,11 @@ def test_trust_unauthenticated_trusts_the_from_header(store: RecordStore) -> Non
 def test_an_interface_tag_is_what_names_a_record_and_what_outgoing_mail_carries(store: RecordStore) -> None:
     desk = Desk(store, sender_policy=SenderPolicy.ANYONE)
     desk.interface = MailInterface(
-        name="support", server="pop.example.com", login="support", project="helpdesk", tag="[ACME #{id}]",
+        name="support",
+        server="pop.example.com",
+        login="support",
+        project="helpdesk",
+        tag="[ACME #{id}]",
         policy=ImportPolicy(sender_policy=SenderPolicy.ANYONE),
     )
     first = desk.open("Order question")
@@ -330,7 +370,6 @@ def test_reply_keys_need_a_reply_address_and_stay_secret() -> None:
 
 def test_replies_find_their_records_through_a_pop3_session(store: RecordStore) -> None:
     from _reply_scenario import replies_find_their_records
-
     from mailtrack.testing import POP3TestServer
 
     with POP3TestServer([], user="support", password="secret") as server:

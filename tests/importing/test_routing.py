@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from mailtrack import ConfigError, Importer, ImportPolicy, MailInterface, RecordStore, Route, SenderPolicy, load_config
+from mailtrack import (
+    ConfigError,
+    Importer,
+    ImportPolicy,
+    MailInterface,
+    RecordStore,
+    Route,
+    SenderPolicy,
+    load_config,
+)
 from mailtrack.testing import FakeMailbox, build_message
 
 ROUTES = (

@@ -27,7 +27,9 @@ def with_reply_tokens(interface: MailInterface) -> MailInterface:
     return attrs.evolve(interface, tag="[ACME #{id}]", project="helpdesk", policy=policy)
 
 
-def replies_find_their_records(store: RecordStore, interface: MailInterface, deliver: Callable[[bytes], object]) -> None:
+def replies_find_their_records(
+    store: RecordStore, interface: MailInterface, deliver: Callable[[bytes], object]
+) -> None:
     """Run the scenario; *deliver* puts a raw message into the mailbox *interface* reads."""
     interface = with_reply_tokens(interface)
     importer = Importer(store=store)
@@ -43,7 +45,9 @@ def replies_find_their_records(store: RecordStore, interface: MailInterface, del
     printer, vpn = sorted(record.id for record in store.list_records())
 
     # The host's notification about the printer record.
-    sent = outgoing_headers(interface, record_id=printer, subject="Printer jammed", auto_submitted="auto-generated")
+    sent = outgoing_headers(
+        interface, record_id=printer, subject="Printer jammed", auto_submitted="auto-generated"
+    )
     assert sent["Subject"] == f"[ACME #{printer}] Printer jammed"
 
     # A phone rewrote the subject and dropped the References; the Reply-To carried the token.

@@ -34,7 +34,11 @@ __all__ = ["Evidence", "Found", "MAX_THREAD_LOOKUPS", "gather", "thread_ids"]
 #: Hostile References headers can list thousands of IDs; the newest few are what matters.
 MAX_THREAD_LOOKUPS = 20
 
-_KIND_WORDS = {"token": "the signed reply token", "references": "In-Reply-To/References", "subject": "the subject"}
+_KIND_WORDS = {
+    "token": "the signed reply token",
+    "references": "In-Reply-To/References",
+    "subject": "the subject",
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -70,7 +74,9 @@ class Found:
 
 def thread_ids(message: IncomingMessage) -> list[str]:
     """The Message-IDs threading looks up: In-Reply-To, then References newest first (bounded)."""
-    candidates = dict.fromkeys((*message.in_reply_to[:MAX_THREAD_LOOKUPS], *message.references[::-1][:MAX_THREAD_LOOKUPS]))
+    candidates = dict.fromkeys(
+        (*message.in_reply_to[:MAX_THREAD_LOOKUPS], *message.references[::-1][:MAX_THREAD_LOOKUPS])
+    )
     return list(candidates)[:MAX_THREAD_LOOKUPS]
 
 
@@ -110,7 +116,9 @@ def gather(
         named = matcher.match(message.subject)
         if named is not None:
             found = store.has_record(named, project)
-            evidence.append(Evidence(kind="subject", record_id=named, found=found, words=f"the subject names #{named}"))
+            evidence.append(
+                Evidence(kind="subject", record_id=named, found=found, words=f"the subject names #{named}")
+            )
     for item in evidence:
         if not item.found:
             notes.append(f"{item.words}, which is no record of project {project!r}")
@@ -120,8 +128,8 @@ def gather(
         for other in ranked[1:]:
             if other.record_id != chosen.record_id:
                 notes.append(
-                    f"{chosen.words} but {other.words}; #{chosen.record_id} wins "
-                    f"({_KIND_WORDS[chosen.kind]} comes before {_KIND_WORDS[other.kind]} in the evidence order)"
+                    f"{chosen.words} but {other.words}; #{chosen.record_id} wins ({_KIND_WORDS[chosen.kind]} "
+                    f"comes before {_KIND_WORDS[other.kind]} in the evidence order)"
                 )
     vouched = chosen is not None and any(
         t.record_id == chosen.record_id and t.place in ("address", "in-reply-to") for t in tokens
@@ -137,7 +145,10 @@ def _from_tokens(store: RecordStore, project: str, tokens: list[TokenFinding], k
     assert first.record_id is not None
     found = store.has_record(first.record_id, project)
     return Evidence(
-        kind=kind, record_id=first.record_id, found=found, words=f"the signed reply token names #{first.record_id}"
+        kind=kind,
+        record_id=first.record_id,
+        found=found,
+        words=f"the signed reply token names #{first.record_id}",
     )
 
 

@@ -57,7 +57,10 @@ def explain(
         message_id=message.message_id,
         subject=message.subject,
         message_class=message_class,
-        evidence=(*([reading.route] if reading.route else []), *(item.words for item in reading.found.evidence)),
+        evidence=(
+            *([reading.route] if reading.route else []),
+            *(item.words for item in reading.found.evidence),
+        ),
         reasons=decision.reasons,
         notes=decision.notes,
         action="create",

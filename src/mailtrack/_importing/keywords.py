@@ -63,7 +63,9 @@ def fields_set_by(message: IncomingMessage, policy: ImportPolicy) -> tuple[dict[
         allowed = policy.keyword_fields[name]
         chosen = _value(allowed, value)
         if chosen is None:
-            choices = f"one of {', '.join(allowed)}" if allowed else f"one line of at most {_MAX_VALUE} characters"
+            choices = (
+                f"one of {', '.join(allowed)}" if allowed else f"one line of at most {_MAX_VALUE} characters"
+            )
             notes.append(f"{where} sets {name} to {value[:80]!r}, which is not {choices}; ignored")
         else:
             fields[name] = chosen

@@ -100,7 +100,7 @@ class Reading:
     #: What the policy prescribes for the class (``QUARANTINE`` is ``NORMAL`` on a retry).
     action: ClassAction
     #: The evidence naming records, and the one that decides.
-    found: Found = Found()
+    found: Found = attrs.field(factory=Found)
     #: The Message-IDs (In-Reply-To/References) the decision looked up in the store.
     thread: tuple[str, ...] = ()
     #: The project the message belongs to (the interface's, or its route's).
@@ -227,7 +227,9 @@ class Policy:
         notes = list(reading.found.notes)
         # Machine mail never sets fields; people's mail may, where its sender may write.
         set_fields, field_notes = (
-            fields_set_by(message, self.interface.policy) if message_class is MessageClass.NORMAL else ({}, [])
+            fields_set_by(message, self.interface.policy)
+            if message_class is MessageClass.NORMAL
+            else ({}, [])
         )
         notes += field_notes
         sets = tuple(f"sets {name} to {value!r}" for name, value in set_fields.items())
@@ -236,7 +238,9 @@ class Policy:
             reasons: tuple[str, ...] = (f"no evidence names a record of project {reading.project!r}", *sets)
             if action is ClassAction.APPEND_OR_IGNORE:
                 reason = f"{kind} that refers to no record of project {reading.project!r}"
-                return Decision(outcome=self._skip(message, message_class, reason), notes=tuple(notes), reasons=reasons)
+                return Decision(
+                    outcome=self._skip(message, message_class, reason), notes=tuple(notes), reasons=reasons
+                )
             outcome = self.new_record(message, message_class, set_fields=set_fields)
             return Decision(outcome=outcome, notes=tuple(notes), reasons=reasons)
         record_id = chosen.record_id
@@ -260,11 +264,15 @@ class Policy:
         if self.interface.policy.quarantine_refused and not self.retry:
             notes.append(f"{refusal}; quarantined")
             return Decision(
-                outcome=Quarantine(reason=refusal, message_class=message_class), notes=tuple(notes), reasons=reasons
+                outcome=Quarantine(reason=refusal, message_class=message_class),
+                notes=tuple(notes),
+                reasons=reasons,
             )
         if action is ClassAction.APPEND_OR_IGNORE:
             notes.append(f"{refusal}; {kind} skipped")
-            return Decision(outcome=self._skip(message, message_class, refusal), notes=tuple(notes), reasons=reasons)
+            return Decision(
+                outcome=self._skip(message, message_class, refusal), notes=tuple(notes), reasons=reasons
+            )
         notes.append(f"{refusal}; opened a new record related to #{record_id} instead")
         outcome = self.new_record(message, message_class, set_fields=set_fields, related=record_id)
         return Decision(outcome=outcome, notes=tuple(notes), reasons=reasons)
@@ -315,14 +323,18 @@ class Policy:
         who = sender or "a message without sender"
         if sender_policy is SenderPolicy.PARTICIPANTS:
             if vouched:
-                return _Verdict(allowed=True, words=f"{who} answered mail sent for record #{record_id} (signed reply token)")
+                return _Verdict(
+                    allowed=True,
+                    words=f"{who} answered mail sent for record #{record_id} (signed reply token)",
+                )
             if sender and sender.lower() in self.store.record_participants(record_id):
                 return _Verdict(allowed=True, words=f"{who} is a participant of record #{record_id}")
             refusal = f"{who} is not a participant of record #{record_id}"
             return _Verdict(allowed=False, words=f"{refusal} ({trust_words})" if trust_words else refusal)
         if self.sender_authorizer is None:  # check_sender_policy() stops this before a run; be safe anyway
             return _Verdict(
-                allowed=False, words=f"no sender_authorizer to decide whether {who} may add to record #{record_id}"
+                allowed=False,
+                words=f"no sender_authorizer to decide whether {who} may add to record #{record_id}",
             )
         record = self.store.get_record(record_id, load_content=False)
         try:
@@ -332,5 +344,7 @@ class Policy:
             reason = f"the sender_authorizer failed: {type(exc).__name__}: {exc}"
             return _Verdict(allowed=False, words=reason, quarantine=Quarantine(reason=reason))
         if allowed:
-            return _Verdict(allowed=True, words=f"the sender_authorizer allowed {who} for record #{record_id}")
+            return _Verdict(
+                allowed=True, words=f"the sender_authorizer allowed {who} for record #{record_id}"
+            )
         return _Verdict(allowed=False, words=f"the sender_authorizer refused {who} for record #{record_id}")

@@ -86,4 +86,7 @@ def trust_verdict(message: IncomingMessage, policy: ImportPolicy) -> tuple[bool,
     domain = address.rpartition("@")[2]
     if _vouched(clauses, domain):
         return True, f"{address} is a trusted sender (your mail server's DMARC/DKIM check passed)"
-    return False, f"{address} is listed as trusted, but your mail server's DMARC/DKIM check did not pass for {domain}"
+    return (
+        False,
+        f"{address} is listed as trusted, but your mail server's DMARC/DKIM check did not pass for {domain}",
+    )

@@ -18,7 +18,9 @@ __all__ = ["explain"]
 
 @click.command(short_help="Say what an import would do with a message, and why.")
 @click.argument("path", metavar="FILE.eml", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--interface", "name", required=True, metavar="NAME", help="The mail interface whose rules apply.")
+@click.option(
+    "--interface", "name", required=True, metavar="NAME", help="The mail interface whose rules apply."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @pass_app
 def explain(app: App, path: Path, name: str, as_json: bool) -> None:

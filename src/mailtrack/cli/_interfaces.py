@@ -137,7 +137,18 @@ def _interface_options(*, adding: bool) -> Callable[[F], F]:
 def _settings(options: dict[str, Any]) -> dict[str, Any]:
     """The MailInterface fields the user gave (options left out are not changed)."""
     settings: dict[str, Any] = {}
-    for name in ("server", "login", "port", "ca_file", "apop", "leave_copy", "project", "tag", "enabled", "timeout"):
+    for name in (
+        "server",
+        "login",
+        "port",
+        "ca_file",
+        "apop",
+        "leave_copy",
+        "project",
+        "tag",
+        "enabled",
+        "timeout",
+    ):
         if options.get(name) is not None:
             settings[name] = options[name]
     if options.get("defaults"):

@@ -45,7 +45,9 @@ class _TextMaker(HTMLParser):
         elif tag == "br":
             self._newline()
         elif tag in _BLOCKS:
-            self._newline(2 if tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table") else 1)
+            self._newline(
+                2 if tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table") else 1
+            )
             if tag == "li":
                 self.parts.append("- ")
             if tag == "pre":
@@ -66,7 +68,9 @@ class _TextMaker(HTMLParser):
         elif tag in _BLOCKS and tag != "li":  # the next item starts its own line
             if tag == "pre":
                 self._pre = max(0, self._pre - 1)
-            self._newline(2 if tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table") else 1)
+            self._newline(
+                2 if tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table") else 1
+            )
         elif tag == "a" and self._links:
             href, start = self._links.pop()
             label = " ".join("".join(self.parts[start:]).split())

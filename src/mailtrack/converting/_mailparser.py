@@ -184,7 +184,8 @@ class _Conversion:
         html = "\n".join(htmls)
         if len(html) > HTML_TEXT_CHARS:
             self.defects.add(
-                f"the HTML body has {len(html)} characters; its text was made from the first {HTML_TEXT_CHARS}"
+                f"the HTML body has {len(html)} characters; "
+                f"its text was made from the first {HTML_TEXT_CHARS}"
             )
             html = html[:HTML_TEXT_CHARS]
         text = html_to_text(html)

@@ -3,6 +3,7 @@ quarantined message, and the lease rows."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 

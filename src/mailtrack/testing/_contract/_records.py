@@ -271,12 +271,16 @@ class RecordsContract(ContractBase):
     def test_a_record_keeps_the_record_it_was_opened_beside(self, store: RecordStore) -> None:
         first = store.commit("support", "uid-1", create_action())
         assert first.record_id is not None
-        action = attrs.evolve(create_action(make_incoming(message_id="two@example.com")), related=first.record_id)
+        action = attrs.evolve(
+            create_action(make_incoming(message_id="two@example.com")), related=first.record_id
+        )
         second = store.commit("support", "uid-2", action)
         assert second.record_id is not None
         assert store.get_record(second.record_id).related == first.record_id
         assert store.get_record(first.record_id).related is None
-        assert {record.id: record.related for record in store.list_records()}[second.record_id] == first.record_id
+        assert {record.id: record.related for record in store.list_records()}[
+            second.record_id
+        ] == first.record_id
 
     def test_fields_a_message_sets_are_changed_and_recorded_on_its_detail(self, store: RecordStore) -> None:
         opened = attrs.evolve(
@@ -294,7 +298,9 @@ class RecordsContract(ContractBase):
             set_fields={"status": "closed", "priority": "high"},
         )
         store.commit("support", "uid-2", append)
-        store.commit("support", "uid-3", append_action(record_id, make_incoming(message_id="three@example.com")))
+        store.commit(
+            "support", "uid-3", append_action(record_id, make_incoming(message_id="three@example.com"))
+        )
         record = store.get_record(record_id)
         assert dict(record.fields) == {"priority": "high", "queue": "it", "status": "closed"}
         changes = [dict(detail.field_changes) for detail in record.details]
@@ -302,8 +308,11 @@ class RecordsContract(ContractBase):
 
     def test_record_ids_by_message_ids(self, store: RecordStore) -> None:
         first = store.commit("support", "uid-1", create_action(make_incoming(message_id="one@example.com")))
-        second = store.commit("support", "uid-2", create_action(make_incoming(message_id="other@example.com")))
-        assert first.record_id is not None and second.record_id is not None
+        second = store.commit(
+            "support", "uid-2", create_action(make_incoming(message_id="other@example.com"))
+        )
+        assert first.record_id is not None
+        assert second.record_id is not None
         store.commit(
             "support", "uid-3", append_action(first.record_id, make_incoming(message_id="two@example.com"))
         )
