@@ -198,8 +198,9 @@ class Detail:
     @property
     def folded_text(self) -> str:
         """:attr:`text` without the quoted history and the signature of a reply ("On … wrote:"
-        and what follows, Outlook's "From: … Sent: …" block, ``>`` quotes at the end, the ``-- ``
-        signature; English, German, French and Spanish), for showing a thread compactly.
+        and what follows, Outlook's "From: … Sent: …" block, ``>`` quotes at the end, the
+        signature below a "-- " line; English, German, French and Spanish), for showing a
+        thread compactly.
         Computed when read: the stored :attr:`text` stays exactly as sent."""
         return folded_text(self.text)
 
