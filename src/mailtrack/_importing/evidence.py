@@ -86,26 +86,25 @@ def gather(
     interface: MailInterface,
     store: RecordStore,
     matcher: Matcher,
-    kinds: Sequence[str] | None = None,
 ) -> Found:
     """Look for every kind of evidence in *message* and choose by the interface's order.
-
-    Args:
-        kinds: the kinds to look for, in order (default: the policy's ``evidence_order``).
 
     Raises:
         StoreError: looking up records failed.
     """
-    order = tuple(interface.policy.evidence_order if kinds is None else kinds)
+    order = interface.policy.evidence_order
     project = interface.project
     notes: list[str] = []
     evidence: list[Evidence] = []
     tokens = find_tokens(message, interface.policy.reply_keys) if {"token", "references"} & set(order) else []
-    for finding in tokens:
-        if finding.record_id is None:
-            notes.append(f"a forged or altered reply token ({finding.text!r} in {finding.place}) was ignored")
+    forged = [finding for finding in tokens if finding.record_id is None]
+    if forged:
+        more = f" and {len(forged) - 1} more" if len(forged) > 1 else ""
+        notes.append(
+            f"a forged or altered reply token ({forged[0].text!r} in {forged[0].place}{more}) was ignored"
+        )
     if "token" in order:
-        item = _from_tokens(store, project, [t for t in tokens if t.place == "address"], "token")
+        item = _from_tokens(store, project, [t for t in tokens if t.place == "address"])
         if item is not None:
             evidence.append(item)
     if "references" in order:
@@ -137,7 +136,7 @@ def gather(
     return Found(evidence=tuple(evidence), chosen=chosen, vouched=vouched, notes=tuple(notes))
 
 
-def _from_tokens(store: RecordStore, project: str, tokens: list[TokenFinding], kind: str) -> Evidence | None:
+def _from_tokens(store: RecordStore, project: str, tokens: list[TokenFinding]) -> Evidence | None:
     valid = [t for t in tokens if t.record_id is not None]
     if not valid:
         return None
@@ -145,7 +144,7 @@ def _from_tokens(store: RecordStore, project: str, tokens: list[TokenFinding], k
     assert first.record_id is not None
     found = store.has_record(first.record_id, project)
     return Evidence(
-        kind=kind,
+        kind="token",
         record_id=first.record_id,
         found=found,
         words=f"the signed reply token names #{first.record_id}",
