@@ -374,3 +374,19 @@ def test_replies_find_their_records_through_a_pop3_session(store: RecordStore) -
 
     with POP3TestServer([], user="support", password="secret") as server:
         replies_find_their_records(store, server.interface(), server.add_message)
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+def test_a_reply_in_the_same_batch_as_its_request_joins_it(store: RecordStore, batch_size: int) -> None:
+    mailbox = FakeMailbox(
+        [
+            build_message(subject="Printer jammed", sender=CUSTOMER, message_id="<req@customer.example>"),
+            build_message(subject="new subject", sender=CUSTOMER, in_reply_to="<req@customer.example>"),
+            build_message(subject="and again", sender=CUSTOMER, references=["<req@customer.example>"]),
+        ]
+    )
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher, batch_size=batch_size)
+    report = importer.run(interface(sender_policy=SenderPolicy.PARTICIPANTS))
+    assert (report.created, report.updated) == (1, 2)
+    [record] = store.list_records()
+    assert len(record.details) == 3
