@@ -20,7 +20,7 @@ altered token names nothing and is noted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -94,6 +94,14 @@ def gather(
     """
     order = interface.policy.evidence_order
     project = interface.project
+    known: dict[int, bool] = {}
+
+    def exists(record_id: int) -> bool:
+        """Whether the record is one of the project's (asked once per record and message)."""
+        if record_id not in known:
+            known[record_id] = store.has_record(record_id, project)
+        return known[record_id]
+
     notes: list[str] = []
     evidence: list[Evidence] = []
     tokens = find_tokens(message, interface.policy.reply_keys) if {"token", "references"} & set(order) else []
@@ -104,17 +112,17 @@ def gather(
             f"a forged or altered reply token ({forged[0].text!r} in {forged[0].place}{more}) was ignored"
         )
     if "token" in order:
-        item = _from_tokens(store, project, [t for t in tokens if t.place == "address"])
+        item = _from_tokens(exists, [t for t in tokens if t.place == "address"])
         if item is not None:
             evidence.append(item)
     if "references" in order:
-        item = _from_references(store, project, message, interface.policy.reply_keys)
+        item = _from_references(exists, store, message, interface.policy.reply_keys)
         if item is not None:
             evidence.append(item)
     if "subject" in order:
         named = matcher.match(message.subject)
         if named is not None:
-            found = store.has_record(named, project)
+            found = exists(named)
             evidence.append(
                 Evidence(kind="subject", record_id=named, found=found, words=f"the subject names #{named}")
             )
@@ -136,13 +144,13 @@ def gather(
     return Found(evidence=tuple(evidence), chosen=chosen, vouched=vouched, notes=tuple(notes))
 
 
-def _from_tokens(store: RecordStore, project: str, tokens: list[TokenFinding]) -> Evidence | None:
+def _from_tokens(exists: Callable[[int], bool], tokens: list[TokenFinding]) -> Evidence | None:
     valid = [t for t in tokens if t.record_id is not None]
     if not valid:
         return None
     first = valid[0]
     assert first.record_id is not None
-    found = store.has_record(first.record_id, project)
+    found = exists(first.record_id)
     return Evidence(
         kind="token",
         record_id=first.record_id,
@@ -152,7 +160,7 @@ def _from_tokens(store: RecordStore, project: str, tokens: list[TokenFinding]) -
 
 
 def _from_references(
-    store: RecordStore, project: str, message: IncomingMessage, keys: Sequence[str]
+    exists: Callable[[int], bool], store: RecordStore, message: IncomingMessage, keys: Sequence[str]
 ) -> Evidence | None:
     ids = thread_ids(message)
     if not ids:
@@ -168,7 +176,7 @@ def _from_references(
         if record_id is None:
             continue
         words = f"In-Reply-To/References name {what} #{record_id}"
-        if store.has_record(record_id, project):
+        if exists(record_id):
             return Evidence(kind="references", record_id=record_id, found=True, words=words)
         if first_other is None:
             first_other = record_id
