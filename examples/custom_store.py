@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Literal
 
 import pytest
 
 from mailtrack import (
     CommitOutcome,
     CommitResult,
+    ContentDigest,
     ImportAction,
     Importer,
     Lease,
@@ -77,6 +80,11 @@ class NotifyingStore(RecordStore):
     def is_imported(self, interface: str, uid: str) -> bool:
         return self._inner.is_imported(interface, uid)
 
+    # Optional: with it, a UID the server reused is told apart from the message imported under it
+    # for certain (also with leave_copy); without it, the importer judges by the Message-ID.
+    def ledger_digests(self, interface: str, uids: Iterable[str]) -> dict[str, ContentDigest]:
+        return self._inner.ledger_digests(interface, uids)
+
     def imported_uids(self, interface: str, uids: Iterable[str]) -> set[str]:
         return self._inner.imported_uids(interface, uids)
 
@@ -90,8 +98,17 @@ class NotifyingStore(RecordStore):
         limit: int | None = None,
         offset: int = 0,
         load_content: bool = False,
+        updated_since: datetime | None = None,
+        order: Literal["id", "updated"] = "id",
     ) -> list[Record]:
-        return self._inner.list_records(project, limit=limit, offset=offset, load_content=load_content)
+        return self._inner.list_records(
+            project,
+            limit=limit,
+            offset=offset,
+            load_content=load_content,
+            updated_since=updated_since,
+            order=order,
+        )
 
     def has_record(self, record_id: int, project: str | None = None) -> bool:
         return self._inner.has_record(record_id, project)

@@ -9,10 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._html import display_html, sanitize_html
+from ._importing.explaining import Explanation
 from ._serde import dump_config, load_config
 from .abc import Fetcher, Matcher, MessageConverter, RecordStore
 from .classifying import LOOP_HEADER, classify, outgoing_headers
 from .config import (
+    AttachmentAction,
+    AttachmentLimits,
     ClassAction,
     Config,
     ImportPolicy,
@@ -34,6 +37,7 @@ from .exceptions import (
     ParseError,
     QuarantineNotFoundError,
     RecordNotFoundError,
+    RunFailedError,
     SchemaVersionError,
     SecurityError,
     ServerBusyError,
@@ -45,13 +49,14 @@ from .matching import SubjectIdMatcher
 from .models import (
     AppendToRecord,
     Attachment,
+    CommitEvent,
     CommitOutcome,
     CommitResult,
     ConnectionCheck,
+    ContentDigest,
     CreateRecord,
     Detail,
     EmailAddress,
-    Explanation,
     ImportAction,
     IncomingMessage,
     Lease,
@@ -59,6 +64,7 @@ from .models import (
     MessageInfo,
     QuarantinedMessage,
     Record,
+    RefusedAttachment,
     RunReport,
     SkipMessage,
 )
@@ -68,12 +74,16 @@ __all__ = [
     "LOOP_HEADER",
     "AppendToRecord",
     "Attachment",
+    "AttachmentAction",
+    "AttachmentLimits",
     "AttachmentNotFoundError",
     "AuthenticationError",
     "ClassAction",
     "Config",
+    "CommitEvent",
     "CommitOutcome",
     "CommitResult",
+    "ContentDigest",
     "ConfigError",
     "ConnectionCheck",
     "CreateRecord",
@@ -105,6 +115,8 @@ __all__ = [
     "Record",
     "RecordNotFoundError",
     "RecordStore",
+    "RefusedAttachment",
+    "RunFailedError",
     "Route",
     "RunReport",
     "SchemaVersionError",

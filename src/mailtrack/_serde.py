@@ -19,7 +19,17 @@ import attrs
 import cattrs
 from cattrs.v import transform_error
 
-from .config import ClassAction, Config, ImportPolicy, MailInterface, Route, Security, SenderPolicy
+from .config import (
+    AttachmentAction,
+    AttachmentLimits,
+    ClassAction,
+    Config,
+    ImportPolicy,
+    MailInterface,
+    Route,
+    Security,
+    SenderPolicy,
+)
 from .exceptions import ConfigError
 
 if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
@@ -67,7 +77,7 @@ def _structure_enum(value: Any, kind: type[enum.Enum]) -> enum.Enum:
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     # Per enum class: they subclass str, and the strict str hook would otherwise take them.
-    for kind in (Security, SenderPolicy, ClassAction):
+    for kind in (Security, SenderPolicy, ClassAction, AttachmentAction):
         converter.register_structure_hook(kind, _structure_enum)
         converter.register_unstructure_hook(kind, lambda member: member.value)
     converter.register_structure_hook(str, _strict(str))
@@ -87,7 +97,7 @@ def _make_converter() -> cattrs.Converter:
         lambda kind: kind == Mapping[str, str], _expect_table(str_mapping, "a table of names to strings")
     )
     # Sections last, so that their generated hooks use the field hooks above.
-    for section in (ImportPolicy, Route, MailInterface, Config):
+    for section in (ImportPolicy, AttachmentLimits, Route, MailInterface, Config):
         converter.register_structure_hook(section, _expect_table(converter.get_structure_hook(section)))
     return converter
 

@@ -6,7 +6,8 @@ keeps; :class:`mailtrack.testing.RecordStoreContract` checks it. :class:`Fetcher
 
 Optional capabilities make an import faster where a part has them, and have defaults: a store
 may tell how many connections it has (:attr:`RecordStore.max_connections`) and which IDs its
-next records get (:meth:`RecordStore.next_record_ids`), who holds a lease and whether it can take
+next records get (:meth:`RecordStore.next_record_ids`), what the ledger knows of each message's
+content (:meth:`RecordStore.ledger_digests`), who holds a lease and whether it can take
 one over (:meth:`RecordStore.lease_holder`, :meth:`RecordStore.take_over_lease`); a fetcher may
 say that marking a deletion touches no connection (:class:`MarksDeletionsLocally`).
 """
@@ -17,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from typing_extensions import Self
 
@@ -25,6 +26,7 @@ from .config import MailInterface
 from .models import (
     CommitResult,
     ConnectionCheck,
+    ContentDigest,
     ImportAction,
     IncomingMessage,
     Lease,
@@ -200,6 +202,17 @@ class RecordStore(ABC):
     def imported_uids(self, interface: str, uids: Iterable[str]) -> set[str]:
         """The subset of *uids* the ledger holds for *interface* (one query for a whole listing)."""
 
+    def ledger_digests(self, interface: str, uids: Iterable[str]) -> dict[str, ContentDigest]:
+        """The :class:`~mailtrack.ContentDigest` the ledger keeps for each of *uids* of
+        *interface* that it holds with one (one query for a whole listing).
+
+        Optional: a store keeps the ``digest`` of the action it commits beside the ledger row.
+        With it, the importer tells a message it imported from a new one under a UID the server
+        reused, for certain and also with ``leave_copy``; without it (the default: ``{}``, and
+        for rows written before digests were kept) it judges by the Message-ID as before.
+        """
+        return {}
+
     # -- records -------------------------------------------------------------------------------
 
     @abstractmethod
@@ -220,10 +233,23 @@ class RecordStore(ABC):
         limit: int | None = None,
         offset: int = 0,
         load_content: bool = False,
+        updated_since: datetime | None = None,
+        order: Literal["id", "updated"] = "id",
     ) -> list[Record]:
-        """Records (of *project*, or all), newest ID first, with details, paged by *limit*/*offset*.
+        """Records (of *project*, or all), with details, paged by *limit*/*offset*.
 
         Attachment content is left out (``None``) unless ``load_content=True``.
+
+        Args:
+            updated_since: only records whose ``updated_at`` is at or after this moment (a
+                naive datetime is taken as UTC): what a host reads after each run to react to
+                new records and follow-ups. Keep the newest ``updated_at`` you saw and pass it
+                next time (a record updated at that very moment comes again: be idempotent).
+            order: ``"id"``: newest ID first; ``"updated"``: most recently updated first (ties:
+                newest ID first). Stores keep an index for both.
+
+        Raises:
+            ValueError: a negative *limit* or *offset*, or an unknown *order*.
         """
 
     @abstractmethod

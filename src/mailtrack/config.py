@@ -18,6 +18,8 @@ import attrs
 from .exceptions import ConfigError
 
 __all__ = [
+    "AttachmentAction",
+    "AttachmentLimits",
     "ClassAction",
     "Config",
     "ImportPolicy",
@@ -62,6 +64,18 @@ class ClassAction(str, enum.Enum):
     DROP = "drop"
     #: Put it into the quarantine for a human to look at.
     QUARANTINE = "quarantine"
+
+
+class AttachmentAction(str, enum.Enum):
+    """What becomes of an attachment the interface's :class:`AttachmentLimits` refuse."""
+
+    #: The message is imported without the file; the detail notes what was refused and why.
+    NOTE = "note"
+    #: As ``NOTE``, and the whole raw message is also kept in the quarantine (under the
+    #: message's UID with ``#refused-attachments`` added), so the file can be taken out.
+    KEEP_IN_QUARANTINE = "keep_in_quarantine"
+    #: The whole message is quarantined instead of imported; the reason names the file.
+    QUARANTINE_MESSAGE = "quarantine_message"
 
 
 def _fail(attribute: attrs.Attribute[Any], reason: str) -> ConfigError:
@@ -200,6 +214,63 @@ class ParseLimits:
     max_header_fields: int = attrs.field(default=2000, validator=_positive)
     #: Seconds the converter may spend on one message.
     time_budget: float = attrs.field(default=30.0, validator=_positive)
+
+
+def _as_extensions(value: object) -> tuple[str, ...]:
+    """File name extensions, lower case with their dot (``"EXE"`` and ``".exe"`` are ``".exe"``)."""
+    found = []
+    for item in as_str_tuple(value):
+        extension = item.strip().lower()
+        if not extension.strip("."):
+            raise ConfigError(f"refuse_extensions: {item!r} is no file name extension")
+        found.append("." + extension.lstrip("."))
+    return tuple(found)
+
+
+def _as_types(value: object) -> tuple[str, ...]:
+    """Content types, lower case; ``type/*`` stands for every subtype."""
+    found = []
+    for item in as_str_tuple(value):
+        kind = item.strip().lower()
+        if kind.count("/") != 1 or not all(kind.split("/")):
+            raise ConfigError(
+                f"refuse_types: {item!r} is no content type (write it as type/subtype or type/*)"
+            )
+        found.append(kind)
+    return tuple(found)
+
+
+def _optional_positive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)
+
+
+@attrs.frozen(kw_only=True)
+class AttachmentLimits:
+    """Which attachments an interface refuses, and what becomes of them (``on_refused``).
+
+    Refused are files larger than :attr:`max_bytes` and files whose content type or file name
+    extension is listed; inline images count as attachments. Nothing is dropped silently: the
+    detail notes each refused file (:attr:`~mailtrack.Detail.refused_attachments`), or the
+    message goes to the quarantine with its raw bytes.
+    """
+
+    #: Largest attachment kept (decoded size, in bytes); ``None`` for no limit.
+    max_bytes: int | None = attrs.field(default=None, validator=_optional_positive)
+    #: Content types refused, e.g. ``"application/x-msdownload"`` or ``"video/*"``.
+    refuse_types: tuple[str, ...] = attrs.field(default=(), converter=_as_types)
+    #: File name extensions refused (any case, with or without the dot), e.g. ``"exe"``, ``".js"``.
+    #: Both the name as sent and the safe name are looked at.
+    refuse_extensions: tuple[str, ...] = attrs.field(default=(), converter=_as_extensions)
+    #: What becomes of a refused attachment.
+    on_refused: AttachmentAction = attrs.field(
+        default=AttachmentAction.NOTE, validator=_instance_of(AttachmentAction)
+    )
+
+    @property
+    def limits_anything(self) -> bool:
+        """Whether any attachment can be refused at all."""
+        return self.max_bytes is not None or bool(self.refuse_types or self.refuse_extensions)
 
 
 @attrs.frozen(kw_only=True)
@@ -368,6 +439,10 @@ class MailInterface:
     max_message_bytes: int = attrs.field(default=50 * 1024 * 1024, validator=_positive)
     #: What to do with machine mail and foreign senders.
     policy: ImportPolicy = attrs.field(factory=ImportPolicy, validator=_instance_of(ImportPolicy))
+    #: Which attachments this interface refuses, and what becomes of them.
+    attachments: AttachmentLimits = attrs.field(
+        factory=AttachmentLimits, validator=_instance_of(AttachmentLimits)
+    )
 
     def resolve_password(self) -> str:
         """The password: :attr:`password`, else from :attr:`password_env`, else :attr:`password_file`.

@@ -6,6 +6,7 @@ derive from the builtin exception a caller would catch otherwise::
     MailtrackError
     ├── ConfigError (ValueError)             a setting is missing, malformed or out of range
     ├── ParseError (ValueError)              a raw message cannot be turned into an IncomingMessage
+    ├── RunFailedError (RuntimeError)        RunReport.raise_for_error(): the run stopped on an error
     ├── FetchError (OSError)                 talking to the mail server failed
     │   ├── ServerBusyError                  -ERR [IN-USE] / [LOGIN-DELAY] / [SYS/TEMP]: try later
     │   ├── AuthenticationError              the server refused the login ([AUTH], wrong password)
@@ -25,6 +26,11 @@ a run report: they say what went wrong in plain words and never contain a passwo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import RunReport
+
 __all__ = [
     "AttachmentNotFoundError",
     "AuthenticationError",
@@ -36,6 +42,7 @@ __all__ = [
     "ParseError",
     "QuarantineNotFoundError",
     "RecordNotFoundError",
+    "RunFailedError",
     "SchemaVersionError",
     "SecurityError",
     "ServerBusyError",
@@ -60,6 +67,23 @@ class ParseError(MailtrackError, ValueError):
 
     The importer quarantines such a message with its raw bytes and this error's text.
     """
+
+
+class RunFailedError(MailtrackError, RuntimeError):
+    """A run stopped on an error (raised by :meth:`~mailtrack.RunReport.raise_for_error`).
+
+    The message names the interface and says what stopped the run; the whole
+    :class:`~mailtrack.RunReport` is kept as the ``report`` attribute.
+    """
+
+    def __init__(self, report: RunReport) -> None:
+        super().__init__(report)
+        self.report = report
+
+    def __str__(self) -> str:
+        error, name = str(self.report.error), self.report.interface
+        # Most errors name the interface already ("support: environment variable … is not set").
+        return error if error.startswith(f"{name}: ") else f"interface {name!r}: {error}"
 
 
 class FetchError(MailtrackError, OSError):

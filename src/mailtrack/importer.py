@@ -23,9 +23,11 @@ from datetime import datetime, timezone
 
 import attrs
 
+from ._importing.attachments import KEPT_SUFFIX, kept_key, screen
 from ._importing.batch import commit_or_open
 from ._importing.conversions import start_pool
-from ._importing.explaining import explain
+from ._importing.events import CommitListener, tell_listener
+from ._importing.explaining import Explanation, explain
 from ._importing.holders import default_worker_id
 from ._importing.outcome import conversion_failure
 from ._importing.policy import Policy, Quarantine, SenderAuthorizer, check_sender_policy
@@ -38,9 +40,9 @@ from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from .config import MailInterface
 from .exceptions import MailtrackError, ParseError
 from .matching import SubjectIdMatcher
-from .models import CommitResult, ConnectionCheck, Explanation, RunReport
+from .models import CommitResult, ConnectionCheck, RunReport
 
-__all__ = ["Importer", "SenderAuthorizer"]
+__all__ = ["CommitListener", "Importer", "SenderAuthorizer"]
 
 logger = logging.getLogger("mailtrack")
 
@@ -83,6 +85,14 @@ class Importer:
             (``POP3Fetcher`` by default; :class:`mailtrack.testing.FakeMailbox` for tests).
         sender_authorizer: decides, for ``SenderPolicy.CALLBACK``, whether a message's sender
             may add to an existing record: ``sender_authorizer(record, message) -> bool``.
+        on_committed: called after each commit that opened a record or added a follow-up to
+            one, with a :class:`~mailtrack.CommitEvent` (the record as committed, the new
+            detail, created or appended, the fields set): where a host sends its notifications
+            and runs the side effects of an edit. Never before the commit, never twice for one
+            message (not for messages skipped, imported already or seen under another
+            mailbox). It runs in the importing thread (in :meth:`run_all`, several at once), so
+            keep it short: put slow work on a queue. An exception it raises is logged and noted
+            in the run report; it neither undoes nor stops the import.
         clock: returns the current time (timezone-aware); for the report and ``received_at``.
         worker_id: this importer's name in the per-interface lease. The default names the host,
             the process and (on Linux) what tells this process from a later one with the same
@@ -140,6 +150,7 @@ class Importer:
     converter: MessageConverter = attrs.field(factory=_default_converter)
     fetcher_factory: FetcherFactory = attrs.field(factory=_default_fetcher_factory)
     sender_authorizer: SenderAuthorizer | None = None
+    on_committed: CommitListener | None = None
     clock: Callable[[], datetime] = _utcnow
     worker_id: str = attrs.field(factory=default_worker_id)
     lease_seconds: float = attrs.field(default=300.0, validator=positive)
@@ -261,7 +272,9 @@ class Importer:
         The raw bytes are converted again and committed under the quarantined
         ``(interface, uid)``, then the message leaves the quarantine. The policy is not allowed
         to quarantine it a second time: machine mail whose class action is ``QUARANTINE`` is
-        treated as ``NORMAL``, and a sender refused by the sender policy opens a new record.
+        treated as ``NORMAL``, a sender refused by the sender policy opens a new record, and
+        attachments the interface refuses are noted on the detail while the raw message stays
+        in the quarantine (as with ``attachments.on_refused = "keep_in_quarantine"``).
 
         Args:
             quarantine_id: the quarantined message's ID.
@@ -273,10 +286,17 @@ class Importer:
             InterfaceNotFoundError: *interface* was not given and none is saved under that name.
             ConfigError: the interface's sender policy needs a ``sender_authorizer``.
             ParseError: the message still cannot be converted (its quarantine error is updated).
+            MailtrackError: the entry only keeps the refused attachments of a message imported
+                already (nothing to import).
             MailtrackError: the ``sender_authorizer`` failed (its quarantine error is updated).
             StoreError: the store failed.
         """
         quarantined = self.store.get_quarantined(quarantine_id)
+        if quarantined.uid.endswith(KEPT_SUFFIX):
+            raise MailtrackError(
+                f"quarantined message {quarantine_id} only keeps the refused attachments of a message "
+                "that was imported: export it to take the files out, or discard it"
+            )
         if interface is None:
             interface = self.store.get_interface(quarantined.interface)
         check_sender_policy(interface, self.sender_authorizer)
@@ -286,6 +306,12 @@ class Importer:
             reason = conversion_failure(exc)
             self.store.quarantine(quarantined.interface, quarantined.uid, quarantined.raw, reason)
             raise ParseError(reason) from exc
+        screened = screen(message, interface.attachments, retry=True)
+        if screened.keep_raw is not None:
+            self.store.quarantine(
+                quarantined.interface, kept_key(quarantined.uid), quarantined.raw, screened.keep_raw
+            )
+        message = screened.message
         policy = Policy(
             interface=interface,
             store=self.store,
@@ -303,6 +329,9 @@ class Importer:
             self.store, policy, quarantined.interface, quarantined.uid, decision.outcome
         )
         self.store.release_quarantined(quarantine_id)
+        note = tell_listener(self.on_committed, self.store, quarantined.interface, quarantined.uid, result)
+        if note is not None:
+            logger.warning("retrying quarantined message %d: %s", quarantine_id, note)
         return result
 
     def explain(self, interface: MailInterface, raw: bytes) -> Explanation:
@@ -354,4 +383,5 @@ class Importer:
                 max_parallel_runs=self.max_parallel_runs,
             ),
             stop=self._stop,
+            on_committed=self.on_committed,
         )

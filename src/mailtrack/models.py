@@ -16,19 +16,21 @@ from ._folding import folded_text
 __all__ = [
     "AppendToRecord",
     "Attachment",
+    "CommitEvent",
     "CommitOutcome",
     "CommitResult",
     "ConnectionCheck",
+    "ContentDigest",
     "CreateRecord",
     "Detail",
     "EmailAddress",
-    "Explanation",
     "ImportAction",
     "IncomingMessage",
     "MessageClass",
     "MessageInfo",
     "QuarantinedMessage",
     "Record",
+    "RefusedAttachment",
     "RunReport",
     "SkipMessage",
 ]
@@ -119,6 +121,28 @@ _ACTIVE_CONTENT_SUFFIXES = (
 
 
 @attrs.frozen(kw_only=True)
+class RefusedAttachment:
+    """An attachment the interface's :class:`~mailtrack.AttachmentLimits` refused: what the
+    detail keeps of it instead of the file (its bytes are not stored with the detail)."""
+
+    #: The name it would have been stored under (safe to show and to use as a file name).
+    filename: str
+    content_type: str = "application/octet-stream"
+    size: int = 0
+    #: Hex SHA-256 of the content, to recognise the file later.
+    sha256: str = ""
+    #: Why it was refused, naming the setting (``larger than attachments.max_bytes …``).
+    reason: str = ""
+    #: True when the whole raw message was kept in the quarantine, so the file can be taken out
+    #: (``on_refused = "keep_in_quarantine"``).
+    quarantined: bool = False
+
+    def __str__(self) -> str:
+        kept = "; the message is kept in the quarantine" if self.quarantined else ""
+        return f"{self.filename} ({self.content_type}, {self.size} bytes) refused: {self.reason}{kept}"
+
+
+@attrs.frozen(kw_only=True)
 class IncomingMessage:
     """A raw message turned into values, by a :class:`~mailtrack.abc.MessageConverter`."""
 
@@ -151,6 +175,8 @@ class IncomingMessage:
     defects: tuple[str, ...] = ()
     #: Size of the raw message in bytes.
     size: int = 0
+    #: Attachments the interface's attachment limits refused (left out of :attr:`attachments`).
+    refused_attachments: tuple[RefusedAttachment, ...] = ()
 
     def header(self, name: str) -> str | None:
         """The first value of header field *name* (any case), or ``None``."""
@@ -191,6 +217,11 @@ class Detail:
     message_class: MessageClass = MessageClass.NORMAL
     #: Name of the interface the message came through.
     interface: str = ""
+    #: What the converter noticed about damaged input (an unreadable Date, an unknown charset,
+    #: a malformed part …), in plain words; empty for a clean message.
+    defects: tuple[str, ...] = ()
+    #: Attachments the interface refused by its attachment limits, in place of the files.
+    refused_attachments: tuple[RefusedAttachment, ...] = ()
     #: The record fields this message changed: field name → ``(old value, new value)``, the
     #: old value ``None`` for a field the record did not have (keyword lines, trusted headers).
     field_changes: Mapping[str, tuple[str | None, str]] = attrs.field(factory=dict)
@@ -241,6 +272,19 @@ class MessageInfo:
 
 
 @attrs.frozen(kw_only=True)
+class ContentDigest:
+    """What the import ledger keeps about a message's content beside its ``(interface, UID)``:
+    enough to tell, when the UID is listed again, whether it is still that message."""
+
+    #: SHA-256 of the raw message (64 hex digits), with what its transport did undone first
+    #: (line ends, POP3 dot-stuffing, mbox ``From`` quoting): the same message has the same
+    #: digest however it arrived.
+    sha256: str
+    #: The size the server listed for the message when it was imported (``None``: not listed).
+    listed_size: int | None = None
+
+
+@attrs.frozen(kw_only=True)
 class CreateRecord:
     """Import action: open a new record with the message as its first detail."""
 
@@ -249,6 +293,8 @@ class CreateRecord:
     title: str
     fields: Mapping[str, str] = attrs.field(factory=dict)
     message_class: MessageClass = MessageClass.NORMAL
+    #: What the ledger keeps about the raw message (the importer fills it in; ``None``: unknown).
+    digest: ContentDigest | None = None
     #: Fields the message itself sets, over :attr:`fields` (recorded on the detail as changes).
     set_fields: Mapping[str, str] = attrs.field(factory=dict)
     #: The record the message named but could not write into (:attr:`Record.related`).
@@ -262,6 +308,8 @@ class AppendToRecord:
     message: IncomingMessage
     record_id: int
     message_class: MessageClass = MessageClass.NORMAL
+    #: What the ledger keeps about the raw message (the importer fills it in; ``None``: unknown).
+    digest: ContentDigest | None = None
     #: Fields the message sets on the record (recorded on the detail with their old values).
     set_fields: Mapping[str, str] = attrs.field(factory=dict)
 
@@ -273,6 +321,8 @@ class SkipMessage:
     reason: str
     message_id: str | None = None
     message_class: MessageClass = MessageClass.NORMAL
+    #: What the ledger keeps about the raw message (the importer fills it in; ``None``: unknown).
+    digest: ContentDigest | None = None
 
 
 #: What the importer asks a store to do with one message (see :meth:`~mailtrack.abc.RecordStore.commit`).
@@ -363,6 +413,26 @@ class RunReport:
         """True when the run was not stopped by an error."""
         return self.error is None
 
+    def raise_for_error(self) -> None:
+        """Raise :class:`~mailtrack.RunFailedError` when the run stopped on an error (``not ok``:
+        an unset password variable, an unreachable server, a failing store, a mailbox another
+        worker holds), so that a script fails loudly; do nothing otherwise.
+
+        Example:
+            >>> from datetime import datetime, timezone
+            >>> now = datetime.now(timezone.utc)
+            >>> RunReport(interface="support", started_at=now, finished_at=now).raise_for_error()
+            >>> failed = RunReport(interface="support", started_at=now, finished_at=now, error="no route")
+            >>> failed.raise_for_error()
+            Traceback (most recent call last):
+            ...
+            mailtrack.exceptions.RunFailedError: interface 'support': no route
+        """
+        if self.error is not None:
+            from .exceptions import RunFailedError
+
+            raise RunFailedError(self)
+
 
 @attrs.frozen(kw_only=True)
 class ConnectionCheck:
@@ -397,42 +467,25 @@ class ConnectionCheck:
 
 
 @attrs.frozen(kw_only=True)
-class Explanation:
-    """What an import would do with one message, and why (:meth:`mailtrack.Importer.explain`).
+class CommitEvent:
+    """What one commit did, as the ``on_committed`` listener of an :class:`~mailtrack.Importer`
+    hears it: after the commit, once per message that opened a record or added to one."""
 
-    Nothing is written to get it. The words are the ones the run's notes use.
-    """
-
-    #: The interface whose rules were applied.
+    #: The interface the message came through.
     interface: str
-    #: The message's Message-ID (``""`` when it could not be converted) and decoded subject.
-    message_id: str = ""
-    subject: str = ""
-    #: Normal mail, or the kind of machine mail it was recognised as (``None``: not converted).
-    message_class: MessageClass | None = None
-    #: Each piece of evidence found, in plain words (a reply token, References, the subject's tag).
-    evidence: tuple[str, ...] = ()
-    #: Why the decision went as it did: the evidence that decided and the sender policy's verdict.
-    reasons: tuple[str, ...] = ()
-    #: Field name → ``(old value, new value)`` that the message would change.
-    fields: Mapping[str, tuple[str | None, str]] = attrs.field(factory=dict)
-    #: ``"create"``, ``"append"``, ``"skip"``, ``"duplicate"`` (its Message-ID is a detail
-    #: already), ``"quarantine"`` or ``"leave"`` (too large: left on the server).
-    action: str
-    #: The record appended to (``append``) or holding the duplicate (``duplicate``).
-    record_id: int | None = None
-    #: The reason of a skip, a quarantine or a message left on the server.
-    reason: str | None = None
-    #: The lines the run's notes would get for this message.
-    notes: tuple[str, ...] = ()
+    #: The message's key in the ledger (its UID, or ``sha256:…`` without UIDL).
+    uid: str
+    #: ``CREATED`` (a new record) or ``APPENDED`` (a follow-up on an existing one).
+    outcome: CommitOutcome
+    #: The record as the commit left it; attachment content is not loaded (``None``).
+    record: Record
+    #: The detail the commit wrote (also the last of ``record.details``).
+    detail: Detail
+    #: The fields the commit set: a new record's fields; for an append, those the message changed
+    #: (keyword lines, trusted headers: old values in ``detail.field_changes``), else empty.
+    changed_fields: Mapping[str, str] = attrs.field(factory=dict)
 
     @property
-    def summary(self) -> str:
-        """The action in plain words: ``"new record"``, ``"append to #42"``, ``"skip: …"`` …"""
-        if self.action == "create":
-            return "new record"
-        if self.action == "append":
-            return f"append to #{self.record_id}"
-        if self.action == "duplicate":
-            return f"skip: its Message-ID is already a detail of #{self.record_id}"
-        return f"{self.action}: {self.reason}"
+    def created(self) -> bool:
+        """True when the message opened a new record."""
+        return self.outcome is CommitOutcome.CREATED

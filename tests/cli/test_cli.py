@@ -696,3 +696,40 @@ def test_a_missing_config_file_is_a_plain_error(workdir: Path) -> None:
 
 def test_version() -> None:
     assert "mailtrack" in ok(invoke("--version"))
+
+
+# -- what the converter noticed, refused attachments (issue #18.8, #18.10) --------------------------
+
+
+def test_records_show_explains_damaged_input_and_refused_files(workdir: Path) -> None:
+    damaged = (
+        b"From: =?x-unknown?q?Bj=F6rn?= <bjorn@example.org>\r\nTo: support@example.com\r\n"
+        b"Subject: Scan job 8812\r\nDate: sometime last week\r\n"
+        b"Message-ID: <scan@example.org>\r\n\r\nscan\r\n"
+    )
+    with_exe = build_message(
+        subject="Invoice",
+        message_id="<invoice@example.com>",
+        attachments=[
+            ("invoice.pdf", "application/pdf", b"%PDF"),
+            ("setup.exe", "application/x-msdownload", b"MZ"),
+        ],
+    )
+    with POP3TestServer([damaged, with_exe], user="support", password=PASSWORD) as running:
+        config = write_config(workdir, running)
+        with config.open("a", encoding="utf-8") as stream:
+            stream.write('\n[interfaces.attachments]\nrefuse_extensions = ["exe"]\n')
+        run_output = ok(invoke("run"))
+    assert "damaged input" in run_output  # the run's notes mention it
+    output = ok(invoke("records", "show", "1"))
+    assert "Bj\ufffdrn <bjorn@example.org>" in output
+    assert "=?x-unknown" not in output
+    assert "Noticed while reading the mail" in output
+    assert "the From header uses the unknown charset 'x-unknown'" in output
+    assert "the Date header 'sometime last week' could not be read" in output
+    invoice = ok(invoke("records", "show", "2"))
+    assert "invoice.pdf" in invoice
+    assert "setup.exe" in invoice
+    assert "its name ends in .exe (attachments.refuse_extensions)" in invoice
+    record = json.loads(ok(invoke("records", "show", "1", "--json")))
+    assert any("unknown charset" in defect for defect in record["details"][0]["defects"])

@@ -10,12 +10,11 @@ import pytest
 pytest.importorskip("click")
 pytest.importorskip("alembic")
 
-import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
+from _sql_databases import tables_before_migrations
 from mailtrack.cli import cli
-from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, upgrade
-from mailtrack.stores.sql import _schema as tables
+from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current
 from mailtrack.stores.sql import _versions as versions
 
 
@@ -38,26 +37,14 @@ def test_upgrade_creates_then_has_nothing_to_do(url: str) -> None:
     assert current(url) == SCHEMA_VERSION
 
 
-def legacy_tables(url: str, *, version_row: bool) -> None:
-    """Tables as mailtrack made them before migrations: the baseline revision's (not today's
-    metadata, which later revisions change), with or without the schema_version row."""
-    upgrade(url, versions.BASELINE)
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP TABLE {versions.VERSION_TABLE}"))
-        if not version_row:
-            conn.execute(sa.delete(tables.meta))
-    engine.dispose()
-
-
 def test_upgrade_upgrades_a_database_from_before_migrations(url: str) -> None:
-    legacy_tables(url, version_row=True)
+    tables_before_migrations(url, version_row=True)
+    refused = invoke("--store", url, "records", "list")
+    assert refused.exit_code == 1
+    assert "`mailtrack db upgrade`" in refused.output
     result = invoke("--store", url, "db", "upgrade")
     assert result.exit_code == 0, result.output
-    if SCHEMA_VERSION == versions.BASELINE:
-        assert "nothing to do" in result.output
-    else:
-        assert f"from {versions.BASELINE} to {SCHEMA_VERSION}" in result.output
+    assert f"from {versions.BASELINE} to {SCHEMA_VERSION}" in result.output
     assert current(url) == SCHEMA_VERSION
 
 
@@ -74,7 +61,7 @@ def test_current_and_history(url: str) -> None:
 
 
 def test_stamp_lets_tables_without_a_version_be_upgraded(url: str) -> None:
-    legacy_tables(url, version_row=False)  # no version row: refused until stamped
+    tables_before_migrations(url, version_row=False)  # no version row: refused until stamped
     refused = invoke("--store", url, "records", "list")
     assert refused.exit_code == 1
     assert "mailtrack db stamp" in refused.output

@@ -136,3 +136,17 @@ def test_bad_keyword_configuration_is_named() -> None:
         ImportPolicy(keyword_fields={"not a name!": []})
     with pytest.raises(ConfigError, match="keyword_fields"):
         ImportPolicy(keyword_fields=["priority"])
+
+
+def test_the_commit_event_of_an_append_names_the_fields_it_changed(store: RecordStore) -> None:
+    from mailtrack import CommitEvent
+
+    events: list[CommitEvent] = []
+    mailbox = FakeMailbox([build_message(subject="Printer", sender=CUSTOMER)])
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher, on_committed=events.append)
+    importer.run(make_interface())
+    mailbox.add(
+        build_message(subject=f"Re: [#{events[0].record.id}]", sender=CUSTOMER, text="Status: closed\n")
+    )
+    importer.run(make_interface())
+    assert [dict(event.changed_fields) for event in events] == [{"priority": "normal"}, {"status": "closed"}]

@@ -7,6 +7,7 @@ server), so that creating and dropping tables never touches another test's.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +22,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from _sql_databases import scratch_database
+from _sql_databases import (
+    ADDED_SINCE_BASELINE,
+    INDEXES_ADDED_SINCE_BASELINE,
+    scratch_database,
+    tables_before_migrations,
+)
 from mailtrack import CommitOutcome, CreateRecord, SchemaVersionError, StoreError
 from mailtrack.stores.sql import SCHEMA_VERSION, SQLRecordStore, current, history, stamp, upgrade
 from mailtrack.stores.sql import _schema as tables
@@ -51,16 +57,6 @@ def engine(empty_db: sa.URL) -> Iterator[sa.Engine]:
 
 def _table_names(engine: sa.Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
-
-
-def _legacy_tables(engine: sa.Engine, *, version_row: bool = True) -> None:
-    """Tables as mailtrack made them before migrations: the baseline revision's tables (not
-    today's metadata, which later revisions change) and a schema_version row, no version table."""
-    upgrade(engine, versions.BASELINE)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP TABLE {versions.VERSION_TABLE}"))
-        if not version_row:
-            conn.execute(sa.delete(tables.meta))
 
 
 def _commit_one(store: SQLRecordStore, uid: str = "uid-1") -> CommitOutcome:
@@ -109,6 +105,53 @@ def test_the_revisions_build_exactly_the_models(engine: sa.Engine) -> None:
     assert upgrade(engine) is None
     assert _differences(engine) == []
     assert current(engine) == SCHEMA_VERSION
+
+
+#: What revisions after the baseline changed: the models differ from the baseline by these alone.
+AFTER_BASELINE = {
+    ("add_column", table, column) for table, columns in ADDED_SINCE_BASELINE.items() for column in columns
+} | {
+    ("add_index", table, index)
+    for table, indexes in INDEXES_ADDED_SINCE_BASELINE.items()
+    for index in indexes
+}
+FIXTURE = Path(__file__).parent / "fixtures" / "schema-0001.db"
+
+
+def _changes(differences: list[object]) -> set[tuple[str, str, str]]:
+    found: set[tuple[str, str, str]] = set()
+    for difference in differences:
+        assert isinstance(difference, tuple), difference  # a column's changes come as a list
+        if difference[0] == "add_index":
+            _kind, index = difference
+            found.add(("add_index", index.table.name, index.name))
+            continue
+        kind, _schema, table, column = difference
+        found.add((kind, table, column.name))
+    return found
+
+
+@pytest.mark.integration
+def test_the_baseline_is_the_schema_before_migrations(engine: sa.Engine) -> None:
+    upgrade(engine, versions.BASELINE)
+    assert _changes(_differences(engine)) == AFTER_BASELINE
+    if engine.dialect.name in {"mysql", "mariadb"}:
+        with engine.connect() as conn:
+            options = conn.exec_driver_sql(
+                "SELECT table_name, table_collation, engine FROM information_schema.tables "
+                "WHERE table_schema = DATABASE() AND table_name LIKE 'mailtrack\\_%%'"
+            ).all()
+        assert {(collation, kind) for _name, collation, kind in options} == {("utf8mb4_bin", "InnoDB")}
+        assert len(options) == 10  # nine tables and the version table
+
+
+def test_the_baseline_is_what_mailtrack_before_migrations_made(tmp_path: Path) -> None:
+    # schema-0001.db was written by that mailtrack (fixtures/make_schema_0001.py).
+    copy = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE, copy)
+    engine = sa.create_engine(f"sqlite:///{copy}")
+    assert _changes(_differences(engine)) == AFTER_BASELINE
+    engine.dispose()
 
 
 @pytest.mark.integration
@@ -207,7 +250,7 @@ def test_an_unknown_schema_version_row_is_refused(tmp_path: Path, mark: str, wor
 
 @pytest.mark.integration
 def test_tables_without_a_version_are_refused_naming_stamp(engine: sa.Engine) -> None:
-    _legacy_tables(engine, version_row=False)
+    tables_before_migrations(engine, version_row=False)
     for create_schema in (True, False):
         with pytest.raises(SchemaVersionError, match="records no schema version") as info:
             SQLRecordStore(engine, create_schema=create_schema)
@@ -238,7 +281,7 @@ def test_missing_tables_without_create_schema_are_an_error(tmp_path: Path) -> No
 
 @pytest.mark.integration
 def test_a_database_from_before_migrations_is_the_baseline(engine: sa.Engine) -> None:
-    _legacy_tables(engine)
+    tables_before_migrations(engine)
     assert current(engine) == versions.BASELINE
     assert versions.VERSION_TABLE not in _table_names(engine)  # reading wrote nothing
     assert upgrade(engine) == versions.BASELINE
@@ -270,7 +313,7 @@ def test_several_processes_creating_the_schema_at_once_take_turns(engine: sa.Eng
 
 @pytest.mark.integration
 def test_several_processes_upgrading_an_old_database_at_once_take_turns(engine: sa.Engine) -> None:
-    _legacy_tables(engine)
+    tables_before_migrations(engine)
     url = engine.url.render_as_string(hide_password=False)
     processes = [
         subprocess.Popen([sys.executable, "-c", _UPGRADE, url], stderr=subprocess.PIPE, text=True)
@@ -296,3 +339,36 @@ def test_upgrading_the_memory_database_of_a_store() -> None:
     with SQLRecordStore("sqlite://") as store:
         assert upgrade(store.engine) == SCHEMA_VERSION
         assert _commit_one(store) is CommitOutcome.CREATED
+
+
+# -- 0004 (issue #18): defects, refused attachments, the updated_at index -------------------------
+
+
+def test_details_from_before_0004_read_back_without_defects(engine: sa.Engine) -> None:
+    upgrade(engine, versions.BASELINE)
+    with engine.begin() as conn:  # a record and a detail as the baseline's columns hold them
+        conn.execute(
+            sa.text(
+                "INSERT INTO mailtrack_records (project, title, fields, created_at, updated_at) "
+                "VALUES ('p', 'old', '{}', :now, :now)"
+            ),
+            {"now": "2024-01-01 00:00:00"},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO mailtrack_details (record_id, message_id, message_id_sha256, sender, "
+                "to_addresses, cc_addresses, sent_at, received_at, subject, text, html, headers, "
+                "message_class, interface) VALUES (1, 'old@example.com', :digest, NULL, '[]', '[]', "
+                ":now, :now, 'old', 'text', NULL, '', 'normal', 'support')"
+            ),
+            {"digest": "0" * 64, "now": "2024-01-01 00:00:00"},
+        )
+    upgrade(engine)
+    assert {index["name"] for index in sa.inspect(engine).get_indexes("mailtrack_records")} >= {
+        "ix_mailtrack_records_updated_at"
+    }
+    with SQLRecordStore(engine, create_schema=False) as store:
+        (old,) = store.get_record(1).details
+        assert (old.defects, old.refused_attachments) == ((), ())
+        assert _commit_one(store) is CommitOutcome.CREATED
+        assert [record.title for record in store.list_records(order="updated")] == ["t", "old"]

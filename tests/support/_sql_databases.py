@@ -32,6 +32,19 @@ SERVERS = {
 }
 
 
+#: The columns that revisions after the baseline added, by table: the tables of mailtrack before
+#: migrations are the models without these. A revision that adds columns adds them here.
+ADDED_SINCE_BASELINE: dict[str, set[str]] = {
+    "mailtrack_ledger": {"content_sha256", "listed_size"},
+    "mailtrack_details": {"defects", "refused_attachments", "field_changes"},
+    "mailtrack_records": {"related_record_id"},
+}
+#: The indexes that revisions after the baseline added, by table.
+INDEXES_ADDED_SINCE_BASELINE: dict[str, set[str]] = {
+    "mailtrack_records": {"ix_mailtrack_records_updated_at"},
+}
+
+
 def server_url(kind: str) -> sa.URL:
     variable, default, _ = SERVERS[kind]
     return sa.make_url(os.environ.get(variable, default))
@@ -82,3 +95,20 @@ def empty_tables(engine: sa.Engine) -> None:
         else:
             for name in reversed(names):
                 conn.exec_driver_sql(f"DELETE FROM {name}")  # noqa: S608 - our own table names
+
+
+def tables_before_migrations(url: str | sa.URL | sa.Engine, *, version_row: bool = True) -> None:
+    """Make the tables of mailtrack before migrations in an empty database: the baseline
+    revision's tables and its ``schema_version`` row (or none), without an Alembic version table."""
+    from mailtrack.stores.sql import _versions, upgrade
+
+    upgrade(url, _versions.BASELINE)
+    engine = url if isinstance(url, sa.Engine) else sa.create_engine(url)
+    try:
+        _versions.version_table.drop(engine)
+        if not version_row:
+            with engine.begin() as conn:
+                conn.execute(sa.delete(_sql_schema.meta))
+    finally:
+        if engine is not url:
+            engine.dispose()

@@ -64,7 +64,8 @@ def commit_or_open(
             raise
     note = f"record #{action.record_id} disappeared before the commit; opened a new record"
     opened = policy.new_record(action.message, action.message_class, set_fields=action.set_fields)
-    return store.commit(name, key, opened), note
+    opening = attrs.evolve(opened, digest=action.digest)
+    return store.commit(name, key, opening), note
 
 
 @attrs.define
@@ -158,12 +159,12 @@ class Batch:
                 except StoreError as exc:
                     raise RunStopped(f"the record store failed: {exc}") from exc
                 if done:  # committed by the batch before it failed (stores that are not all-or-nothing)
-                    self.outcomes.committed(item.info, _assumed_result(item.action))
+                    self.outcomes.committed(item.info, item.key, _assumed_result(item.action))
                 else:
                     self.commit_alone(item)
             return
         for item, result in zip(batch, results, strict=True):
-            self.outcomes.committed(item.info, result)
+            self.outcomes.committed(item.info, item.key, result)
 
     def commit_alone(self, item: Pending) -> None:
         """Commit one message in a transaction of its own (quarantined when the store fails).
@@ -180,7 +181,7 @@ class Batch:
             return
         if note is not None:
             self.outcomes.tally.note(f"{label(item.info, item.key)}: {note}")
-        self.outcomes.committed(item.info, result)
+        self.outcomes.committed(item.info, item.key, result)
 
 
 def _assumed_result(action: ImportAction) -> CommitResult:

@@ -8,18 +8,61 @@ cannot drift apart; a test compares them on every golden message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 import attrs
 
 from ..abc import Matcher, MessageConverter, RecordStore
 from ..config import MailInterface
-from ..models import AppendToRecord, CreateRecord, Explanation, SkipMessage
+from ..models import AppendToRecord, CreateRecord, MessageClass, SkipMessage
 from ..stores._commit import field_changes
 from .outcome import conversion_failure
 from .policy import Policy, Quarantine, SenderAuthorizer
 
-__all__ = ["explain"]
+__all__ = ["Explanation", "explain"]
+
+
+@attrs.frozen(kw_only=True)
+class Explanation:
+    """What an import would do with one message, and why (:meth:`mailtrack.Importer.explain`).
+
+    Nothing is written to get it. The words are the ones the run's notes use.
+    """
+
+    #: The interface whose rules were applied.
+    interface: str
+    #: The message's Message-ID (``""`` when it could not be converted) and decoded subject.
+    message_id: str = ""
+    subject: str = ""
+    #: Normal mail, or the kind of machine mail it was recognised as (``None``: not converted).
+    message_class: MessageClass | None = None
+    #: Each piece of evidence found, in plain words (a reply token, References, the subject's tag).
+    evidence: tuple[str, ...] = ()
+    #: Why the decision went as it did: the evidence that decided and the sender policy's verdict.
+    reasons: tuple[str, ...] = ()
+    #: Field name → ``(old value, new value)`` that the message would change.
+    fields: Mapping[str, tuple[str | None, str]] = attrs.field(factory=dict)
+    #: ``"create"``, ``"append"``, ``"skip"``, ``"duplicate"`` (its Message-ID is a detail
+    #: already), ``"quarantine"`` or ``"leave"`` (too large: left on the server).
+    action: str
+    #: The record appended to (``append``) or holding the duplicate (``duplicate``).
+    record_id: int | None = None
+    #: The reason of a skip, a quarantine or a message left on the server.
+    reason: str | None = None
+    #: The lines the run's notes would get for this message.
+    notes: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        """The action in plain words: ``"new record"``, ``"append to #42"``, ``"skip: …"`` …"""
+        if self.action == "create":
+            return "new record"
+        if self.action == "append":
+            return f"append to #{self.record_id}"
+        if self.action == "duplicate":
+            return f"skip: its Message-ID is already a detail of #{self.record_id}"
+        return f"{self.action}: {self.reason}"
 
 
 def explain(

@@ -17,6 +17,8 @@ from ..abc import Fetcher, RecordStore
 from ..config import MailInterface
 from ..exceptions import FetchError, MessageRefusedError, ParseError, StoreError
 from ..models import CommitResult, MessageInfo
+from .attachments import kept_key
+from .events import CommitListener, tell_listener
 from .tally import Tally, label
 
 __all__ = [
@@ -71,6 +73,12 @@ def conversion_failure(exc: Exception) -> str:
     return f"the converter failed ({type(exc).__name__}: {exc})"
 
 
+def _stopped(exc: StoreError) -> RunStopped:
+    return RunStopped(
+        f"the record store failed ({exc}); the run stopped and messages not yet imported stay on the server"
+    )
+
+
 @attrs.define
 class Outcomes:
     """What becomes of the messages of one session, told to the store, the server and the tally."""
@@ -79,6 +87,8 @@ class Outcomes:
     interface: MailInterface
     fetcher: Fetcher
     tally: Tally
+    #: The importer's ``on_committed`` listener, told after each commit.
+    on_committed: CommitListener | None = None
 
     def goes_from_server(self, held: Held) -> bool:
         """Whether a message the store holds is to go from the server."""
@@ -100,11 +110,15 @@ class Outcomes:
             self.fetcher.delete(info)
         return True
 
-    def committed(self, info: MessageInfo, result: CommitResult) -> None:
-        """Count a committed message; only now may it be marked for deletion."""
+    def committed(self, info: MessageInfo, key: str, result: CommitResult) -> None:
+        """Count a committed message; only now may it be marked for deletion, and the
+        ``on_committed`` listener be told (a failing listener is a note, nothing more)."""
         self.tally.count_commit(result.outcome)
         if not self.interface.leave_copy:
             self._mark_for_deletion(info)
+        note = tell_listener(self.on_committed, self.store, self.interface.name, key, result)
+        if note is not None:
+            self.tally.note(f"{label(info, key)}: {note}")
 
     def conversion_failed(self, info: MessageInfo, key: str, raw: bytes, exc: Exception) -> None:
         """Quarantine a message the converter failed on.
@@ -136,14 +150,33 @@ class Outcomes:
             )
             return
         except StoreError as exc:
-            raise RunStopped(
-                f"the record store failed ({exc}); the run stopped and messages not yet "
-                "imported stay on the server"
-            ) from exc
+            raise _stopped(exc) from exc
         self.tally.failed += 1
         self.tally.note(f"{label(info, key)} quarantined: {reason}")
         if self.interface.policy.delete_quarantined:
             self._mark_for_deletion(info)
+
+    def keep_refused(self, info: MessageInfo, key: str, raw: bytes, reason: str) -> bool:
+        """Keep the raw message in the quarantine for its refused attachments (before the message
+        is committed without them); False when the store cannot hold it: then the message is
+        not imported and stays on the server, so that nothing is lost.
+
+        Raises:
+            RunStopped: the store failed.
+        """
+        try:
+            self.store.quarantine(self.interface.name, kept_key(key), raw, reason)
+        except MessageRefusedError as exc:
+            self.tally.failed += 1
+            self.tally.note(
+                f"{label(info, key)} was not imported and stays on the server (tried again next run): "
+                f"its refused attachments are to be kept in the quarantine, which cannot hold it: {exc}"
+            )
+            return False
+        except StoreError as exc:
+            raise _stopped(exc) from exc
+        self.tally.note(f"{label(info, key)}: {reason}")
+        return True
 
     def _mark_for_deletion(self, info: MessageInfo) -> None:
         """Mark a message the store holds for deletion. A session that failed cannot (what was

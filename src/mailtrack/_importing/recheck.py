@@ -1,10 +1,16 @@
-"""The recheck of a listed UID the store knows, in a mailbox the importer empties.
+"""The recheck of a listed UID the store knows.
 
 Is it the same message (a run committed it but its deletion never happened: the run died before
-QUIT, or QUIT failed), or a new message under a UID the server reused after deleting ours (RFC
-1939 allows that)? Deleting it unread could lose a new message, so it is retrieved to tell. The
-same message is deleted; another one is imported under ``<uid>#sha256:<digest>``
+QUIT, or QUIT failed; or it is left on the server by ``leave_copy``), or a new message under a
+UID the server reused after deleting ours (RFC 1939 allows that)? In a mailbox the importer
+empties, deleting it unread could lose a new message, so it is retrieved to tell. With
+``leave_copy``, a UID whose listed size differs from the one the ledger recorded is retrieved.
+The same message is deleted (or left); another one is imported under ``<uid>#sha256:<digest>``
 (:func:`recheck_key`).
+
+The ledger's content digest (:class:`~mailtrack.ContentDigest`) tells for certain. Ledger rows
+written before digests were kept have none: the message is then judged by its Message-ID and
+the policy, and the note says that it could not be told for certain.
 """
 
 from __future__ import annotations
@@ -13,13 +19,19 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime
 
+from .._digest import content_digest
 from ..abc import MessageConverter, RecordStore
-from ..models import IncomingMessage, MessageInfo, SkipMessage
+from ..models import ContentDigest, IncomingMessage, MessageInfo, SkipMessage
 from .outcome import Held
 from .policy import Decision
 from .tally import label
 
-__all__ = ["recheck_key", "reused_uid_note", "same_message"]
+__all__ = ["digest_of", "recheck_key", "reused_uid_note", "same_message"]
+
+
+def digest_of(info: MessageInfo, raw: bytes) -> ContentDigest:
+    """What the ledger keeps about a retrieved message's content."""
+    return ContentDigest(sha256=content_digest(raw), listed_size=info.size)
 
 
 def recheck_key(info: MessageInfo, raw: bytes) -> str:
@@ -31,6 +43,7 @@ def same_message(
     raw: bytes,
     info: MessageInfo,
     held: Held,
+    recorded: ContentDigest | None,
     *,
     interface: str,
     store: RecordStore,
@@ -40,7 +53,8 @@ def same_message(
 ) -> bool:
     """Whether *raw*, listed under a UID the store holds (*held*), is the message stored then.
 
-    A quarantined message is compared byte for byte. For the ledger, it is the same when
+    A quarantined message is compared byte for byte, a message in the ledger by the content
+    digest the ledger *recorded*. Without one (a row from before digests), it is the same when
     importing it would add nothing: a detail holds it already (found by its Message-ID, which
     the converter derives from the content when the mail has none), or the policy skips it
     (machine mail, dropped or referring to no record).
@@ -50,6 +64,8 @@ def same_message(
     """
     if held is Held.QUARANTINE:
         return any(kept.uid == info.uid and kept.raw == raw for kept in store.list_quarantined(interface))
+    if recorded is not None:
+        return recorded.sha256 == content_digest(raw)
     try:
         message = converter.convert(raw, received_at=received_at)
     except Exception:
@@ -59,9 +75,19 @@ def same_message(
     return isinstance(decision(message).outcome, SkipMessage)
 
 
-def reused_uid_note(info: MessageInfo, held: Held, key: str) -> str:
-    """The report's note on a new message found under a reused UID."""
-    return (
-        f"{label(info, info.uid)}: the UID is in the {held.value}, but this message is not in the store "
-        f"(the server reused the UID of a deleted message): imported under {key}"
-    )
+def reused_uid_note(info: MessageInfo, held: Held, key: str, *, certain: bool) -> str:
+    """The report's note on a new message found under a reused UID; *certain* when a digest or
+    the quarantined bytes told it, not the Message-ID."""
+    if certain:
+        why = (
+            f"the UID is in the {held.value}, but this message's content differs from the one "
+            "imported under it (the server reused the UID of a deleted message)"
+        )
+    else:
+        why = (
+            f"the UID is in the {held.value} without a content digest (imported before mailtrack "
+            "kept them), and no detail holds this message's Message-ID: taken for a new message "
+            "under a reused UID (a message whose import adds no detail, such as an auto-reply "
+            "that now finds its record, cannot be told apart for certain)"
+        )
+    return f"{label(info, info.uid)}: {why}: imported under {key}"

@@ -29,15 +29,16 @@ import attrs
 from ..abc import Fetcher, MarksDeletionsLocally
 from ..config import MailInterface
 from ..exceptions import ConfigError, FetchError, StoreError
-from ..models import IncomingMessage, MessageInfo, RunReport
+from ..models import ContentDigest, IncomingMessage, MessageInfo, RunReport
+from .attachments import screen
 from .batch import Batch, Pending
 from .conversions import Conversions, Ticket, start_pool
 from .lease import Lease, take_lease
 from .outcome import Held, LeaseLost, Outcomes, RunStopped, where_held
 from .policy import Decision, Policy, Quarantine, check_sender_policy
-from .recheck import recheck_key, reused_uid_note, same_message
+from .recheck import digest_of, recheck_key, reused_uid_note, same_message
 from .settings import Setup
-from .tally import Tally, label, log_summary, save_report
+from .tally import Tally, defects_note, label, log_summary, save_report
 from .threads import Prefetch
 from .workers import WorkerPool
 
@@ -190,7 +191,9 @@ class MailboxRun:
             matcher=setup.matcher,
             sender_authorizer=setup.sender_authorizer,
         )
-        outcomes = Outcomes(store=store, interface=interface, fetcher=fetcher, tally=tally)
+        outcomes = Outcomes(
+            store=store, interface=interface, fetcher=fetcher, tally=tally, on_committed=setup.on_committed
+        )
         batch = Batch(
             store=store,
             policy=policy,
@@ -228,6 +231,10 @@ class MailboxRun:
         try:
             known = [info.uid for info in listing if info.uid is not None]
             imported = self.setup.store.imported_uids(name, known) if known else set()
+            # Left on the server: what the ledger recorded of each, to see a UID the server reused.
+            left = (
+                self.setup.store.ledger_digests(name, imported) if imported and interface.leave_copy else {}
+            )
         except StoreError as exc:
             raise RunStopped(f"the record store failed, nothing was imported: {exc}") from exc
         wanted: list[MessageInfo] = []
@@ -236,7 +243,7 @@ class MailboxRun:
             if info.uid is not None:
                 held = where_held(self.setup.store, name, info.uid, imported)
                 if held is not None:
-                    if not self.outcomes.goes_from_server(held):
+                    if not self.outcomes.goes_from_server(held) and not _resized(info, left.get(info.uid)):
                         tally.skipped += 1  # left on the server by leave_copy or the quarantine policy
                         continue
                     recheck[info.number] = held
@@ -355,13 +362,27 @@ class MailboxRun:
 
     def _take(self, info: MessageInfo, key: str, raw: bytes, message: IncomingMessage) -> Pending | None:
         """The message with the action to commit, or ``None`` when it was quarantined."""
+        screened = screen(message, self.interface.attachments)
+        if screened.quarantine is not None:
+            self.outcomes.quarantine(info, key, raw, screened.quarantine)
+            return None
+        if screened.keep_raw is not None and not self.outcomes.keep_refused(
+            info, key, raw, screened.keep_raw
+        ):
+            return None
+        message = screened.message
+        if message.defects:
+            self.tally.note(f"{label(info, key)}: {defects_note(message.defects)}")
         decision = self._decision(message, info, key)
         for note in decision.notes:
             self.tally.note(f"{label(info, key)}: {note}")
         if isinstance(decision.outcome, Quarantine):
             self.outcomes.quarantine(info, key, raw, decision.outcome.reason)
             return None
-        return Pending(info=info, key=key, raw=raw, action=decision.outcome)
+        # The ledger keeps the content's digest and listed size: a UID listed again is then told
+        # apart for certain from a new message under a reused UID (see .recheck).
+        action = attrs.evolve(decision.outcome, digest=digest_of(info, raw))
+        return Pending(info=info, key=key, raw=raw, action=action)
 
     def _decision(
         self, message: IncomingMessage, info: MessageInfo, key: str, *, counted: bool = True
@@ -398,11 +419,16 @@ class MailboxRun:
         key = recheck_key(info, raw)
         if self.outcomes.skip_if_held(info, key):
             return  # a message under a reused UID, handled in an earlier run
+        assert info.uid is not None
         try:
+            recorded = None
+            if held is Held.LEDGER:
+                recorded = self.setup.store.ledger_digests(self.interface.name, [info.uid]).get(info.uid)
             same = same_message(
                 raw,
                 info,
                 held,
+                recorded,
                 interface=self.interface.name,
                 store=self.setup.store,
                 converter=self.setup.converter,
@@ -413,9 +439,11 @@ class MailboxRun:
             raise RunStopped(f"the record store failed: {exc}") from exc
         if same:
             self.tally.skipped += 1
-            self.fetcher.delete(info)
+            if self.outcomes.goes_from_server(held):
+                self.fetcher.delete(info)
             return
-        self.tally.note(reused_uid_note(info, held, key))
+        certain = held is Held.QUARANTINE or recorded is not None
+        self.tally.note(reused_uid_note(info, held, key, certain=certain))
         try:
             message = self.setup.converter.convert(raw, received_at=self.setup.clock())
         except Exception as exc:
@@ -424,3 +452,9 @@ class MailboxRun:
         pending = self._take(info, key, raw, message)
         if pending is not None:
             self.batch.commit_alone(pending)
+
+
+def _resized(info: MessageInfo, recorded: ContentDigest | None) -> bool:
+    """Whether a message left on the server is listed with another size than the ledger recorded
+    for its UID: then the server may have reused the UID, and the message is looked at again."""
+    return recorded is not None and recorded.listed_size is not None and recorded.listed_size != info.size

@@ -16,6 +16,7 @@ import attrs
 
 from ..abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from ..exceptions import ConfigError
+from .events import CommitListener
 from .policy import SenderAuthorizer
 from .stopping import StopRequest
 from .workers import automatic_workers, available_start_methods
@@ -86,3 +87,4 @@ class Setup:
     lease_seconds: float
     throughput: Throughput
     stop: StopRequest
+    on_committed: CommitListener | None = None

@@ -10,7 +10,7 @@ import attrs
 from ..abc import RecordStore
 from ..models import CommitOutcome, MessageClass, MessageInfo, RunReport
 
-__all__ = ["MAX_NOTES", "Tally", "label", "log_summary", "save_report"]
+__all__ = ["MAX_NOTES", "Tally", "defects_note", "label", "log_summary", "save_report"]
 
 logger = logging.getLogger("mailtrack")
 
@@ -38,6 +38,13 @@ _AS_IS = frozenset(
 def label(info: MessageInfo, key: str | None) -> str:
     """How notes and the log name a message: its number, and its key when it has one."""
     return f"message {info.number} (uid {key})" if key else f"message {info.number}"
+
+
+def defects_note(defects: tuple[str, ...]) -> str:
+    """The run's note on a message the converter found damaged (the defects stay on its detail)."""
+    first = defects[0] if len(defects[0]) <= 120 else defects[0][:119] + "…"
+    more = f" and {len(defects) - 1} more" if len(defects) > 1 else ""
+    return f"damaged input, read as well as possible: {first}{more} (kept on its detail as defects)"
 
 
 @attrs.define

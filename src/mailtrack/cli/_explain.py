@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from ..models import Explanation
+from .._importing.explaining import Explanation
 from ._app import App, fail, pass_app
 from ._render import print_json
 from ._run import make_importer

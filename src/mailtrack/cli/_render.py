@@ -169,6 +169,17 @@ def _detail_view(number: int, detail: Detail, *, headers: bool, max_lines: int |
                 f"cid:{attachment.content_id}" if attachment.disposition == "inline" else "",
             )
         parts += [Text(""), files]
+    if detail.refused_attachments:
+        refused = _table(None, "Refused file", "Type", "Size", "Why")
+        for note in detail.refused_attachments:
+            kept = "; the message is kept in the quarantine" if note.quarantined else ""
+            _row(refused, note.filename, note.content_type, size(note.size), note.reason + kept)
+        parts += [Text(""), refused]
+    if detail.defects:
+        noticed = _table(None, "Noticed while reading the mail (damaged or unusual input)")
+        for defect in detail.defects:
+            _row(noticed, defect)
+        parts += [Text(""), noticed]
     if headers:
         parts += [Text(""), Panel(Text(detail.headers.rstrip()), title="Header", title_align="left")]
     return Panel(Group(*parts), title=f"Detail {number}", title_align="left")

@@ -155,17 +155,17 @@ class _Conversion:
 
         if not structure.has_headers:
             self.defects.add("message has no header fields; all of it was read as text")
-        fields = _header_fields(message)
+        fields = self._header_fields(message)
         texts, htmls, attachments = Parts(raw, self.limits, self.defects, self._check_time).walk(message)
         self._collect_parser_defects(parser)
 
         return IncomingMessage(
             message_id=self._message_id(fields),
             subject=fields.get("subject", ("",))[0],
-            sender=next(iter(_addresses(parser.from_)), None),
-            to=_addresses(parser.to),
-            cc=_addresses(parser.cc),
-            reply_to=_addresses(parser.reply_to),
+            sender=next(iter(self._addresses("From", parser.from_)), None),
+            to=self._addresses("To", parser.to),
+            cc=self._addresses("Cc", parser.cc),
+            reply_to=self._addresses("Reply-To", parser.reply_to),
             sent_at=self._sent_at(parser, message),
             received_at=self.received_at,
             text="\n".join(texts) if texts or not htmls else self._text_of_html(htmls),
@@ -236,6 +236,36 @@ class _Conversion:
         self.defects.add(f"the Date header {text[:80]!r} could not be read; using the time it was received")
         return self.received_at
 
+    def _header_fields(self, message: Message) -> dict[str, tuple[str, ...]]:
+        fields: dict[str, list[str]] = {}
+        for name, value in message.raw_items():
+            key = one_line(decode_header(name)).lower()
+            notes: list[str] = []
+            fields.setdefault(key, []).append(one_line(decode_header(value, notes)))
+            for note in notes:
+                self.defects.add(f"the {key.title()} header {note}")
+        return {key: tuple(values) for key, values in fields.items()}
+
+    def _addresses(self, header: str, pairs: object) -> tuple[EmailAddress, ...]:
+        """The addresses mail-parser read from *header*; a name it left encoded (a charset it
+        does not know) is decoded here, never shown raw."""
+        found: list[EmailAddress] = []
+        if not isinstance(pairs, list):
+            return ()
+        for pair in pairs:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                continue
+            name, address = (str(item) for item in pair)
+            if "=?" in name:
+                notes: list[str] = []
+                name = decode_header(name, notes)
+                for note in notes:
+                    self.defects.add(f"the {header} header {note}")
+            name, address = one_line(name), one_line(address)
+            if address:
+                found.append(EmailAddress(address=address, name="" if name == address else name))
+        return tuple(found)
+
     def _collect_parser_defects(self, parser: Any) -> None:
         for defect in parser.address_header_defects or ():
             if not isinstance(defect, dict):
@@ -254,27 +284,6 @@ def _parser_fields(message: Message) -> Message:
             fields[name] = value
     fields.set_payload("")
     return fields
-
-
-def _header_fields(message: Message) -> dict[str, tuple[str, ...]]:
-    fields: dict[str, list[str]] = {}
-    for name, value in message.raw_items():
-        key = one_line(decode_header(name)).lower()
-        fields.setdefault(key, []).append(one_line(decode_header(value)))
-    return {key: tuple(values) for key, values in fields.items()}
-
-
-def _addresses(pairs: object) -> tuple[EmailAddress, ...]:
-    found: list[EmailAddress] = []
-    if not isinstance(pairs, list):
-        return ()
-    for pair in pairs:
-        if not isinstance(pair, tuple) or len(pair) != 2:
-            continue
-        name, address = (one_line(str(item)) for item in pair)
-        if address:
-            found.append(EmailAddress(address=address, name="" if name == address else name))
-    return tuple(found)
 
 
 def _message_ids(values: tuple[str, ...]) -> tuple[str, ...]:

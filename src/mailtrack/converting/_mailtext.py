@@ -1,8 +1,8 @@
 """Turning the bytes and words of a mail into text without crashing and without losing much.
 
 * :func:`decode_header` decodes one header value: raw 8-bit bytes (UTF-8, else windows-1252) and
-  RFC 2047 encoded words (any charset Python knows; an unknown one is read as UTF-8, else
-  windows-1252).
+  RFC 2047 encoded words (any charset Python knows; an unknown one is read as UTF-8 with
+  replacement characters, and said so in a note).
 * :func:`one_line` makes a decoded value safe to use as one line (subjects, names): no CR, LF or
   other control characters, even when an encoded word decoded to them.
 * :func:`decode_body` decodes a text part's bytes by its declared charset, falling back without
@@ -123,7 +123,7 @@ def _eight_bit(data: bytes) -> tuple[str, str]:
         return data.decode("latin-1"), "latin-1"
 
 
-def _decode_word(charset: str, encoding: str, payload: str) -> str | None:
+def _decode_word(charset: str, encoding: str, payload: str, notes: list[str] | None = None) -> str | None:
     try:
         if encoding in "bB":
             data = base64.b64decode(payload + "=" * (-len(payload) % 4))
@@ -133,16 +133,26 @@ def _decode_word(charset: str, encoding: str, payload: str) -> str | None:
             )
     except (binascii.Error, ValueError, UnicodeEncodeError):
         return None
+    if not _known_text_codecs(charset):
+        # An unknown charset says nothing about the bytes: UTF-8 (the likeliest), what is not
+        # UTF-8 replaced, rather than a guess that turns every byte into some letter.
+        text = clean_text(data.decode("utf-8", "replace"))
+        if notes is not None:
+            replaced = "; undecodable bytes replaced" if "\ufffd" in text else ""
+            notes.append(f"uses the unknown charset {one_line(charset)[:40]!r}; read as utf-8{replaced}")
+        return text
     text, _ = decode_bytes(data, charset)
     return text
 
 
-def decode_header(value: object) -> str:
+def decode_header(value: object, notes: list[str] | None = None) -> str:
     """Decode a header value as ``email`` (policy compat32) hands it out.
 
     Raw 8-bit bytes (kept by ``email`` as surrogate escapes) are read as UTF-8, else
     windows-1252; RFC 2047 encoded words are decoded (white space between two adjacent ones
-    dropped, as the RFC says); an encoded word that cannot be decoded is kept as written.
+    dropped, as the RFC says); an encoded word that cannot be decoded is kept as written. An
+    encoded word in a charset Python does not know is read as UTF-8, undecodable bytes replaced,
+    and a note saying so is added to *notes* (when given).
     """
     text = str(value)
     if text.isascii() and "=?" not in text:  # the usual case: nothing to decode
@@ -153,7 +163,7 @@ def decode_header(value: object) -> str:
     text = _BETWEEN_WORDS.sub(r"\1", text)
 
     def replace(match: re.Match[str]) -> str:
-        decoded = _decode_word(match.group(1), match.group(2), match.group(3))
+        decoded = _decode_word(match.group(1), match.group(2), match.group(3), notes)
         return match.group(0) if decoded is None else decoded
 
     return clean_text(_ENCODED_WORD.sub(replace, text))

@@ -17,6 +17,7 @@ from ..models import (
     AppendToRecord,
     CommitOutcome,
     CommitResult,
+    ContentDigest,
     CreateRecord,
     ImportAction,
     IncomingMessage,
@@ -56,8 +57,10 @@ class CommitSteps(Protocol):
     ) -> int:
         """Write the message as a detail of the record, with its attachments; the detail's ID."""
 
-    def write_ledger(self, interface: str, uid: str, result: CommitResult) -> None:
-        """Write the ledger row of ``(interface, uid)``."""
+    def write_ledger(
+        self, interface: str, uid: str, result: CommitResult, digest: ContentDigest | None
+    ) -> None:
+        """Write the ledger row of ``(interface, uid)``, with the message's digest if known."""
 
 
 def commit_action(steps: CommitSteps, interface: str, uid: str, action: ImportAction) -> CommitResult:
@@ -70,12 +73,12 @@ def commit_action(steps: CommitSteps, interface: str, uid: str, action: ImportAc
     if steps.in_ledger(interface, uid):
         return CommitResult(outcome=CommitOutcome.ALREADY_IMPORTED)
     if isinstance(action, SkipMessage):
-        return _ledger(steps, interface, uid, CommitResult(outcome=CommitOutcome.SKIPPED))
+        return _ledger(steps, interface, uid, CommitResult(outcome=CommitOutcome.SKIPPED), action)
     existing = steps.detail_of(action.message.message_id)
     if existing is not None:
         record_id, detail_id = existing
         result = CommitResult(outcome=CommitOutcome.DUPLICATE, record_id=record_id, detail_id=detail_id)
-        return _ledger(steps, interface, uid, result)
+        return _ledger(steps, interface, uid, result, action)
     if isinstance(action, AppendToRecord):
         changes = steps.touch_record(action.record_id, action.set_fields)
         if changes is None:
@@ -88,9 +91,8 @@ def commit_action(steps: CommitSteps, interface: str, uid: str, action: ImportAc
     else:  # pragma: no cover - guarded by the type checker
         raise TypeError(f"unknown import action {type(action).__name__}")
     detail_id = steps.add_detail(record_id, interface, action.message, action.message_class, changes)
-    return _ledger(
-        steps, interface, uid, CommitResult(outcome=outcome, record_id=record_id, detail_id=detail_id)
-    )
+    result = CommitResult(outcome=outcome, record_id=record_id, detail_id=detail_id)
+    return _ledger(steps, interface, uid, result, action)
 
 
 def field_changes(old: Mapping[str, str], new: Mapping[str, str]) -> FieldChanges:
@@ -98,6 +100,8 @@ def field_changes(old: Mapping[str, str], new: Mapping[str, str]) -> FieldChange
     return {name: (old.get(name), value) for name, value in new.items() if old.get(name) != value}
 
 
-def _ledger(steps: CommitSteps, interface: str, uid: str, result: CommitResult) -> CommitResult:
-    steps.write_ledger(interface, uid, result)
+def _ledger(
+    steps: CommitSteps, interface: str, uid: str, result: CommitResult, action: ImportAction
+) -> CommitResult:
+    steps.write_ledger(interface, uid, result, action.digest)
     return result

@@ -13,6 +13,7 @@ from ..models import Attachment, Detail, IncomingMessage, MessageClass, Record
 
 __all__ = [
     "as_utc",
+    "check_listing",
     "commit_overridden",
     "new_detail",
     "participant_addresses",
@@ -31,6 +32,25 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+#: The orders of :meth:`~mailtrack.abc.RecordStore.list_records`.
+RECORD_ORDERS = ("id", "updated")
+
+
+def check_listing(
+    limit: int | None, offset: int, order: str, updated_since: datetime | None
+) -> datetime | None:
+    """Check the arguments of ``list_records``; *updated_since* in UTC.
+
+    Raises:
+        ValueError: a negative *limit* or *offset*, or an unknown *order*.
+    """
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ValueError("limit and offset must not be negative")
+    if order not in RECORD_ORDERS:
+        raise ValueError(f"order must be 'id' or 'updated', not {order!r}")
+    return None if updated_since is None else as_utc(updated_since)
 
 
 def commit_overridden(store: RecordStore, base: type[RecordStore]) -> bool:
@@ -77,6 +97,8 @@ def new_detail(
         attachments=attachments,
         message_class=MessageClass(message_class),
         interface=interface,
+        defects=tuple(message.defects),
+        refused_attachments=tuple(message.refused_attachments),
         field_changes=dict(field_changes or {}),
     )
 

@@ -11,6 +11,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 
 import attrs
 
@@ -25,6 +26,7 @@ from ..exceptions import (
 from ..models import (
     Attachment,
     CommitResult,
+    ContentDigest,
     CreateRecord,
     Detail,
     ImportAction,
@@ -38,6 +40,7 @@ from ..models import (
 from ._commit import FieldChanges, commit_action, field_changes
 from ._common import (
     as_utc,
+    check_listing,
     commit_overridden,
     new_detail,
     participant_addresses,
@@ -132,8 +135,12 @@ class _MemoryCommitSteps:
             store._attachments[attachment.id] = attachment
         return detail.id
 
-    def write_ledger(self, interface: str, uid: str, result: CommitResult) -> None:
+    def write_ledger(
+        self, interface: str, uid: str, result: CommitResult, digest: ContentDigest | None
+    ) -> None:
         self.store._ledger[(interface, uid)] = result
+        if digest is not None:
+            self.store._ledger_digests[(interface, uid)] = digest
 
 
 @attrs.define(eq=False, repr=False)
@@ -156,6 +163,7 @@ class MemoryRecordStore(RecordStore):
     _attachments: dict[int, Attachment] = attrs.field(init=False, factory=dict)
     _detail_by_message_id: dict[str, int] = attrs.field(init=False, factory=dict)
     _ledger: dict[tuple[str, str], CommitResult] = attrs.field(init=False, factory=dict)
+    _ledger_digests: dict[tuple[str, str], ContentDigest] = attrs.field(init=False, factory=dict)
     _quarantine: dict[int, QuarantinedMessage] = attrs.field(init=False, factory=dict)
     _quarantine_keys: dict[tuple[str, str], int] = attrs.field(init=False, factory=dict)
     _interfaces: dict[str, MailInterface] = attrs.field(init=False, factory=dict)
@@ -197,6 +205,12 @@ class MemoryRecordStore(RecordStore):
         with self._lock:
             return {uid for uid in wanted if (interface, uid) in self._ledger}
 
+    def ledger_digests(self, interface: str, uids: Iterable[str]) -> dict[str, ContentDigest]:
+        wanted = set(uids)
+        with self._lock:
+            digests = self._ledger_digests
+            return {uid: digests[(interface, uid)] for uid in wanted if (interface, uid) in digests}
+
     # -- records -------------------------------------------------------------------------------
 
     def _record(self, row: _RecordRow, *, load_content: bool) -> Record:
@@ -231,12 +245,20 @@ class MemoryRecordStore(RecordStore):
         limit: int | None = None,
         offset: int = 0,
         load_content: bool = False,
+        updated_since: datetime | None = None,
+        order: Literal["id", "updated"] = "id",
     ) -> list[Record]:
-        if offset < 0 or (limit is not None and limit < 0):
-            raise ValueError("limit and offset must not be negative")
+        since = check_listing(limit, offset, order, updated_since)
         with self._lock:
-            rows = [row for row in self._records.values() if project is None or row.project == project]
-            rows.sort(key=lambda row: row.id, reverse=True)
+            rows = [
+                row
+                for row in self._records.values()
+                if (project is None or row.project == project) and (since is None or row.updated_at >= since)
+            ]
+            if order == "updated":
+                rows.sort(key=lambda row: (row.updated_at, row.id), reverse=True)
+            else:
+                rows.sort(key=lambda row: row.id, reverse=True)
             end = None if limit is None else offset + limit
             return [self._record(row, load_content=load_content) for row in rows[offset:end]]
 

@@ -214,6 +214,18 @@ class POP3TestServer:
             self._mailbox.append(ServedMessage.make(uid, bytes(raw)))
         return uid
 
+    def remove_message(self, uid: str) -> None:
+        """Take the message with this UID out of the mailbox (another client deleting it).
+
+        Raises:
+            KeyError: no message has that UID.
+        """
+        with self._lock:
+            kept = [message for message in self._mailbox if message.uid != uid]
+            if len(kept) == len(self._mailbox):
+                raise KeyError(uid)
+            self._mailbox = kept
+
     def interface(self, **overrides: object) -> MailInterface:
         """A :class:`~mailtrack.MailInterface` for this server; keyword arguments override fields.
 

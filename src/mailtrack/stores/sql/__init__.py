@@ -17,6 +17,7 @@ from ._dialects import POOL_CONNECTIONS
 from ._schema import metadata
 from ._store import SQLRecordStore
 from ._upgrade import Revision, current, history, stamp, upgrade
+from ._versions import MIGRATIONS as _MIGRATIONS
 from ._versions import head as _head
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Revision",
     "SQLRecordStore",
+    "VERSION_LOCATION",
     "current",
     "history",
     "metadata",
@@ -33,3 +35,7 @@ __all__ = [
 
 #: The schema revision this mailtrack reads and writes: the ID of its newest Alembic revision.
 SCHEMA_VERSION: str = _head()
+
+#: The folder of mailtrack's Alembic revisions, for a host application that runs them in its own
+#: Alembic environment: add it to ``version_locations`` (see the embed how-to).
+VERSION_LOCATION: str = str(_MIGRATIONS / "versions")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ...exceptions import RecordNotFoundError
-from ...models import Lease, QuarantinedMessage, Record, RunReport
+from ...models import ContentDigest, Lease, QuarantinedMessage, Record, RunReport
 from .._common import as_utc
 from . import _schema as tables
 from ._rows import chunks, key, load_records, participants, quarantined, run_report, sha256
@@ -45,6 +46,25 @@ def imported_uids(conn: Connection, interface: str, uids: Iterable[str]) -> set[
     return found
 
 
+def ledger_digests(conn: Connection, interface: str, uids: Iterable[str]) -> dict[str, ContentDigest]:
+    """The digests the ledger keeps for those of *uids* of *interface* it holds with one."""
+    by_key = {key(uid): uid for uid in uids}
+    ledger = tables.ledger
+    found: dict[str, ContentDigest] = {}
+    for chunk in chunks(list(by_key)):
+        rows = conn.execute(
+            sa.select(ledger.c.uid, ledger.c.content_sha256, ledger.c.listed_size).where(
+                ledger.c.interface == interface,
+                ledger.c.uid.in_(chunk),
+                ledger.c.content_sha256.is_not(None),
+            )
+        )
+        for row in rows:
+            size = None if row.listed_size is None else int(row.listed_size)
+            found[by_key[row.uid]] = ContentDigest(sha256=row.content_sha256, listed_size=size)
+    return found
+
+
 def record(conn: Connection, record_id: int, *, load_content: bool) -> Record:
     """Raises RecordNotFoundError for a missing record."""
     rows = conn.execute(sa.select(tables.records).where(tables.records.c.id == record_id)).all()
@@ -54,13 +74,24 @@ def record(conn: Connection, record_id: int, *, load_content: bool) -> Record:
 
 
 def records(
-    conn: Connection, project: str | None, *, limit: int | None, offset: int, load_content: bool
+    conn: Connection,
+    project: str | None,
+    *,
+    limit: int | None,
+    offset: int,
+    load_content: bool,
+    updated_since: datetime | None = None,
+    order: str = "id",
 ) -> list[Record]:
-    """A page of records (of *project*, or all), newest ID first."""
+    """A page of records (of *project*, or all, updated at or after *updated_since*), newest ID
+    first or (``order="updated"``) most recently updated first."""
     table = tables.records
-    query = sa.select(table).order_by(table.c.id.desc()).offset(offset).limit(limit)
+    ordering = (table.c.updated_at.desc(), table.c.id.desc()) if order == "updated" else (table.c.id.desc(),)
+    query = sa.select(table).order_by(*ordering).offset(offset).limit(limit)
     if project is not None:
         query = query.where(table.c.project == project)
+    if updated_since is not None:
+        query = query.where(table.c.updated_at >= updated_since)
     return load_records(conn, conn.execute(query).all(), load_content=load_content)
 
 

@@ -11,17 +11,20 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ...models import (
     Attachment,
     CommitResult,
+    ContentDigest,
     Detail,
     EmailAddress,
     MessageClass,
     QuarantinedMessage,
     Record,
+    RefusedAttachment,
     RunReport,
 )
 from .._common import as_utc, record_of
@@ -118,6 +121,8 @@ def detail_values(detail: Detail) -> dict[str, Any]:
         "headers": detail.headers,
         "message_class": detail.message_class.value,
         "interface": detail.interface,
+        "defects": list(detail.defects) or None,
+        "refused_attachments": [attrs.asdict(refused) for refused in detail.refused_attachments] or None,
         "field_changes": {name: list(change) for name, change in detail.field_changes.items()} or None,
     }
 
@@ -139,6 +144,8 @@ def _detail(row: Row[Any], attachments: tuple[Attachment, ...]) -> Detail:
         attachments=attachments,
         message_class=MessageClass(row.message_class),
         interface=row.interface,
+        defects=tuple(row.defects or ()),
+        refused_attachments=tuple(RefusedAttachment(**data) for data in row.refused_attachments or ()),
         field_changes={name: (old, new) for name, (old, new) in (row.field_changes or {}).items()},
     )
 
@@ -204,7 +211,9 @@ def load_records(conn: Connection, rows: Sequence[Row[Any]], *, load_content: bo
 # -- the ledger, the quarantine, runs -----------------------------------------------------------
 
 
-def ledger_values(interface: str, uid: str, result: CommitResult, committed_at: Any) -> dict[str, Any]:
+def ledger_values(
+    interface: str, uid: str, result: CommitResult, committed_at: Any, digest: ContentDigest | None
+) -> dict[str, Any]:
     return {
         "interface": interface,
         "uid": key(uid),
@@ -212,6 +221,8 @@ def ledger_values(interface: str, uid: str, result: CommitResult, committed_at: 
         "record_id": result.record_id,
         "detail_id": result.detail_id,
         "committed_at": committed_at,
+        "content_sha256": None if digest is None else digest.sha256,
+        "listed_size": None if digest is None else digest.listed_size,
     }
 
 

@@ -134,7 +134,8 @@ records = sa.Table(
     sa.Column("title", BigText, nullable=False),
     sa.Column("fields", JSONText, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # list_records(order="updated", updated_since=...) reads by it.
+    sa.Column("updated_at", UTCDateTime(), nullable=False, index=True),
     # The record this one was opened beside (Record.related); no foreign key: it may be deleted.
     sa.Column("related_record_id", sa.Integer, nullable=True),
     **_TABLE_OPTIONS,
@@ -166,6 +167,10 @@ details = sa.Table(
     sa.Column("headers", BigText, nullable=False),
     sa.Column("message_class", sa.String(32), nullable=False),
     _key("interface", nullable=False),
+    # What the converter noticed (a list of strings) and the refused attachments (a list of
+    # objects); NULL when there were none.
+    sa.Column("defects", JSONText, nullable=True),
+    sa.Column("refused_attachments", JSONText, nullable=True),
     # The record fields the message changed: {name: [old or null, new]}, NULL when none.
     sa.Column("field_changes", JSONText, nullable=True),
     **_TABLE_OPTIONS,
@@ -206,6 +211,10 @@ ledger = sa.Table(
     sa.Column("record_id", sa.Integer, nullable=True),
     sa.Column("detail_id", sa.Integer, nullable=True),
     sa.Column("committed_at", UTCDateTime(), nullable=False),
+    # The message's content digest and listed size (revision 0002); NULL: not known (rows
+    # written before, or by a caller that gave none).
+    sa.Column("content_sha256", sa.String(64), nullable=True),
+    sa.Column("listed_size", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("interface", "uid"),
     **_TABLE_OPTIONS,
 )

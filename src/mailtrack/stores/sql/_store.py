@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import sqlalchemy as sa
@@ -27,9 +27,9 @@ from ...exceptions import (
     RecordNotFoundError,
     StoreError,
 )
-from ...models import CommitResult, ImportAction, Lease, QuarantinedMessage, Record, RunReport
+from ...models import CommitResult, ContentDigest, ImportAction, Lease, QuarantinedMessage, Record, RunReport
 from .._commit import commit_action
-from .._common import as_utc, commit_overridden, utc_now
+from .._common import as_utc, check_listing, commit_overridden, utc_now
 from . import _reads as reads
 from . import _schema as tables
 from . import _versions as versions
@@ -265,6 +265,12 @@ class SQLRecordStore(RecordStore):
         with self._db.reading("read the ledger") as conn:
             return reads.imported_uids(conn, interface, uids)
 
+    def ledger_digests(self, interface: str, uids: Iterable[str]) -> dict[str, ContentDigest]:
+        """The digests the ledger keeps for those of *uids* it holds with one (one query per
+        500 UIDs); rows written before revision 0002 have none."""
+        with self._db.reading("read the ledger") as conn:
+            return reads.ledger_digests(conn, interface, uids)
+
     # -- records -------------------------------------------------------------------------------
 
     def get_record(self, record_id: int, *, load_content: bool = True) -> Record:
@@ -283,16 +289,26 @@ class SQLRecordStore(RecordStore):
         limit: int | None = None,
         offset: int = 0,
         load_content: bool = False,
+        updated_since: datetime | None = None,
+        order: Literal["id", "updated"] = "id",
     ) -> list[Record]:
-        """Records (of *project*, or all), newest ID first, with details, paged by *limit*/*offset*.
+        """Records (of *project*, or all), with details, paged by *limit*/*offset* (see the ABC
+        for *updated_since* and *order*).
 
         Three queries per page (records, their details, their attachments' metadata) however
         many records there are; attachment content is read only with ``load_content=True``.
         """
-        if offset < 0 or (limit is not None and limit < 0):
-            raise ValueError("limit and offset must not be negative")
+        since = check_listing(limit, offset, order, updated_since)
         with self._db.reading("list records") as conn:
-            return reads.records(conn, project, limit=limit, offset=offset, load_content=load_content)
+            return reads.records(
+                conn,
+                project,
+                limit=limit,
+                offset=offset,
+                load_content=load_content,
+                updated_since=since,
+                order=order,
+            )
 
     def has_record(self, record_id: int, project: str | None = None) -> bool:
         with self._db.reading(f"read record #{record_id}") as conn:

@@ -11,7 +11,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ...models import CommitResult, CreateRecord, IncomingMessage, MessageClass
+from ...models import CommitResult, ContentDigest, CreateRecord, IncomingMessage, MessageClass
 from .._commit import FieldChanges, field_changes
 from .._common import new_detail, stored_attachment
 from . import _schema as tables
@@ -101,8 +101,11 @@ class SQLCommitSteps:
             )
         return detail_id
 
-    def write_ledger(self, interface: str, uid: str, result: CommitResult) -> None:
-        self.conn.execute(sa.insert(tables.ledger).values(ledger_values(interface, uid, result, self.now)))
+    def write_ledger(
+        self, interface: str, uid: str, result: CommitResult, digest: ContentDigest | None
+    ) -> None:
+        values = ledger_values(interface, uid, result, self.now, digest)
+        self.conn.execute(sa.insert(tables.ledger).values(values))
 
 
 def in_ledger(conn: Connection, interface: str, uid: str) -> bool:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import attrs
+
 from ...abc import RecordStore
-from ._base import ContractBase, create_action, record_id_of
+from ...models import ContentDigest, SkipMessage
+from .._builders import make_incoming
+from ._base import ContractBase, append_action, create_action, record_id_of
 
 __all__ = ["CapabilitiesContract"]
 
 
 class CapabilitiesContract(ContractBase):
-    """The part of the store contract on :attr:`~mailtrack.abc.RecordStore.max_connections` and
-    :meth:`~mailtrack.abc.RecordStore.next_record_ids` (a store that does not provide them keeps
-    the defaults, ``None``)."""
+    """The part of the store contract on :attr:`~mailtrack.abc.RecordStore.max_connections`,
+    :meth:`~mailtrack.abc.RecordStore.next_record_ids` and
+    :meth:`~mailtrack.abc.RecordStore.ledger_digests` (a store that does not provide them keeps
+    the defaults, ``None`` and ``{}``)."""
 
     def test_max_connections_is_none_or_a_positive_number(self, store: RecordStore) -> None:
         limit = store.max_connections
@@ -41,3 +46,24 @@ class CapabilitiesContract(ContractBase):
         assert len(ids) == 3
         opened = [record_id_of(store.commit("support", f"uid-{n}", create_action())) for n in (1, 2, 3)]
         assert opened == list(ids)
+
+    def test_ledger_digests_are_what_each_commit_was_given(self, store: RecordStore) -> None:
+        first = ContentDigest(sha256="0" * 64, listed_size=2048)
+        second = ContentDigest(sha256="f" * 64, listed_size=None)
+        skipped = ContentDigest(sha256="a" * 64, listed_size=10)
+        created = record_id_of(store.commit("support", "uid-1", attrs.evolve(create_action(), digest=first)))
+        appended = attrs.evolve(
+            append_action(created, make_incoming(message_id="<2@example.com>")), digest=second
+        )
+        store.commit("support", "uid-2", appended)
+        store.commit("support", "uid-3", SkipMessage(reason="bounce", digest=skipped))
+        store.commit("support", "uid-4", create_action(make_incoming(message_id="<4@example.com>")))
+        # The pair was imported already: its digest stays the first one's.
+        store.commit("support", "uid-1", attrs.evolve(create_action(), digest=second))
+        found = store.ledger_digests("support", ["uid-1", "uid-2", "uid-3", "uid-4", "uid-5"])
+        if not self.provides(store, "ledger_digests"):
+            assert found == {}
+            return
+        assert found == {"uid-1": first, "uid-2": second, "uid-3": skipped}
+        assert store.ledger_digests("sales", ["uid-1"]) == {}
+        assert store.ledger_digests("support", []) == {}

@@ -15,8 +15,9 @@ from ...exceptions import (
 )
 from ...models import (
     CommitOutcome,
+    RefusedAttachment,
 )
-from .._builders import make_attachment, make_incoming
+from .._builders import ManualClock, make_attachment, make_incoming
 from ._base import (
     ALL_BYTES,
     ContractBase,
@@ -119,6 +120,24 @@ class RecordsContract(ContractBase):
             assert stored.content == original.content
             assert attrs.evolve(stored, id=None) == original
         assert len({stored.id for stored in got}) == len(sent)
+
+    def test_defects_and_refused_attachments_are_kept_on_the_detail(self, store: RecordStore) -> None:
+        refused = RefusedAttachment(
+            filename="setup.exe",
+            content_type="application/x-msdownload",
+            size=123456,
+            sha256="ab" * 32,
+            reason="its name ends in .exe (attachments.refuse_extensions)",
+            quarantined=True,
+        )
+        defects = ("the From header uses the unknown charset 'x-unknown'; read as utf-8", "Grüße \u2028 ✓")
+        message = attrs.evolve(make_incoming(), defects=defects, refused_attachments=(refused,))
+        first = record_id_of(store.commit("support", "uid-1", create_action(message)))
+        store.commit("support", "uid-2", append_action(first))  # a clean message: none
+        damaged, clean = store.get_record(first).details
+        assert (damaged.defects, damaged.refused_attachments) == (defects, (refused,))
+        assert (clean.defects, clean.refused_attachments) == ((), ())
+        assert store.list_records()[0].details == store.get_record(first, load_content=False).details
 
     def test_equal_attachment_contents_stay_separate(self, store: RecordStore) -> None:
         same = [make_attachment(ALL_BYTES, filename="a.bin"), make_attachment(ALL_BYTES, filename="b.bin")]
@@ -243,6 +262,41 @@ class RecordsContract(ContractBase):
         assert without.id is not None
         (loaded,) = store.list_records(load_content=True)[0].details[0].attachments
         assert loaded.content == ALL_BYTES
+
+    def _records_updated_in_turn(self, store: RecordStore, clock: ManualClock) -> list[int]:
+        """Records 1, 2, 3 opened a second apart, then a follow-up on the first: IDs in order."""
+        ids = []
+        for n in range(3):
+            ids.append(record_id_of(store.commit("support", f"uid-{n}", create_action(project=f"p{n % 2}"))))
+            self.wait(clock, 1.1)
+        store.commit("support", "uid-9", append_action(ids[0], make_incoming(subject="follow-up")))
+        return ids
+
+    def test_list_records_most_recently_updated_first(self, store: RecordStore, clock: ManualClock) -> None:
+        first, second, third = self._records_updated_in_turn(store, clock)
+        assert record_ids(store.list_records(order="updated")) == [first, third, second]
+        assert record_ids(store.list_records(order="updated", limit=2, offset=1)) == [third, second]
+        assert record_ids(store.list_records("p0", order="updated")) == [first, third]
+        assert record_ids(store.list_records(order="id")) == [third, second, first]
+
+    def test_list_records_updated_since(self, store: RecordStore, clock: ManualClock) -> None:
+        first, _second, third = self._records_updated_in_turn(store, clock)
+        since = store.get_record(third).updated_at  # at or after: the third itself is in
+        assert record_ids(store.list_records(updated_since=since)) == [third, first]
+        assert record_ids(store.list_records(updated_since=since, order="updated")) == [first, third]
+        latest = store.get_record(first).updated_at
+        assert record_ids(store.list_records(updated_since=latest)) == [first]
+        assert store.list_records(updated_since=latest + timedelta(seconds=1)) == []
+        assert record_ids(store.list_records("p1", updated_since=since)) == []
+        naive = since.astimezone(timezone.utc).replace(tzinfo=None)  # naive means UTC
+        assert record_ids(store.list_records(updated_since=naive)) == [third, first]
+        in_berlin = since.astimezone(timezone(timedelta(hours=1)))
+        assert record_ids(store.list_records(updated_since=in_berlin)) == [third, first]
+        assert len(store.list_records(updated_since=since - timedelta(days=1))) == 3
+
+    def test_list_records_refuses_an_unknown_order(self, store: RecordStore) -> None:
+        with pytest.raises(ValueError, match="order"):
+            store.list_records(order="title")  # type: ignore[arg-type]
 
     def test_has_record(self, store: RecordStore) -> None:
         result = store.commit("support", "uid-1", create_action(project="acme"))
