@@ -69,16 +69,16 @@ class SQLCommitSteps:
         return changes
 
     def open_record(self, action: CreateRecord, fields: Mapping[str, str]) -> int:
-        inserted = self.conn.execute(
-            sa.insert(tables.records).values(
-                project=action.project,
-                title=action.title,
-                fields=dict(fields),
-                created_at=self.now,
-                updated_at=self.now,
-                related_record_id=action.related,
-            )
-        )
+        values: dict[str, Any] = {
+            "project": action.project,
+            "title": action.title,
+            "fields": dict(fields),
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+        if action.related is not None:
+            values["related_record_id"] = action.related
+        inserted = self.conn.execute(sa.insert(tables.records).values(values))
         return new_id(inserted)
 
     def add_detail(
