@@ -45,7 +45,7 @@ class Security(str, enum.Enum):
 class SenderPolicy(str, enum.Enum):
     """Who may add a message to an existing record by naming its ``#ID``."""
 
-    #: Anybody who knows the ID (the original BUGtrack behaviour).
+    #: Anybody who knows the ID, a participant of the record or not.
     ANYONE = "anyone"
     #: Only addresses that already took part in the record (From, To or Cc of its details).
     PARTICIPANTS = "participants"
@@ -428,7 +428,7 @@ class MailInterface:
     #: :func:`~mailtrack.outgoing_headers` puts into subjects. ``None`` (default): the
     #: importer's matcher (any ``#123`` in the subject) and ``[#123]`` on outgoing mail.
     tag: str | None = attrs.field(default=None, validator=_tag)
-    #: Field values for every new record (the wizard's third step).
+    #: Field values for every new record of this interface (e.g. ``priority``).
     defaults: Mapping[str, str] = attrs.field(factory=dict, converter=as_str_mapping)
     #: Routing by recipient: one mailbox serving several projects. The first route whose
     #: address matches a recipient decides the project (and defaults); none: :attr:`project`.
@@ -487,6 +487,8 @@ class Config:
     #: Store URL for :func:`~mailtrack.stores.store_from_url` (``memory://``, ``sqlite:///path.db`` …).
     store: str = attrs.field(default="sqlite:///mailtrack.db", validator=_non_empty)
     interfaces: tuple[MailInterface, ...] = attrs.field(default=(), converter=_as_interfaces)
+    #: The bounds the converter applies to each message (the ``[limits]`` table).
+    limits: ParseLimits = attrs.field(factory=ParseLimits, validator=_instance_of(ParseLimits))
 
     @interfaces.validator
     def _unique_names(self, _attribute: attrs.Attribute[Any], value: tuple[MailInterface, ...]) -> None:

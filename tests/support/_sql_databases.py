@@ -38,6 +38,7 @@ ADDED_SINCE_BASELINE: dict[str, set[str]] = {
     "mailtrack_ledger": {"content_sha256", "listed_size"},
     "mailtrack_details": {"defects", "refused_attachments", "field_changes"},
     "mailtrack_records": {"related_record_id"},
+    "mailtrack_runs": {"already_imported", "left_on_server"},
 }
 #: The indexes that revisions after the baseline added, by table.
 INDEXES_ADDED_SINCE_BASELINE: dict[str, set[str]] = {

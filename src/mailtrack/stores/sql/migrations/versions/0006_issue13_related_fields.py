@@ -7,7 +7,7 @@ detail there is). Both are new nullable columns: no row is rewritten on PostgreS
 SQLite's batch mode copies the two tables.
 
 Revision ID: 0006_issue13_related_fields
-Revises: 0004_issue18a_defects_updated
+Revises: 0005_issue18b_run_counts
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_issue13_related_fields"
-down_revision: str | None = "0004_issue18a_defects_updated"
+down_revision: str | None = "0005_issue18b_run_counts"
 branch_labels = None
 depends_on = None
 
