@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._html import display_html, sanitize_html
+from ._importing.explaining import Explanation
 from ._serde import dump_config, load_config
 from .abc import Fetcher, Matcher, MessageConverter, RecordStore
 from .classifying import LOOP_HEADER, classify, outgoing_headers
@@ -21,6 +22,7 @@ from .config import (
     MailInterface,
     MailProtocol,
     ParseLimits,
+    Route,
     Security,
     SenderPolicy,
 )
@@ -88,6 +90,7 @@ __all__ = [
     "CreateRecord",
     "Detail",
     "EmailAddress",
+    "Explanation",
     "FetchError",
     "Fetcher",
     "ImportAction",
@@ -117,6 +120,7 @@ __all__ = [
     "RecordStore",
     "RefusedAttachment",
     "RunFailedError",
+    "Route",
     "RunReport",
     "SchemaVersionError",
     "SecurityError",

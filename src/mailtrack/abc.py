@@ -286,6 +286,21 @@ class RecordStore(ABC):
     def find_record_by_message_id(self, message_id: str) -> Record | None:
         """The record that holds a detail with this Message-ID, or ``None``."""
 
+    def record_ids_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, int]:
+        """The records holding details with these Message-IDs: Message-ID → record ID, for those
+        found (exact match, as :meth:`find_record_by_message_id`).
+
+        The importer follows a reply's In-Reply-To/References with it. Optional: the default
+        asks :meth:`find_record_by_message_id` for each; a store should answer from an index
+        in one query, without loading the records.
+        """
+        found: dict[str, int] = {}
+        for message_id in message_ids:
+            record = self.find_record_by_message_id(message_id)
+            if record is not None:
+                found[message_id] = record.id
+        return found
+
     @abstractmethod
     def record_participants(self, record_id: int) -> set[str]:
         """Lower-case addresses that took part in the record (From, To and Cc of its details).

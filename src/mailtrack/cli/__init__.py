@@ -1,7 +1,7 @@
 """The ``mailtrack`` command (``pip install 'mailtrack[cli]'``).
 
 ``mailtrack demo`` imports a bundled set of sample messages from a local test server; ``check``,
-``run``, ``interfaces``, ``records`` and ``quarantine`` work on the mail interfaces and the store
+``run``, ``explain``, ``interfaces``, ``records`` and ``quarantine`` work on the mail interfaces and the store
 named in ``mailtrack.toml`` (or ``--config PATH``); ``db`` upgrades the SQL store's schema. Every
 listing takes ``--json``; errors are printed in plain words, with the traceback only under
 ``--debug``.
@@ -20,6 +20,7 @@ from .._terminal import TerminalSafeFormatter
 from ._app import App, ErrorHandlingGroup
 from ._db import db
 from ._demo import demo
+from ._explain import explain
 from ._interfaces import interfaces
 from ._quarantine import quarantine
 from ._records import records
@@ -62,7 +63,7 @@ def cli(ctx: click.Context, config_path: Path | None, store_url: str | None, deb
     )
 
 
-for command in (demo, check, run, interfaces, records, quarantine, db):
+for command in (demo, check, run, explain, interfaces, records, quarantine, db):
     cli.add_command(command)
 
 

@@ -13,7 +13,7 @@ from ...exceptions import RecordNotFoundError
 from ...models import ContentDigest, Lease, QuarantinedMessage, Record, RunReport
 from .._common import as_utc
 from . import _schema as tables
-from ._rows import key, load_records, participants, quarantined, rows_by_uid, run_report, sha256
+from ._rows import chunks, key, load_records, participants, quarantined, rows_by_uid, run_report, sha256
 
 __all__ = [
     "attachment_content",
@@ -94,6 +94,22 @@ def record_id_holding(conn: Connection, message_id: str) -> int | None:
     query = sa.select(details.c.record_id).where(details.c.message_id_sha256 == sha256(message_id))
     found = conn.execute(query).scalar_one_or_none()
     return None if found is None else int(found)
+
+
+def record_ids_holding(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]:
+    """Message-ID → the record holding its detail, for those found (by the indexed digest)."""
+    by_digest = {sha256(message_id): message_id for message_id in message_ids}
+    details = tables.details
+    found: dict[str, int] = {}
+    for chunk in chunks(list(by_digest)):
+        query = sa.select(details.c.message_id_sha256, details.c.message_id, details.c.record_id).where(
+            details.c.message_id_sha256.in_(chunk)
+        )
+        for digest, message_id, record_id in conn.execute(query):
+            wanted = by_digest.get(digest)
+            if wanted is not None and wanted == message_id:
+                found[wanted] = int(record_id)
+    return found
 
 
 def record_participants(conn: Connection, record_id: int) -> set[str]:

@@ -126,7 +126,7 @@ def participants(rows: Sequence[Any]) -> set[str]:
 
 def detail_values(detail: Detail) -> dict[str, Any]:
     """The row of a new detail (its ID and attachments are written apart)."""
-    return {
+    values = {
         "record_id": detail.record_id,
         "message_id": detail.message_id,
         "message_id_sha256": sha256(detail.message_id),
@@ -144,6 +144,9 @@ def detail_values(detail: Detail) -> dict[str, Any]:
         "defects": list(detail.defects) or None,
         "refused_attachments": [attrs.asdict(refused) for refused in detail.refused_attachments] or None,
     }
+    if detail.field_changes:  # left out when empty: each value costs the insert a bound parameter
+        values["field_changes"] = {name: list(change) for name, change in detail.field_changes.items()}
+    return values
 
 
 def _detail(row: Row[Any], attachments: tuple[Attachment, ...]) -> Detail:
@@ -165,6 +168,7 @@ def _detail(row: Row[Any], attachments: tuple[Attachment, ...]) -> Detail:
         interface=row.interface,
         defects=tuple(row.defects or ()),
         refused_attachments=tuple(RefusedAttachment(**data) for data in row.refused_attachments or ()),
+        field_changes={name: (old, new) for name, (old, new) in (row.field_changes or {}).items()},
     )
 
 

@@ -136,6 +136,8 @@ records = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     # list_records(order="updated", updated_since=...) reads by it.
     sa.Column("updated_at", UTCDateTime(), nullable=False, index=True),
+    # The record this one was opened beside (Record.related); no foreign key: it may be deleted.
+    sa.Column("related_record_id", sa.Integer, nullable=True),
     **_TABLE_OPTIONS,
 )
 
@@ -169,6 +171,8 @@ details = sa.Table(
     # objects); NULL when there were none.
     sa.Column("defects", JSONText, nullable=True),
     sa.Column("refused_attachments", JSONText, nullable=True),
+    # The record fields the message changed: {name: [old or null, new]}, NULL when none.
+    sa.Column("field_changes", JSONText, nullable=True),
     **_TABLE_OPTIONS,
 )
 

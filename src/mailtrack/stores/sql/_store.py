@@ -347,6 +347,12 @@ class SQLRecordStore(RecordStore):
         except RecordNotFoundError:  # deleted in between
             return None
 
+    def record_ids_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, int]:
+        if not message_ids:
+            return {}
+        with self._db.reading("find records by Message-ID") as conn:
+            return reads.record_ids_holding(conn, message_ids)
+
     def record_participants(self, record_id: int) -> set[str]:
         with self._db.reading(f"read record #{record_id}") as conn:
             return reads.record_participants(conn, record_id)
