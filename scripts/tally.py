@@ -25,6 +25,9 @@ TESTS = [
     "tests/robustness/test_sigkill.py",
     "tests/robustness/test_end_to_end_hostile.py",
     "tests/robustness/test_properties.py",
+    "tests/robustness/test_terminal_injection.py",
+    "tests/robustness/test_hostile_servers.py",
+    "tests/robustness/test_crash_loops.py",
 ]
 
 

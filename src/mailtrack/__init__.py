@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._html import display_html, sanitize_html
+from ._importing.explaining import Explanation
 from ._serde import dump_config, load_config
 from .abc import Fetcher, Matcher, MessageConverter, RecordStore, TokenSource
 from .classifying import LOOP_HEADER, classify, outgoing_headers
@@ -23,6 +24,7 @@ from .config import (
     OAuthFlow,
     OAuthSettings,
     ParseLimits,
+    Route,
     Security,
     SenderPolicy,
 )
@@ -91,6 +93,7 @@ __all__ = [
     "CreateRecord",
     "Detail",
     "EmailAddress",
+    "Explanation",
     "FetchError",
     "Fetcher",
     "ImportAction",
@@ -122,6 +125,7 @@ __all__ = [
     "RecordStore",
     "RefusedAttachment",
     "RunFailedError",
+    "Route",
     "RunReport",
     "SchemaVersionError",
     "SecurityError",

@@ -30,6 +30,7 @@ from .config import (
     OAuthFlow,
     OAuthSettings,
     ParseLimits,
+    Route,
     Security,
     SenderPolicy,
 )
@@ -44,7 +45,7 @@ __all__ = ["dump_config", "load_config", "sqlite_path", "structure", "unstructur
 
 T = TypeVar("T")
 Format = Literal["dict", "json", "toml"]
-_SECRET_FIELDS = frozenset({"password", "client_secret"})
+_SECRET_FIELDS = frozenset({"password", "client_secret", "reply_keys"})
 
 
 def _strict(kind: type[Any], *, accept: tuple[type, ...] = ()) -> Any:
@@ -100,7 +101,7 @@ def _make_converter() -> cattrs.Converter:
         lambda kind: kind == Mapping[str, str], _expect_table(str_mapping, "a table of names to strings")
     )
     # Sections last, so that their generated hooks use the field hooks above.
-    for section in (ImportPolicy, AttachmentLimits, ParseLimits, OAuthSettings, MailInterface, Config):
+    for section in (ImportPolicy, AttachmentLimits, ParseLimits, OAuthSettings, Route, MailInterface, Config):
         converter.register_structure_hook(section, _expect_table(converter.get_structure_hook(section)))
     return converter
 

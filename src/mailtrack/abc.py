@@ -209,6 +209,32 @@ class RecordStore(ABC):
         """
         return None
 
+    def conversion_attempts(self, interface: str, uids: Iterable[str]) -> dict[str, int]:
+        """How many conversions of each of *uids* began and never finished (only those with
+        any), for the importer's crash-loop guard.
+
+        Optional, with :meth:`add_conversion_attempts` and :meth:`clear_conversion_attempts`:
+        the importer counts an attempt before it converts a message and clears it once the
+        message was committed or quarantined, so that a message that kills the process every
+        time (out of memory, a crash in C code) is recognised after a few runs and quarantined
+        without being parsed again. The counts must survive the process (that is their point).
+        The default (``{}``, and nothing kept) means no such guard.
+        """
+        return {}
+
+    def add_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:  # noqa: B027 - optional
+        """Count one more conversion attempt for each of *uids* (all in one transaction; a UID
+        named twice counts once).
+
+        Optional: see :meth:`conversion_attempts`. The default keeps nothing.
+        """
+
+    def clear_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:  # noqa: B027 - optional
+        """Forget the conversion attempts of *uids* (they finished).
+
+        Optional: see :meth:`conversion_attempts`. The default keeps nothing.
+        """
+
     def commit_many(self, items: Sequence[tuple[str, str, ImportAction]]) -> list[CommitResult]:
         """Commit several ``(interface, uid, action)`` items; one result per item, in order.
 
@@ -291,6 +317,21 @@ class RecordStore(ABC):
     @abstractmethod
     def find_record_by_message_id(self, message_id: str) -> Record | None:
         """The record that holds a detail with this Message-ID, or ``None``."""
+
+    def record_ids_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, int]:
+        """The records holding details with these Message-IDs: Message-ID → record ID, for those
+        found (exact match, as :meth:`find_record_by_message_id`).
+
+        The importer follows a reply's In-Reply-To/References with it. Optional: the default
+        asks :meth:`find_record_by_message_id` for each; a store should answer from an index
+        in one query, without loading the records.
+        """
+        found: dict[str, int] = {}
+        for message_id in message_ids:
+            record = self.find_record_by_message_id(message_id)
+            if record is not None:
+                found[message_id] = record.id
+        return found
 
     @abstractmethod
     def record_participants(self, record_id: int) -> set[str]:

@@ -3,8 +3,8 @@
 :func:`classify` sorts a message into one :class:`~mailtrack.MessageClass`; the importer then
 applies the interface's :class:`~mailtrack.ImportPolicy` (``on_own_mail``, ``on_bounce``,
 ``on_auto_reply``). :func:`outgoing_headers` is the other half: the header fields a host
-application puts on the mail it sends, so that responders leave it alone and mailtrack knows it
-again when it comes back.
+application puts on the mail it sends, so that responders leave it alone, mailtrack knows it
+again when it comes back, and replies to it find their record.
 
 The rules are tried in this order; the first that fits decides:
 
@@ -55,8 +55,10 @@ from collections.abc import Callable
 
 import attrs
 
-from .config import ImportPolicy
+from ._reply_tokens import message_id_for, reply_address_for
+from .config import ImportPolicy, MailInterface
 from .exceptions import ConfigError
+from .matching import SubjectIdMatcher
 from .models import IncomingMessage, MessageClass
 
 __all__ = ["LOOP_HEADER", "classify", "outgoing_headers"]
@@ -365,8 +367,15 @@ def classify(message: IncomingMessage, policy: ImportPolicy) -> MessageClass:
 _AUTOMATIC_KINDS = frozenset({"auto-replied", "auto-generated"})
 
 
-def outgoing_headers(policy: ImportPolicy, *, auto_submitted: str = "auto-replied") -> dict[str, str]:
-    """Header fields for the mail a host application sends, so that it does not start a loop.
+def outgoing_headers(
+    settings: ImportPolicy | MailInterface,
+    *,
+    auto_submitted: str = "auto-replied",
+    record_id: int | None = None,
+    subject: str | None = None,
+) -> dict[str, str]:
+    """Header fields for the mail a host application sends: no loops, and replies that find
+    their record.
 
     * ``X-Mailtrack-Loop: <policy.loop_header_value>`` (when set): the message is known as
       :attr:`~MessageClass.OWN` when it comes back (through a forward, a list or a mis-set
@@ -378,29 +387,53 @@ def outgoing_headers(policy: ImportPolicy, *, auto_submitted: str = "auto-replie
       ``Auto-Submitted`` stay quiet too. RFC 3834 does not define ``Precedence``, but it is
       what those responders look at.
 
+    For mail about a record (*record_id*), when the policy has ``reply_keys``:
+
+    * ``Message-ID``: a new one carrying a signed token for the record; a reply's
+      In-Reply-To/References naming it joins the record.
+    * ``Reply-To``: the policy's ``reply_address`` with the signed token as plus-address detail
+      (``support+r42.<signature>@example.com``): a reply joins the record even when its subject
+      and References are gone, and its sender counts as a participant (they received the mail).
+
+    and, with *subject*, ``Subject``: *subject* with the record tag in front (the interface's
+    :attr:`~mailtrack.MailInterface.tag`, ``[#42]`` by default) unless it names the record already.
+
     Pass ``auto_submitted="no"`` for mail a person wrote (an agent's answer sent through the
-    tracker): it gets only the loop field, so that the customer's systems treat it as the
-    human mail it is.
+    tracker): it gets no ``Auto-Submitted``, ``X-Auto-Response-Suppress`` or ``Precedence``, so
+    that the customer's systems treat it as the human mail it is.
 
     RFC 3834 also asks that automatic responses go out with an empty envelope sender
     (``MAIL FROM:<>``) and carry ``In-Reply-To``/``References``; those are up to the sending code.
 
     Args:
-        policy: The interface's policy (its ``loop_header_value``).
+        settings: the interface (its ``policy`` and ``tag``), or just its policy.
         auto_submitted: ``"auto-replied"`` (default), ``"auto-generated"`` or ``"no"``.
+        record_id: the record the mail is about.
+        subject: the subject of the mail, without the tag (e.g. the record's title).
 
     Returns:
-        Field name → value, to add to the outgoing message.
+        Field name → value, to add to the outgoing message (replacing fields of the same name).
 
     Raises:
-        ConfigError: *auto_submitted* is not one of the three values, or the policy's
-            ``loop_header_value`` contains a line break (it would inject header fields).
+        ConfigError: *auto_submitted* is not one of the three values, the policy's
+            ``loop_header_value`` or *subject* contains a line break (it would inject header
+            fields), or *subject* is given without *record_id*.
 
     Example:
-        >>> from mailtrack import ImportPolicy, outgoing_headers
+        >>> from mailtrack import ImportPolicy, MailInterface, outgoing_headers
         >>> outgoing_headers(ImportPolicy(loop_header_value="helpdesk-7f3a"))["X-Mailtrack-Loop"]
         'helpdesk-7f3a'
+        >>> interface = MailInterface(
+        ...     name="support", server="pop.example.com", login="support", tag="[ACME #{id}]",
+        ...     policy=ImportPolicy(reply_keys=["a secret of 16+ chars"], reply_address="help@example.com"),
+        ... )
+        >>> headers = outgoing_headers(interface, record_id=42, subject="Printer on fire")
+        >>> headers["Subject"]
+        '[ACME #42] Printer on fire'
+        >>> headers["Reply-To"].startswith("help+r42.")
+        True
     """
+    policy = settings.policy if isinstance(settings, MailInterface) else settings
     if auto_submitted not in _AUTOMATIC_KINDS | {"no"}:
         raise ConfigError(
             f"auto_submitted: must be 'auto-replied', 'auto-generated' or 'no', not {auto_submitted!r}"
@@ -415,4 +448,21 @@ def outgoing_headers(policy: ImportPolicy, *, auto_submitted: str = "auto-replie
         headers["Auto-Submitted"] = auto_submitted
         headers["X-Auto-Response-Suppress"] = "All"
         headers["Precedence"] = "bulk"
+    if record_id is None:
+        if subject is not None:
+            raise ConfigError("subject: needs record_id (the record whose tag it gets)")
+        return headers
+    if isinstance(record_id, bool) or not isinstance(record_id, int) or record_id < 1:
+        raise ConfigError(f"record_id: must be a positive integer, not {record_id!r}")
+    if policy.reply_keys and policy.reply_address:
+        headers["Message-ID"] = f"<{message_id_for(policy.reply_keys, policy.reply_address, record_id)}>"
+        headers["Reply-To"] = reply_address_for(policy.reply_keys, policy.reply_address, record_id)
+    if subject is not None:
+        if any(ch in subject for ch in "\r\n\x00"):
+            raise ConfigError("subject: must not contain line breaks or NUL")
+        tag = settings.tag if isinstance(settings, MailInterface) else None
+        matcher = SubjectIdMatcher.for_tag(tag) if tag else SubjectIdMatcher()
+        headers["Subject"] = (
+            subject if matcher.match(subject) == record_id else f"{matcher.format(record_id)} {subject}"
+        )
     return headers

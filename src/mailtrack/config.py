@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "OAuthFlow",
     "OAuthSettings",
     "ParseLimits",
+    "Route",
     "Security",
     "SenderPolicy",
 ]
@@ -112,6 +114,11 @@ def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object)
         raise _fail(attribute, f"must be positive, not {value!r}")
 
 
+def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)
+
+
 def _port(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
@@ -151,6 +158,64 @@ def as_str_tuple(value: object) -> tuple[str, ...]:
     if not isinstance(value, list | tuple | frozenset | set):
         raise ConfigError(f"must be a list of strings, not {type(value).__name__}")
     return tuple(str(item) for item in value)
+
+
+#: The kinds of evidence that name a record, in the default order (strongest first).
+EVIDENCE_KINDS = ("token", "references", "subject")
+
+
+def _evidence_order(_instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    unknown = [kind for kind in value if kind not in EVIDENCE_KINDS]
+    if unknown:
+        raise _fail(attribute, f"unknown kind {unknown[0]!r}; use {', '.join(EVIDENCE_KINDS)}")
+    if len(set(value)) != len(value):
+        raise _fail(attribute, "names a kind twice")
+
+
+def _as_keyword_fields(value: object) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"keyword_fields: must be a table of field names to lists of values, not {type(value).__name__}"
+        )
+    result: dict[str, tuple[str, ...]] = {}
+    for name, allowed in value.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,39}", name):
+            raise ConfigError(
+                f"keyword_fields[{name!r}]: a field name is a letter, then letters, digits, _ or -"
+            )
+        try:
+            result[name] = as_str_tuple(allowed)
+        except ConfigError as exc:
+            raise ConfigError(f"keyword_fields[{name!r}]: {exc}") from None
+    return result
+
+
+def _reply_keys(_instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for key in value:
+        if len(key) < 16:
+            # Never the key itself in the message.
+            raise _fail(attribute, "each key must have at least 16 characters")
+
+
+def _optional_address(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    _non_empty(_instance, attribute, value)
+    assert isinstance(value, str)
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain or any(ch.isspace() or ch in '<>",' for ch in value):
+        raise _fail(attribute, f"must be a plain address such as support@example.com, not {value!r}")
+
+
+def _tag(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    _non_empty(_instance, attribute, value)
+    assert isinstance(value, str)
+    if value.count("{id}") != 1:
+        raise _fail(attribute, f"must contain {{id}} exactly once (as in '[ACME #{{id}}]'), not {value!r}")
+    if not value.replace("{id}", "").strip():
+        raise _fail(attribute, "must have text around {id}: a bare number would match any number")
 
 
 @attrs.frozen(kw_only=True)
@@ -249,12 +314,101 @@ class ImportPolicy:
     )
     #: Mail that mailtrack's host application sent itself, coming back.
     on_own_mail: ClassAction = attrs.field(default=ClassAction.DROP, validator=_instance_of(ClassAction))
-    #: Our own addresses: mail from these is "own mail".
+    #: Our own addresses: mail from these is "own mail". The interface's login (when it is an
+    #: address) and its :attr:`~MailInterface.aliases` count as own addresses too.
     own_addresses: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
     #: Value of the ``X-Mailtrack-Loop`` header that the host application puts on the mail it sends.
     loop_header_value: str | None = attrs.field(default=None)
     #: After a message was quarantined, delete it from the server (True) or leave it there (False).
     delete_quarantined: bool = attrs.field(default=False, validator=_instance_of(bool))
+    #: A message whose conversion began this many times and never finished (it killed the
+    #: importer: out of memory, a crash in C code) is quarantined from its raw bytes, unparsed.
+    max_crashes: int = attrs.field(default=3, validator=_positive)
+    #: Which evidence names the record a message belongs to, strongest first: ``"token"`` (a
+    #: signed reply token), ``"references"`` (In-Reply-To/References naming a stored or sent
+    #: Message-ID), ``"subject"`` (the record tag in the subject). Leave one out to ignore it.
+    evidence_order: tuple[str, ...] = attrs.field(
+        default=EVIDENCE_KINDS, converter=as_str_tuple, validator=_evidence_order
+    )
+    #: Secret keys that sign reply tokens (:func:`~mailtrack.outgoing_headers`). The first signs;
+    #: all verify, so a new key is put first and an old one removed once its mail is answered.
+    #: Never in ``repr``, logs or a default dump.
+    reply_keys: tuple[str, ...] = attrs.field(
+        default=(), converter=as_str_tuple, repr=False, validator=_reply_keys
+    )
+    #: The address replies go to (``support@example.com``): signed mail gets the Reply-To
+    #: ``support+r42.<signature>@example.com``. Needed with :attr:`reply_keys`.
+    reply_address: str | None = attrs.field(default=None, validator=_optional_address)
+    #: Colleagues and agents who may write into any record of the project: addresses
+    #: (``ann@example.com``) and domains (``@example.com``). Only trusted when the host's own
+    #: mail server vouches for them (see :attr:`authserv_ids`).
+    trusted_senders: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
+    #: The ``authserv-id`` of your own mail server's ``Authentication-Results`` header: a trusted
+    #: sender counts only with ``dmarc=pass`` (or ``dkim=pass`` aligned with the sender's domain)
+    #: in the first such header.
+    authserv_ids: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
+    #: **Unsafe**: trust :attr:`trusted_senders` by the From header alone, which anybody can
+    #: forge. Only for a mailbox no one outside can write to.
+    trust_unauthenticated: bool = attrs.field(default=False, validator=_instance_of(bool))
+    #: Record fields that mail may set, with their allowed values (an empty list: any value):
+    #: ``{"priority": ["low", "normal", "high"], "status": ["open", "closed"]}``. Off (empty)
+    #: by default. A message sets them by keyword lines at the top of its text
+    #: (``Priority: high``), or by ``X-Mailtrack-Priority`` header fields when
+    #: :attr:`trusted_headers` is set; only when its sender may write into the record.
+    keyword_fields: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_as_keyword_fields)
+    #: Let ``X-Mailtrack-<Field>`` header fields set :attr:`keyword_fields`: only for an
+    #: interface whose mail comes from systems you run (anybody can write header fields).
+    trusted_headers: bool = attrs.field(default=False, validator=_instance_of(bool))
+
+    @reply_address.validator
+    def _needs_reply_address(self, _attribute: attrs.Attribute[Any], value: str | None) -> None:
+        if self.reply_keys and value is None:
+            raise ConfigError(
+                "reply_address: must be set when reply_keys are (the Reply-To carries the token)"
+            )
+
+
+def _route_address(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _non_empty(_instance, attribute, value)
+    assert isinstance(value, str)
+    _local, at, domain = value.strip().rpartition("@")
+    if not at or not domain or any(ch.isspace() or ch in '<>,;"' for ch in value.strip()):
+        raise _fail(
+            attribute, f"must be an address (sales@example.com) or a domain (@example.com), not {value!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Route:
+    """Routing by recipient: mail sent to :attr:`address` goes to :attr:`project`.
+
+    The recipients looked at are Delivered-To and X-Original-To (what the mail server delivered
+    to), then To and Cc. A route's address matches a recipient that is the same address (any
+    case), or the same address with a plus-address detail (``sales+anything@example.com``
+    matches ``sales@example.com``); ``@example.com`` matches every address of the domain.
+    """
+
+    #: ``sales@example.com``, ``support+billing@example.com`` or ``@sales.example.com``.
+    address: str = attrs.field(validator=_route_address)
+    #: The project of the records this mail opens, and where its evidence is looked up.
+    project: str = attrs.field(validator=_non_empty)
+    #: Field values for the new records, over the interface's ``defaults``.
+    defaults: Mapping[str, str] = attrs.field(factory=dict, converter=as_str_mapping)
+
+    def matches(self, recipient: str) -> bool:
+        """Whether mail to *recipient* takes this route."""
+        wanted = self.address.strip().lower()
+        recipient = recipient.strip().lower()
+        if wanted.startswith("@"):
+            return recipient.endswith(wanted)
+        if recipient == wanted:
+            return True
+        local, _, domain = recipient.rpartition("@")
+        return "+" in local and f"{local.partition('+')[0]}@{domain}" == wanted
+
+
+def _as_routes(value: Iterable[Route]) -> tuple[Route, ...]:
+    return tuple(value)
 
 
 class OAuthFlow(str, enum.Enum):
@@ -431,12 +585,30 @@ class MailInterface:
     leave_copy: bool = attrs.field(default=False, validator=_instance_of(bool))
     #: Project that new records of this interface belong to.
     project: str = attrs.field(default="default", validator=_non_empty)
+    #: The record tag in subjects, ``{id}`` standing for the record's number, e.g.
+    #: ``"[ACME #{id}]"``: it is what the subject must show to name a record, and what
+    #: :func:`~mailtrack.outgoing_headers` puts into subjects. ``None`` (default): the
+    #: importer's matcher (any ``#123`` in the subject) and ``[#123]`` on outgoing mail.
+    tag: str | None = attrs.field(default=None, validator=_tag)
     #: Field values for every new record of this interface (e.g. ``priority``).
     defaults: Mapping[str, str] = attrs.field(factory=dict, converter=as_str_mapping)
-    #: Seconds to wait for the server on connect and on every command.
+    #: Routing by recipient: one mailbox serving several projects. The first route whose
+    #: address matches a recipient decides the project (and defaults); none: :attr:`project`.
+    routes: tuple[Route, ...] = attrs.field(default=(), converter=_as_routes)
+    #: Seconds to wait for the server on connect and for any byte of a reply. A whole reply may
+    #: take twice ``timeout`` plus one second per :attr:`min_transfer_rate` bytes it carries.
     timeout: float = attrs.field(default=60.0, validator=_positive)
+    #: Bytes per second a server must deliver at least: a message of ``size`` bytes has
+    #: ``2 * timeout + size / min_transfer_rate`` seconds, so a server that drips cannot hold a run.
+    min_transfer_rate: int = attrs.field(default=64 * 1024, validator=_positive)
+    #: Seconds one run may talk to the server (``None``: no limit). After it the session ends
+    #: without QUIT: what was imported stays imported, the rest waits on the server.
+    run_timeout: float | None = attrs.field(default=3600.0, validator=_positive_or_none)
     #: Messages larger than this (by the server's LIST size) are not retrieved and stay on the server.
     max_message_bytes: int = attrs.field(default=50 * 1024 * 1024, validator=_positive)
+    #: Most messages one run retrieves, oldest first (``None``: no limit); the rest wait on the
+    #: server for the next run, so that one run's work stays bounded however full the mailbox.
+    max_messages_per_run: int | None = attrs.field(default=2000, validator=_positive_or_none)
     #: What to do with machine mail and foreign senders.
     policy: ImportPolicy = attrs.field(factory=ImportPolicy, validator=_instance_of(ImportPolicy))
     #: Which attachments this interface refuses, and what becomes of them.
@@ -456,6 +628,10 @@ class MailInterface:
     #: (keep it and mark it read, IMAP only) or ``"move:FOLDER"`` (IMAP only). ``None`` (the
     #: default) follows :attr:`leave_copy`: ``"keep"`` when it is set, else ``"delete"``.
     after_import: str | None = attrs.field(default=None, validator=_after_import)
+
+    #: Other addresses that deliver into this mailbox (``help@`` beside the login ``support@``).
+    #: Like the login, they are own addresses: mail claiming to come from them is own mail.
+    aliases: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
 
     def __attrs_post_init__(self) -> None:
         if self.oauth is not None and (self.password or self.password_env or self.password_file or self.apop):
@@ -526,6 +702,14 @@ class MailInterface:
                     f"{self.name}: cannot read password_file {self.password_file!r}: {exc.strerror}"
                 ) from None
         return ""
+
+    @property
+    def own_addresses(self) -> tuple[str, ...]:
+        """The addresses whose mail is own mail: :attr:`ImportPolicy.own_addresses`, the login
+        (when it is an address) and the :attr:`aliases`, lower case, each once."""
+        login = (self.login,) if "@" in self.login else ()
+        found = (*self.policy.own_addresses, *login, *self.aliases)
+        return tuple(dict.fromkeys(address.strip().lower() for address in found if address.strip()))
 
     @property
     def effective_port(self) -> int:

@@ -28,6 +28,7 @@ from ._importing.attachments import KEPT_SUFFIX, kept_key, screen
 from ._importing.batch import commit_or_open
 from ._importing.conversions import start_pool
 from ._importing.events import CommitListener, tell_listener
+from ._importing.explaining import Explanation, explain
 from ._importing.holders import default_worker_id
 from ._importing.outcome import conversion_failure
 from ._importing.policy import Policy, Quarantine, SenderAuthorizer, check_sender_policy
@@ -410,6 +411,36 @@ class Importer:
             skip = SkipMessage(reason="discarded from the quarantine", digest=digest)
             self.store.commit(quarantined.interface, quarantined.uid, skip)
         self.store.release_quarantined(quarantine_id)
+
+    def explain(self, interface: MailInterface, raw: bytes) -> Explanation:
+        """What :meth:`run` would do with the message *raw* coming through *interface*, and why,
+        without writing anything (no record, ledger row, quarantine entry or run report).
+
+        The answer names the message's class (normal mail or auto-reply, bounce, own mail), the
+        evidence found (a signed reply token, In-Reply-To/References, the subject's tag), the
+        sender policy's verdict and the action: a new record, an append to record #N, a skip, a
+        quarantine. The words are those of the run's notes.
+
+        Raises:
+            ConfigError: the interface's sender policy needs a ``sender_authorizer``.
+            StoreError: looking up records failed.
+
+        Example:
+            >>> from mailtrack.testing import build_message
+            >>> interface = MailInterface(name="support", server="pop.example.com", login="support")
+            >>> Importer().explain(interface, build_message(subject="Printer on fire")).summary
+            'new record'
+        """
+        check_sender_policy(interface, self.sender_authorizer)
+        return explain(
+            bytes(raw),
+            interface=interface,
+            store=self.store,
+            matcher=self.matcher,
+            converter=self.converter,
+            sender_authorizer=self.sender_authorizer,
+            received_at=self.clock(),
+        )
 
     def _setup(self) -> Setup:
         """What the runs of this importer share, as the importer is now."""

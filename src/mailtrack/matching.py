@@ -17,8 +17,9 @@ import attrs
 
 from .abc import Matcher
 from .exceptions import ConfigError
+from .models import IncomingMessage
 
-__all__ = ["NO_SUBJECT", "SubjectIdMatcher", "title_from_subject"]
+__all__ = ["NO_SUBJECT", "SubjectIdMatcher", "recipients", "title_from_subject"]
 
 #: The largest record ID a store can hold (a signed 64-bit integer).
 MAX_RECORD_ID = 2**63 - 1
@@ -85,12 +86,41 @@ class SubjectIdMatcher:
     """
 
     pattern: str = r"#(\d+)"
+    #: The tag template the matcher was made from (:meth:`for_tag`), or ``None``.
+    tag: str | None = attrs.field(default=None, kw_only=True, repr=False)
     _regex: re.Pattern[str] = attrs.field(
         init=False, repr=False, eq=False, default=attrs.Factory(_regex_for, takes_self=True)
     )
     _tags: re.Pattern[str] | None = attrs.field(
         init=False, repr=False, eq=False, default=attrs.Factory(_bracketed, takes_self=True)
     )
+
+    @classmethod
+    def for_tag(cls, tag: str) -> SubjectIdMatcher:
+        """The matcher that reads the record tag *tag* (``"[ACME #{id}]"``) and nothing else.
+
+        The text around ``{id}`` is matched literally (any run of white space for a space);
+        ``{id}`` stands for the digits. Every match is a tag (:meth:`without_tags` removes it).
+
+        Raises:
+            ConfigError: *tag* does not contain ``{id}`` exactly once.
+
+        >>> SubjectIdMatcher.for_tag("[ACME #{id}]").match("Re: [ACME #42] printer, order #7")
+        42
+        """
+        if not isinstance(tag, str) or tag.count("{id}") != 1:
+            raise ConfigError(f"tag: must contain {{id}} exactly once, not {tag!r}")
+        before, _, after = tag.partition("{id}")
+        literal = [re.sub(r"(?:\\ )+", r"\\s+", re.escape(part)) for part in (before, after)]
+        return cls(rf"{literal[0]}([0-9]+)(?![0-9]){literal[1]}", tag=tag)
+
+    def format(self, record_id: int) -> str:
+        """The tag naming *record_id* in a subject: the :attr:`tag` filled in, else ``[#ID]``.
+
+        >>> SubjectIdMatcher.for_tag("[ACME #{id}]").format(42)
+        '[ACME #42]'
+        """
+        return (self.tag or "[#{id}]").replace("{id}", str(int(record_id)))
 
     def match(self, subject: str) -> int | None:
         """The one record ID *subject* names, or ``None``.
@@ -124,7 +154,9 @@ class SubjectIdMatcher:
         """
         if self._tags is not None:
             subject = self._tags.sub(" ", subject)
-        return self._regex.sub(lambda hit: " " if _is_bracketed(hit.group(0)) else hit.group(0), subject)
+        return self._regex.sub(
+            lambda hit: " " if self.tag is not None or _is_bracketed(hit.group(0)) else hit.group(0), subject
+        )
 
 
 def _is_bracketed(text: str) -> bool:
@@ -155,3 +187,23 @@ def title_from_subject(subject: str, matcher: Matcher | None = None) -> str:
     without_tags = tags.without_tags(_PREFIXES.sub("", subject))
     title = " ".join(_PREFIXES.sub("", without_tags.strip()).split())
     return title or NO_SUBJECT
+
+
+# Hostile headers can hold thousands of addresses: the first few are looked at.
+_MAX_RECIPIENTS = 50
+
+
+def recipients(message: IncomingMessage) -> list[str]:
+    """The addresses *message* was sent to, the envelope's first: Delivered-To and X-Original-To
+    (what the mail server delivered to), then To and Cc; at most the first 50.
+
+    Routing (:class:`~mailtrack.Route`) and reply tokens look at these.
+    """
+    found: list[str] = []
+    for name in ("delivered-to", "x-original-to"):
+        found.extend(
+            value.strip().strip("<>").strip()
+            for value in message.header_fields.get(name, ())[:_MAX_RECIPIENTS]
+        )
+    found.extend(person.address for person in (*message.to[:_MAX_RECIPIENTS], *message.cc[:_MAX_RECIPIENTS]))
+    return found[:_MAX_RECIPIENTS]

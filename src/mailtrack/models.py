@@ -11,6 +11,8 @@ from datetime import datetime
 
 import attrs
 
+from ._folding import folded_text
+
 __all__ = [
     "AppendToRecord",
     "Attachment",
@@ -220,6 +222,18 @@ class Detail:
     defects: tuple[str, ...] = ()
     #: Attachments the interface refused by its attachment limits, in place of the files.
     refused_attachments: tuple[RefusedAttachment, ...] = ()
+    #: The record fields this message changed: field name → ``(old value, new value)``, the
+    #: old value ``None`` for a field the record did not have (keyword lines, trusted headers).
+    field_changes: Mapping[str, tuple[str | None, str]] = attrs.field(factory=dict)
+
+    @property
+    def folded_text(self) -> str:
+        """:attr:`text` without the quoted history and the signature of a reply ("On … wrote:"
+        and what follows, Outlook's "From: … Sent: …" block, ``>`` quotes at the end, the
+        signature below a "-- " line; English, German, French and Spanish), for showing a
+        thread compactly.
+        Computed when read: the stored :attr:`text` stays exactly as sent."""
+        return folded_text(self.text)
 
 
 @attrs.frozen(kw_only=True)
@@ -240,6 +254,9 @@ class Record:
     updated_at: datetime
     #: The messages of the record, oldest first.
     details: tuple[Detail, ...] = ()
+    #: The record this one was opened beside: its first message named that record, but its
+    #: sender was not allowed to write there. A host can offer to merge the two.
+    related: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -278,6 +295,10 @@ class CreateRecord:
     message_class: MessageClass = MessageClass.NORMAL
     #: What the ledger keeps about the raw message (the importer fills it in; ``None``: unknown).
     digest: ContentDigest | None = None
+    #: Fields the message itself sets, over :attr:`fields` (recorded on the detail as changes).
+    set_fields: Mapping[str, str] = attrs.field(factory=dict)
+    #: The record the message named but could not write into (:attr:`Record.related`).
+    related: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -289,6 +310,8 @@ class AppendToRecord:
     message_class: MessageClass = MessageClass.NORMAL
     #: What the ledger keeps about the raw message (the importer fills it in; ``None``: unknown).
     digest: ContentDigest | None = None
+    #: Fields the message sets on the record (recorded on the detail with their old values).
+    set_fields: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)
@@ -489,8 +512,8 @@ class CommitEvent:
     record: Record
     #: The detail the commit wrote (also the last of ``record.details``).
     detail: Detail
-    #: The fields the commit set: a new record's fields; empty for an append, which moves only
-    #: ``updated_at``.
+    #: The fields the commit set: a new record's fields; for an append, those the message changed
+    #: (keyword lines, trusted headers: old values in ``detail.field_changes``), else empty.
     changed_fields: Mapping[str, str] = attrs.field(factory=dict)
 
     @property

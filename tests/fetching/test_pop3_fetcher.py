@@ -22,6 +22,7 @@ from mailtrack import (
     SecurityError,
     ServerBusyError,
 )
+from mailtrack._deadlines import ReplyClock
 from mailtrack.fetching import POP3Fetcher
 from mailtrack.fetching._wire import Wire
 from mailtrack.testing import Faults, POP3TestServer
@@ -240,12 +241,14 @@ def test_messages_missing_from_uidl_or_list_are_left_out(faults: Faults) -> None
         assert [info.number for info in listing] == [1, 2]
 
 
-def test_a_duplicate_uid_is_left_out() -> None:
+def test_a_duplicate_uid_is_listed_and_left_to_the_importer() -> None:
+    """The importer leaves the second message of a UID on the server (tests/robustness/test_faults.py)."""
     with serve([FIRST, SECOND, LONG], faults=Faults(duplicate_uid=True)) as server:
         fetcher = POP3Fetcher(server.interface())
         listing = fetcher.open()
         fetcher.close(commit=False)
-        assert [info.number for info in listing] == [1, 2]
+        assert [info.number for info in listing] == [1, 2, 3]
+        assert listing[0].uid == listing[2].uid
 
 
 # -- deleting and ending the session -------------------------------------------------------------
@@ -537,6 +540,9 @@ class ChunkedSocket:
     def recv(self, size: int) -> bytes:
         return self.chunks.pop(0) if self.chunks else b""
 
+    def settimeout(self, value: float | None) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -562,7 +568,7 @@ def test_the_reader_finds_each_reply_wherever_the_chunks_break(bodies: list[byte
             break
         chunks.append(stream[position : position + cut])
         position += cut
-    wire = Wire(ChunkedSocket(chunks))  # type: ignore[arg-type]
+    wire = Wire(ChunkedSocket(chunks), ReplyClock(timeout=60))  # type: ignore[arg-type]
     for body in bodies:
         assert wire.read_reply().ok
         assert wire.read_block(limit=10_000) == body

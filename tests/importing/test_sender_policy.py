@@ -197,3 +197,59 @@ def test_refused_senders_new_record_does_not_keep_the_foreign_tag(store: RecordS
     report = importer.run(make_interface(SenderPolicy.PARTICIPANTS))
     assert (report.created, report.updated) == (0, 1)
     assert len(store.get_record(new.id).details) == 2
+
+
+# -- issue 14.6: the mailbox's own address ----------------------------------------------------------
+
+
+def own_interface(**settings: Any) -> MailInterface:
+    return MailInterface(
+        name="support",
+        server="pop.example.com",
+        login="support@example.com",
+        project="helpdesk",
+        policy=ImportPolicy(sender_policy=SenderPolicy.PARTICIPANTS),
+        **settings,
+    )
+
+
+@pytest.mark.parametrize(
+    ("forged", "settings"),
+    [
+        ("Support <support@example.com>", {}),
+        ("SUPPORT@Example.COM", {}),
+        ("Help <help@example.com>", {"aliases": ("help@example.com",)}),
+    ],
+)
+def test_a_forged_from_of_the_mailbox_itself_is_own_mail_not_a_follow_up(
+    store: RecordStore, forged: str, settings: dict[str, Any]
+) -> None:
+    """Every record has support@ in its To, so PARTICIPANTS alone would let the forgery in."""
+    mailbox = FakeMailbox()
+    importer = Importer(store=store, fetcher_factory=mailbox.fetcher)
+    mailbox.add(
+        build_message(subject="Printer jammed", sender=CUSTOMER, to="support@example.com, help@example.com")
+    )
+    assert importer.run(own_interface(**settings)).created == 1
+    [record] = store.list_records()
+
+    mailbox.add(build_message(subject=f"Re: #{record.id} closed, pay here", sender=forged))
+    report = importer.run(own_interface(**settings))
+
+    assert report.classes == {"own": 1}
+    assert (report.created, report.updated, report.skipped) == (0, 0, 1)
+    assert len(store.get_record(record.id).details) == 1
+    assert len(store.list_records()) == 1
+
+
+def test_own_addresses_gather_the_policy_the_login_and_the_aliases() -> None:
+    interface = MailInterface(
+        name="support",
+        server="pop.example.com",
+        login="Support@Example.com",
+        aliases=["help@example.com", "support@example.com"],
+        policy=ImportPolicy(own_addresses=("noreply@example.com",)),
+    )
+    assert interface.own_addresses == ("noreply@example.com", "support@example.com", "help@example.com")
+    # A login that is no address adds nothing.
+    assert MailInterface(name="x", server="pop.example.com", login="support").own_addresses == ()

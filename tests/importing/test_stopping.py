@@ -195,7 +195,9 @@ def test_a_host_script_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
 
         with SQLRecordStore(f"sqlite:///{tmp_path / 'db.sqlite'}") as store:
             rest = Importer(store=store).run(
-                server.interface(policy=ImportPolicy(sender_policy=SenderPolicy.ANYONE))
+                server.interface(
+                    policy=ImportPolicy(sender_policy=SenderPolicy.ANYONE), max_messages_per_run=None
+                )
             )
             assert (rest.busy, rest.error) == (False, None)
             assert rest.created == len(messages) - result["imported"]

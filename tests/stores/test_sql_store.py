@@ -142,6 +142,7 @@ def test_every_table_is_prefixed_and_reachable_as_metadata() -> None:
         "mailtrack_interfaces",
         "mailtrack_runs",
         "mailtrack_leases",
+        "mailtrack_attempts",
         "mailtrack_oauth_tokens",
     }
 

@@ -50,7 +50,7 @@ def _fixture_rows() -> dict[str, list[dict[str, Any]]]:
     with engine.connect() as conn:
         for table in tables.metadata.sorted_tables:
             if table.name in TABLES_ADDED_SINCE_BASELINE:
-                continue  # the fixture predates it
+                continue  # the fixture is older than the table
             columns = [column for column in table.columns if column.name not in ADDED.get(table.name, set())]
             rows[table.name] = [dict(row._mapping) for row in conn.execute(sa.select(*columns))]
     engine.dispose()

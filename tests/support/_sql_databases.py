@@ -36,11 +36,12 @@ SERVERS = {
 #: migrations are the models without these. A revision that adds columns adds them here.
 ADDED_SINCE_BASELINE: dict[str, set[str]] = {
     "mailtrack_ledger": {"content_sha256", "listed_size"},
-    "mailtrack_details": {"defects", "refused_attachments"},
+    "mailtrack_details": {"defects", "refused_attachments", "field_changes"},
+    "mailtrack_records": {"related_record_id"},
     "mailtrack_runs": {"already_imported", "left_on_server"},
 }
-#: The tables that revisions after the baseline added.
-TABLES_ADDED_SINCE_BASELINE: set[str] = {"mailtrack_oauth_tokens"}
+#: The tables that revisions after the baseline added (whole tables, with their columns).
+TABLES_ADDED_SINCE_BASELINE: set[str] = {"mailtrack_attempts", "mailtrack_oauth_tokens"}
 #: The indexes that revisions after the baseline added, by table.
 INDEXES_ADDED_SINCE_BASELINE: dict[str, set[str]] = {
     "mailtrack_records": {"ix_mailtrack_records_updated_at"},

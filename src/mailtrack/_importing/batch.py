@@ -2,9 +2,9 @@
 
 A message joins the batch once the policy decided it. The batch is committed when it is full
 (``batch_size`` messages or :data:`BATCH_BYTES`), when its first message waited ``batch_wait``,
-and before a message whose decision it may change (:meth:`Batch.may_change`): one that names a
-record the batch adds to (its participants may grow) or may open, or machine mail that follows
-its thread into records the batch writes. So batching never changes what becomes of a message.
+and before a message whose decision it may change (:meth:`Batch.may_change`): one whose evidence
+names a record the batch adds to (its participants may grow) or may open, or one that answers a
+message of the batch (In-Reply-To/References). So batching never changes what becomes of a message.
 Only after the commit are the messages marked for deletion.
 """
 
@@ -63,7 +63,8 @@ def commit_or_open(
         if not isinstance(action, AppendToRecord):
             raise
     note = f"record #{action.record_id} disappeared before the commit; opened a new record"
-    opening = attrs.evolve(policy.new_record(action.message, action.message_class), digest=action.digest)
+    opened = policy.new_record(action.message, action.message_class, set_fields=action.set_fields)
+    opening = attrs.evolve(opened, digest=action.digest)
     return store.commit(name, key, opening), note
 
 
@@ -100,19 +101,26 @@ class Batch:
 
     def may_change(self, reading: Reading) -> bool:
         """Whether committing the batch may change the decision on the message *reading* is
-        about: it names a record the batch adds to, or one that does not exist (yet) while the
-        batch opens records that may get its ID; or it follows its thread while the batch
-        writes records. Such a message is decided after the batch's commit."""
+        about: its evidence names a record the batch adds to, or one that does not exist (yet)
+        while the batch opens records that may get its ID; or its In-Reply-To/References name a
+        message of the batch. Such a message is decided after the batch's commit."""
         touched = {item.action.record_id for item in self._items if isinstance(item.action, AppendToRecord)}
         opens = sum(isinstance(item.action, CreateRecord) for item in self._items)
         if not touched and not opens:
             return False
-        named = reading.named
-        if named is not None and (
-            named in touched or (opens and not reading.named_found and self._may_open(named, opens))
-        ):
-            return True
-        return reading.follows_thread
+        for evidence in reading.found.evidence:
+            if evidence.record_id in touched or (
+                opens and not evidence.found and self._may_open(evidence.record_id, opens)
+            ):
+                return True
+        if reading.thread:
+            thread = set(reading.thread)
+            return any(
+                item.action.message.message_id in thread
+                for item in self._items
+                if not isinstance(item.action, SkipMessage)
+            )
+        return False
 
     def _may_open(self, record_id: int, opens: int) -> bool:
         """Whether a batch opening *opens* records may give one of them the ID *record_id*.
@@ -155,6 +163,7 @@ class Batch:
                 else:
                     self.commit_alone(item)
             return
+        self.outcomes.finished([item.key for item in batch])
         for item, result in zip(batch, results, strict=True):
             self.outcomes.committed(item.info, item.key, result)
 
@@ -173,6 +182,7 @@ class Batch:
             return
         if note is not None:
             self.outcomes.tally.note(f"{label(item.info, item.key)}: {note}")
+        self.outcomes.finished([item.key])
         self.outcomes.committed(item.info, item.key, result)
 
 

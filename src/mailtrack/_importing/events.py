@@ -53,7 +53,11 @@ def tell_listener(
         outcome=result.outcome,
         record=record,
         detail=detail,
-        changed_fields=dict(record.fields) if result.outcome is CommitOutcome.CREATED else {},
+        changed_fields=(
+            dict(record.fields)
+            if result.outcome is CommitOutcome.CREATED
+            else {name: new for name, (_old, new) in detail.field_changes.items()}
+        ),
     )
     try:
         listener(event)

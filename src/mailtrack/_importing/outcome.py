@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -20,6 +22,9 @@ from ..models import CommitResult, MessageInfo
 from .attachments import kept_key
 from .events import CommitListener, tell_listener
 from .tally import Tally, label
+
+if TYPE_CHECKING:
+    from .crashes import CrashGuard
 
 __all__ = [
     "Held",
@@ -89,6 +94,13 @@ class Outcomes:
     tally: Tally
     #: The importer's ``on_committed`` listener, told after each commit.
     on_committed: CommitListener | None = None
+    #: Counts the conversion attempts (see :mod:`.crashes`); told when messages are done.
+    guard: CrashGuard | None = None
+
+    def finished(self, keys: Sequence[str]) -> None:
+        """The messages under *keys* were committed or quarantined: their attempts are over."""
+        if self.guard is not None:
+            self.guard.finished(keys)
 
     def goes_from_server(self, held: Held) -> bool:
         """Whether a message the store holds is to go from the server."""
@@ -161,6 +173,7 @@ class Outcomes:
             return
         except StoreError as exc:
             raise _stopped(exc) from exc
+        self.finished([key])
         self.tally.quarantined += 1
         self.tally.note(f"{label(info, key)} quarantined: {reason}")
         if self.interface.policy.delete_quarantined:

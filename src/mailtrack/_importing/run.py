@@ -29,12 +29,14 @@ import attrs
 from ..abc import Fetcher, MarksDeletionsLocally
 from ..config import MailInterface
 from ..exceptions import ConfigError, FetchError, StoreError
-from ..models import ContentDigest, IncomingMessage, MessageInfo, RunReport
+from ..models import IncomingMessage, MessageInfo, RunReport
 from .attachments import screen
 from .batch import Batch, Pending
 from .conversions import Conversions, Ticket, start_pool
+from .crashes import CrashGuard, crash_reason
 from .lease import Lease, take_lease
-from .outcome import Held, LeaseLost, Outcomes, RunStopped, where_held
+from .listing import sort_listing
+from .outcome import Held, LeaseLost, Outcomes, RunStopped
 from .policy import Decision, Policy, Quarantine, check_sender_policy
 from .recheck import digest_of, recheck_key, reused_uid_note, same_message
 from .settings import Setup
@@ -175,6 +177,7 @@ class MailboxRun:
     policy: Policy
     outcomes: Outcomes
     batch: Batch
+    guard: CrashGuard
     conversions: Conversions | None = None
     in_flight: collections.deque[_InFlight] = attrs.Factory(collections.deque)
     in_flight_bytes: int = 0
@@ -191,8 +194,14 @@ class MailboxRun:
             matcher=setup.matcher,
             sender_authorizer=setup.sender_authorizer,
         )
+        guard = CrashGuard(store, interface.name, interface.policy.max_crashes)
         outcomes = Outcomes(
-            store=store, interface=interface, fetcher=fetcher, tally=tally, on_committed=setup.on_committed
+            store=store,
+            interface=interface,
+            fetcher=fetcher,
+            tally=tally,
+            on_committed=setup.on_committed,
+            guard=guard,
         )
         batch = Batch(
             store=store,
@@ -201,7 +210,7 @@ class MailboxRun:
             size=setup.throughput.batch_size,
             wait=setup.throughput.batch_wait,
         )
-        return cls(setup, interface, fetcher, tally, lease, policy, outcomes, batch)
+        return cls(setup, interface, fetcher, tally, lease, policy, outcomes, batch, guard)
 
     # -- the listing -----------------------------------------------------------------------------
 
@@ -209,7 +218,10 @@ class MailboxRun:
         """Import what the listing holds that the store does not, converting on *pool* (shared)
         or on worker processes of this run's own."""
         self.tally.listed = len(listing)
-        wanted, recheck = self._sort(listing)
+        wanted, recheck = sort_listing(listing, self.setup.store, self.interface, self.outcomes, self.tally)
+        self.guard.look_up(
+            [info.uid for info in wanted if info.uid is not None and info.number not in recheck]
+        )
         if pool is not None:
             self.conversions = Conversions(self.setup.converter, pool, owns_pool=False)
         else:
@@ -224,43 +236,8 @@ class MailboxRun:
             interrupted = False
         finally:
             self.conversions.close(now=interrupted)
-
-    def _sort(self, listing: Sequence[MessageInfo]) -> tuple[list[MessageInfo], dict[int, Held]]:
-        """The messages to retrieve, and among them (by number) those whose UID the store holds
-        already, to be looked at again (see :mod:`.recheck`)."""
-        name, interface, tally = self.interface.name, self.interface, self.tally
-        try:
-            known = [info.uid for info in listing if info.uid is not None]
-            imported = self.setup.store.imported_uids(name, known) if known else set()
-            # Left on the server: what the ledger recorded of each, to see a UID the server reused.
-            left = (
-                self.setup.store.ledger_digests(name, imported)
-                if imported and interface.keeps_messages
-                else {}
-            )
-        except StoreError as exc:
-            raise RunStopped(f"the record store failed, nothing was imported: {exc}") from exc
-        wanted: list[MessageInfo] = []
-        recheck: dict[int, Held] = {}
-        for info in listing:
-            if info.uid is not None:
-                held = where_held(self.setup.store, name, info.uid, imported)
-                if held is not None:
-                    if not self.outcomes.goes_from_server(held) and not _resized(info, left.get(info.uid)):
-                        # Left on the server by leave_copy (imported before) or by the quarantine
-                        # policy (quarantined before: counted as left on the server).
-                        if held is Held.LEDGER:
-                            tally.already_imported += 1
-                        continue
-                    recheck[info.number] = held
-            if info.size > interface.max_message_bytes:
-                tally.note(
-                    f"{label(info, info.uid)} is {info.size} bytes, more than max_message_bytes "
-                    f"({interface.max_message_bytes}): not imported, left on the server"
-                )
-                continue
-            wanted.append(info)
-        return wanted, recheck
+            # Still alive: every conversion this run began has finished.
+            self.guard.close()
 
     # -- the stream: retrieve, convert, decide, batch -----------------------------------------
 
@@ -331,7 +308,8 @@ class MailboxRun:
         self.batch.commit()
 
     def _start(self, info: MessageInfo, raw: bytes) -> None:
-        """Start converting a retrieved message (unless its content key shows it was handled)."""
+        """Start converting a retrieved message (unless its content key shows it was handled;
+        a suspect of a crash is converted alone)."""
         assert self.conversions is not None
         if info.uid is not None:
             key = info.uid
@@ -340,6 +318,11 @@ class MailboxRun:
             key = "sha256:" + hashlib.sha256(raw).hexdigest()
             if self.outcomes.skip_if_held(info, key):
                 return
+            self.guard.learn(key)
+        if self.guard.attempts(key):
+            self._suspect(info, key, raw)
+            return
+        self.guard.before_converting(key)
         ticket = self.conversions.submit(raw, self.setup.clock())
         self.in_flight.append(_InFlight(info=info, key=key, raw=raw, ticket=ticket))
         self.in_flight_bytes += len(raw)
@@ -449,6 +432,23 @@ class MailboxRun:
             return
         certain = held is Held.QUARANTINE or recorded is not None
         self.tally.note(reused_uid_note(info, held, key, certain=certain))
+        self._import_alone(info, key, raw)
+
+    def _suspect(self, info: MessageInfo, key: str, raw: bytes) -> None:
+        """A message that was being converted when the importer died: converted alone, after
+        everything before it was committed, so that a crash now is its own; quarantined unparsed
+        once it crashed the importer ``max_crashes`` times (see :mod:`.crashes`)."""
+        self._settle(everything=True)
+        self.batch.commit()
+        attempts = self.guard.attempts(key)
+        if self.guard.crashed_too_often(key):
+            self.outcomes.quarantine(info, key, raw, crash_reason(attempts))
+            return
+        self.guard.before_converting(key)
+        self._import_alone(info, key, raw)
+
+    def _import_alone(self, info: MessageInfo, key: str, raw: bytes) -> None:
+        """Convert, decide and commit one message here and now, in a transaction of its own."""
         try:
             message = self.setup.converter.convert(raw, received_at=self.setup.clock())
         except Exception as exc:
@@ -457,9 +457,3 @@ class MailboxRun:
         pending = self._take(info, key, raw, message)
         if pending is not None:
             self.batch.commit_alone(pending)
-
-
-def _resized(info: MessageInfo, recorded: ContentDigest | None) -> bool:
-    """Whether a message left on the server is listed with another size than the ledger recorded
-    for its UID: then the server may have reused the UID, and the message is looked at again."""
-    return recorded is not None and recorded.listed_size is not None and recorded.listed_size != info.size

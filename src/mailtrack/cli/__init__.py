@@ -1,7 +1,7 @@
 """The ``mailtrack`` command (``pip install 'mailtrack[cli]'``).
 
 ``mailtrack demo`` imports a bundled set of sample messages from a local test server; ``check``,
-``run``, ``interfaces``, ``records`` and ``quarantine`` work on the mail interfaces and the store
+``run``, ``explain``, ``interfaces``, ``records`` and ``quarantine`` work on the mail interfaces and the store
 named in ``mailtrack.toml`` (or ``--config PATH``); ``db`` upgrades the SQL store's schema. Every
 listing takes ``--json``; errors are printed in plain words, with the traceback only under
 ``--debug``.
@@ -9,15 +9,18 @@ listing takes ``--json``; errors are printed in plain words, with the traceback 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from .. import __version__
+from .._terminal import TerminalSafeFormatter
 from ._app import App, ErrorHandlingGroup
 from ._db import db
 from ._demo import demo
+from ._explain import explain
 from ._interfaces import interfaces
 from ._oauth import oauth
 from ._quarantine import quarantine
@@ -61,10 +64,22 @@ def cli(ctx: click.Context, config_path: Path | None, store_url: str | None, deb
     )
 
 
-for command in (demo, check, run, interfaces, records, quarantine, db, oauth):
+for command in (demo, check, run, explain, interfaces, records, quarantine, db, oauth):
     cli.add_command(command)
 
 
 def main() -> None:
     """Entry point of the ``mailtrack`` console script."""
+    log_warnings_safely()
     cli(prog_name="mailtrack")
+
+
+def log_warnings_safely() -> None:
+    """Print warnings and errors to stderr as Python does without a logging configuration (its
+    last-resort handler), but with the terminal controls of mail and servers escaped."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(TerminalSafeFormatter())
+        root.addHandler(handler)

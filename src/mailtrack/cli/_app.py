@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 
 from .._serde import load_config, sqlite_path
+from .._terminal import terminal_safe
 from ..abc import RecordStore
 from ..config import Config, MailInterface
 from ..exceptions import ConfigError, InterfaceNotFoundError, MailtrackError
@@ -165,8 +166,11 @@ pass_app = click.make_pass_decorator(App)
 
 
 def fail(message: str) -> click.ClickException:
-    """A plain-words error for the user: printed as ``Error: …`` with exit status 1."""
-    return click.ClickException(message)
+    """A plain-words error for the user: printed as ``Error: …`` with exit status 1.
+
+    The message may quote a server or a mail: terminal controls in it are shown escaped.
+    """
+    return click.ClickException(terminal_safe(message))
 
 
 def _debugging(ctx: click.Context) -> bool:
@@ -187,16 +191,16 @@ class ErrorHandlingGroup(click.Group):
         except MailtrackError as exc:
             if _debugging(ctx):
                 raise
-            raise click.ClickException(str(exc)) from exc
+            raise fail(str(exc)) from exc
         except OSError as exc:
             if _debugging(ctx):
                 raise
             where = f" ({exc.filename})" if exc.filename else ""
-            raise click.ClickException(f"{exc.strerror or exc}{where}") from exc
+            raise fail(f"{exc.strerror or exc}{where}") from exc
         except Exception as exc:
             if _debugging(ctx):
                 raise
-            raise click.ClickException(
+            raise fail(
                 f"unexpected {type(exc).__name__}: {exc}. This is a bug in mailtrack; "
                 "run the command again with --debug to see where it happened, and please report it."
             ) from exc

@@ -122,6 +122,15 @@ def _interface_options(*, adding: bool) -> Callable[[F], F]:
             callback=_parse_defaults,
             help="A field value for every new record (repeatable), e.g. --default priority=normal.",
         ),
+        click.option(
+            "--tag",
+            metavar="TEXT",
+            help=(
+                'The record tag in subjects, {id} for the number, e.g. "[ACME #{id}]": only subjects '
+                'with it name a record, so "order #2" is no longer read as record 2 (default: any '
+                "#123 names record 123, which is what people type but also matches order numbers)."
+            ),
+        ),
         click.option("--enable/--disable", "enabled", default=None, help="Enable or temporarily disable it."),
         click.option(
             "--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds to wait for the server."
@@ -144,7 +153,18 @@ def _interface_options(*, adding: bool) -> Callable[[F], F]:
 def _settings(options: dict[str, Any]) -> dict[str, Any]:
     """The MailInterface fields the user gave (options left out are not changed)."""
     settings: dict[str, Any] = {}
-    names = ("server", "login", "port", "ca_file", "apop", "leave_copy", "project", "enabled", "timeout")
+    names = (
+        "server",
+        "login",
+        "port",
+        "ca_file",
+        "apop",
+        "leave_copy",
+        "project",
+        "tag",
+        "enabled",
+        "timeout",
+    )
     for name in (*names, "folder", "after_import"):
         if options.get(name) is not None:
             settings[name] = options[name]

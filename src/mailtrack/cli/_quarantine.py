@@ -10,10 +10,11 @@ from pathlib import Path
 import attrs
 import click
 
+from .._terminal import terminal_safe
 from ..config import ParseLimits
 from ..exceptions import InterfaceNotFoundError, MailtrackError
 from ._app import App, ErrorHandlingGroup, fail, pass_app
-from ._render import print_json, quarantine_panel, quarantine_table
+from ._render import print_json, quarantine_panel, quarantine_table, safe_text
 from ._run import make_importer
 
 __all__ = ["quarantine"]
@@ -46,16 +47,23 @@ def list_quarantined(app: App, interface_name: str | None, as_json: bool) -> Non
 
 @quarantine.command("show")
 @click.argument("quarantine_id", metavar="ID", type=int)
-@click.option("--raw", is_flag=True, help="Print the whole raw message, unchanged, and nothing else.")
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Print the whole raw message, unchanged, and nothing else (on a terminal: controls escaped).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON (without the raw bytes).")
 @pass_app
 def show_quarantined(app: App, quarantine_id: int, raw: bool, as_json: bool) -> None:
     """One quarantined message: where it came from, why it failed, and its header."""
     with app.open_store(read_only=True) as store:
         item = store.get_quarantined(quarantine_id)
-    if raw:
+    if raw and not sys.stdout.isatty():
         sys.stdout.buffer.write(item.raw)
         sys.stdout.flush()
+    elif raw:
+        # A terminal would obey the escape sequences a hostile message carries.
+        click.echo(terminal_safe(item.raw.decode("latin-1")))
     elif as_json:
         print_json(item)
     else:
@@ -92,8 +100,8 @@ def retry_quarantined(app: App, quarantine_ids: tuple[int, ...], retry_all: bool
                 result = importer.retry_quarantined(quarantine_id, interface=interface)
             except MailtrackError as exc:
                 failures += 1
-                app.console.print(f"{quarantine_id}: still failing: {exc}", style="red")
-                app.console.print(f"  {remedy(str(exc), app.config.limits, app.config_file)}")
+                app.console.print(safe_text(f"{quarantine_id}: still failing: {exc}", style="red"))
+                app.console.print(safe_text(f"  {remedy(str(exc), app.config.limits, app.config_file)}"))
                 continue
             record = f" record #{result.record_id}" if result.record_id is not None else ""
             app.console.print(f"{quarantine_id}: imported ({result.outcome.value}{record}).")

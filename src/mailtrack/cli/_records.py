@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .._terminal import terminal_safe
 from ._app import App, ErrorHandlingGroup, pass_app
 from ._render import print_json, record_view, records_table
 
@@ -71,4 +72,4 @@ def show_record(app: App, record_id: int, headers: bool, save_to: Path | None, a
                 # two files of the same name apart.
                 target = save_to / f"{detail.id}-{attachment.filename}"
                 target.write_bytes(attachment.content or b"")
-                click.echo(f"saved {target}", err=as_json)
+                click.echo(terminal_safe(f"saved {target}"), err=as_json)

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._serde import unstructure
+from .._terminal import json_safe, terminal_safe
 from ..config import MailInterface, MailProtocol
 from ..models import ConnectionCheck, Detail, QuarantinedMessage, Record, RunReport
 
@@ -30,6 +31,7 @@ __all__ = [
     "records_table",
     "run_summary",
     "run_table",
+    "safe_text",
     "to_jsonable",
 ]
 
@@ -61,8 +63,17 @@ def to_jsonable(value: Any) -> Any:
 
 
 def print_json(value: Any) -> None:
-    """Print *value* as indented JSON, unstyled and unwrapped, so that scripts can parse the output."""
-    click.echo(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+    """Print *value* as indented JSON, unstyled and unwrapped, so that scripts can parse the output.
+
+    Characters a terminal would obey (DEL, C1 and bidi controls) are written as ``\\uXXXX``.
+    """
+    click.echo(json_safe(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)))
+
+
+def safe_text(text: str, style: str = "") -> Text:
+    """Untrusted *text* (from mail, a server, a store) as rich Text: terminal controls shown
+    escaped, never read as rich markup."""
+    return Text(terminal_safe(text), style=style)
 
 
 def when(moment: datetime | None) -> str:
@@ -96,8 +107,8 @@ def size(count: int | None) -> str:
 
 
 def _row(table: Table, *cells: str | Text) -> None:
-    """Add a row; plain strings become Text, so that mail content is never read as rich markup."""
-    table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
+    """Add a row; plain strings become terminal-safe Text, never read as rich markup."""
+    table.add_row(*(cell if isinstance(cell, Text) else safe_text(cell) for cell in cells))
 
 
 def _table(title: str | None, *columns: str, **options: Any) -> Table:
@@ -182,7 +193,7 @@ def _detail_view(number: int, detail: Detail, *, headers: bool, max_lines: int |
     if detail.html is not None:
         _row(facts, "HTML", f"yes, {size(len(detail.html.encode()))} (shown here as its text part)")
     parts: list[RenderableType] = [facts, Text("")]
-    parts.append(Text(_shortened(detail.text, max_lines) or "(no text)"))
+    parts.append(safe_text(_shortened(detail.text, max_lines) or "(no text)"))
     if detail.attachments:
         files = _table(None, "File", "Type", "Size", "SHA-256", "Inline")
         for attachment in detail.attachments:
@@ -207,7 +218,7 @@ def _detail_view(number: int, detail: Detail, *, headers: bool, max_lines: int |
             _row(noticed, defect)
         parts += [Text(""), noticed]
     if headers:
-        parts += [Text(""), Panel(Text(detail.headers.rstrip()), title="Header", title_align="left")]
+        parts += [Text(""), Panel(safe_text(detail.headers.rstrip()), title="Header", title_align="left")]
     # As wide as its content: a short mail is not padded to the terminal's full width.
     return Panel(Group(*parts), title=f"Detail {number}", title_align="left", expand=False)
 
@@ -232,7 +243,7 @@ def record_view(record: Record, *, headers: bool = False, max_lines: int | None 
         _detail_view(number, detail, headers=headers, max_lines=max_lines)
         for number, detail in enumerate(record.details, 1)
     ]
-    return Group(Text(f"#{record.id} {record.title}", style="bold"), facts, *details)
+    return Group(safe_text(f"#{record.id} {record.title}", style="bold"), facts, *details)
 
 
 def _error_of(name: str, error: str | None) -> str:
@@ -284,13 +295,15 @@ def run_summary(reports: Sequence[RunReport], *, title: str | None = "Run report
     """
     lines: list[RenderableType] = [run_table(reports, title=title)]
     lines += [
-        Text(f"  {report.interface} skipped: {report.error}", style="yellow")
+        safe_text(f"  {report.interface} skipped: {report.error}", style="yellow")
         if report.busy
-        else Text(f"  {report.interface} failed: {_error_of(report.interface, report.error)}", style="red")
+        else safe_text(
+            f"  {report.interface} failed: {_error_of(report.interface, report.error)}", style="red"
+        )
         for report in reports
         if not report.ok
     ]
-    lines += [Text(f"  {note}", style="yellow") for note in run_notes(reports)]
+    lines += [safe_text(f"  {note}", style="yellow") for note in run_notes(reports)]
     return Group(*lines)
 
 
@@ -324,7 +337,7 @@ def interfaces_view(rows: Sequence[tuple[MailInterface, str, RunReport | None]])
                 f"{when(last.finished_at)}\n{age(last.finished_at)}\n", ("failed (see below)", "red")
             )
             error = _error_of(interface.name, last.error)
-            errors.append(Text(f"  {interface.name}: the last run failed: {error}", style="red"))
+            errors.append(safe_text(f"  {interface.name}: the last run failed: {error}", style="red"))
         security = interface.security.value + (", leave copy" if interface.keeps_messages else "")
         if interface.protocol is MailProtocol.IMAP:
             security = f"imap {interface.folder}, {interface.security.value}, after import: " + (
@@ -346,7 +359,11 @@ def check_line(check: ConnectionCheck, interface: MailInterface) -> Text:
     where = f"{interface.server}:{interface.effective_port}"
     if not check.ok:
         error = _error_of(check.interface, check.error)
-        return Text.assemble((f"{check.interface}: ", "bold"), ("FAILED", "bold red"), f" — {error}")
+        return Text.assemble(
+            (terminal_safe(f"{check.interface}: "), "bold"),
+            ("FAILED", "bold red"),
+            terminal_safe(f" — {error}"),
+        )
     secured = f"over {check.tls_version}" if check.tls_version else "without encryption"
     waiting = ""
     if check.message_count is not None and interface.protocol is MailProtocol.IMAP:
@@ -360,7 +377,9 @@ def check_line(check: ConnectionCheck, interface: MailInterface) -> Text:
         plural = "" if check.message_count == 1 else "s"
         waiting = f"; {check.message_count} message{plural} waiting ({size(check.mailbox_bytes)})"
     text = Text.assemble(
-        (f"{check.interface}: ", "bold"), ("OK", "bold green"), f" — logged in to {where} {secured}{waiting}"
+        (terminal_safe(f"{check.interface}: "), "bold"),
+        ("OK", "bold green"),
+        terminal_safe(f" — logged in to {where} {secured}{waiting}"),
     )
     if check.account is not None or check.token_expires_at is not None:
         expires = (
@@ -368,7 +387,7 @@ def check_line(check: ConnectionCheck, interface: MailInterface) -> Text:
         )
         text.append(f"\n  OAuth 2.0: signed in as {check.account or interface.login}{expires}")
     for warning in check.warnings:
-        text.append(f"\n  note: {warning}", style="yellow")
+        text.append(terminal_safe(f"\n  note: {warning}"), style="yellow")
     return text
 
 
@@ -400,5 +419,5 @@ def quarantine_panel(item: QuarantinedMessage, *, header_only: bool = True) -> R
     return Group(
         Text(f"Quarantined message {item.id}", style="bold"),
         facts,
-        Panel(Text(raw.rstrip()), title="Header" if header_only else "Raw message", title_align="left"),
+        Panel(safe_text(raw.rstrip()), title="Header" if header_only else "Raw message", title_align="left"),
     )

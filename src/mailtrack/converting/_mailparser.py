@@ -23,6 +23,7 @@ from ..config import ParseLimits
 from ..exceptions import ParseError
 from ..models import EmailAddress, IncomingMessage
 from ._defects import Defects
+from ._htmltext import html_to_text
 from ._mailtext import decode_header, one_line
 from ._mimescan import check_time, scan
 from ._outofline import parse
@@ -35,6 +36,8 @@ __all__ = ["MailParserConverter", "convert_message"]
 logging.getLogger("mailparser").addHandler(logging.NullHandler())
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
+#: Most characters of an HTML-only body that its text is made from (the HTML is kept whole).
+HTML_TEXT_CHARS = 2_000_000
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 #: The fields mail-parser reads (see the package docstring); it is given these alone.
@@ -62,6 +65,7 @@ class MailParserConverter:
       last line break) decoded as latin-1, which maps every byte to one character: no byte is
       lost, and ``headers.encode("latin-1")`` gives the bytes back.
     * ``text`` is every ``text/plain`` body part joined by a newline, line endings made ``\\n``;
+      a message with only HTML gets a plain-text rendering of it (links kept as text);
       ``html`` the ``text/html`` body part exactly as decoded, line endings untouched (several
       are joined by a newline), or ``None``.
     * Every other part is an attachment (inline images with a Content-ID too); a text part with
@@ -164,7 +168,7 @@ class _Conversion:
             reply_to=self._addresses("Reply-To", parser.reply_to),
             sent_at=self._sent_at(parser, message),
             received_at=self.received_at,
-            text="\n".join(texts),
+            text="\n".join(texts) if texts or not htmls else self._text_of_html(htmls),
             html="\n".join(htmls) if htmls else None,
             headers=self._header_block(structure.has_headers),
             header_fields=fields,
@@ -174,6 +178,19 @@ class _Conversion:
             defects=self.defects.result(),
             size=len(raw),
         )
+
+    def _text_of_html(self, htmls: list[str]) -> str:
+        """The text of a message that has only HTML (made by core code, see ``_htmltext``)."""
+        html = "\n".join(htmls)
+        if len(html) > HTML_TEXT_CHARS:
+            self.defects.add(
+                f"the HTML body has {len(html)} characters; "
+                f"its text was made from the first {HTML_TEXT_CHARS}"
+            )
+            html = html[:HTML_TEXT_CHARS]
+        text = html_to_text(html)
+        self._check_time("after making text of the HTML body")
+        return text
 
     # -- headers ---------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import re
 import socket
 import ssl
 
+from .._deadlines import DeadlineExceeded
 from ..exceptions import (
     AuthenticationError,
     FetchError,
@@ -113,6 +114,8 @@ def connection_error(
         handshake: whether *exc* came from a TLS handshake (then nothing was sent yet).
     """
     where = f"{server} port {port}"
+    if isinstance(exc, DeadlineExceeded):
+        return FetchError(f"{where}: {exc}; the session was ended without QUIT")
     if isinstance(exc, ssl.SSLError) and (handshake or isinstance(exc, ssl.SSLCertVerificationError)):
         return tls_error(exc, server=server, port=port)
     if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import attrs
 
+from .._deadlines import Deadline
 from ..config import MailInterface, Security
 from ..exceptions import AuthenticationError, FetchError, SecurityError, ServerBusyError
 from ..models import MessageInfo
@@ -149,8 +150,10 @@ class IMAPSession:
         return where(self.interface)
 
     def give(self, seconds: float) -> None:
-        """Allow the next step of the session *seconds* (the whole-step deadline; see ``Wire``)."""
+        """Allow the next step of the session *seconds* (the whole-step deadline; see ``Wire``),
+        and start a new reply on the wire's clock (its per-reply deadline counts from here)."""
         self.wire.deadline = time.monotonic() + seconds
+        self.wire.clock.start()
 
     # -- commands and responses --------------------------------------------------------------------
 
@@ -465,6 +468,8 @@ class IMAPSession:
             if remaining <= 0:
                 break
             self.wire.deadline = None  # waiting for mail is not a slow server
+            # An IDLE connection lives as long as the watch: run_timeout bounds runs, not it.
+            self.wire.clock.run = Deadline.never()
             if not self.wire.readable(remaining, wake=stop.fileno()):
                 continue
             self.give(4 * timeout)

@@ -14,9 +14,9 @@ import base64
 import logging
 
 from ..abc import TokenSource
-from ..auth import AccessToken
 from ..auth._scrub import scrub
 from ..auth._signin import ask_token, refused_twice
+from ..auth._tokens import AccessToken
 from ..auth.sasl import choose_mechanism, error_acknowledgement, initial_response, read_challenge
 from ..exceptions import AuthenticationError
 from ._errors import reply_code, reply_text
@@ -66,6 +66,8 @@ def _attempt(session: Session, mechanism: str, token: AccessToken) -> str | None
     wire = session.wire
     encoded = base64.b64encode(initial_response(mechanism, session.interface.login, token.value)).decode()
     secrets = (token.value, encoded)
+    for secret in secrets:  # #14's redaction of everything the server sends back
+        wire.secrets.add(secret)
     command = f"AUTH {mechanism} {encoded}"
     if len(command) + 2 <= _AUTH_LINE_LIMIT:
         wire.send(command)

@@ -11,14 +11,15 @@ import hashlib
 import logging
 import re
 import ssl
-from collections.abc import Iterator
 
 import attrs
 
+from .._deadlines import Deadline, ReplyClock
 from ..config import MailInterface, Security
 from ..exceptions import AuthenticationError, ConfigError, FetchError, SecurityError
 from ..models import MessageInfo
 from ._errors import ReplyTooLarge, WireError, connection_error, reply_code, reply_error, reply_text
+from ._listing import Listing, listing_of, parse_list, parse_uidl
 from ._pipeline import Pipeline, Window
 from ._probe import GREETING_WAIT, not_tls, plain_greeting, speaks_tls
 from ._wire import Reply, Wire
@@ -73,11 +74,14 @@ def open_wire(interface: MailInterface) -> tuple[Wire, ssl.SSLContext | None]:
     sent. Returns the wire and the TLS context (for STARTTLS later; ``None`` with ``NONE``)."""
     security = interface.security
     context = tls_context(interface) if security is not Security.NONE else None
+    limit = interface.run_timeout
+    run = Deadline.after(limit, f"the session (run_timeout {limit:g} s)" if limit else "the session")
+    clock = ReplyClock(timeout=interface.timeout, min_rate=interface.min_transfer_rate, run=run)
     try:
         wire = Wire.connect(
             interface.server,
             interface.effective_port,
-            timeout=interface.timeout,
+            clock=clock,
             tls=context if security is Security.SSL else None,
         )
     except OSError as exc:
@@ -113,7 +117,11 @@ class Session:
 
     @classmethod
     def connect(cls, interface: MailInterface) -> Session:
-        """Connect and, as the interface says, secure the connection; no login yet."""
+        """Connect and, as the interface says, secure the connection; no login yet.
+
+        The session's deadlines start now: ``run_timeout`` for all of it, and for each reply
+        ``timeout`` plus its size at ``min_transfer_rate``.
+        """
         security = interface.security
         wire, context = open_wire(interface)
         session = cls(interface=interface, wire=wire, greeting=Reply(line=b"-ERR"))
@@ -180,7 +188,7 @@ class Session:
         reply = self.wire.read_reply()
         if not reply.ok:
             return {}, False
-        block = self.wire.read_block(limit=LISTING_LIMIT)
+        block = self.wire.secrets.bytes(self.wire.read_block(limit=LISTING_LIMIT))
         capabilities: dict[str, tuple[str, ...]] = {}
         for line in block.decode("utf-8", "replace").splitlines():
             words = line.split()
@@ -192,6 +200,8 @@ class Session:
         """USER/PASS, or APOP when the interface says so."""
         interface = self.interface
         wire = self.wire
+        # From now on, whatever the server says comes back without the password.
+        wire.secrets.add(password)
         if interface.apop:
             timestamp = _APOP_TIMESTAMP.search(self.greeting.line)
             if timestamp is None:
@@ -200,6 +210,7 @@ class Session:
                     f"turn apop off to log in with USER and PASS"
                 )
             digest = hashlib.md5(timestamp.group(0) + password.encode("utf-8"), usedforsecurity=False)
+            wire.secrets.add(digest.hexdigest())
             wire.send(f"APOP {interface.login} {digest.hexdigest()}")
             self.expect_ok(wire.read_reply(), "the login", logging_in=True)
             return
@@ -219,54 +230,30 @@ class Session:
         except (IndexError, ValueError):
             return None, None
 
-    def listing(self) -> list[MessageInfo]:
-        """Every message UIDL and LIST both name, by number (see ``POP3Fetcher``)."""
+    def listing(self) -> Listing:
+        """Every message UIDL and LIST both name, by number, held compactly (see ``POP3Fetcher``)."""
         wire = self.wire
         # Pipelined, UIDL and LIST cost one round trip instead of two.
         pipelined = "PIPELINING" in self.capabilities
         wire.send(*(("UIDL", "LIST") if pipelined else ("UIDL",)))
         reply = wire.read_reply()
-        uids: dict[int, str] | None
+        uids = None
         if reply.ok:
-            uids = _parse_uidl(wire.read_block(limit=LISTING_LIMIT))
+            uids = parse_uidl(wire.read_block(limit=LISTING_LIMIT), wire.secrets)
         else:
             # A busy or broken mailbox says so with a response code; a plain -ERR means "no UIDL".
             if reply_code(reply.line) is not None:
                 self.expect_ok(reply, "UIDL (the unique IDs)")
             logger.info("%s: the server has no UIDL; messages are keyed by their content", self.where)
-            uids = None
         if not pipelined:
             wire.send("LIST")
         self.expect_ok(wire.read_reply(), "LIST (the mailbox listing)")
-        sizes = _parse_list(wire.read_block(limit=LISTING_LIMIT))
-        if uids is None:
-            return [MessageInfo(number=number, uid=None, size=size) for number, size in sorted(sizes.items())]
-        listing: list[MessageInfo] = []
-        seen: set[str] = set()
-        for number in sorted(sizes.keys() | uids.keys()):
-            uid, size = uids.get(number), sizes.get(number)
-            if uid is None or size is None:
-                logger.warning(
-                    "%s: message %d is missing from %s; it stays on the server for a later run",
-                    self.where,
-                    number,
-                    "UIDL" if uid is None else "LIST",
-                )
-            elif uid in seen:
-                logger.warning(
-                    "%s: message %d has the UID %r of an earlier message; it stays on the server",
-                    self.where,
-                    number,
-                    uid,
-                )
-            else:
-                seen.add(uid)
-                listing.append(MessageInfo(number=number, uid=uid, size=size))
-        return listing
+        sizes = parse_list(wire.read_block(limit=LISTING_LIMIT))
+        return listing_of(uids, sizes, self.where)
 
     def receive_message(self, info: MessageInfo) -> bytes:
         """Read the reply to ``RETR``: the message, bounded by twice ``max_message_bytes``."""
-        self.expect_ok(self.wire.read_reply(), f"to send message {info.number}")
+        self.expect_ok(self.wire.read_reply(expected=info.size), f"to send message {info.number}")
         limit = 2 * self.interface.max_message_bytes + RETR_SLACK
         try:
             return self.wire.read_block(limit=limit)
@@ -327,19 +314,3 @@ def tls_context(interface: MailInterface) -> ssl.SSLContext:
             f"{where(interface)}: the CA file {ca_file!r} (ca_file) cannot be used: {reason}; "
             "nothing was sent"
         ) from exc
-
-
-def _listing_lines(block: bytes) -> Iterator[tuple[int, bytes]]:
-    for line in block.split(b"\r\n"):
-        words = line.split()
-        if len(words) >= 2 and words[0].isdigit():
-            yield int(words[0]), words[1]
-
-
-def _parse_uidl(block: bytes) -> dict[int, str]:
-    # latin-1 keeps every byte: the same UID always gives the same ledger key.
-    return {number: uid.decode("latin-1") for number, uid in _listing_lines(block)}
-
-
-def _parse_list(block: bytes) -> dict[int, int]:
-    return {number: int(size) for number, size in _listing_lines(block) if size.isdigit()}

@@ -20,6 +20,8 @@ import time
 
 import attrs
 
+from .._deadlines import ReplyClock, recv_within
+from .._redaction import Redactor
 from ._errors import ReplyTooLarge, WireError
 from ._probe import greeting_arrives
 
@@ -55,25 +57,29 @@ class Wire:
     """A connected socket (plain or TLS) speaking a CRLF line protocol (POP3, IMAP)."""
 
     _sock: socket.socket
+    #: The deadlines of each reply and of the run (see :mod:`mailtrack._deadlines`).
+    clock: ReplyClock
     _buffer: bytearray = attrs.field(factory=bytearray, init=False)
     _closed: bool = attrs.field(default=False, init=False)
-    #: A :func:`time.monotonic` time after which no more is read (``None``: no limit beyond the
-    #: socket's timeout per read). A server that trickles a byte at a time stays under the timeout
-    #: of each read; this ends it. Set by the IMAP session for each of its steps; the deadlines of
-    #: issue #14 are meant to replace it.
+    #: The secrets sent on this connection: status lines come back with them taken out, so that
+    #: a server repeating the password cannot make mailtrack repeat it.
+    secrets: Redactor = attrs.field(factory=Redactor, init=False, repr=False)
+    #: A :func:`time.monotonic` time after which no more is read (``None``: none), besides
+    #: :attr:`clock`'s deadlines: the IMAP session sets one for each of its steps.
     deadline: float | None = attrs.field(default=None, init=False)
 
     @classmethod
-    def connect(cls, host: str, port: int, *, timeout: float, tls: ssl.SSLContext | None = None) -> Wire:
-        """Open a TCP connection (with implicit TLS when *tls* is given); nothing is sent."""
-        sock = socket.create_connection((host, port), timeout=timeout)
+    def connect(cls, host: str, port: int, *, clock: ReplyClock, tls: ssl.SSLContext | None = None) -> Wire:
+        """Open a TCP connection (with implicit TLS when *tls* is given) within *clock*'s
+        deadlines; nothing is sent."""
+        sock = socket.create_connection((host, port), timeout=clock.send_wait())
         if tls is not None:
             try:
                 sock = tls.wrap_socket(sock, server_hostname=host)
             except BaseException:
                 sock.close()
                 raise
-        return cls(sock)
+        return cls(sock, clock)
 
     # -- state --------------------------------------------------------------------------------
 
@@ -95,6 +101,7 @@ class Wire:
         """
         if self._buffer:
             raise WireError("the server sent unexpected data right after agreeing to STLS")
+        self._sock.settimeout(self.clock.send_wait())
         self._sock = context.wrap_socket(self._sock, server_hostname=host)
 
     def close(self) -> None:
@@ -111,6 +118,7 @@ class Wire:
 
     def send(self, *commands: str) -> None:
         """Send one or more command lines in a single write."""
+        self._sock.settimeout(self.clock.send_wait())
         self._sock.sendall(b"".join(command.encode("utf-8") + _CRLF for command in commands))
 
     # -- reading ------------------------------------------------------------------------------
@@ -122,7 +130,7 @@ class Wire:
     def _fill(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise WireError("the server took too long to send its reply (the session's deadline passed)")
-        chunk = self._sock.recv(_RECV_SIZE)
+        chunk = recv_within(self._sock, _RECV_SIZE, self.clock)
         if not chunk:
             raise WireError("the server closed the connection unexpectedly")
         self._buffer += chunk
@@ -141,18 +149,25 @@ class Wire:
             start = max(0, len(self._buffer) - 1)
             self._fill()
 
-    def read_reply(self, *, continuation: bool = False) -> Reply:
-        """Read one status line (with *continuation*, a SASL ``+ …`` line is one too, RFC 5034).
+    def read_reply(self, *, expected: int = 0, continuation: bool = False) -> Reply:
+        """Read one status line; the reply (with the data that may follow) is to carry about
+        *expected* bytes, which extends its deadline (see :class:`~mailtrack._deadlines.ReplyClock`).
+        With *continuation*, a SASL ``+ …`` line is a reply too (RFC 5034).
 
         Raises:
             WireError: the line is neither ``+OK`` nor ``-ERR``, too long, or the server closed.
+            DeadlineExceeded: the reply or the run took too long.
         """
+        self.clock.start(expected)
         line = self.read_line()
         if continuation and (line == b"+" or line.startswith(b"+ ")):
-            return Reply(line=line)
-        if not (line.startswith(b"+OK") or line.startswith(b"-ERR")):
-            raise WireError(f"the server sent something that is not a POP3 reply: {line[:80]!r}")
-        return Reply(line=line)
+            return Reply(line=line)  # a SASL challenge (base64): decoded and judged by the caller
+        for status in (b"+OK", b"-ERR"):
+            if line.startswith(status):
+                # The status itself is never redacted (a password "OK" must not break the protocol).
+                return Reply(line=status + self.secrets.bytes(line[len(status) :]))
+        line = self.secrets.bytes(line)
+        raise WireError(f"the server sent something that is not a POP3 reply: {line[:80]!r}")
 
     def readable(self, timeout: float, *, wake: int | None = None) -> bool:
         """Wait up to *timeout* seconds until the server sent something (an IMAP IDLE waits so);

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import attrs
 
 from ..abc import TokenSource
-from ..auth import AccessToken
 from ..auth._signin import ask_token
+from ..auth._tokens import AccessToken
 from ..config import MailInterface, Security
 from ..exceptions import FetchError, MailtrackError
 from ..models import ConnectionCheck, MessageInfo
@@ -49,12 +49,18 @@ class POP3Fetcher:
     TLS always verifies the certificate chain (against :attr:`~mailtrack.MailInterface.ca_file`,
     else the system's trust store) and the host name. The login is USER/PASS, or APOP when
     :attr:`~mailtrack.MailInterface.apop` is set. :attr:`~mailtrack.MailInterface.timeout`
-    bounds the connect and every single read and write.
+    bounds the connect and every single wait for the server; each reply as a whole has
+    twice ``timeout`` plus one second per :attr:`~mailtrack.MailInterface.min_transfer_rate` bytes it
+    carries, and the session :attr:`~mailtrack.MailInterface.run_timeout`: past a deadline the
+    session ends without QUIT, so the server keeps every message not yet imported.
 
-    Listing: every message the server names in both UIDL and LIST, by number. A message that
-    only one of the two names (a server whose mailbox changed between the two commands, or a
-    broken one) is left out of this run and stays on the server; so is a second message with a
-    UID already seen, because the UID is what the ledger remembers. A server without UIDL still
+    Listing: every message the server names in both UIDL and LIST, by number, held compactly
+    (some 16 bytes plus the UID per message). A message that only one of the two names (a
+    server whose mailbox changed between the two commands, or a broken one) is left out of this
+    run and stays on the server. A UID that RFC 1939 does not allow (control characters, spaces,
+    more than 70 characters) is replaced by ``uidl-sha256:`` and its digest, the same on every
+    run. (A second message with a UID already seen is left on the server by the importer,
+    because the UID is what the ledger remembers.) A server without UIDL still
     works: every :class:`~mailtrack.MessageInfo` then has ``uid=None`` and the importer keys the
     ledger by a digest of the content. That costs a lot with ``leave_copy``: the importer has to
     download every message on the server on every run to learn its digest.

@@ -9,6 +9,7 @@ before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from ..exceptions import RecordNotFoundError
@@ -24,7 +25,10 @@ from ..models import (
     SkipMessage,
 )
 
-__all__ = ["CommitSteps", "commit_action"]
+__all__ = ["CommitSteps", "FieldChanges", "commit_action", "field_changes"]
+
+#: Field name → (old value or None, new value).
+FieldChanges = dict[str, tuple[str | None, str]]
 
 
 class CommitSteps(Protocol):
@@ -36,14 +40,20 @@ class CommitSteps(Protocol):
     def detail_of(self, message_id: str) -> tuple[int, int] | None:
         """``(record_id, detail_id)`` of the detail with this Message-ID, or ``None``."""
 
-    def touch_record(self, record_id: int) -> bool:
-        """Move the record's ``updated_at`` to now; ``False`` when there is no such record."""
+    def touch_record(self, record_id: int, set_fields: Mapping[str, str]) -> FieldChanges | None:
+        """Move the record's ``updated_at`` to now and set *set_fields* on it; the fields that
+        changed (with their old values), or ``None`` when there is no such record."""
 
-    def open_record(self, action: CreateRecord) -> int:
-        """Write a new record; its ID."""
+    def open_record(self, action: CreateRecord, fields: Mapping[str, str]) -> int:
+        """Write a new record with *fields*; its ID."""
 
     def add_detail(
-        self, record_id: int, interface: str, message: IncomingMessage, message_class: MessageClass
+        self,
+        record_id: int,
+        interface: str,
+        message: IncomingMessage,
+        message_class: MessageClass,
+        field_changes: FieldChanges,
     ) -> int:
         """Write the message as a detail of the record, with its attachments; the detail's ID."""
 
@@ -70,16 +80,24 @@ def commit_action(steps: CommitSteps, interface: str, uid: str, action: ImportAc
         result = CommitResult(outcome=CommitOutcome.DUPLICATE, record_id=record_id, detail_id=detail_id)
         return _ledger(steps, interface, uid, result, action)
     if isinstance(action, AppendToRecord):
-        if not steps.touch_record(action.record_id):
+        changes = steps.touch_record(action.record_id, action.set_fields)
+        if changes is None:
             raise RecordNotFoundError(action.record_id)
         record_id, outcome = action.record_id, CommitOutcome.APPENDED
     elif isinstance(action, CreateRecord):
-        record_id, outcome = steps.open_record(action), CommitOutcome.CREATED
+        changes = field_changes(action.fields, action.set_fields)
+        record_id = steps.open_record(action, {**action.fields, **action.set_fields})
+        outcome = CommitOutcome.CREATED
     else:  # pragma: no cover - guarded by the type checker
         raise TypeError(f"unknown import action {type(action).__name__}")
-    detail_id = steps.add_detail(record_id, interface, action.message, action.message_class)
+    detail_id = steps.add_detail(record_id, interface, action.message, action.message_class, changes)
     result = CommitResult(outcome=outcome, record_id=record_id, detail_id=detail_id)
     return _ledger(steps, interface, uid, result, action)
+
+
+def field_changes(old: Mapping[str, str], new: Mapping[str, str]) -> FieldChanges:
+    """The fields of *new* whose values differ from *old*: name → ``(old value or None, new value)``."""
+    return {name: (old.get(name), value) for name, value in new.items() if old.get(name) != value}
 
 
 def _ledger(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -77,8 +77,10 @@ def new_detail(
     message: IncomingMessage,
     message_class: MessageClass,
     attachments: tuple[Attachment, ...] = (),
+    field_changes: Mapping[str, tuple[str | None, str]] | None = None,
 ) -> Detail:
-    """The detail a store keeps of *message*: its values, times in UTC, and *attachments*."""
+    """The detail a store keeps of *message*: its values, times in UTC, *attachments* and the
+    record fields it changed."""
     return Detail(
         id=detail_id,
         record_id=record_id,
@@ -97,6 +99,7 @@ def new_detail(
         interface=interface,
         defects=tuple(message.defects),
         refused_attachments=tuple(message.refused_attachments),
+        field_changes=dict(field_changes or {}),
     )
 
 
@@ -117,4 +120,5 @@ def record_of(row: Any, details: tuple[Detail, ...]) -> Record:
         created_at=row.created_at,
         updated_at=row.updated_at,
         details=details,
+        related=row.related_record_id,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -38,7 +38,7 @@ from ..models import (
     Record,
     RunReport,
 )
-from ._commit import commit_action
+from ._commit import FieldChanges, commit_action, field_changes
 from ._common import (
     as_utc,
     check_listing,
@@ -62,6 +62,7 @@ class _RecordRow:
     created_at: datetime
     updated_at: datetime
     detail_ids: list[int] = attrs.field(factory=list)
+    related_record_id: int | None = None
 
 
 @attrs.define
@@ -90,34 +91,42 @@ class _MemoryCommitSteps:
             return None
         return self.store._details[detail_id].record_id, detail_id
 
-    def touch_record(self, record_id: int) -> bool:
+    def touch_record(self, record_id: int, set_fields: Mapping[str, str]) -> FieldChanges | None:
         row = self.store._records.get(record_id)
         if row is None:
-            return False
+            return None
         row.updated_at = self.now
-        return True
+        changes = field_changes(row.fields, set_fields)
+        row.fields.update(set_fields)
+        return changes
 
-    def open_record(self, action: CreateRecord) -> int:
+    def open_record(self, action: CreateRecord, fields: Mapping[str, str]) -> int:
         row = _RecordRow(
             id=next(self.store._record_ids),
             project=action.project,
             title=action.title,
-            fields=dict(action.fields),
+            fields=dict(fields),
             created_at=self.now,
             updated_at=self.now,
+            related_record_id=action.related,
         )
         self.store._records[row.id] = row
         return row.id
 
     def add_detail(
-        self, record_id: int, interface: str, message: IncomingMessage, message_class: MessageClass
+        self,
+        record_id: int,
+        interface: str,
+        message: IncomingMessage,
+        message_class: MessageClass,
+        field_changes: FieldChanges,
     ) -> int:
         store = self.store
         attachments = tuple(
             stored_attachment(attachment, next(store._attachment_ids)) for attachment in message.attachments
         )
         detail = new_detail(
-            next(store._detail_ids), record_id, interface, message, message_class, attachments
+            next(store._detail_ids), record_id, interface, message, message_class, attachments, field_changes
         )
         store._records[record_id].detail_ids.append(detail.id)
         store._details[detail.id] = detail
@@ -161,6 +170,7 @@ class MemoryRecordStore(RecordStore):
     _interfaces: dict[str, MailInterface] = attrs.field(init=False, factory=dict)
     _runs: dict[str, list[RunReport]] = attrs.field(init=False, factory=dict)
     _leases: dict[str, _Lease] = attrs.field(init=False, factory=dict)
+    _attempts: dict[tuple[str, str], int] = attrs.field(init=False, factory=dict)
     _token_caches: dict[str, MemoryTokenCache] = attrs.field(init=False, factory=dict, repr=False)
     _record_ids: Iterator[int] = attrs.field(init=False, factory=_counter)
     _detail_ids: Iterator[int] = attrs.field(init=False, factory=_counter)
@@ -203,6 +213,20 @@ class MemoryRecordStore(RecordStore):
         with self._lock:
             digests = self._ledger_digests
             return {uid: digests[(interface, uid)] for uid in wanted if (interface, uid) in digests}
+
+    def conversion_attempts(self, interface: str, uids: Iterable[str]) -> dict[str, int]:
+        with self._lock:
+            return {uid: self._attempts[interface, uid] for uid in uids if (interface, uid) in self._attempts}
+
+    def add_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:
+        with self._lock:
+            for uid in dict.fromkeys(uids):  # a UID named twice is one attempt
+                self._attempts[interface, uid] = self._attempts.get((interface, uid), 0) + 1
+
+    def clear_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:
+        with self._lock:
+            for uid in uids:
+                self._attempts.pop((interface, uid), None)
 
     # -- records -------------------------------------------------------------------------------
 
@@ -266,6 +290,15 @@ class MemoryRecordStore(RecordStore):
             if detail_id is None:
                 return None
             return self._record(self._records[self._details[detail_id].record_id], load_content=True)
+
+    def record_ids_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, int]:
+        with self._lock:
+            found: dict[str, int] = {}
+            for message_id in message_ids:
+                detail_id = self._detail_by_message_id.get(message_id)
+                if detail_id is not None:
+                    found[message_id] = self._details[detail_id].record_id
+            return found
 
     def record_participants(self, record_id: int) -> set[str]:
         with self._lock:

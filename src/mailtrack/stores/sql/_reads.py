@@ -13,7 +13,7 @@ from ...exceptions import RecordNotFoundError
 from ...models import ContentDigest, Lease, QuarantinedMessage, Record, RunReport
 from .._common import as_utc
 from . import _schema as tables
-from ._rows import chunks, key, load_records, participants, quarantined, run_report, sha256
+from ._rows import chunks, key, load_records, participants, quarantined, rows_by_uid, run_report, sha256
 
 __all__ = [
     "attachment_content",
@@ -35,33 +35,18 @@ __all__ = [
 
 def imported_uids(conn: Connection, interface: str, uids: Iterable[str]) -> set[str]:
     """The subset of *uids* the ledger holds for *interface* (one query per 500 UIDs)."""
-    by_key = {key(uid): uid for uid in uids}
-    ledger = tables.ledger
-    found: set[str] = set()
-    for chunk in chunks(list(by_key)):
-        rows = conn.execute(
-            sa.select(ledger.c.uid).where(ledger.c.interface == interface, ledger.c.uid.in_(chunk))
-        )
-        found.update(by_key[row.uid] for row in rows)
-    return found
+    return {uid for uid, _row in rows_by_uid(conn, tables.ledger, interface, uids)}
 
 
 def ledger_digests(conn: Connection, interface: str, uids: Iterable[str]) -> dict[str, ContentDigest]:
     """The digests the ledger keeps for those of *uids* of *interface* it holds with one."""
-    by_key = {key(uid): uid for uid in uids}
     ledger = tables.ledger
     found: dict[str, ContentDigest] = {}
-    for chunk in chunks(list(by_key)):
-        rows = conn.execute(
-            sa.select(ledger.c.uid, ledger.c.content_sha256, ledger.c.listed_size).where(
-                ledger.c.interface == interface,
-                ledger.c.uid.in_(chunk),
-                ledger.c.content_sha256.is_not(None),
-            )
-        )
-        for row in rows:
-            size = None if row.listed_size is None else int(row.listed_size)
-            found[by_key[row.uid]] = ContentDigest(sha256=row.content_sha256, listed_size=size)
+    columns = (ledger.c.content_sha256, ledger.c.listed_size)
+    where = (ledger.c.content_sha256.is_not(None),)
+    for uid, row in rows_by_uid(conn, ledger, interface, uids, *columns, where=where):
+        size = None if row.listed_size is None else int(row.listed_size)
+        found[uid] = ContentDigest(sha256=row.content_sha256, listed_size=size)
     return found
 
 
@@ -109,6 +94,22 @@ def record_id_holding(conn: Connection, message_id: str) -> int | None:
     query = sa.select(details.c.record_id).where(details.c.message_id_sha256 == sha256(message_id))
     found = conn.execute(query).scalar_one_or_none()
     return None if found is None else int(found)
+
+
+def record_ids_holding(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]:
+    """Message-ID → the record holding its detail, for those found (by the indexed digest)."""
+    by_digest = {sha256(message_id): message_id for message_id in message_ids}
+    details = tables.details
+    found: dict[str, int] = {}
+    for chunk in chunks(list(by_digest)):
+        query = sa.select(details.c.message_id_sha256, details.c.message_id, details.c.record_id).where(
+            details.c.message_id_sha256.in_(chunk)
+        )
+        for digest, message_id, record_id in conn.execute(query):
+            wanted = by_digest.get(digest)
+            if wanted is not None and wanted == message_id:
+                found[wanted] = int(record_id)
+    return found
 
 
 def record_participants(conn: Connection, record_id: int) -> set[str]:

@@ -8,7 +8,7 @@ with their details and attachments in three queries per 500 records, however man
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -42,6 +42,7 @@ __all__ = [
     "participants",
     "quarantined",
     "run_report",
+    "rows_by_uid",
     "run_values",
     "sha256",
 ]
@@ -64,6 +65,25 @@ def key(value: str) -> str:
 def chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
+
+
+def rows_by_uid(
+    conn: Connection,
+    table: sa.Table,
+    interface: str,
+    uids: Iterable[str],
+    *columns: sa.ColumnElement[Any],
+    where: Sequence[sa.ColumnElement[bool]] = (),
+) -> Iterator[tuple[str, Row[Any]]]:
+    """The rows of *table* (keyed by ``interface`` and ``uid``) for those of *uids* it holds,
+    each with the UID as given (long ones are stored as a digest); one query per 500 UIDs."""
+    by_key = {key(uid): uid for uid in uids}
+    for chunk in chunks(list(by_key)):
+        query = sa.select(table.c.uid, *columns).where(
+            table.c.interface == interface, table.c.uid.in_(chunk), *where
+        )
+        for row in conn.execute(query):
+            yield by_key[row.uid], row
 
 
 def new_id(result: sa.CursorResult[Any]) -> int:
@@ -106,7 +126,7 @@ def participants(rows: Sequence[Any]) -> set[str]:
 
 def detail_values(detail: Detail) -> dict[str, Any]:
     """The row of a new detail (its ID and attachments are written apart)."""
-    return {
+    values = {
         "record_id": detail.record_id,
         "message_id": detail.message_id,
         "message_id_sha256": sha256(detail.message_id),
@@ -124,6 +144,9 @@ def detail_values(detail: Detail) -> dict[str, Any]:
         "defects": list(detail.defects) or None,
         "refused_attachments": [attrs.asdict(refused) for refused in detail.refused_attachments] or None,
     }
+    if detail.field_changes:  # left out when empty: each value costs the insert a bound parameter
+        values["field_changes"] = {name: list(change) for name, change in detail.field_changes.items()}
+    return values
 
 
 def _detail(row: Row[Any], attachments: tuple[Attachment, ...]) -> Detail:
@@ -145,6 +168,7 @@ def _detail(row: Row[Any], attachments: tuple[Attachment, ...]) -> Detail:
         interface=row.interface,
         defects=tuple(row.defects or ()),
         refused_attachments=tuple(RefusedAttachment(**data) for data in row.refused_attachments or ()),
+        field_changes={name: (old, new) for name, (old, new) in (row.field_changes or {}).items()},
     )
 
 

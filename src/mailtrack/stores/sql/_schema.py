@@ -136,6 +136,8 @@ records = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     # list_records(order="updated", updated_since=...) reads by it.
     sa.Column("updated_at", UTCDateTime(), nullable=False, index=True),
+    # The record this one was opened beside (Record.related); no foreign key: it may be deleted.
+    sa.Column("related_record_id", sa.Integer, nullable=True),
     **_TABLE_OPTIONS,
 )
 
@@ -169,6 +171,8 @@ details = sa.Table(
     # objects); NULL when there were none.
     sa.Column("defects", JSONText, nullable=True),
     sa.Column("refused_attachments", JSONText, nullable=True),
+    # The record fields the message changed: {name: [old or null, new]}, NULL when none.
+    sa.Column("field_changes", JSONText, nullable=True),
     **_TABLE_OPTIONS,
 )
 
@@ -226,6 +230,18 @@ quarantine = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("raw", BigBinary, nullable=False),
     sa.UniqueConstraint("interface", "uid"),
+    **_TABLE_OPTIONS,
+)
+
+#: Conversions that began and never finished, per message: a message that crashes the importer
+#: every time is quarantined after a few (revision 0003_issue14_attempts).
+attempts = sa.Table(
+    "mailtrack_attempts",
+    metadata,
+    _key("interface", primary_key=True),
+    _key("uid", primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("attempted_at", UTCDateTime(), nullable=False),
     **_TABLE_OPTIONS,
 )
 

@@ -30,6 +30,7 @@ from ...exceptions import (
 from ...models import CommitResult, ContentDigest, ImportAction, Lease, QuarantinedMessage, Record, RunReport
 from .._commit import commit_action
 from .._common import as_utc, check_listing, commit_overridden, utc_now
+from . import _attempts as attempts
 from . import _reads as reads
 from . import _schema as tables
 from . import _versions as versions
@@ -272,6 +273,18 @@ class SQLRecordStore(RecordStore):
         with self._db.reading("read the ledger") as conn:
             return reads.ledger_digests(conn, interface, uids)
 
+    def conversion_attempts(self, interface: str, uids: Iterable[str]) -> dict[str, int]:
+        """The attempt counts of *uids* that have any (one query per 500 UIDs)."""
+        with self._db.reading("read the conversion attempts") as conn:
+            return attempts.counts(conn, interface, uids)
+
+    def add_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:
+        now = self._now()
+        self._db.run("count conversion attempts", lambda conn: attempts.add(conn, interface, uids, now))
+
+    def clear_conversion_attempts(self, interface: str, uids: Sequence[str]) -> None:
+        self._db.run("clear conversion attempts", lambda conn: attempts.clear(conn, interface, uids))
+
     # -- records -------------------------------------------------------------------------------
 
     def get_record(self, record_id: int, *, load_content: bool = True) -> Record:
@@ -334,6 +347,12 @@ class SQLRecordStore(RecordStore):
             return self.get_record(record_id)
         except RecordNotFoundError:  # deleted in between
             return None
+
+    def record_ids_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, int]:
+        if not message_ids:
+            return {}
+        with self._db.reading("find records by Message-ID") as conn:
+            return reads.record_ids_holding(conn, message_ids)
 
     def record_participants(self, record_id: int) -> set[str]:
         with self._db.reading(f"read record #{record_id}") as conn:

@@ -3,6 +3,7 @@ quarantined message, and the lease rows."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ...models import CommitResult, ContentDigest, CreateRecord, IncomingMessage, MessageClass
+from .._commit import FieldChanges, field_changes
 from .._common import new_detail, stored_attachment
 from . import _schema as tables
 from ._rows import attachment_values, detail_values, key, ledger_values, new_id, sha256
@@ -45,29 +47,49 @@ class SQLCommitSteps:
         ).first()
         return None if found is None else (found.record_id, found.id)
 
-    def touch_record(self, record_id: int) -> bool:
+    def touch_record(self, record_id: int, set_fields: Mapping[str, str]) -> FieldChanges | None:
         records = tables.records
-        updated = self.conn.execute(
-            sa.update(records).where(records.c.id == record_id).values(updated_at=self.now)
-        )
-        return bool(updated.rowcount)
-
-    def open_record(self, action: CreateRecord) -> int:
-        inserted = self.conn.execute(
-            sa.insert(tables.records).values(
-                project=action.project,
-                title=action.title,
-                fields=dict(action.fields),
-                created_at=self.now,
-                updated_at=self.now,
+        if not set_fields:
+            updated = self.conn.execute(
+                sa.update(records).where(records.c.id == record_id).values(updated_at=self.now)
             )
+            return {} if updated.rowcount else None
+        # Read in the transaction that writes: the old values are the ones replaced.
+        old = self.conn.execute(
+            sa.select(records.c.fields).where(records.c.id == record_id).with_for_update()
+        ).scalar_one_or_none()
+        if old is None:
+            return None
+        fields = dict(old)
+        changes = field_changes(fields, set_fields)
+        fields.update(set_fields)
+        self.conn.execute(
+            sa.update(records).where(records.c.id == record_id).values(updated_at=self.now, fields=fields)
         )
+        return changes
+
+    def open_record(self, action: CreateRecord, fields: Mapping[str, str]) -> int:
+        values: dict[str, Any] = {
+            "project": action.project,
+            "title": action.title,
+            "fields": dict(fields),
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+        if action.related is not None:
+            values["related_record_id"] = action.related
+        inserted = self.conn.execute(sa.insert(tables.records).values(values))
         return new_id(inserted)
 
     def add_detail(
-        self, record_id: int, interface: str, message: IncomingMessage, message_class: MessageClass
+        self,
+        record_id: int,
+        interface: str,
+        message: IncomingMessage,
+        message_class: MessageClass,
+        field_changes: FieldChanges,
     ) -> int:
-        detail = new_detail(0, record_id, interface, message, message_class)
+        detail = new_detail(0, record_id, interface, message, message_class, field_changes=field_changes)
         detail_id = new_id(self.conn.execute(sa.insert(tables.details).values(detail_values(detail))))
         if message.attachments:
             self.conn.execute(

@@ -34,6 +34,22 @@ class CapabilitiesContract(ContractBase):
         )
         assert found == [(True, True)] * threads
 
+    def test_conversion_attempts_are_counted_until_cleared(self, store: RecordStore) -> None:
+        store.add_conversion_attempts("support", ["uid-1", "uid-2"])
+        store.add_conversion_attempts("support", ["uid-1"])
+        store.add_conversion_attempts("sales", ["uid-1"])
+        found = store.conversion_attempts("support", ["uid-1", "uid-2", "uid-3"])
+        if not self.provides(store, "conversion_attempts"):
+            assert found == {}
+            return
+        assert found == {"uid-1": 2, "uid-2": 1}
+        store.clear_conversion_attempts("support", ["uid-1", "uid-3"])
+        assert store.conversion_attempts("support", ["uid-1", "uid-2"]) == {"uid-2": 1}
+        assert store.conversion_attempts("sales", ["uid-1"]) == {"uid-1": 1}
+        long_uid = "u" * 300  # longer than a key column
+        store.add_conversion_attempts("support", [long_uid, long_uid])
+        assert store.conversion_attempts("support", [long_uid]) == {long_uid: 1}
+
     def test_next_record_ids_are_the_ids_the_next_records_get(self, store: RecordStore) -> None:
         store.commit("support", "uid-0", create_action())
         ids = store.next_record_ids(3)

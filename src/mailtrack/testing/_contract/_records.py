@@ -322,6 +322,63 @@ class RecordsContract(ContractBase):
         assert store.find_record_by_message_id("missing@example.com") is None
         assert store.find_record_by_message_id("ONE@example.com") is None  # Message-IDs are exact
 
+    def test_a_record_keeps_the_record_it_was_opened_beside(self, store: RecordStore) -> None:
+        first = store.commit("support", "uid-1", create_action())
+        assert first.record_id is not None
+        action = attrs.evolve(
+            create_action(make_incoming(message_id="two@example.com")), related=first.record_id
+        )
+        second = store.commit("support", "uid-2", action)
+        assert second.record_id is not None
+        assert store.get_record(second.record_id).related == first.record_id
+        assert store.get_record(first.record_id).related is None
+        assert {record.id: record.related for record in store.list_records()}[
+            second.record_id
+        ] == first.record_id
+
+    def test_fields_a_message_sets_are_changed_and_recorded_on_its_detail(self, store: RecordStore) -> None:
+        opened = attrs.evolve(
+            create_action(fields={"priority": "normal", "queue": "it"}),
+            set_fields={"priority": "high", "queue": "it"},
+        )
+        record_id = store.commit("support", "uid-1", opened).record_id
+        assert record_id is not None
+        record = store.get_record(record_id)
+        assert dict(record.fields) == {"priority": "high", "queue": "it"}
+        assert dict(record.details[0].field_changes) == {"priority": ("normal", "high")}
+
+        append = attrs.evolve(
+            append_action(record_id, make_incoming(message_id="two@example.com")),
+            set_fields={"status": "closed", "priority": "high"},
+        )
+        store.commit("support", "uid-2", append)
+        store.commit(
+            "support", "uid-3", append_action(record_id, make_incoming(message_id="three@example.com"))
+        )
+        record = store.get_record(record_id)
+        assert dict(record.fields) == {"priority": "high", "queue": "it", "status": "closed"}
+        changes = [dict(detail.field_changes) for detail in record.details]
+        assert changes == [{"priority": ("normal", "high")}, {"status": (None, "closed")}, {}]
+
+    def test_record_ids_by_message_ids(self, store: RecordStore) -> None:
+        first = store.commit("support", "uid-1", create_action(make_incoming(message_id="one@example.com")))
+        second = store.commit(
+            "support", "uid-2", create_action(make_incoming(message_id="other@example.com"))
+        )
+        assert first.record_id is not None
+        assert second.record_id is not None
+        store.commit(
+            "support", "uid-3", append_action(first.record_id, make_incoming(message_id="two@example.com"))
+        )
+        asked = ["two@example.com", "missing@example.com", "ONE@example.com", "other@example.com", "x" * 5000]
+        assert store.record_ids_by_message_ids(asked) == {
+            "two@example.com": first.record_id,
+            "other@example.com": second.record_id,
+        }
+        assert store.record_ids_by_message_ids([]) == {}
+        many = [f"{n}@example.com" for n in range(3000)] + ["one@example.com"]
+        assert store.record_ids_by_message_ids(many) == {"one@example.com": first.record_id}
+
     def test_record_participants(self, store: RecordStore) -> None:
         first = store.commit(
             "support",

@@ -6,7 +6,7 @@ detail keeps besides the mail: its defects and the attachments its interface ref
   list of objects), both ``NULL`` for the details written before (nothing was kept then).
 
 Revision ID: 0004_issue18a_defects_updated
-Revises: 0002_ledger_digest
+Revises: 0003_issue14_attempts
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_issue18a_defects_updated"
-down_revision: str | None = "0002_ledger_digest"
+down_revision: str | None = "0003_issue14_attempts"
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@ by compare-and-swap on ``generation``, and the short lease of the worker that is
 token. A new, empty table: nothing to fill.
 
 Revision ID: 0007_issue10_oauth_tokens
-Revises: 0005_issue18b_run_counts
+Revises: 0006_issue13_related_fields
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql, postgresql
 
 revision = "0007_issue10_oauth_tokens"
-down_revision: str | None = "0005_issue18b_run_counts"
+down_revision: str | None = "0006_issue13_related_fields"
 branch_labels = None
 depends_on = None
 
