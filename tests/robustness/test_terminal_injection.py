@@ -179,6 +179,15 @@ def test_commands_showing_stored_text_write_no_control_to_the_terminal(
         assert "\\x9b31m" in output  # the header's C1 byte, escaped
 
 
+def test_explain_writes_no_control_to_the_terminal(workdir: Path) -> None:
+    (workdir / "hostile.eml").write_bytes(hostile_message())
+    output = under_pty(workdir, "explain", "hostile.eml", "--interface", "support")
+    assert_inert(output)
+    record(bad_inputs=1)
+    assert "\\u202e" in output  # the subject's bidi control, shown escaped
+    assert "already a detail of #1" in output  # imported by the fixture's run
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import click
 from rich.table import Table
-from rich.text import Text
 
 from .._importing.explaining import Explanation
 from ._app import App, fail, pass_app
-from ._render import print_json
+from ._render import print_json, safe_text
 from ._run import make_importer
 
 __all__ = ["explain"]
@@ -51,7 +50,7 @@ def explanation_view(told: Explanation) -> Table:
     grid.add_column()
 
     def row(label: str, value: str) -> None:
-        grid.add_row(label, Text(value))
+        grid.add_row(label, safe_text(value))
 
     row("Interface", told.interface)
     if told.message_class is not None:
@@ -65,5 +64,5 @@ def explanation_view(told: Explanation) -> Table:
         row("Field", f"{field_name}: {old!r} → {new!r}")
     for number, line in enumerate(told.notes):
         row("Notes" if number == 0 else "", line)
-    grid.add_row("Action", Text(told.summary, style="bold"))
+    grid.add_row("Action", safe_text(told.summary, style="bold"))
     return grid
