@@ -8,16 +8,17 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
+from _webpages import SAVED, csrf, make_app
 from mailtrack import MemoryRecordStore, Security
 from mailtrack.exceptions import InterfaceNotFoundError
 from mailtrack.testing import POP3TestServer, build_message
 
-from conftest import SAVED, csrf, make_app
-
 
 @pytest.fixture
 def server() -> Iterator[POP3TestServer]:
-    with POP3TestServer([build_message(subject="Hello from the form")], user="help", password="right-pw") as running:
+    with POP3TestServer(
+        [build_message(subject="Hello from the form")], user="help", password="right-pw"
+    ) as running:
         yield running
 
 
@@ -52,7 +53,9 @@ def _store(client: TestClient) -> MemoryRecordStore:
     return store
 
 
-def test_a_wrong_password_shows_the_error_and_saves_nothing(empty: TestClient, server: POP3TestServer) -> None:
+def test_a_wrong_password_shows_the_error_and_saves_nothing(
+    empty: TestClient, server: POP3TestServer
+) -> None:
     token = csrf(empty.get("/interfaces/new").text)
     step_two = empty.post("/interfaces/test", data={"csrf_token": token, **_connection(server, "wrong-pw")})
     assert step_two.status_code == 200
@@ -94,8 +97,18 @@ def test_the_right_password_passes_the_test_and_saves_project_and_defaults(
     listed = empty.post("/interfaces/save", data=data)
     assert "Saved helpdesk." in listed.text
     saved = _store(empty).get_interface("helpdesk")
-    assert (saved.server, saved.port, saved.login, saved.password) == ("127.0.0.1", server.port, "help", "right-pw")
-    assert (saved.security, saved.leave_copy, saved.enabled, saved.project) == (Security.NONE, True, True, "help")
+    assert (saved.server, saved.port, saved.login, saved.password) == (
+        "127.0.0.1",
+        server.port,
+        "help",
+        "right-pw",
+    )
+    assert (saved.security, saved.leave_copy, saved.enabled, saved.project) == (
+        Security.NONE,
+        True,
+        True,
+        "help",
+    )
     assert dict(saved.defaults) == {"priority": "high", "queue": "first line"}
 
 
@@ -121,7 +134,9 @@ def test_bad_settings_are_named_and_nothing_is_tested(
     empty: TestClient, server: POP3TestServer, change: dict[str, str], message: str
 ) -> None:
     token = csrf(empty.get("/interfaces/new").text)
-    response = empty.post("/interfaces/test", data={"csrf_token": token, **_connection(server, "right-pw", **change)})
+    response = empty.post(
+        "/interfaces/test", data={"csrf_token": token, **_connection(server, "right-pw", **change)}
+    )
     assert response.status_code == 400
     assert message in response.text
     assert "right-pw" not in response.text
@@ -131,7 +146,12 @@ def test_bad_settings_are_named_and_nothing_is_tested(
 def test_bad_default_fields_are_named(empty: TestClient, server: POP3TestServer) -> None:
     token = csrf(empty.get("/interfaces/new").text)
     step_two = empty.post("/interfaces/test", data={"csrf_token": token, **_connection(server, "right-pw")})
-    data = {"csrf_token": token, "draft": _draft(step_two.text), "project": "help", "defaults": "ok = 1\nno equals"}
+    data = {
+        "csrf_token": token,
+        "draft": _draft(step_two.text),
+        "project": "help",
+        "defaults": "ok = 1\nno equals",
+    }
     response = empty.post("/interfaces/save", data=data)
     assert response.status_code == 400
     assert "line 2" in response.text
@@ -162,7 +182,9 @@ def test_an_edit_can_rename(client: TestClient, server: POP3TestServer) -> None:
     token = csrf(client.get("/interfaces/support/edit").text)
     data = {**_connection(server, "right-pw"), "original": "support", "name": "helpdesk", "csrf_token": token}
     step_two = client.post("/interfaces/test", data=data)
-    client.post("/interfaces/save", data={"csrf_token": token, "draft": _draft(step_two.text), "project": "x"})
+    client.post(
+        "/interfaces/save", data={"csrf_token": token, "draft": _draft(step_two.text), "project": "x"}
+    )
     assert [i.name for i in _store(client).list_interfaces()] == ["helpdesk"]
 
 

@@ -6,10 +6,9 @@ from datetime import datetime
 
 from starlette.testclient import TestClient
 
+from _webpages import csrf, make_app
 from mailtrack import Importer, IncomingMessage, MemoryRecordStore
 from mailtrack.testing import build_message
-
-from conftest import csrf, make_app
 
 
 def test_the_list_shows_each_message_with_its_reason(client: TestClient) -> None:
@@ -26,7 +25,9 @@ def test_download_as_eml_is_byte_identical(client: TestClient, filled: MemoryRec
     assert response.headers["content-type"] == "message/rfc822"
 
 
-def test_retry_imports_the_message_and_it_leaves_the_quarantine(client: TestClient, filled: MemoryRecordStore) -> None:
+def test_retry_imports_the_message_and_it_leaves_the_quarantine(
+    client: TestClient, filled: MemoryRecordStore
+) -> None:
     page = client.post("/quarantine/1/retry", data={"csrf_token": csrf(client.get("/quarantine").text)}).text
     assert "Message 1 was imported." in page
     assert "The quarantine is empty." in page
@@ -41,7 +42,9 @@ class _StillBroken:
 def test_a_retry_that_fails_again_says_why_and_keeps_the_message(filled: MemoryRecordStore) -> None:
     importer = Importer(store=filled, converter=_StillBroken())
     with TestClient(make_app(filled, importer=importer)) as client:
-        response = client.post("/quarantine/1/retry", data={"csrf_token": csrf(client.get("/quarantine").text)})
+        response = client.post(
+            "/quarantine/1/retry", data={"csrf_token": csrf(client.get("/quarantine").text)}
+        )
     assert response.status_code == 409
     assert "Message 1 still cannot be imported" in response.text
     assert "still broken &lt;b&gt;here&lt;/b&gt;" in response.text
@@ -51,7 +54,9 @@ def test_a_retry_that_fails_again_says_why_and_keeps_the_message(filled: MemoryR
 def test_a_retry_of_a_message_whose_interface_is_gone_says_so(filled: MemoryRecordStore) -> None:
     filled.quarantine("gone", "uid-g", build_message(subject="Orphan"), "boom")
     with TestClient(make_app(filled)) as client:
-        response = client.post("/quarantine/2/retry", data={"csrf_token": csrf(client.get("/quarantine").text)})
+        response = client.post(
+            "/quarantine/2/retry", data={"csrf_token": csrf(client.get("/quarantine").text)}
+        )
     assert "interface &#39;gone&#39; is no longer configured" in response.text
     assert len(filled.list_quarantined()) == 2
 

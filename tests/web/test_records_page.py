@@ -10,23 +10,26 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
+from _webpages import PNG, REPORT, fill, make_app
 from mailtrack import MemoryRecordStore, RecordStore
 from mailtrack.stores import SQLRecordStore
 from mailtrack.web._records import FRAME_POLICY, content_disposition, text_blocks
 
-from conftest import PNG, REPORT, fill, make_app
-
 
 def test_the_record_page_shows_the_details_in_order(client: TestClient) -> None:
     page = client.get("/records/1").text
-    positions = [page.index(marker) for marker in ("From: Alice", "Date: ", "New text", "/html", "report.pdf")]
+    positions = [
+        page.index(marker) for marker in ("From: Alice", "Date: ", "New text", "/html", "report.pdf")
+    ]
     assert positions == sorted(positions)
     assert "View Header" in page
 
 
 def test_quoted_history_is_folded(client: TestClient) -> None:
     page = client.get("/records/1").text
-    assert re.search(r"<details class=\"quoted\"><summary>Quoted text \(2 lines\)</summary><pre>&gt; quoted", page)
+    assert re.search(
+        r"<details class=\"quoted\"><summary>Quoted text \(2 lines\)</summary><pre>&gt; quoted", page
+    )
 
 
 def test_text_blocks() -> None:
@@ -93,7 +96,13 @@ def test_an_inline_image_is_served_for_the_frame(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/records/2", "/records/x", "/records/1/details/9/html", "/records/1/details/9/headers", "/records/1/attachments/9"],
+    [
+        "/records/2",
+        "/records/x",
+        "/records/1/details/9/html",
+        "/records/1/details/9/headers",
+        "/records/1/attachments/9",
+    ],
 )
 def test_unknown_records_details_and_attachments_are_404(client: TestClient, path: str) -> None:
     response = client.get(path)
@@ -108,7 +117,9 @@ def test_an_attachment_of_another_record_is_not_served_under_this_one() -> None:
     from mailtrack.testing import FakeMailbox, build_message
 
     interface = MailInterface(name="other", server="pop.example.com", login="x")
-    Importer(store=store, fetcher_factory=FakeMailbox([build_message(subject="Second")]).fetcher).run(interface)
+    Importer(store=store, fetcher_factory=FakeMailbox([build_message(subject="Second")]).fetcher).run(
+        interface
+    )
     with TestClient(make_app(store)) as client:
         assert client.get("/records/2/attachments/2").status_code == 404
         assert client.get("/records/1/attachments/2").status_code == 200
@@ -126,9 +137,7 @@ def _records(store: RecordStore, count: int) -> None:
     from mailtrack.testing import FakeMailbox, build_message
 
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    messages = [
-        build_message(subject=f"Request {n}", date=start + timedelta(hours=n)) for n in range(count)
-    ]
+    messages = [build_message(subject=f"Request {n}", date=start + timedelta(hours=n)) for n in range(count)]
     for project in ("alpha", "beta"):
         interface = MailInterface(name=project, server="pop.example.com", login="x", project=project)
         store.save_interface(interface)
@@ -180,7 +189,9 @@ def test_mounted_under_a_prefix_links_and_cookie_follow_it(filled: MemoryRecordS
         token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/mail/").text)
         assert token is not None
         deleted = client.post(
-            "/admin/mail/interfaces/support/delete", data={"csrf_token": token.group(1)}, follow_redirects=False
+            "/admin/mail/interfaces/support/delete",
+            data={"csrf_token": token.group(1)},
+            follow_redirects=False,
         )
         assert deleted.headers["location"] == "/admin/mail/?notice=deleted:support"
         assert client.get("/admin/mail/static/style.css").status_code == 200

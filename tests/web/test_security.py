@@ -8,10 +8,9 @@ import pytest
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
+from _webpages import SAVED, csrf, make_app
 from mailtrack import MemoryRecordStore
 from mailtrack.web import TokenAuthorization
-
-from conftest import SAVED, csrf, make_app
 
 # Every route of the application with a path that reaches it (the test below checks the list is whole).
 GET_ROUTES = {
@@ -44,7 +43,11 @@ ALL = [("GET", path) for path in GET_ROUTES.values()] + [("POST", path) for path
 
 def test_the_lists_name_every_route(filled: MemoryRecordStore) -> None:
     app = make_app(filled)
-    gets = {r.name for r in app.routes if isinstance(r, Mount) or (isinstance(r, Route) and "GET" in (r.methods or ()))}
+    gets = {
+        r.name
+        for r in app.routes
+        if isinstance(r, Mount) or (isinstance(r, Route) and "GET" in (r.methods or ()))
+    }
     posts = {r.name for r in app.routes if isinstance(r, Route) and "POST" in (r.methods or ())}
     assert gets == set(GET_ROUTES)
     assert posts == set(POST_ROUTES)
@@ -56,7 +59,9 @@ def test_every_get_route_answers_an_authorized_request(client: TestClient) -> No
 
 
 @pytest.mark.parametrize(("method", "path"), ALL)
-def test_every_route_refuses_an_unauthorized_request(filled: MemoryRecordStore, method: str, path: str) -> None:
+def test_every_route_refuses_an_unauthorized_request(
+    filled: MemoryRecordStore, method: str, path: str
+) -> None:
     seen = []
 
     def refuse(request: object) -> bool:
@@ -107,7 +112,9 @@ def test_a_coroutine_authorize_is_awaited(filled: MemoryRecordStore, user: objec
 
 @pytest.mark.parametrize("path", POST_ROUTES.values())
 @pytest.mark.parametrize("token", [None, "", "forged-token-forged-token-forged-token"])
-def test_every_form_refuses_a_missing_or_wrong_csrf_token(client: TestClient, path: str, token: str | None) -> None:
+def test_every_form_refuses_a_missing_or_wrong_csrf_token(
+    client: TestClient, path: str, token: str | None
+) -> None:
     client.get("/")  # the CSRF cookie
     data = {} if token is None else {"csrf_token": token}
     response = client.post(path, data=data)
@@ -127,7 +134,8 @@ def test_a_form_without_the_cookie_is_refused(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}]
+    "headers",
+    [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}],
 )
 def test_a_form_sent_from_another_site_is_refused(client: TestClient, headers: dict[str, str]) -> None:
     token = csrf(client.get("/interfaces/support/delete").text)

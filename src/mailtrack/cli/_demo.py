@@ -15,6 +15,7 @@ from ._app import App, pass_app
 from ._progress import RunMonitor
 from ._render import quarantine_table, record_view, records_table, run_summary
 from ._run import make_importer, run_interfaces
+from ._web import TOKEN_ENV, serve_pages
 
 __all__ = ["DEMO_DB", "demo"]
 
@@ -31,13 +32,26 @@ DEMO_DB = "mailtrack-demo.db"
     show_default=True,
     help="SQLite file to import into (kept, so that a second run can show that nothing is imported twice).",
 )
+@click.option(
+    "--web", "show_web", is_flag=True, help="Then serve the pages on 127.0.0.1 to look at the demo's records."
+)
+@click.option(
+    "--port",
+    default=8025,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The pages' port (with --web).",
+)
 @pass_app
-def demo(app: App, db_path: Path) -> None:
+def demo(app: App, db_path: Path, show_web: bool, port: int) -> None:
     """Import a bundled set of sample messages from a local POP3 test server into SQLite.
 
     The messages are new requests, follow-ups naming #ID, HTML, attachments, an inline image,
     ISO-8859-1 text, an auto-reply, a broken message and a hostile one (quarantined). Run it
     twice: the second run imports nothing, because the store's ledger remembers every message.
+
+    With --web, the pages (`mailtrack web`) then show the demo store in your browser; the
+    password is printed (or taken from MAILTRACK_WEB_TOKEN).
     """
     from ..testing import POP3TestServer
 
@@ -94,3 +108,14 @@ def demo(app: App, db_path: Path) -> None:
     )
     if not report.ok:
         raise click.exceptions.Exit(1)
+    if show_web:
+        _serve_demo(app, store_url, port)
+
+
+def _serve_demo(app: App, store_url: str, port: int) -> None:
+    import os
+
+    token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(12)
+    app.console.print(f"\nServing the demo store's pages; sign in with user name demo and password {token}")
+    with store_from_url(store_url) as store:
+        serve_pages(app, store, token=token, host="127.0.0.1", port=port, user="demo", open_browser=True)

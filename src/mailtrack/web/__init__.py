@@ -19,6 +19,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,8 +35,9 @@ from ..importer import Importer
 from . import _interfaces, _quarantine, _records
 from ._pages import Site, make_templates, render
 from ._security import Authorize, Guard, TokenAuthorization
+from ._serve import serve
 
-__all__ = ["Authorize", "TokenAuthorization", "create_app"]
+__all__ = ["Authorize", "TokenAuthorization", "create_app", "serve"]
 
 
 async def _error(request: Request, exc: Exception) -> Response:
@@ -42,7 +46,9 @@ async def _error(request: Request, exc: Exception) -> Response:
         from starlette.responses import PlainTextResponse
 
         return PlainTextResponse(exc.detail, status_code=exc.status_code)
-    return render(request, "error.html", {"status": exc.status_code, "message": exc.detail}, status=exc.status_code)
+    return render(
+        request, "error.html", {"status": exc.status_code, "message": exc.detail}, status=exc.status_code
+    )
 
 
 def create_app(
@@ -88,6 +94,13 @@ def create_app(
         page_size=page_size,
     )
     static = StaticFiles(packages=[("mailtrack.web", "static")])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        # Shutdown: a "Run now" in progress commits what it converted and ends.
+        site.importer.stop()
+
     app = Starlette(
         routes=[
             *_interfaces.routes,
@@ -96,6 +109,9 @@ def create_app(
             Mount("/static", app=static, name="static"),
         ],
         exception_handlers={HTTPException: _error},
+        lifespan=lifespan,
+        # The forms are small; a larger body is refused before it is read.
+        max_body_size=1024 * 1024,
     )
     app.state.mailtrack = site
     app.add_middleware(Guard, authorize=authorize, frame_ancestors=frame_ancestors)

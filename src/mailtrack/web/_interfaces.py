@@ -165,7 +165,7 @@ async def test_interface(request: Request) -> Response:
     """Step one's "Next": test the connection with the settings typed, then ask for step two."""
     form = await checked_form(request)
     found = site(request)
-    shown = {key: _text(form, key) for key in form if key != "password"}
+    shown: dict[str, Any] = {key: _text(form, key) for key in form if key != "password"}
     shown.update({flag: form.get(flag) == "on" for flag in _FLAGS})
     try:
         interface, original = await run_in_threadpool(_interface_from, found, form)
@@ -174,7 +174,9 @@ async def test_interface(request: Request) -> Response:
     check = await run_in_threadpool(found.importer.check, interface)
     import time
 
-    key = found.drafts.add(Draft(interface=interface, original=original, passed=check.ok, created=time.monotonic()))
+    key = found.drafts.add(
+        Draft(interface=interface, original=original, passed=check.ok, created=time.monotonic())
+    )
     return _step_two(request, key, found.drafts.get(key), check_in_words(check))
 
 
@@ -265,12 +267,14 @@ async def delete_interface(request: Request) -> Response:
 
 
 async def run_now(request: Request) -> Response:
-    """"Run now": one pass over the mailbox, then back to the list, which shows the run."""
+    """ "Run now": one pass over the mailbox, then back to the list, which shows the run."""
     await checked_form(request)
     found = site(request)
     interface = _any_interface(found, request.path_params["name"])
     report = await run_in_threadpool(found.importer.run, interface)
-    return redirect(request, "interfaces", query=f"notice={'ran' if report.ok else 'failed'}:{interface.name}")
+    return redirect(
+        request, "interfaces", query=f"notice={'ran' if report.ok else 'failed'}:{interface.name}"
+    )
 
 
 routes = [

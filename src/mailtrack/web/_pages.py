@@ -113,7 +113,9 @@ def make_templates() -> Jinja2Templates:
     return Jinja2Templates(env=environment)
 
 
-def render(request: Request, name: str, context: Mapping[str, Any] | None = None, *, status: int = 200) -> Response:
+def render(
+    request: Request, name: str, context: Mapping[str, Any] | None = None, *, status: int = 200
+) -> Response:
     """The page *name* with *context*, the CSRF token and ``url(name, **params)`` available."""
 
     def url(route: str, **params: Any) -> str:

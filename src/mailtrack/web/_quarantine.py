@@ -30,7 +30,10 @@ async def _page(request: Request, *, error: str | None = None) -> Response:
     items = await run_in_threadpool(site(request).store.list_quarantined)
     notice = request.query_params.get("notice")
     return render(
-        request, "quarantine.html", {"items": items, "notice": notice, "error": error}, status=409 if error else 200
+        request,
+        "quarantine.html",
+        {"items": items, "notice": notice, "error": error},
+        status=409 if error else 200,
     )
 
 

@@ -31,7 +31,9 @@ _INLINE_IMAGES = frozenset({"image/png", "image/gif", "image/jpeg", "image/webp"
 def content_disposition(disposition: str, filename: str) -> str:
     """A ``Content-Disposition`` value with an ASCII fallback and the UTF-8 name (RFC 6266)."""
     fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\%;' else "_" for ch in filename)
-    return f"{disposition}; filename=\"{fallback or 'download'}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return (
+        f"{disposition}; filename=\"{fallback or 'download'}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    )
 
 
 def text_blocks(text: str) -> list[dict[str, Any]]:
@@ -77,7 +79,9 @@ async def records(request: Request) -> Response:
     listed = await run_in_threadpool(
         found.store.list_records, project, limit=size + 1, offset=(page - 1) * size, order="updated"
     )
-    projects = sorted({i.project for i in found.config.interfaces} | {i.project for i in found.store.list_interfaces()})
+    projects = sorted(
+        {i.project for i in found.config.interfaces} | {i.project for i in found.store.list_interfaces()}
+    )
     return render(
         request,
         "records.html",
@@ -111,7 +115,7 @@ async def detail_html(request: Request) -> Response:
 
 
 async def headers(request: Request) -> Response:
-    """"View Header": the raw header block as sent, as text."""
+    """ "View Header": the raw header block as sent, as text."""
     shown = await run_in_threadpool(_record, request)
     detail = _detail(shown, request.path_params["detail_id"])
     return render(request, "headers.html", {"record": shown, "detail": detail})

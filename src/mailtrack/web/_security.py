@@ -191,4 +191,3 @@ def _with_headers(send: Send, add: Callable[[MutableHeaders], None]) -> Send:
         await send(message)
 
     return sending
-
