@@ -167,7 +167,9 @@ def test_every_page_has_the_security_headers(client: TestClient, path: str) -> N
     assert "frame-ancestors" in policy or "sandbox" in policy
     assert "script-src" not in policy  # nothing may run: default-src 'none' covers scripts
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert (
+        response.headers["referrer-policy"] == "same-origin"
+    )  # not no-referrer: forms then send Origin: null
 
 
 def test_the_refusals_have_the_security_headers(filled: MemoryRecordStore) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import attrs
@@ -172,7 +173,6 @@ async def test_interface(request: Request) -> Response:
     except ConfigError as exc:
         return _step_one(request, shown, error=str(exc))
     check = await run_in_threadpool(found.importer.check, interface)
-    import time
 
     key = found.drafts.add(
         Draft(interface=interface, original=original, passed=check.ok, created=time.monotonic())

@@ -12,7 +12,7 @@ from ..config import MailInterface
 from ..exceptions import InterfaceNotFoundError, MailtrackError, QuarantineNotFoundError
 from ..models import QuarantinedMessage
 from ._pages import Site, redirect, render, site, whole_number
-from ._records import content_disposition
+from ._records import DOWNLOAD_POLICY, content_disposition
 from ._security import checked_form
 
 __all__ = ["routes"]
@@ -49,7 +49,7 @@ async def download_raw(request: Request) -> Response:
         media_type="message/rfc822",
         headers={
             "Content-Disposition": content_disposition("attachment", f"quarantined-{item.id}.eml"),
-            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Content-Security-Policy": DOWNLOAD_POLICY,
         },
     )
 

@@ -16,7 +16,7 @@ from ..exceptions import RecordNotFoundError
 from ..models import Attachment, Detail, Record
 from ._pages import render, site, whole_number
 
-__all__ = ["FRAME_POLICY", "content_disposition", "routes", "text_blocks"]
+__all__ = ["DOWNLOAD_POLICY", "FRAME_POLICY", "content_disposition", "routes", "text_blocks"]
 
 #: The policy of the frame that shows a message's HTML: no script, no form, no plugin, nothing
 #: from the network; only the message's own images (``cid:``) and inline styles; sandboxed.
@@ -24,6 +24,9 @@ FRAME_POLICY = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox"
 )
+#: The policy of a download: nothing in it may load or run, should a browser ever show it. (No
+#: ``sandbox``: Chromium refuses downloads whose response is sandboxed.)
+DOWNLOAD_POLICY = "default-src 'none'; frame-ancestors 'none'"
 #: Images a browser shows without running anything; only these are served inline (``cid:``).
 _INLINE_IMAGES = frozenset({"image/png", "image/gif", "image/jpeg", "image/webp", "image/bmp"})
 
@@ -136,7 +139,7 @@ async def download(request: Request) -> Response:
         media_type="application/octet-stream",
         headers={
             "Content-Disposition": content_disposition("attachment", attachment.filename),
-            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Content-Security-Policy": DOWNLOAD_POLICY,
         },
     )
 
@@ -154,7 +157,7 @@ async def inline_image(request: Request) -> Response:
         media_type=kind,
         headers={
             "Content-Disposition": content_disposition("inline", attachment.filename),
-            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Content-Security-Policy": DOWNLOAD_POLICY,
         },
     )
 

@@ -167,7 +167,7 @@ class Guard:
             if "content-security-policy" not in headers:
                 headers["Content-Security-Policy"] = f"{PAGE_POLICY}; frame-ancestors {self.frame_ancestors}"
             headers["X-Content-Type-Options"] = "nosniff"
-            headers["Referrer-Policy"] = "no-referrer"
+            headers["Referrer-Policy"] = "same-origin"
             headers.setdefault("Cache-Control", "no-store")
             headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
             if new_cookie is not None:
