@@ -59,7 +59,9 @@ def main() -> None:
         page = browser.get("/mail/records", headers={"X-User": "admin"})
         record = browser.get("/mail/records/1", headers={"X-User": "admin"})
     print("without sign-in:", refused.status_code)
-    print("as admin:", page.status_code, "- record #1 listed:", "The printer on floor 3 is on fire" in page.text)
+    print(
+        "as admin:", page.status_code, "- record #1 listed:", "The printer on floor 3 is on fire" in page.text
+    )
     print("record page links under the mount:", 'href="/mail/records/1/details/1/headers"' in record.text)
     assert refused.status_code == 403
     assert page.status_code == 200

@@ -45,6 +45,7 @@ def serve_pages(
             webbrowser.open(url)
 
     serve(pages, host=host, port=port, on_ready=ready)
+    app.console.print("Stopped.")
 
 
 @click.command(short_help="Serve the pages: interfaces, records, quarantine.")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 from collections.abc import Callable
+from types import FrameType
 
 from starlette.types import ASGIApp
 
@@ -12,7 +15,8 @@ __all__ = ["serve"]
 def serve(
     app: ASGIApp, *, host: str = "127.0.0.1", port: int = 8025, on_ready: Callable[[str], None] | None = None
 ) -> None:
-    """Serve *app* with uvicorn until Ctrl-C or SIGTERM (which stop a "Run now" in progress).
+    """Serve *app* with uvicorn until Ctrl-C or SIGTERM, then return (a "Run now" in progress is
+    stopped: what it converted is committed). A second Ctrl-C ends at once.
 
     Args:
         app: what :func:`~mailtrack.web.create_app` made.
@@ -23,19 +27,22 @@ def serve(
     """
     import uvicorn
 
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and on_ready is not None:
+                address, bound_port = self.servers[0].sockets[0].getsockname()[:2]
+                shown = f"[{address}]" if ":" in address else address
+                on_ready(f"http://{shown}:{bound_port}/")
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Unlike uvicorn's own, the signal is not raised again after the shutdown: the
+            # command ends normally once the server stopped.
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            self.should_exit = True
+
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False
     )
-    server = uvicorn.Server(config)
-    if on_ready is not None:
-        startup = server.startup
-
-        async def started(sockets: object = None) -> None:
-            await startup(sockets)  # type: ignore[arg-type]
-            if server.started:
-                bound = server.servers[0].sockets[0].getsockname()
-                shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-                on_ready(f"http://{shown}:{bound[1]}/")
-
-        server.startup = started  # type: ignore[method-assign]
-    server.run()
+    Server(config).run()
