@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from _webpages import SAVED, csrf, make_app
-from mailtrack import MemoryRecordStore, Security
+from mailtrack import ConnectionCheck, Importer, MailInterface, MemoryRecordStore, Security
 from mailtrack.exceptions import InterfaceNotFoundError
 from mailtrack.testing import POP3TestServer, build_message
 
@@ -236,3 +236,32 @@ def test_a_failed_run_shows_its_error_in_plain_words(server: POP3TestServer) -> 
     assert "The run of helpdesk failed" in page
     assert "failed: " in page
     assert "wrong-pw" not in page
+
+
+class _EchoingFetcher:
+    """A server that repeats the password it was sent in its error."""
+
+    def __init__(self, interface: MailInterface) -> None:
+        self.interface = interface
+
+    def check(self) -> ConnectionCheck:
+        return ConnectionCheck(
+            interface=self.interface.name, ok=False, error=f"-ERR no user with {self.interface.password}"
+        )
+
+
+def test_a_password_the_server_repeats_is_not_shown() -> None:
+    store = MemoryRecordStore()
+    importer = Importer(store=store, fetcher_factory=_EchoingFetcher)  # type: ignore[arg-type]
+    with TestClient(make_app(store, importer=importer)) as client:
+        token = csrf(client.get("/interfaces/new").text)
+        data = {
+            "csrf_token": token,
+            "name": "x",
+            "server": "pop.example.com",
+            "login": "x",
+            "security": "ssl",
+        }
+        page = client.post("/interfaces/test", data={**data, "password": "Sw0rdfish-secret"}).text
+    assert "-ERR no user with [the password]" in page
+    assert "Sw0rdfish-secret" not in page

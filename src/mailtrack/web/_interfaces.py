@@ -173,11 +173,16 @@ async def test_interface(request: Request) -> Response:
     except ConfigError as exc:
         return _step_one(request, shown, error=str(exc))
     check = await run_in_threadpool(found.importer.check, interface)
+    words = check_in_words(check)
+    typed = form.get("password")
+    if isinstance(typed, str) and typed:
+        # A server may repeat what it was sent in its error; the password never goes back out.
+        words = [line.replace(typed, "[the password]") for line in words]
 
     key = found.drafts.add(
         Draft(interface=interface, original=original, passed=check.ok, created=time.monotonic())
     )
-    return _step_two(request, key, found.drafts.get(key), check_in_words(check))
+    return _step_two(request, key, found.drafts.get(key), words)
 
 
 def _step_two(
