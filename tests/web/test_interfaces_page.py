@@ -48,6 +48,11 @@ def _draft(page: str) -> str:
     return match.group(1)
 
 
+def _records_step(token: str, page: str, **fields: str) -> dict[str, str]:
+    """The second step's form for the draft on *page*: project ``help`` unless *fields* say otherwise."""
+    return {"csrf_token": token, "draft": _draft(page), "project": "help", **fields}
+
+
 def _store(client: TestClient) -> MemoryRecordStore:
     store: MemoryRecordStore = client.app.state.mailtrack.store  # type: ignore[attr-defined]
     return store
@@ -88,12 +93,7 @@ def test_the_right_password_passes_the_test_and_saves_project_and_defaults(
     assert "Connected and logged in without encryption. 1 messages are waiting" in step_two.text
     assert "right-pw" not in step_two.text
     assert "save_anyway" not in step_two.text
-    data = {
-        "csrf_token": token,
-        "draft": _draft(step_two.text),
-        "project": "help",
-        "defaults": "priority = high\nqueue = first line\n",
-    }
+    data = _records_step(token, step_two.text, defaults="priority = high\nqueue = first line\n")
     listed = empty.post("/interfaces/save", data=data)
     assert "Saved helpdesk." in listed.text
     saved = _store(empty).get_interface("helpdesk")
@@ -146,12 +146,7 @@ def test_bad_settings_are_named_and_nothing_is_tested(
 def test_bad_default_fields_are_named(empty: TestClient, server: POP3TestServer) -> None:
     token = csrf(empty.get("/interfaces/new").text)
     step_two = empty.post("/interfaces/test", data={"csrf_token": token, **_connection(server, "right-pw")})
-    data = {
-        "csrf_token": token,
-        "draft": _draft(step_two.text),
-        "project": "help",
-        "defaults": "ok = 1\nno equals",
-    }
+    data = _records_step(token, step_two.text, defaults="ok = 1\nno equals")
     response = empty.post("/interfaces/save", data=data)
     assert response.status_code == 400
     assert "line 2" in response.text
