@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -68,12 +69,43 @@ def served(app: ASGIApp) -> Iterator[str]:
         thread.join(30)
 
 
-class Browser:
-    """A headless Chromium (Selenium) that sends the pages' password and downloads into a folder."""
+class _Recorder(socketserver.ThreadingTCPServer):
+    """The browser's proxy for every address but 127.0.0.1: it writes down what was asked for
+    and answers 502, so that nothing leaves the machine and the tests see every attempt (from
+    every frame and process of the browser, which the page's own log does not show)."""
 
-    def __init__(self, driver: Any, downloads: Path) -> None:
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        self.requested: list[str] = []
+        super().__init__(("127.0.0.1", 0), _RecordOne)
+
+
+class _RecordOne(socketserver.StreamRequestHandler):
+    server: _Recorder
+
+    def handle(self) -> None:
+        line = self.rfile.readline(65536).decode("latin-1").strip()
+        if line:
+            method, _, rest = line.partition(" ")
+            target = rest.rpartition(" ")[0]
+            self.server.requested.append(f"https://{target}" if method == "CONNECT" else target)
+        self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+class Browser:
+    """A headless Chromium (Selenium) that sends the pages' password and downloads into a folder.
+
+    ``outside`` lists every request the browser made to an address other than 127.0.0.1: the
+    page's (which the tests forbid) and the browser's own (update checks, the network time),
+    none of which leaves the machine.
+    """
+
+    def __init__(self, driver: Any, downloads: Path, outside: list[str]) -> None:
         self.driver = driver
         self.downloads = downloads
+        self.outside = outside
 
     def sign_in(self, site: str, password: str) -> None:
         """Sign in to *site* with HTTP Basic credentials, as a user typing them into the browser's
@@ -142,11 +174,15 @@ def chromium(downloads: Path) -> Iterator[Browser]:
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        # A name that is not 127.0.0.1 resolves to nothing: a request that would leave the
-        # machine fails (and the test still sees that the page tried it).
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        # Sandboxed frames in the page's own process, so that the page's log shows their requests.
+        "--disable-features=IsolateSandboxedIframes",
+        "--disable-site-isolation-trials",
     ):
         options.add_argument(argument)
+    recorder = _Recorder()
+    threading.Thread(target=recorder.serve_forever, name="recording proxy", daemon=True).start()
+    # Chromium never sends 127.0.0.1 through a proxy; everything else goes to the recorder.
+    options.add_argument(f"--proxy-server=http://127.0.0.1:{recorder.server_address[1]}")
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
@@ -156,6 +192,8 @@ def chromium(downloads: Path) -> Iterator[Browser]:
         driver.execute_cdp_cmd(
             "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
         )
-        yield Browser(driver, downloads)
+        yield Browser(driver, downloads, recorder.requested)
     finally:
         driver.quit()
+        recorder.shutdown()
+        recorder.server_close()
