@@ -260,3 +260,24 @@ def test_a_password_the_server_repeats_is_not_shown() -> None:
         page = client.post("/interfaces/test", data={**data, "password": "Sw0rdfish-secret"}).text
     assert "-ERR no user with [the password]" in page
     assert "Sw0rdfish-secret" not in page
+
+
+def test_drafts_expire_and_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from starlette.exceptions import HTTPException
+
+    from mailtrack.web._pages import Draft, Drafts
+
+    drafts = Drafts()
+    old = drafts.add(Draft(interface=SAVED, original=None, passed=True, created=time.monotonic() - 3601))
+    with pytest.raises(HTTPException, match="expired"):
+        drafts.get(old)
+    monkeypatch.setattr(Drafts, "MOST", 3)
+    keys = [
+        drafts.add(Draft(interface=SAVED, original=None, passed=True, created=time.monotonic()))
+        for _ in range(4)
+    ]
+    with pytest.raises(HTTPException, match="expired"):
+        drafts.get(keys[0])  # pushed out by the newer ones
+    assert all(drafts.get(key).interface == SAVED for key in keys[1:])

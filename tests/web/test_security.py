@@ -177,3 +177,10 @@ def test_the_refusals_have_the_security_headers(filled: MemoryRecordStore) -> No
         response = client.get("/")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_a_host_may_let_its_own_pages_frame_them(filled: MemoryRecordStore) -> None:
+    with TestClient(make_app(filled, frame_ancestors="'self'")) as client:
+        assert client.get("/").headers["content-security-policy"].endswith("frame-ancestors 'self'")
+    with TestClient(make_app(filled)) as client:
+        assert client.get("/").headers["content-security-policy"].endswith("frame-ancestors 'none'")

@@ -38,9 +38,11 @@ class Draft:
 
 
 class Drafts:
-    """The drafts of this process, by random ID; each lives one hour."""
+    """The drafts of this process, by random ID; each lives one hour, and the oldest go first
+    when there are too many."""
 
     LIFETIME = 3600.0
+    MOST = 1000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -52,7 +54,8 @@ class Drafts:
         key = secrets.token_urlsafe(24)
         with self._lock:
             now = time.monotonic()
-            self._drafts = {k: d for k, d in self._drafts.items() if now - d.created < self.LIFETIME}
+            kept = [(k, d) for k, d in self._drafts.items() if now - d.created < self.LIFETIME]
+            self._drafts = dict(kept[-(self.MOST - 1) :])
             self._drafts[key] = draft
         return key
 
