@@ -90,7 +90,7 @@ def test_the_right_password_passes_the_test_and_saves_project_and_defaults(
     step_two = empty.post(
         "/interfaces/test", data={"csrf_token": token, **_connection(server, "right-pw", leave_copy="on")}
     )
-    assert "Connected and logged in without encryption. 1 messages are waiting" in step_two.text
+    assert "Connected and logged in without encryption. 1 message is waiting" in step_two.text
     assert "right-pw" not in step_two.text
     assert "save_anyway" not in step_two.text
     data = _records_step(token, step_two.text, defaults="priority = high\nqueue = first line\n")

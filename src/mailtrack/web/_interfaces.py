@@ -41,10 +41,12 @@ def check_in_words(check: ConnectionCheck) -> list[str]:
     """What the connection test found, as sentences for the second step."""
     if not check.ok:
         return [f"The connection test failed: {check.error or 'no reason given'}."]
-    waiting = "" if check.message_count is None else f" {check.message_count} messages are waiting"
     size = "" if check.mailbox_bytes is None else f" ({check.mailbox_bytes:,} bytes)"
     tls = f" over {check.tls_version}" if check.tls_version else " without encryption"
-    lines = [f"Connected and logged in{tls}.{waiting}{size}{'.' if waiting else ''}"]
+    messages = "" if check.message_count is None else f" {check.message_count} messages are waiting"
+    if check.message_count == 1:
+        messages = " 1 message is waiting"
+    lines = [f"Connected and logged in{tls}.{messages}{size}{'.' if messages else ''}"]
     lines.extend(check.warnings)
     return lines
 
