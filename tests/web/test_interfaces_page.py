@@ -281,3 +281,20 @@ def test_drafts_expire_and_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(HTTPException, match="expired"):
         drafts.get(keys[0])  # pushed out by the newer ones
     assert all(drafts.get(key).interface == SAVED for key in keys[1:])
+
+
+def test_a_name_with_url_characters_is_listed_edited_run_and_deleted(server: POP3TestServer) -> None:
+    name = "sales/eu #1?x=&y"  # (no %: the test client decodes paths twice)
+    store = MemoryRecordStore()
+    store.save_interface(server.interface(name=name))
+    with TestClient(make_app(store)) as client:
+        listing = client.get("/").text
+        edit = re.search(r'href="(/interfaces/sales/eu[^"]+/edit)"', listing)
+        assert edit is not None
+        assert "sales/eu #1?x=&amp;y" in client.get(edit.group(1)).text
+        run = re.search(r'action="(/interfaces/sales/eu[^"]+/run)"', listing)
+        assert run is not None
+        assert "1 imported" in client.post(run.group(1), data={"csrf_token": csrf(listing)}).text
+        delete = edit.group(1).replace("/edit", "/delete")
+        client.post(delete, data={"csrf_token": csrf(listing)})
+    assert store.list_interfaces() == []

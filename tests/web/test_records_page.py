@@ -193,5 +193,5 @@ def test_mounted_under_a_prefix_links_and_cookie_follow_it(filled: MemoryRecordS
             data={"csrf_token": token.group(1)},
             follow_redirects=False,
         )
-        assert deleted.headers["location"] == "/admin/mail/?notice=deleted:support"
+        assert deleted.headers["location"] == "/admin/mail/?notice=deleted%3Asupport"
         assert client.get("/admin/mail/static/style.css").status_code == 200

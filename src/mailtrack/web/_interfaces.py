@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import attrs
 from starlette.concurrency import run_in_threadpool
@@ -248,7 +249,7 @@ async def save_interface(request: Request) -> Response:
 
     await run_in_threadpool(save)
     found.drafts.remove(key)
-    return redirect(request, "interfaces", query=f"notice=saved:{interface.name}")
+    return redirect(request, "interfaces", query=urlencode({"notice": f"saved:{interface.name}"}))
 
 
 async def set_enabled(request: Request) -> Response:
@@ -270,7 +271,7 @@ async def delete_interface(request: Request) -> Response:
     found = site(request)
     interface = _saved(found, request.path_params["name"])
     await run_in_threadpool(found.store.delete_interface, interface.name)
-    return redirect(request, "interfaces", query=f"notice=deleted:{interface.name}")
+    return redirect(request, "interfaces", query=urlencode({"notice": f"deleted:{interface.name}"}))
 
 
 async def run_now(request: Request) -> Response:
@@ -280,7 +281,9 @@ async def run_now(request: Request) -> Response:
     interface = _any_interface(found, request.path_params["name"])
     report = await run_in_threadpool(found.importer.run, interface)
     return redirect(
-        request, "interfaces", query=f"notice={'ran' if report.ok else 'failed'}:{interface.name}"
+        request,
+        "interfaces",
+        query=urlencode({"notice": f"{'ran' if report.ok else 'failed'}:{interface.name}"}),
     )
 
 
@@ -289,9 +292,9 @@ routes = [
     Route("/interfaces/new", new_interface, name="new_interface"),
     Route("/interfaces/test", test_interface, methods=["POST"], name="test_interface"),
     Route("/interfaces/save", save_interface, methods=["POST"], name="save_interface"),
-    Route("/interfaces/{name}/edit", edit_interface, name="edit_interface"),
-    Route("/interfaces/{name}/enabled", set_enabled, methods=["POST"], name="set_enabled"),
-    Route("/interfaces/{name}/delete", confirm_delete, name="confirm_delete"),
-    Route("/interfaces/{name}/delete", delete_interface, methods=["POST"], name="delete_interface"),
-    Route("/interfaces/{name}/run", run_now, methods=["POST"], name="run_now"),
+    Route("/interfaces/{name:path}/edit", edit_interface, name="edit_interface"),
+    Route("/interfaces/{name:path}/enabled", set_enabled, methods=["POST"], name="set_enabled"),
+    Route("/interfaces/{name:path}/delete", confirm_delete, name="confirm_delete"),
+    Route("/interfaces/{name:path}/delete", delete_interface, methods=["POST"], name="delete_interface"),
+    Route("/interfaces/{name:path}/run", run_now, methods=["POST"], name="run_now"),
 ]

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -21,7 +22,7 @@ from ..config import Config, MailInterface
 from ..importer import Importer
 from ._security import CSRF_FIELD, csrf_token
 
-__all__ = ["Draft", "Drafts", "Site", "redirect", "render", "site", "whole_number"]
+__all__ = ["Draft", "Drafts", "Site", "path_for", "redirect", "render", "site", "whole_number"]
 
 
 @attrs.frozen(kw_only=True)
@@ -122,7 +123,7 @@ def render(
     """The page *name* with *context*, the CSRF token and ``url(name, **params)`` available."""
 
     def url(route: str, **params: Any) -> str:
-        return request.url_for(route, **params).path
+        return path_for(request, route, **params)
 
     values = {
         "request": request,
@@ -135,9 +136,17 @@ def render(
     return site(request).templates.TemplateResponse(request, name, values, status_code=status)
 
 
+def path_for(request: Request, route: str, **params: Any) -> str:
+    """The path of *route* with *params*, each percent-encoded (a name may hold ``?``, ``#`` or ``%``)."""
+    quoted = {
+        key: quote(value, safe="/") if isinstance(value, str) else value for key, value in params.items()
+    }
+    return request.url_for(route, **quoted).path
+
+
 def redirect(request: Request, route: str, *, query: str = "", **params: Any) -> RedirectResponse:
     """303 to another page after a form (so that reloading does not send it again)."""
-    target = request.url_for(route, **params).path
+    target = path_for(request, route, **params)
     return RedirectResponse(f"{target}?{query}" if query else target, status_code=303)
 
 

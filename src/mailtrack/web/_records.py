@@ -14,7 +14,7 @@ from starlette.routing import Route
 from .._html import display_html
 from ..exceptions import RecordNotFoundError
 from ..models import Attachment, Detail, Record
-from ._pages import render, site, whole_number
+from ._pages import path_for, render, site, whole_number
 
 __all__ = ["DOWNLOAD_POLICY", "FRAME_POLICY", "content_disposition", "routes", "text_blocks"]
 
@@ -110,7 +110,7 @@ async def detail_html(request: Request) -> Response:
     detail = _detail(shown, request.path_params["detail_id"])
 
     def image_url(attachment: Attachment) -> str:
-        return request.url_for("inline_image", record_id=shown.id, attachment_id=attachment.id).path
+        return path_for(request, "inline_image", record_id=shown.id, attachment_id=attachment.id)
 
     html = display_html(detail, cid_url=image_url) or ""
     page = f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>{html}</body></html>'
