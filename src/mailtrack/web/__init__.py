@@ -22,7 +22,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from starlette.applications import Starlette
+try:
+    from starlette.applications import Starlette
+except ImportError as exc:  # pragma: no cover - depends on the extras installed
+    raise ImportError("mailtrack's pages need the web extra: pip install 'mailtrack[web]'") from exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
