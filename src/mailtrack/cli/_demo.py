@@ -15,7 +15,7 @@ from ._app import App, pass_app
 from ._progress import RunMonitor
 from ._render import quarantine_table, record_view, records_table, run_summary
 from ._run import make_importer, run_interfaces
-from ._web import TOKEN_ENV, serve_pages
+from ._web import serve_demo
 
 __all__ = ["DEMO_DB", "demo"]
 
@@ -106,16 +106,7 @@ def demo(app: App, db_path: Path, show_web: bool, port: int) -> None:
         f"  mailtrack {store_option} quarantine list\n"
         f"  mailtrack {store_option} interfaces list"
     )
+    if show_web:  # the pages show a failed run too; the exit status still tells
+        serve_demo(app, store_url, port=port)
     if not report.ok:
         raise click.exceptions.Exit(1)
-    if show_web:
-        _serve_demo(app, store_url, port)
-
-
-def _serve_demo(app: App, store_url: str, port: int) -> None:
-    import os
-
-    token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(12)
-    app.console.print(f"\nServing the demo store's pages; sign in with user name demo and password {token}")
-    with store_from_url(store_url) as store:
-        serve_pages(app, store, token=token, host="127.0.0.1", port=port, user="demo", open_browser=True)

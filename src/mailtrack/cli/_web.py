@@ -9,7 +9,7 @@ import click
 from ..abc import RecordStore
 from ._app import App, fail, pass_app
 
-__all__ = ["TOKEN_ENV", "web"]
+__all__ = ["TOKEN_ENV", "serve_demo", "serve_pages", "web"]
 
 #: The environment variable that holds the password of the pages.
 TOKEN_ENV = "MAILTRACK_WEB_TOKEN"  # noqa: S105 - the name of a variable, not a secret
@@ -46,6 +46,19 @@ def serve_pages(
 
     serve(pages, host=host, port=port, on_ready=ready)
     app.console.print("Stopped.")
+
+
+def serve_demo(app: App, store_url: str, *, port: int) -> None:
+    """``mailtrack demo --web``: the demo store's pages, behind a password made now (or the
+    variable's), printed for the user."""
+    import secrets
+
+    from ..stores import store_from_url
+
+    token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(12)
+    app.console.print(f"\nServing the demo store's pages; sign in with user name demo and password {token}")
+    with store_from_url(store_url) as store:
+        serve_pages(app, store, token=token, host="127.0.0.1", port=port, user="demo", open_browser=True)
 
 
 @click.command(short_help="Serve the pages: interfaces, records, quarantine.")
