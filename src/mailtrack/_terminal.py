@@ -13,9 +13,10 @@ OAuth error texts use them too.
 
 from __future__ import annotations
 
+import logging
 import re
 
-__all__ = ["UNSAFE_CHARACTERS", "json_safe", "terminal_safe"]
+__all__ = ["UNSAFE_CHARACTERS", "TerminalSafeFormatter", "json_safe", "terminal_safe"]
 
 #: C0 controls but tab and newline, DEL, C1 controls, and the bidi controls (embeddings,
 #: overrides, isolates, marks, the Arabic letter mark).
@@ -50,3 +51,11 @@ def json_safe(dumped: str) -> str:
     means the same character.
     """
     return UNSAFE_CHARACTERS.sub(_json_escaped, dumped)
+
+
+class TerminalSafeFormatter(logging.Formatter):
+    """A logging formatter for a terminal: the whole record (message, arguments, traceback)
+    with terminal controls escaped, since log messages quote mail and servers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))
