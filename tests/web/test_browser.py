@@ -158,8 +158,8 @@ def test_add_an_interface_run_it_and_read_its_record(
     assert driver.find_element(By.CSS_SELECTOR, "details.quoted").get_attribute("open") is None
     browser.screenshot("record")
 
-    # View Header shows the raw header block.
-    browser.follow(driver.find_element(By.LINK_TEXT, "View Header"))
+    # "Raw header" shows the raw header block.
+    browser.follow(driver.find_element(By.LINK_TEXT, "Raw header"))
     headers = driver.find_element(By.ID, "headers").text
     assert "Subject: The printer on floor 3 is on fire" in headers
     assert re.search(r"^Message-ID: <", headers, re.MULTILINE)

@@ -1,4 +1,4 @@
-"""The records list, the record page, its sandboxed HTML frame, View Header and the downloads."""
+"""The records list, the record page, its sandboxed HTML frame, the raw header and the downloads."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_the_record_page_shows_the_details_in_order(client: TestClient) -> None:
         page.index(marker) for marker in ("From: Alice", "Date: ", "New text", "/html", "report.pdf")
     ]
     assert positions == sorted(positions)
-    assert "View Header" in page
+    assert "Raw header" in page
 
 
 def test_quoted_history_is_folded(client: TestClient) -> None:

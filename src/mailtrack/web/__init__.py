@@ -1,5 +1,5 @@
 """mailtrack's pages for people (``pip install 'mailtrack[web]'``): the mail interfaces with their
-last runs and the two-step form, the records with "View Header" and attachments, the quarantine.
+last runs and the two-step form, the records with their raw headers and attachments, the quarantine.
 
 :func:`create_app` makes a small ASGI application (Starlette, server-rendered Jinja2 templates, no
 JavaScript) that a host mounts under a prefix of its own ASGI application, or that

@@ -1,4 +1,4 @@
-"""The records list and the record page: details, the sandboxed HTML frame, View Header, attachments."""
+"""The records list and the record page: details, the sandboxed HTML frame, the raw header, attachments."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ async def detail_html(request: Request) -> Response:
 
 
 async def headers(request: Request) -> Response:
-    """ "View Header": the raw header block as sent, as text."""
+    """The raw header block as sent, as text (the "Raw header" link)."""
     shown = await run_in_threadpool(_record, request)
     detail = _detail(shown, request.path_params["detail_id"])
     return render(request, "headers.html", {"record": shown, "detail": detail})
