@@ -62,14 +62,17 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def examples(session: nox.Session) -> None:
-    """Run every script in examples/ (each must exit 0)."""
-    session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    """Run every script in examples/ (each must exit 0), then every Python block of the README and
+    the how-tos as written (scripts/run_doc_code.py; the Django and Flask ones need those)."""
+    session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "test", "howto"))
     scripts = sorted(Path("examples").glob("*.py"))
     if not scripts:
         session.error("examples/ holds no scripts")
     for script in scripts:
         session.log(f"--- {script}")
         session.run("python", str(script))
+    session.log("--- the code of README.md and docs/howto/*.md")
+    session.run("python", "scripts/run_doc_code.py")
 
 
 @nox.session

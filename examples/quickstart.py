@@ -73,9 +73,10 @@ def main() -> None:
             print(f"    from {detail.sender}: {first_line!r}; html: {detail.html is not None}; {files}")
     print()
     print(
-        f"run of {report.interface!r}: {report.imported} imported, {report.created} created, "
-        f"{report.updated} updated, {report.skipped} skipped, {report.failed} failed, "
-        f"error: {report.error}"
+        f"run of {report.interface!r}: {report.offered} offered: {report.created} new records, "
+        f"{report.updated} follow-ups, {report.skipped} skipped by policy, "
+        f"{report.already_imported} already imported, {report.quarantined} quarantined, "
+        f"{report.left_on_server} left on the server; error: {report.error}"
     )
     print(f"messages left in the mailbox: {len(mailbox)}")
 

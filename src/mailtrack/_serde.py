@@ -26,6 +26,7 @@ from .config import (
     Config,
     ImportPolicy,
     MailInterface,
+    ParseLimits,
     Security,
     SenderPolicy,
 )
@@ -36,7 +37,7 @@ if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
-__all__ = ["dump_config", "load_config", "structure", "unstructure"]
+__all__ = ["dump_config", "load_config", "sqlite_path", "structure", "unstructure"]
 
 T = TypeVar("T")
 Format = Literal["dict", "json", "toml"]
@@ -96,7 +97,7 @@ def _make_converter() -> cattrs.Converter:
         lambda kind: kind == Mapping[str, str], _expect_table(str_mapping, "a table of names to strings")
     )
     # Sections last, so that their generated hooks use the field hooks above.
-    for section in (ImportPolicy, AttachmentLimits, MailInterface, Config):
+    for section in (ImportPolicy, AttachmentLimits, ParseLimits, MailInterface, Config):
         converter.register_structure_hook(section, _expect_table(converter.get_structure_hook(section)))
     return converter
 
@@ -208,8 +209,55 @@ def load_config(
     Raises:
         ConfigError: the file is unreadable or invalid, a key is unknown or a value wrong; the
             message names the field path, e.g. ``interfaces[0].port: must be 1..65535``.
+
+    Relative paths in a configuration file (a SQLite ``store`` such as
+    ``sqlite:///mailtrack.db``, ``password_file``, ``ca_file``) are taken relative to the
+    folder of that file, not to the current directory.
     """
-    return structure(_read(source, format), kind)
+    loaded = structure(_read(source, format), kind)
+    if isinstance(source, Mapping) or (isinstance(source, str) and format is not None):
+        return loaded
+    return _relative_to(Path(source).absolute().parent, loaded)
+
+
+def _relative_to(folder: Path, value: Any) -> Any:
+    """*value* (a Config or MailInterface) with its relative file paths made relative to *folder*."""
+    if isinstance(value, Config):
+        return attrs.evolve(
+            value,
+            store=sqlite_relative_to(folder, value.store),
+            interfaces=[_relative_to(folder, interface) for interface in value.interfaces],
+        )
+    if isinstance(value, MailInterface):
+        changes: dict[str, Any] = {
+            name: str(folder / path)
+            for name in ("password_file", "ca_file")
+            if (path := getattr(value, name)) is not None and not Path(path).expanduser().is_absolute()
+        }
+        return attrs.evolve(value, **changes) if changes else value
+    return value
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file path of a SQLite store URL (``"x.db"`` for ``sqlite:///x.db``), or ``None`` for
+    other stores, in-memory databases and ``file:`` URIs."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme.lower().partition("+")[0] != "sqlite" or not rest.startswith("/"):
+        return None
+    path = rest[1:].partition("?")[0]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
+def sqlite_relative_to(folder: Path, url: str) -> str:
+    """A SQLite URL whose file path is relative (``sqlite:///x.db``) made relative to *folder*;
+    any other URL unchanged."""
+    path = sqlite_path(url)
+    if path is None or Path(path).is_absolute():
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}:///{folder / path}{rest[1 + len(path) :]}"
 
 
 def dump_config(

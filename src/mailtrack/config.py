@@ -43,7 +43,7 @@ class Security(str, enum.Enum):
 class SenderPolicy(str, enum.Enum):
     """Who may add a message to an existing record by naming its ``#ID``."""
 
-    #: Anybody who knows the ID (the original BUGtrack behaviour).
+    #: Anybody who knows the ID, a participant of the record or not.
     ANYONE = "anyone"
     #: Only addresses that already took part in the record (From, To or Cc of its details).
     PARTICIPANTS = "participants"
@@ -278,7 +278,7 @@ class MailInterface:
     leave_copy: bool = attrs.field(default=False, validator=_instance_of(bool))
     #: Project that new records of this interface belong to.
     project: str = attrs.field(default="default", validator=_non_empty)
-    #: Field values for every new record (the wizard's third step).
+    #: Field values for every new record of this interface (e.g. ``priority``).
     defaults: Mapping[str, str] = attrs.field(factory=dict, converter=as_str_mapping)
     #: Seconds to wait for the server on connect and on every command.
     timeout: float = attrs.field(default=60.0, validator=_positive)
@@ -334,6 +334,8 @@ class Config:
     #: Store URL for :func:`~mailtrack.stores.store_from_url` (``memory://``, ``sqlite:///path.db`` …).
     store: str = attrs.field(default="sqlite:///mailtrack.db", validator=_non_empty)
     interfaces: tuple[MailInterface, ...] = attrs.field(default=(), converter=_as_interfaces)
+    #: The bounds the converter applies to each message (the ``[limits]`` table).
+    limits: ParseLimits = attrs.field(factory=ParseLimits, validator=_instance_of(ParseLimits))
 
     @interfaces.validator
     def _unique_names(self, _attribute: attrs.Attribute[Any], value: tuple[MailInterface, ...]) -> None:

@@ -171,8 +171,8 @@ class MessageRefusedError(StoreError):
     :meth:`~mailtrack.abc.RecordStore.quarantine` when the database refuses a statement for its
     size: larger than MariaDB/MySQL's ``max_allowed_packet``, than PostgreSQL's 1 GB per field,
     or than SQLite's length limit. Nothing was written. The importer leaves such a message on
-    the server, counts it as failed, names it in the run report's notes, and goes on with the
-    next message; the message says which setting to change.
+    the server, counts it in ``RunReport.left_on_server``, names it in the run report's notes,
+    and goes on with the next message; the message says which setting to change.
     """
 
 

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 
 import attrs
 
+from ._digest import content_digest
 from ._importing.attachments import KEPT_SUFFIX, kept_key, screen
 from ._importing.batch import commit_or_open
 from ._importing.conversions import start_pool
@@ -39,7 +40,7 @@ from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from .config import MailInterface
 from .exceptions import MailtrackError, ParseError
 from .matching import SubjectIdMatcher
-from .models import CommitResult, ConnectionCheck, RunReport
+from .models import CommitResult, ConnectionCheck, ContentDigest, RunReport, SkipMessage
 
 __all__ = ["CommitListener", "Importer", "SenderAuthorizer"]
 
@@ -249,7 +250,7 @@ class Importer:
         return self._stop.is_set()
 
     def check(self, interface: MailInterface) -> ConnectionCheck:
-        """Test the connection (the wizard's "Next"): log in, look at the mailbox, log out.
+        """Test the connection before saving an interface: log in, look at the mailbox, log out.
 
         Never raises for connection problems: they are in the result's ``error``.
         """
@@ -332,6 +333,26 @@ class Importer:
         if note is not None:
             logger.warning("retrying quarantined message %d: %s", quarantine_id, note)
         return result
+
+    def discard_quarantined(self, quarantine_id: int) -> None:
+        """Give up on a quarantined message: it leaves the quarantine and is never imported.
+
+        Its ``(interface, uid)`` is written to the ledger as skipped first, so that the next run
+        deletes the message on the server (unless ``leave_copy``) instead of importing it again;
+        then it is removed from the quarantine with its raw bytes (save them first with
+        ``store.get_quarantined(quarantine_id).raw`` if they may be wanted).
+
+        Raises:
+            QuarantineNotFoundError: no quarantined message has that ID.
+            StoreError: the store failed (a discard that failed halfway can be repeated).
+        """
+        quarantined = self.store.get_quarantined(quarantine_id)
+        if not quarantined.uid.endswith(KEPT_SUFFIX):  # a kept copy: its message was imported
+            # The digest tells the next run that the message under this UID is this one.
+            digest = ContentDigest(sha256=content_digest(quarantined.raw))
+            skip = SkipMessage(reason="discarded from the quarantine", digest=digest)
+            self.store.commit(quarantined.interface, quarantined.uid, skip)
+        self.store.release_quarantined(quarantine_id)
 
     def _setup(self) -> Setup:
         """What the runs of this importer share, as the importer is now."""

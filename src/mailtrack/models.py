@@ -161,7 +161,7 @@ class IncomingMessage:
     text: str = ""
     #: The HTML body exactly as sent, or ``None`` when the mail had none.
     html: str | None = None
-    #: The raw header block, decoded as latin-1 would not lose a byte (for "View Header").
+    #: The raw header block, decoded as latin-1 so that no byte is lost (to show it as received).
     headers: str = ""
     #: Header fields by lower-case name, every value in order (decoded), for policies.
     header_fields: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, repr=False)
@@ -207,7 +207,7 @@ class Detail:
     #: The HTML body exactly as sent, or ``None`` when the mail had none; show it with
     #: :func:`~mailtrack.display_html`.
     html: str | None = None
-    #: The raw header block ("View Header").
+    #: The raw header block, to show the header exactly as received.
     headers: str = ""
     #: The files that came with the message, inline images included.
     attachments: tuple[Attachment, ...] = ()
@@ -357,21 +357,31 @@ class Lease:
 
 @attrs.frozen(kw_only=True)
 class RunReport:
-    """What one pass over one mailbox did (the spec's "statistics of the last run")."""
+    """What one pass over one mailbox did: the statistics of its last run.
+
+    Every message the server offered is counted in exactly one of :attr:`created`,
+    :attr:`updated`, :attr:`skipped`, :attr:`already_imported`, :attr:`quarantined` and
+    :attr:`left_on_server`; :attr:`offered` is their sum.
+    """
 
     interface: str
     started_at: datetime
     finished_at: datetime
-    #: Messages handled and recorded in the ledger this run (created + updated + skipped by policy).
+    #: Messages this run imported: ``created + updated + skipped`` (each now in the ledger).
     imported: int = 0
     #: New records opened.
     created: int = 0
-    #: Details added to existing records.
+    #: Follow-ups: details added to existing records.
     updated: int = 0
-    #: Messages left alone: already imported, duplicates, too large, machine mail dropped.
+    #: Skipped by policy: machine mail dropped, or naming no record (in the ledger, no detail).
     skipped: int = 0
-    #: Messages that could not be imported and were quarantined.
-    failed: int = 0
+    #: Already imported: by an earlier run, another worker, or (the same Message-ID) another mailbox.
+    already_imported: int = 0
+    #: Quarantined by this run (the reasons are in :attr:`notes`).
+    quarantined: int = 0
+    #: Not imported and still on the server: larger than ``max_message_bytes``, too large for
+    #: the store, quarantined by an earlier run, or not reached (the run failed or was stopped).
+    left_on_server: int = 0
     #: ``None``, or the plain-words reason that stopped the run.
     error: str | None = None
     #: Counts per :class:`MessageClass` value of the messages handled.
@@ -410,10 +420,27 @@ class RunReport:
 
             raise RunFailedError(self)
 
+    @property
+    def offered(self) -> int:
+        """The messages the server listed: the sum of the six counts above."""
+        return (
+            self.created
+            + self.updated
+            + self.skipped
+            + self.already_imported
+            + self.quarantined
+            + self.left_on_server
+        )
+
+    @property
+    def failed(self) -> int:
+        """The former name of :attr:`quarantined`, kept so that code using it still works."""
+        return self.quarantined
+
 
 @attrs.frozen(kw_only=True)
 class ConnectionCheck:
-    """Result of :meth:`~mailtrack.Importer.check`: the wizard's "test the connection"."""
+    """Result of :meth:`~mailtrack.Importer.check`: the test of a mail interface's connection."""
 
     interface: str
     ok: bool

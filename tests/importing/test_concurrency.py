@@ -348,7 +348,7 @@ def test_with_leave_copy_a_batched_run_deletes_nothing_and_the_next_imports_noth
 
     first, second = importer.run(copy), importer.run(copy)
 
-    assert (first.created, second.created, second.skipped) == (5, 0, 5)
+    assert (first.created, second.created, second.already_imported) == (5, 0, 5)
     assert len(mailbox) == 5
     assert len(store.list_records()) == 5
 
@@ -371,7 +371,7 @@ def test_a_connection_lost_mid_batch_keeps_what_was_retrieved_and_deletes_nothin
     assert len(mailbox) == 6
     fetcher.fail_on_retrieve = {}
     second = importer.run(interface())
-    assert (second.created, second.skipped, len(mailbox)) == (2, 4, 0)
+    assert (second.created, second.already_imported, len(mailbox)) == (2, 4, 0)
     assert len(store.list_records()) == 6
 
 

@@ -197,7 +197,7 @@ def test_second_run_with_leave_copy_imports_nothing_twice(store: RecordStore) ->
     second = importer.run(interface)
 
     assert (first.created, first.imported) == (2, 2)
-    assert (second.created, second.imported, second.skipped) == (0, 0, 2)
+    assert (second.created, second.imported, second.already_imported) == (0, 0, 2)
     assert len(store.list_records()) == 2
     assert len(mailbox) == 2
     assert mailbox.sessions[1].retrieved == []
@@ -230,7 +230,7 @@ def test_committed_messages_left_by_a_crash_before_quit_are_deleted_next_run(
     mailbox.fail_on_close = None
     second = importer.run(make_interface())
 
-    assert (second.created, second.imported, second.skipped, second.error) == (0, 0, 2, None)
+    assert (second.created, second.imported, second.already_imported, second.error) == (0, 0, 2, None)
     # Retrieved once more, to tell them from new mail under UIDs the server reused (test_faults.py).
     assert mailbox.sessions[1].retrieved == ["uid-1", "uid-2"]
     assert len(mailbox) == 0
@@ -247,7 +247,7 @@ def test_same_message_id_through_two_interfaces_is_one_detail(store: RecordStore
 
     [record] = store.list_records()
     assert len(record.details) == 1
-    assert (first.created, second.created, second.skipped, second.imported) == (1, 0, 1, 1)
+    assert (first.created, second.created, second.already_imported, second.imported) == (1, 0, 1, 0)
     assert store.is_imported("sales", "uid-1")
     assert len(boxes["sales"]) == 0
 
@@ -262,7 +262,7 @@ def test_mailbox_without_uidl_is_keyed_by_digest_and_idempotent(store: RecordSto
     second = importer.run(interface)
 
     assert first.created == 2
-    assert (second.created, second.imported, second.skipped) == (0, 0, 2)
+    assert (second.created, second.imported, second.already_imported) == (0, 0, 2)
     assert len(store.list_records()) == 2
     assert len(mailbox) == 2
     assert store.is_imported("support", "sha256:" + hashlib.sha256(raws[0]).hexdigest())
@@ -316,7 +316,7 @@ def test_quarantined_message_is_skipped_next_run_and_stays(store: RecordStore) -
 
     second = importer.run(make_interface())
 
-    assert (second.failed, second.skipped) == (0, 1)
+    assert (second.quarantined, second.left_on_server) == (0, 1)
     assert mailbox.sessions[1].retrieved == []
     assert mailbox.uids == ["bad"]
     assert store.list_quarantined()[0].attempts == 1
@@ -366,7 +366,7 @@ def test_connection_lost_mid_run_keeps_everything_on_the_server(store: RecordSto
     mailbox.fail_on_retrieve = {}
     second = importer.run(make_interface())
 
-    assert (second.created, second.skipped, second.error) == (2, 1, None)
+    assert (second.created, second.already_imported, second.error) == (2, 1, None)
     assert len(mailbox) == 0
     assert sorted(record.title for record in store.list_records()) == ["m0", "m1", "m2"]
 
@@ -377,7 +377,7 @@ def test_too_large_messages_are_not_retrieved_and_are_noted(store: RecordStore) 
 
     report = importer_for(mailbox, store).run(make_interface(max_message_bytes=3000))
 
-    assert (report.created, report.skipped) == (1, 1)
+    assert (report.created, report.left_on_server) == (1, 1)
     assert mailbox.sessions[0].retrieved == ["small"]
     assert mailbox.uids == ["big"]
     [note] = [note for note in report.notes if "max_message_bytes" in note]
@@ -556,7 +556,7 @@ def test_retry_quarantined_imports_the_message_and_releases_it(store: RecordStor
     assert store.is_imported("support", "bad")
 
     later = fixed.run(interface)  # the message is in the ledger now: deleted, not imported again
-    assert (later.created, later.skipped) == (0, 1)
+    assert (later.created, later.already_imported) == (0, 1)
     assert len(mailbox) == 0
     assert len(store.list_records()) == 1
 
@@ -749,7 +749,7 @@ def test_pop3_connection_dropped_mid_retrieve_loses_and_doubles_nothing(store: R
         server.faults = Faults()
         second = importer.run(interface)
 
-        assert (second.created, second.skipped, second.error) == (2, 1, None)
+        assert (second.created, second.already_imported, second.error) == (2, 1, None)
         assert server.mailbox == []
     assert len(store.list_records()) == 3
 
@@ -771,7 +771,7 @@ def test_pop3_connection_dropped_before_quit_is_answered_is_retried(store: Recor
         server.faults = Faults()
         second = importer.run(interface)
 
-        assert (second.created, second.imported, second.skipped, second.error) == (0, 0, 3, None)
+        assert (second.created, second.imported, second.already_imported, second.error) == (0, 0, 3, None)
         assert server.mailbox == []
     assert len(store.list_records()) == 3
 

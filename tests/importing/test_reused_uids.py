@@ -103,7 +103,7 @@ def test_with_leave_copy_a_new_message_under_a_reused_uid_is_imported(store: Rec
         assert any("content differs from the one imported under it" in note for note in report.notes)
         assert [uid for uid, _ in server.mailbox] == ["uid-1"]  # leave_copy: still there
         again = importer.run(interface)
-        assert (again.imported, again.skipped, again.error) == (0, 1, None)
+        assert (again.imported, again.already_imported, again.error) == (0, 1, None)
         assert _titles(store) == ["first message", "the second, longer message"]
 
 
@@ -115,7 +115,7 @@ def test_with_leave_copy_a_message_listed_again_is_not_retrieved(store: RecordSt
         importer.run(interface)
         retrieved = _retrieved(server)
         report = importer.run(interface)
-        assert (report.imported, report.skipped, report.notes) == (0, 1, ())
+        assert (report.imported, report.already_imported, report.notes) == (0, 1, ())
         assert _retrieved(server) == retrieved
 
 
@@ -131,7 +131,7 @@ def test_with_leave_copy_the_same_message_listed_with_another_size_is_not_import
         report = Importer(store=store).run(_interface(server, leave_copy=True))
         assert _retrieved(server) == 1  # looked at, since its size changed …
         assert [uid for uid, _ in server.mailbox] == ["uid-1"]
-    assert (report.imported, report.skipped, report.notes, report.error) == (0, 1, (), None)
+    assert (report.imported, report.already_imported, report.notes, report.error) == (0, 1, (), None)
     assert _titles(store) == ["imported before"]  # … and known by its digest
 
 

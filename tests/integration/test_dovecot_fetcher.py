@@ -92,3 +92,19 @@ def test_close_without_commit_keeps_and_with_commit_deletes(mailbox: Mailbox) ->
     fetcher.delete(listing[0])
     fetcher.close(commit=True)
     assert mailbox.files() == {second}
+
+
+@pytest.mark.parametrize("security", [Security.NONE, Security.STARTTLS])
+def test_a_plain_setting_on_dovecots_pop3s_port_says_to_use_ssl(mailbox: Mailbox, security: Security) -> None:
+    interface = mailbox.interface(security, port=mailbox.dovecot.pop3s_port)
+    with pytest.raises(SecurityError, match="this port expects TLS from the first byte") as caught:
+        POP3Fetcher(interface).open()
+    assert 'Set security = "ssl" for this port' in str(caught.value)
+
+
+def test_the_ssl_setting_on_dovecots_plain_port_says_to_use_starttls(mailbox: Mailbox) -> None:
+    interface = mailbox.interface(Security.SSL, port=mailbox.dovecot.pop3_port)
+    with pytest.raises(SecurityError, match="this port speaks plain POP3") as caught:
+        POP3Fetcher(interface).open()
+    assert 'Set security = "starttls"' in str(caught.value)
+    assert "WRONG_VERSION_NUMBER" not in str(caught.value)

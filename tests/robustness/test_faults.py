@@ -142,7 +142,7 @@ def test_connection_dropped_anywhere_in_a_retr_answer_loses_and_doubles_nothing(
 
         second_run = recovered(importer, interface, server)
 
-        assert (second_run.created, second_run.skipped) == (3, 1)
+        assert (second_run.created, second_run.already_imported) == (3, 1)
         assert server.mailbox == []
         check_exactly_once(store, originals, server)
     assert sorted(record.title for record in store.list_records()) == [f"message {n}" for n in range(4)]
@@ -185,7 +185,7 @@ def test_quit_answered_with_err_keeps_the_messages_and_the_next_run_only_deletes
 
         second = recovered(importer, interface, server)
 
-        assert (second.created, second.skipped, second.imported) == (0, 3, 0)
+        assert (second.created, second.already_imported, second.imported) == (0, 3, 0)
         # Retrieved again only to tell them from new mail under reused UIDs, then deleted.
         assert server.transcripts[-1].commands.count("RETR") == 3
         assert server.mailbox == []
@@ -277,7 +277,7 @@ def test_server_stalling_in_the_middle_of_a_run_keeps_what_was_committed_once(st
         importer.converter = MailParserConverter()
         second = recovered(importer, interface, server)
 
-        assert (second.created, second.skipped) == (3, 2)
+        assert (second.created, second.already_imported) == (3, 2)
         assert server.mailbox == []
         check_exactly_once(store, originals, server)
 
@@ -533,7 +533,7 @@ def test_message_under_a_reused_uid_whose_deletion_failed_is_not_imported_twice(
 
         again = recovered(importer, interface, server)
 
-        assert (again.created, again.skipped) == (0, 1)
+        assert (again.created, again.already_imported) == (0, 1)
         assert sorted(r.title for r in store.list_records()) == ["first message", "second message"]
         assert server.mailbox == []
 
@@ -552,6 +552,6 @@ def test_dropped_machine_mail_whose_deletion_failed_is_deleted_without_a_second_
         second = recovered(importer, interface, server)
 
         assert (first.skipped, first.imported, first.classes) == (1, 1, {"own": 1})
-        assert (second.skipped, second.imported, second.created) == (1, 0, 0)
+        assert (second.already_imported, second.imported, second.created) == (1, 0, 0)
         assert store.list_records() == []
         assert server.mailbox == []

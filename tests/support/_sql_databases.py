@@ -37,6 +37,7 @@ SERVERS = {
 ADDED_SINCE_BASELINE: dict[str, set[str]] = {
     "mailtrack_ledger": {"content_sha256", "listed_size"},
     "mailtrack_details": {"defects", "refused_attachments"},
+    "mailtrack_runs": {"already_imported", "left_on_server"},
 }
 #: The indexes that revisions after the baseline added, by table.
 INDEXES_ADDED_SINCE_BASELINE: dict[str, set[str]] = {

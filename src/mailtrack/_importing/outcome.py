@@ -105,10 +105,19 @@ class Outcomes:
         held = where_held(self.store, self.interface.name, key)
         if held is None:
             return False
-        self.tally.skipped += 1
+        self.count_held(held)
         if self.goes_from_server(held):
             self.fetcher.delete(info)
         return True
+
+    def count_held(self, held: Held) -> None:
+        """Count a message the store held before this run: imported before, or quarantined before
+        and going from the server now (its deletion failed then). One quarantined before that
+        stays is counted as left on the server."""
+        if held is Held.LEDGER:
+            self.tally.already_imported += 1
+        elif self.goes_from_server(held):
+            self.tally.quarantined += 1
 
     def committed(self, info: MessageInfo, key: str, result: CommitResult) -> None:
         """Count a committed message; only now may it be marked for deletion, and the
@@ -143,7 +152,6 @@ class Outcomes:
             # the server; in neither the ledger nor the quarantine, it is tried (and noted) again
             # on every run, until the store's limit or max_message_bytes is changed.
             logger.warning("%s could not be stored or quarantined (%s): %s", label(info, key), reason, exc)
-            self.tally.failed += 1
             self.tally.note(
                 f"{label(info, key)}, {len(raw)} bytes, was not imported and stays on the server "
                 f"(tried again next run): the store cannot hold it: {exc}"
@@ -151,7 +159,7 @@ class Outcomes:
             return
         except StoreError as exc:
             raise _stopped(exc) from exc
-        self.tally.failed += 1
+        self.tally.quarantined += 1
         self.tally.note(f"{label(info, key)} quarantined: {reason}")
         if self.interface.policy.delete_quarantined:
             self._mark_for_deletion(info)
@@ -167,7 +175,6 @@ class Outcomes:
         try:
             self.store.quarantine(self.interface.name, kept_key(key), raw, reason)
         except MessageRefusedError as exc:
-            self.tally.failed += 1
             self.tally.note(
                 f"{label(info, key)} was not imported and stays on the server (tried again next run): "
                 f"its refused attachments are to be kept in the quarantine, which cannot hold it: {exc}"

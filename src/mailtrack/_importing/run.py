@@ -208,6 +208,7 @@ class MailboxRun:
     def import_listing(self, listing: Sequence[MessageInfo], pool: WorkerPool | None) -> None:
         """Import what the listing holds that the store does not, converting on *pool* (shared)
         or on worker processes of this run's own."""
+        self.tally.listed = len(listing)
         wanted, recheck = self._sort(listing)
         if pool is not None:
             self.conversions = Conversions(self.setup.converter, pool, owns_pool=False)
@@ -244,11 +245,13 @@ class MailboxRun:
                 held = where_held(self.setup.store, name, info.uid, imported)
                 if held is not None:
                     if not self.outcomes.goes_from_server(held) and not _resized(info, left.get(info.uid)):
-                        tally.skipped += 1  # left on the server by leave_copy or the quarantine policy
+                        # Left on the server by leave_copy (imported before) or by the quarantine
+                        # policy (quarantined before: counted as left on the server).
+                        if held is Held.LEDGER:
+                            tally.already_imported += 1
                         continue
                     recheck[info.number] = held
             if info.size > interface.max_message_bytes:
-                tally.skipped += 1
                 tally.note(
                     f"{label(info, info.uid)} is {info.size} bytes, more than max_message_bytes "
                     f"({interface.max_message_bytes}): not imported, left on the server"
@@ -438,7 +441,7 @@ class MailboxRun:
         except StoreError as exc:
             raise RunStopped(f"the record store failed: {exc}") from exc
         if same:
-            self.tally.skipped += 1
+            self.outcomes.count_held(held)
             if self.outcomes.goes_from_server(held):
                 self.fetcher.delete(info)
             return

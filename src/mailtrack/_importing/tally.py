@@ -23,11 +23,11 @@ _AS_IS = frozenset(
     {
         "interface",
         "started_at",
-        "imported",
         "created",
         "updated",
         "skipped",
-        "failed",
+        "already_imported",
+        "quarantined",
         "error",
         "busy",
         "stopped",
@@ -53,11 +53,13 @@ class Tally:
 
     interface: str
     started_at: datetime
-    imported: int = 0
     created: int = 0
     updated: int = 0
     skipped: int = 0
-    failed: int = 0
+    already_imported: int = 0
+    quarantined: int = 0
+    #: Messages the server listed; those not counted otherwise are left on the server.
+    listed: int = 0
     error: str | None = None
     busy: bool = False
     stopped: bool = False
@@ -80,17 +82,31 @@ class Tally:
             self.created += 1
         elif outcome is CommitOutcome.APPENDED:
             self.updated += 1
-        else:  # SKIPPED by policy, DUPLICATE Message-ID, ALREADY_IMPORTED by another worker
+        elif outcome is CommitOutcome.SKIPPED:
             self.skipped += 1
-        if outcome is not CommitOutcome.ALREADY_IMPORTED:
-            self.imported += 1
+        else:  # DUPLICATE Message-ID (another mailbox), ALREADY_IMPORTED by another worker
+            self.already_imported += 1
+
+    @property
+    def left_on_server(self) -> int:
+        """The listed messages this run did not import, skip or quarantine: they are still on
+        the server, since nothing is deleted before the store holds it."""
+        handled = self.created + self.updated + self.skipped + self.already_imported + self.quarantined
+        return max(0, self.listed - handled)
 
     def report(self, finished_at: datetime) -> RunReport:
         counters = attrs.asdict(self, recurse=False, filter=lambda field, _value: field.name in _AS_IS)
         notes = list(self.notes)
         if self.notes_left_out:
             notes.append(f"… and {self.notes_left_out} more notes left out")
-        return RunReport(**counters, finished_at=finished_at, classes=dict(self.classes), notes=tuple(notes))
+        return RunReport(
+            **counters,
+            imported=self.created + self.updated + self.skipped,
+            left_on_server=self.left_on_server,
+            finished_at=finished_at,
+            classes=dict(self.classes),
+            notes=tuple(notes),
+        )
 
 
 def save_report(store: RecordStore, report: RunReport) -> RunReport:
@@ -106,13 +122,16 @@ def save_report(store: RecordStore, report: RunReport) -> RunReport:
 def log_summary(report: RunReport) -> None:
     """One line in the log for a finished run."""
     logger.info(
-        "interface %r: %d imported (%d created, %d updated), %d skipped, %d failed%s%s",
+        "interface %r: %d offered: %d new records, %d follow-ups, %d skipped by policy, "
+        "%d already imported, %d quarantined, %d left on the server%s%s",
         report.interface,
-        report.imported,
+        report.offered,
         report.created,
         report.updated,
         report.skipped,
-        report.failed,
+        report.already_imported,
+        report.quarantined,
+        report.left_on_server,
         f"; error: {report.error}" if report.error else "",
         "; stopped on request" if report.stopped else "",
     )

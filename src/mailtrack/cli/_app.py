@@ -12,7 +12,7 @@ import attrs
 import click
 from rich.console import Console
 
-from .._serde import load_config
+from .._serde import load_config, sqlite_path
 from ..abc import RecordStore
 from ..config import Config, MailInterface
 from ..exceptions import ConfigError, InterfaceNotFoundError, MailtrackError
@@ -26,6 +26,7 @@ __all__ = [
     "fail",
     "parse_duration",
     "pass_app",
+    "sqlite_file",
 ]
 
 #: The configuration file looked for in the current directory when ``--config`` is not given.
@@ -51,15 +52,18 @@ class App:
     _config: Config | None = None
 
     @property
+    def config_file(self) -> Path | None:
+        """The configuration file in use: ``--config``, else ``./mailtrack.toml`` if there is one."""
+        if self.config_path is not None:
+            return self.config_path
+        return Path(CONFIG_FILE) if Path(CONFIG_FILE).is_file() else None
+
+    @property
     def config(self) -> Config:
         """The configuration: ``--config``, else ``./mailtrack.toml`` or the defaults."""
         if self._config is None:
-            if self.config_path is not None:
-                self._config = load_config(self.config_path)
-            elif Path(CONFIG_FILE).is_file():
-                self._config = load_config(CONFIG_FILE)
-            else:
-                self._config = Config()
+            found = self.config_file
+            self._config = Config() if found is None else load_config(found)
         return self._config
 
     @property
@@ -68,12 +72,57 @@ class App:
         return self.store_url or self.config.store
 
     @contextmanager
-    def open_store(self) -> Iterator[RecordStore]:
-        """Open the store the configuration names, and close it afterwards."""
-        from ..stores import store_from_url
+    def open_store(
+        self, *, read_only: bool = False, missing: str = "fail", note: bool = True
+    ) -> Iterator[RecordStore]:
+        """Open the store the configuration names, and close it afterwards.
 
+        Args:
+            read_only: the command only reads: a SQLite file that does not exist is not created.
+            missing: for *read_only*, what a missing SQLite file gives: ``"fail"`` (a plain-words
+                error naming the path) or ``"empty"`` (an empty store in memory, and a note
+                on stderr unless *note* is false or no configuration file was found, which the
+                command says instead).
+
+        Raises:
+            click.ClickException: the SQLite file's folder does not exist; or, for *read_only*
+                with ``missing="fail"``, the file does not exist.
+        """
+        from ..stores import MemoryRecordStore, store_from_url
+
+        path = sqlite_file(self.effective_store_url)
+        if path is not None and not path.parent.is_dir():
+            raise fail(f"the folder of the SQLite store does not exist: {path.parent}{self._store_origin()}")
+        if read_only and path is not None and not path.exists():
+            if missing != "empty":
+                raise fail(self.no_database(path))
+            if note and self.nothing_configured() is None:  # else the command says that nothing is
+                click.secho(f"Note: {self.no_database(path)}", fg="yellow", err=True)
+            yield MemoryRecordStore()
+            return
         with store_from_url(self.effective_store_url) as store:
             yield store
+
+    def no_database(self, path: Path) -> str:
+        """Why there is no database at *path*, and where the path came from."""
+        return f"no database at {path}; nothing was imported there yet{self._store_origin()}"
+
+    def _store_origin(self) -> str:
+        if self.store_url:
+            return " (the store given by --store or MAILTRACK_STORE)"
+        found = self.config_file
+        if found is None:
+            return f" (no configuration file found: no {CONFIG_FILE} here, no --config given)"
+        return f" (store in {found})"
+
+    def nothing_configured(self) -> str | None:
+        """``"no configuration file found …"`` when there is none, else ``None``."""
+        if self.config_file is not None or self.store_url:
+            return None
+        return (
+            f"no configuration file found ({CONFIG_FILE} in this folder, or --config PATH, "
+            "or MAILTRACK_CONFIG)"
+        )
 
     def interfaces(self, store: RecordStore) -> list[InterfaceEntry]:
         """The interfaces of the configuration file and those saved in the store, by name.
@@ -187,3 +236,9 @@ class Duration(_ParamType):
             return parse_duration(str(value))
         except ConfigError as exc:
             self.fail(str(exc), param, ctx)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite store URL (``sqlite:///x.db``), or ``None`` for other stores."""
+    path = sqlite_path(url)
+    return None if path is None else Path(path)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import secrets
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import attrs
 import click
+from rich import box
 from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
 
 from .._demo import demo_messages
+from ..abc import RecordStore
+from ..models import QuarantinedMessage
 from ..stores import store_from_url
 from ._app import App, pass_app
 from ._progress import RunMonitor
@@ -71,8 +77,6 @@ def demo(app: App, db_path: Path, show_web: bool, port: int) -> None:
     ):
         # Loopback only, so the plain connection the test server offers is acceptable here.
         interface = server.interface(name="demo", project="demo", leave_copy=False)
-        # What the run changed is told by counting details, not by clocks.
-        details_before = {record.id: len(record.details) for record in store.list_records("demo")}
         monitor = RunMonitor()
         importer = make_importer(store, monitor=monitor)
         [report] = run_interfaces(app, importer, monitor, [interface], show_progress=True)
@@ -80,20 +84,24 @@ def demo(app: App, db_path: Path, show_web: bool, port: int) -> None:
         store.save_interface(attrs.evolve(interface, password="", enabled=False))
         found = store.list_records("demo", limit=100)
         held = store.list_quarantined("demo")
-        if report.imported:
-            changed = [record for record in found if details_before.get(record.id) != len(record.details)]
-            for record in reversed(changed):
+        if report.imported or report.quarantined:
+            console.print(fates_table(store, messages, held))
+            shown = max(found, key=lambda record: (len(record.details), record.id), default=None)
+            if shown is not None:
+                console.print(
+                    Rule(f"Record #{shown.id}, as `records show {shown.id}` prints it", style="dim")
+                )
+                console.print(record_view(shown, max_lines=6))
                 console.print(Rule(style="dim"))
-                console.print(record_view(record, max_lines=12))
-            console.print(Rule(style="dim"))
-    console.print(records_table(found, title="Records in the demo store"))
+    if not (report.imported or report.quarantined):  # else the table of samples named them
+        console.print(records_table(found, title="Records in the demo store"))
     if held:
         console.print(quarantine_table(held))
     console.print(run_summary([report], title="This run"))
     store_option = f"--store {store_url}"
-    if report.imported == 0 and report.ok:
+    if report.imported == report.quarantined == 0 and report.ok:
         console.print(
-            f"\nNothing new: all {report.skipped} messages were handled by an earlier run "
+            f"\nNothing new: all {report.offered} messages were handled by an earlier run "
             "(the store's ledger remembers each one), so nothing was imported twice."
         )
     else:
@@ -110,3 +118,40 @@ def demo(app: App, db_path: Path, show_web: bool, port: int) -> None:
         serve_demo(app, store_url, port=port)
     if not report.ok:
         raise click.exceptions.Exit(1)
+
+
+def fates_table(
+    store: RecordStore, messages: list[tuple[str, bytes]], held: list[QuarantinedMessage]
+) -> Table:
+    """One line per sample message: what it is (its file name says) and what became of it."""
+    table = Table(
+        title="What became of each sample", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False
+    )
+    for column in ("#", "Sample", "Became"):
+        table.add_column(column, no_wrap=column != "Became")
+    quarantined = {item.raw: item for item in held}
+    for number, (name, raw) in enumerate(messages, 1):
+        sample = name.removesuffix(".eml").lstrip("0123456789-")
+        table.add_row(str(number), sample, Text(_fate(store, name, raw, quarantined)))
+    return table
+
+
+def _fate(store: RecordStore, name: str, raw: bytes, quarantined: dict[bytes, QuarantinedMessage]) -> str:
+    if raw in quarantined:
+        return f"quarantined: {quarantined[raw].error}"
+    header = BytesHeaderParser().parsebytes(raw)
+    message_id = str(header.get("Message-ID", "")).strip().strip("<>")
+    record = store.find_record_by_message_id(message_id) if message_id else None
+    if record is None:
+        kind = "an auto-reply" if header.get("Auto-Submitted", "no").lower() != "no" else "it"
+        return f"skipped by policy: {kind} naming no record opens none"
+    first = record.details[0].message_id == message_id
+    fate = f"new record #{record.id}: {record.title}" if first else f"follow-up added to #{record.id}"
+    return fate + _WHY.get(name, "")
+
+
+#: What the demo's odd samples show, beside what became of them.
+_WHY = {
+    "08-broken.eml": " (broken: an unknown charset, a very long line, a cut-off subject tag, "
+    "invalid base64, a ../ file name; imported as well as it can be)",
+}

@@ -1,4 +1,5 @@
-"""``mailtrack interfaces list | add | edit | remove``: the spec's list of mail interfaces and its wizard."""
+"""``mailtrack interfaces list | add | edit | remove``: the mail interfaces, and adding one after a
+connection test."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def interfaces() -> None:
 @pass_app
 def list_interfaces(app: App, as_json: bool) -> None:
     """Show each interface with the statistics of its last run (time, messages imported, or the error)."""
-    with app.open_store() as store:
+    with app.open_store(read_only=True, missing="empty", note=not as_json) as store:
         rows = [
             (entry.interface, entry.source, store.last_run(entry.interface.name))
             for entry in app.interfaces(store)
@@ -45,8 +46,10 @@ def list_interfaces(app: App, as_json: bool) -> None:
             [{"interface": interface, "source": source, "last_run": last} for interface, source, last in rows]
         )
     elif not rows:
+        unconfigured = app.nothing_configured()
         app.console.print(
-            "No mail interface yet. Add one with: mailtrack interfaces add NAME --server … --login …"
+            (f"{unconfigured[0].upper()}{unconfigured[1:]}. " if unconfigured else "")
+            + "No mail interface yet. Add one with: mailtrack interfaces add NAME --server … --login …"
         )
     else:
         app.console.print(interfaces_view(rows))
@@ -63,7 +66,7 @@ def _parse_defaults(_ctx: click.Context, _param: click.Parameter, values: tuple[
 
 
 def _interface_options(*, adding: bool) -> Callable[[F], F]:
-    """The wizard's settings as options; required for ``add``, each optional for ``edit``."""
+    """An interface's settings as options; required for ``add``, each optional for ``edit``."""
     options = [
         click.option("--server", required=adding, help="Host name of the POP3 server, e.g. pop.example.com."),
         click.option("--login", required=adding, help="Login name of the mailbox."),
@@ -151,7 +154,7 @@ def _settings(options: dict[str, Any]) -> dict[str, Any]:
 def _test_and_save(
     app: App, store: RecordStore, interface: MailInterface, *, save_anyway: bool, verb: str
 ) -> None:
-    """The wizard's "Next": test the connection, and save only when it works (or when told to)."""
+    """Test the connection, and save only when it works (or when told to)."""
     result = make_importer(store).check(interface)
     app.console.print(check_line(result, interface))
     if not result.ok and not save_anyway:
@@ -162,10 +165,16 @@ def _test_and_save(
     app.console.print(f"Mail interface {interface.name!r} {verb}.")
 
 
-def _refuse_file_interface(app: App, name: str) -> None:
+def _refuse_file_interface(app: App, name: str, *, adding: bool = False) -> None:
+    """Refuse to add, change or remove in the store an interface the configuration file defines."""
     if any(interface.name == name for interface in app.config.interfaces):
-        where = app.config_path or "the configuration file"
-        raise fail(f"{name!r} is defined in {where}; change it there")
+        where = app.config_file or "the configuration file"
+        other = "; or add one under another name" if adding else ""
+        raise fail(
+            f"a mail interface named {name!r} is defined in {where}, not in the store: edit its "
+            f"[[interfaces]] entry with name = {name!r} there, then test it with "
+            f"`mailtrack check {name}`{other}"
+        )
 
 
 @interfaces.command("add")
@@ -179,12 +188,12 @@ def add_interface(app: App, /, name: str, save_anyway: bool, **options: Any) -> 
     (--password-file) when mailtrack connects, so it need not be stored anywhere; with
     --ask-password it is saved in the store.
     """
+    _refuse_file_interface(app, name, adding=True)
     settings = _settings(options)
     if not ({"password", "password_env", "password_file"} & settings.keys()):
         raise fail(
             "say where the password comes from: --password-env VAR, --password-file PATH or --ask-password"
         )
-    _refuse_file_interface(app, name)
     interface = MailInterface(name=name, **settings)
     with app.open_store() as store:
         if any(saved.name == name for saved in store.list_interfaces()):

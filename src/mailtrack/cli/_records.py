@@ -29,7 +29,7 @@ def records() -> None:
 @pass_app
 def list_records(app: App, project: str | None, limit: int, offset: int, as_json: bool) -> None:
     """The records, newest first: title, who opened it, how many details and files it has."""
-    with app.open_store() as store:
+    with app.open_store(read_only=True) as store:
         found = store.list_records(project, limit=limit, offset=offset)
     if as_json:
         print_json(found)
@@ -46,7 +46,7 @@ def list_records(app: App, project: str | None, limit: int, offset: int, as_json
 
 @records.command("show")
 @click.argument("record_id", metavar="ID", type=int)
-@click.option("--headers", is_flag=True, help='Also show the raw header of each detail ("View Header").')
+@click.option("--headers", is_flag=True, help="Also show the raw header of each detail, exactly as received.")
 @click.option(
     "--save-attachments",
     "save_to",
@@ -57,7 +57,7 @@ def list_records(app: App, project: str | None, limit: int, offset: int, as_json
 @pass_app
 def show_record(app: App, record_id: int, headers: bool, save_to: Path | None, as_json: bool) -> None:
     """A record with each of its details: sender, date, text, attachments (and headers on request)."""
-    with app.open_store() as store:
+    with app.open_store(read_only=True) as store:
         record = store.get_record(record_id, load_content=save_to is not None)
     if as_json:
         print_json(record)

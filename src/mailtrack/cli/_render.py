@@ -131,12 +131,25 @@ def _addresses(values: Iterable[object]) -> str:
     return ", ".join(str(value) for value in values)
 
 
+#: Characters of a long line counted as one line of output when a text is cut (it is folded).
+_FOLD_WIDTH = 76
+
+
 def _shortened(text: str, max_lines: int | None) -> str:
+    """*text*, cut after *max_lines* lines of output; a long line counts as the lines it folds into."""
     lines = text.strip().splitlines()
+    rows = [max(1, -(-len(line) // _FOLD_WIDTH)) for line in lines]
     # Cutting off two or three lines would save nothing worth the "more lines" notice.
-    if max_lines is None or len(lines) <= max_lines + 3:
+    if max_lines is None or sum(rows) <= max_lines + 3:
         return "\n".join(lines)
-    return "\n".join([*lines[:max_lines], f"… ({len(lines) - max_lines} more lines)"])
+    kept: list[str] = []
+    room = max_lines
+    for line, count in zip(lines, rows, strict=True):
+        if room <= 0:
+            break
+        kept.append(line if count <= room else line[: room * _FOLD_WIDTH].rstrip() + " …")
+        room -= count
+    return "\n".join([*kept, f"… ({sum(rows) - max_lines} more lines)"])
 
 
 def _detail_view(number: int, detail: Detail, *, headers: bool, max_lines: int | None) -> RenderableType:
@@ -182,7 +195,8 @@ def _detail_view(number: int, detail: Detail, *, headers: bool, max_lines: int |
         parts += [Text(""), noticed]
     if headers:
         parts += [Text(""), Panel(Text(detail.headers.rstrip()), title="Header", title_align="left")]
-    return Panel(Group(*parts), title=f"Detail {number}", title_align="left")
+    # As wide as its content: a short mail is not padded to the terminal's full width.
+    return Panel(Group(*parts), title=f"Detail {number}", title_align="left", expand=False)
 
 
 def record_view(record: Record, *, headers: bool = False, max_lines: int | None = None) -> RenderableType:
@@ -215,22 +229,32 @@ def _error_of(name: str, error: str | None) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
+#: The run table's count columns (headers and RunReport attributes); they add up to "Offered".
+_RUN_COUNTS = (
+    ("New", "created"),
+    ("Follow-\nups", "updated"),
+    ("Skipped\n(policy)", "skipped"),
+    ("Already\nimported", "already_imported"),
+    ("Quaran-\ntined", "quarantined"),
+    ("Left on\nserver", "left_on_server"),
+)
+
+
 def run_table(reports: Sequence[RunReport], *, title: str | None = "Run report") -> Table:
-    """One line per interface with its counts and whether it failed (the errors: see :func:`run_summary`)."""
-    table = _table(title, "Interface", "Imported", "Created", "Updated", "Skipped", "Failed", "Result")
-    for column in table.columns[1:6]:
+    """One line per interface: the messages the server offered and what became of each.
+
+    The counts add up to "Offered": new records, follow-ups, skipped by policy, already
+    imported, quarantined, and left on the server (too large, quarantined before, or not
+    reached). The errors: see :func:`run_summary`.
+    """
+    headers = [header for header, _ in _RUN_COUNTS]
+    table = _table(title, "Interface", "Offered", *headers, "Result", pad_edge=False, collapse_padding=True)
+    table.columns[0].overflow = "fold"  # a long name is broken, not cut off
+    for column in table.columns[1:-1]:
         column.justify = "right"
     for report in reports:
-        _row(
-            table,
-            report.interface,
-            str(report.imported),
-            str(report.created),
-            str(report.updated),
-            str(report.skipped),
-            str(report.failed),
-            _result(report),
-        )
+        counts = [str(getattr(report, name)) for _, name in _RUN_COUNTS]
+        _row(table, report.interface, str(report.offered), *counts, _result(report))
     return table
 
 
@@ -263,7 +287,7 @@ def run_notes(reports: Sequence[RunReport]) -> list[str]:
 
 
 def interfaces_view(rows: Sequence[tuple[MailInterface, str, RunReport | None]]) -> RenderableType:
-    """The spec's list of mail interfaces: each with its settings and the statistics of its last run.
+    """The mail interfaces: each with its settings and the statistics of its last run.
 
     The last run is its time, then the messages it imported or "failed"; the error of a run that
     failed is printed in full below the table. Details go on second lines, so that the table
@@ -278,7 +302,9 @@ def interfaces_view(rows: Sequence[tuple[MailInterface, str, RunReport | None]])
         if last is None:
             last_run = Text("never ran", style="dim")
         elif last.ok:
-            counts = f"{last.imported} imported" + (f", {last.failed} failed" if last.failed else "")
+            counts = f"{last.imported} imported" + (
+                f", {last.quarantined} quarantined" if last.quarantined else ""
+            )
             last_run = Text(f"{when(last.finished_at)}\n{counts}")
         else:
             last_run = Text.assemble(f"{when(last.finished_at)}\n", ("failed (see below)", "red"))

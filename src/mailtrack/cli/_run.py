@@ -11,7 +11,8 @@ import attrs
 import click
 
 from ..abc import RecordStore
-from ..config import MailInterface
+from ..config import MailInterface, ParseLimits
+from ..converting import MailParserConverter
 from ..importer import Importer
 from ..models import RunReport
 from ._app import App, Duration, fail, pass_app
@@ -25,9 +26,18 @@ _NOTHING_TO_RUN = (
 )
 
 
-def make_importer(store: RecordStore, *, monitor: RunMonitor | None = None) -> Importer:
-    """The importer the commands use: mailtrack's defaults, with the fetchers watched by *monitor*."""
-    importer = Importer(store=store)
+def _nothing_to_run(app: App) -> click.ClickException:
+    """The error for no interface to run: first that no configuration file was found, if so."""
+    unconfigured = app.nothing_configured()
+    return fail(f"{unconfigured}; {_NOTHING_TO_RUN}" if unconfigured else _NOTHING_TO_RUN)
+
+
+def make_importer(
+    store: RecordStore, *, monitor: RunMonitor | None = None, limits: ParseLimits | None = None
+) -> Importer:
+    """The importer the commands use: mailtrack's defaults, the configuration's parse *limits*,
+    and the fetchers watched by *monitor*."""
+    importer = Importer(store=store, converter=MailParserConverter(limits=limits or ParseLimits()))
     if monitor is None:
         return importer
     return attrs.evolve(importer, fetcher_factory=monitor.wrap(importer.fetcher_factory))
@@ -67,10 +77,10 @@ def check(app: App, names: tuple[str, ...], as_json: bool) -> None:
     Connects, logs in, counts the waiting messages and logs out; nothing is imported or deleted.
     Exits with status 1 when a connection failed.
     """
-    with app.open_store() as store:
+    with app.open_store(read_only=True, missing="empty", note=not as_json) as store:
         interfaces = app.select(store, names)
         if not interfaces:
-            raise fail(_NOTHING_TO_RUN)
+            raise _nothing_to_run(app)
         importer = make_importer(store)
         results = [(interface, importer.check(interface)) for interface in interfaces]
     if as_json:
@@ -88,7 +98,7 @@ def check(app: App, names: tuple[str, ...], as_json: bool) -> None:
     "--every",
     type=Duration(),
     metavar="DURATION",
-    help="Keep polling at this interval (90s, 5m, 1h) until interrupted.",
+    help="Keep polling at this interval (90s, 5m, 1h; a bare number is seconds) until interrupted.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run reports as JSON.")
 @pass_app
@@ -99,9 +109,10 @@ def run(app: App, names: tuple[str, ...], every: float | None, as_json: bool) ->
     after the message in hand: it is committed, and the rest stays on the server for the next
     run. Exits with status 1 when an interface failed (its messages stay on the server).
     """
-    with app.open_store() as store:
+    # Without a configuration file, a store that does not exist is not made just to find it empty.
+    with app.open_store(read_only=app.nothing_configured() is not None, missing="empty") as store:
         monitor = RunMonitor()
-        importer = make_importer(store, monitor=monitor)
+        importer = make_importer(store, monitor=monitor, limits=app.config.limits)
         with stop_on_interrupt(app.console, importer.stop) as stop:
             failed = _run_passes(app, importer, monitor, names, every, as_json, stop)
     if failed:
@@ -120,13 +131,16 @@ def _run_passes(
     """The passes of ``mailtrack run``; whether an interface failed in the last one."""
     interfaces = app.select(importer.store, names)
     if not interfaces:
-        raise fail(_NOTHING_TO_RUN)
+        raise _nothing_to_run(app)
     while True:
         reports = run_interfaces(app, importer, monitor, interfaces, show_progress=not as_json)
+        now = when(datetime.now(timezone.utc))
         if as_json:
             print_json(reports)
+        elif every is not None and all(_quiet(report) for report in reports):
+            app.console.print(f"{now} nothing new ({_offered(reports)})")
         else:
-            title = "Run report" if every is None else f"Run report, {when(datetime.now(timezone.utc))}"
+            title = "Run report" if every is None else f"Run report, {now}"
             app.console.print(run_summary(reports, title=title))
         # A mailbox another worker is importing is not a failure of this one.
         failed = any(not report.ok and not report.busy for report in reports)
@@ -135,3 +149,21 @@ def _run_passes(
     if stop.is_set() and not as_json:
         app.console.print("Stopped.")
     return failed
+
+
+def _quiet(report: RunReport) -> bool:
+    """Whether a pass over this mailbox changed nothing: no error, nothing imported or quarantined."""
+    return report.ok and report.imported == 0 and report.quarantined == 0
+
+
+def _offered(reports: Sequence[RunReport]) -> str:
+    """What the servers offered, in a few words: ``"2 interfaces, 5 messages already imported"``."""
+    mailboxes = f"{len(reports)} interface{'' if len(reports) == 1 else 's'}"
+    waiting = sum(report.offered for report in reports)
+    if not waiting:
+        return f"{mailboxes}, empty"
+    known = sum(report.already_imported for report in reports)
+    left = sum(report.left_on_server for report in reports)
+    parts = [f"{known} already imported"] if known else []
+    parts += [f"{left} left on the server"] if left else []
+    return f"{mailboxes}, " + ", ".join(parts)

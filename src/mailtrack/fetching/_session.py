@@ -20,6 +20,7 @@ from ..exceptions import AuthenticationError, ConfigError, FetchError, SecurityE
 from ..models import MessageInfo
 from ._errors import ReplyTooLarge, WireError, connection_error, reply_code, reply_error, reply_text
 from ._pipeline import Pipeline, Window
+from ._probe import GREETING_WAIT, not_tls, plain_greeting, speaks_tls
 from ._wire import Reply, Wire
 
 __all__ = ["LISTING_LIMIT", "RETR_SLACK", "Session", "password_of", "translate", "where"]
@@ -89,9 +90,23 @@ class Session:
                 tls=context if security is Security.SSL else None,
             )
         except OSError as exc:
+            if security is Security.SSL and not_tls(exc):
+                _refuse_plain_port(interface, exc)
             raise translate(interface, exc, handshake=True) from exc
         session = cls(interface=interface, wire=wire, greeting=Reply(line=b"-ERR"))
         try:
+            if (
+                security is not Security.SSL
+                and interface.timeout > GREETING_WAIT
+                and not wire.readable_within(GREETING_WAIT)
+                and speaks_tls(interface.server, interface.effective_port)
+            ):
+                raise SecurityError(
+                    f"{where(interface)}: this port expects TLS from the first byte (POP3S) and "
+                    f"sends no greeting to a plain connection; nothing was sent. Set security = "
+                    f'"ssl" for this port, or keep security = "{interface.security.value}" and '
+                    f"use the plain POP3 port (usually 110)"
+                )
             session.greeting = wire.read_reply()
             session.expect_ok(session.greeting, "the connection (its greeting)")
             if security is Security.STARTTLS:
@@ -117,7 +132,7 @@ class Session:
         if "STLS" not in self.capabilities:
             raise SecurityError(
                 f"{self.where}: the server does not offer STARTTLS (STLS), so the connection cannot "
-                f"be encrypted; nothing was sent. Use security SSL if the server offers POP3S "
+                f'be encrypted; nothing was sent. Use security = "ssl" if the server offers POP3S '
                 f"(port 995), or ask its administrator to enable STARTTLS"
             )
         self.wire.send("STLS")
@@ -264,6 +279,19 @@ class Session:
                 login=self.interface.login,
                 logging_in=logging_in,
             )
+
+
+def _refuse_plain_port(interface: MailInterface, exc: OSError) -> None:
+    """Raise the error for TLS started on a port that answers in plain POP3, if it does."""
+    greeting = plain_greeting(interface.server, interface.effective_port)
+    if greeting is None or not greeting.startswith((b"+OK", b"-ERR")):
+        return
+    raise SecurityError(
+        f"{where(interface)}: this port speaks plain POP3 (it greets with "
+        f"{reply_text(greeting)!r}), not TLS from the first byte; nothing was sent. Set security = "
+        f'"starttls" to encrypt on this port (if the server offers STLS; `mailtrack check` tells), '
+        f'or keep security = "ssl" and use the POP3S port (usually 995)'
+    ) from exc
 
 
 def _tls_context(interface: MailInterface) -> ssl.SSLContext:

@@ -17,6 +17,7 @@ import ssl
 import attrs
 
 from ._errors import ReplyTooLarge, WireError
+from ._probe import greeting_arrives
 
 __all__ = ["Reply", "Wire"]
 
@@ -104,6 +105,10 @@ class Wire:
         self._sock.sendall(b"".join(command.encode("utf-8") + _CRLF for command in commands))
 
     # -- reading ------------------------------------------------------------------------------
+
+    def readable_within(self, seconds: float) -> bool:
+        """Whether the server sends something within *seconds* (nothing is read)."""
+        return bool(self._buffer) or greeting_arrives(self._sock, seconds)
 
     def _fill(self) -> None:
         chunk = self._sock.recv(_RECV_SIZE)

@@ -215,14 +215,14 @@ class POP3Fetcher:
         warnings: list[str] = []
         if interface.security is Security.NONE and interface.apop:
             warnings.append(
-                "the connection is not encrypted (security is NONE): the messages cross the network "
-                "in clear text, and APOP protects the password only weakly (MD5); use SSL or STARTTLS "
-                "if the server offers them"
+                'the connection is not encrypted (security = "none"): the messages cross the network '
+                'in clear text, and APOP protects the password only weakly (MD5); use security = "ssl" '
+                'or "starttls" if the server offers them'
             )
         elif interface.security is Security.NONE:
             warnings.append(
-                "the password is sent unencrypted (security is NONE): anybody on the network path "
-                "can read it; use SSL or STARTTLS if the server offers them"
+                'the password is sent unencrypted (security = "none"): anybody on the network path '
+                'can read it; use security = "ssl" or "starttls" if the server offers them'
             )
         session: Session | None = None
         capabilities: dict[str, tuple[str, ...]] = {}

@@ -237,12 +237,15 @@ def quarantined(row: Row[Any]) -> QuarantinedMessage:
 
 
 #: The columns of ``mailtrack_runs`` that hold a RunReport's attribute of the same name as is.
-_RUN_COLUMNS = ("interface", "imported", "created", "updated", "skipped", "failed", "error")
+_RUN_COLUMNS = ("interface", "imported", "created", "updated", "skipped", "error")
 
 
 def run_values(report: RunReport) -> dict[str, Any]:
     values: dict[str, Any] = {name: getattr(report, name) for name in _RUN_COLUMNS}
     values.update(
+        failed=report.quarantined,  # the column keeps the field's former name
+        already_imported=report.already_imported,
+        left_on_server=report.left_on_server,
         started_at=as_utc(report.started_at),
         finished_at=as_utc(report.finished_at),
         classes=dict(report.classes),
@@ -254,6 +257,9 @@ def run_values(report: RunReport) -> dict[str, Any]:
 def run_report(row: Row[Any]) -> RunReport:
     return RunReport(
         **{name: getattr(row, name) for name in _RUN_COLUMNS},
+        quarantined=row.failed,
+        already_imported=row.already_imported or 0,  # NULL: saved before revision 0005
+        left_on_server=row.left_on_server or 0,
         started_at=row.started_at,
         finished_at=row.finished_at,
         classes=dict(row.classes),

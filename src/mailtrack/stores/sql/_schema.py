@@ -250,6 +250,9 @@ runs = sa.Table(
     sa.Column("updated", sa.Integer, nullable=False),
     sa.Column("skipped", sa.Integer, nullable=False),
     sa.Column("failed", sa.Integer, nullable=False),
+    # NULL for runs saved before revision 0005 (their "skipped" counted these too).
+    sa.Column("already_imported", sa.Integer, nullable=True),
+    sa.Column("left_on_server", sa.Integer, nullable=True),
     sa.Column("error", BigText, nullable=True),
     sa.Column("classes", JSONText, nullable=False),
     sa.Column("notes", JSONText, nullable=False),
