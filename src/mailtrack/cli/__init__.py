@@ -2,7 +2,8 @@
 
 ``mailtrack demo`` imports a bundled set of sample messages from a local test server; ``check``,
 ``run``, ``explain``, ``interfaces``, ``records`` and ``quarantine`` work on the mail interfaces and the store
-named in ``mailtrack.toml`` (or ``--config PATH``); ``db`` upgrades the SQL store's schema. Every
+named in ``mailtrack.toml`` (or ``--config PATH``); ``db`` upgrades the SQL store's schema;
+``web`` serves the pages for people. Every
 listing takes ``--json``; errors are printed in plain words, with the traceback only under
 ``--debug``.
 """
@@ -25,6 +26,7 @@ from ._interfaces import interfaces
 from ._quarantine import quarantine
 from ._records import records
 from ._run import check, run
+from ._web import web
 
 __all__ = ["cli", "main"]
 
@@ -63,7 +65,7 @@ def cli(ctx: click.Context, config_path: Path | None, store_url: str | None, deb
     )
 
 
-for command in (demo, check, run, explain, interfaces, records, quarantine, db):
+for command in (demo, check, run, explain, interfaces, records, quarantine, db, web):
     cli.add_command(command)
 
 
