@@ -76,6 +76,17 @@ def examples(session: nox.Session) -> None:
 
 
 @nox.session
+def screenshots(session: nox.Session) -> None:
+    """Take the docs' screenshots of the web pages (docs/_static/web/*.png) by running the browser
+    tests; needs the distribution's Chromium (``apt-get install chromium chromium-driver``).
+    Commit the pictures: the docs build itself needs no browser."""
+    session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.env["MAILTRACK_SCREENSHOTS"] = str(Path("docs/_static/web").resolve())
+    session.env["MAILTRACK_BROWSER"] = "required"
+    session.run("pytest", "-p", "no:cacheprovider", "tests/web/test_browser.py", *session.posargs)
+
+
+@nox.session
 def stress(session: nox.Session) -> None:
     """The robustness loops at full length (``.ci/run`` runs them with small counts): 20 rounds of
     the 200-mailbox worker stress tests, and the kill tests."""

@@ -2,7 +2,8 @@
 
 ``mailtrack demo`` imports a bundled set of sample messages from a local test server; ``check``,
 ``run``, ``explain``, ``interfaces``, ``records`` and ``quarantine`` work on the mail interfaces and the store
-named in ``mailtrack.toml`` (or ``--config PATH``); ``db`` upgrades the SQL store's schema. Every
+named in ``mailtrack.toml`` (or ``--config PATH``); ``db`` upgrades the SQL store's schema;
+``oauth login`` signs in to a mail provider with OAuth 2.0; ``web`` serves the pages for people. Every
 listing takes ``--json``; errors are printed in plain words, with the traceback only under
 ``--debug``.
 """
@@ -26,6 +27,7 @@ from ._oauth import oauth
 from ._quarantine import quarantine
 from ._records import records
 from ._run import check, run
+from ._web import web
 
 __all__ = ["cli", "main"]
 
@@ -64,7 +66,7 @@ def cli(ctx: click.Context, config_path: Path | None, store_url: str | None, deb
     )
 
 
-for command in (demo, check, run, explain, interfaces, records, quarantine, db, oauth):
+for command in (demo, check, run, explain, interfaces, records, quarantine, db, oauth, web):
     cli.add_command(command)
 
 

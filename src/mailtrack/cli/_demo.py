@@ -21,6 +21,7 @@ from ._app import App, pass_app
 from ._progress import RunMonitor
 from ._render import quarantine_table, record_view, records_table, run_summary
 from ._run import make_importer, run_interfaces
+from ._web import serve_demo
 
 __all__ = ["DEMO_DB", "demo"]
 
@@ -37,13 +38,26 @@ DEMO_DB = "mailtrack-demo.db"
     show_default=True,
     help="SQLite file to import into (kept, so that a second run can show that nothing is imported twice).",
 )
+@click.option(
+    "--web", "show_web", is_flag=True, help="Then serve the pages on 127.0.0.1 to look at the demo's records."
+)
+@click.option(
+    "--port",
+    default=8025,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The pages' port (with --web).",
+)
 @pass_app
-def demo(app: App, db_path: Path) -> None:
+def demo(app: App, db_path: Path, show_web: bool, port: int) -> None:
     """Import a bundled set of sample messages from a local POP3 test server into SQLite.
 
     The messages are new requests, follow-ups naming #ID, HTML, attachments, an inline image,
     ISO-8859-1 text, an auto-reply, a broken message and a hostile one (quarantined). Run it
     twice: the second run imports nothing, because the store's ledger remembers every message.
+
+    With --web, the pages (`mailtrack web`) then show the demo store in your browser; the
+    password is printed (or taken from MAILTRACK_WEB_TOKEN).
     """
     from ..testing import POP3TestServer
 
@@ -100,6 +114,8 @@ def demo(app: App, db_path: Path) -> None:
         f"  mailtrack {store_option} quarantine list\n"
         f"  mailtrack {store_option} interfaces list"
     )
+    if show_web:  # the pages show a failed run too; the exit status still tells
+        serve_demo(app, store_url, port=port)
     if not report.ok:
         raise click.exceptions.Exit(1)
 
