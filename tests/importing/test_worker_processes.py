@@ -391,7 +391,9 @@ def test_mailtrack_run_stops_on_sigterm_twice_and_the_next_run_imports_the_rest(
             child.wait()
         text = output.decode(errors="replace")
         assert "Traceback" not in text, text
-        assert child.returncode in (0, 1, 130), text
+        # The second SIGTERM may come after the stop finished and the default handler is back:
+        # then the process ends by that signal, which is also an orderly end (nothing was lost).
+        assert child.returncode in (0, 1, 130, -signal.SIGTERM), text
         assert len(server.mailbox) > 0  # stopped before the end: the rest waits on the server
 
         again = subprocess.run(

@@ -7,6 +7,7 @@ Alembic is imported only here, when a database is to be upgraded; opening a stor
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -91,7 +92,27 @@ def upgrade(engine: Engine | str | sa.URL, revision: str = "head") -> str | None
             mailtrack), or revisions your application's own Alembic runs (``alembic upgrade``).
         StoreError: the database failed, or *revision* is unknown.
     """
-    with _transactions(engine) as db, db.changing_schema("upgrade the mailtrack schema") as conn:
+    with _transactions(engine) as db:
+        for attempt in range(_LOCKED_ATTEMPTS):
+            try:
+                return _upgrade_once(db, revision)
+            except StoreError as exc:
+                cause = exc.__cause__
+                transient = isinstance(cause, sa.exc.DBAPIError) and db.dialect.transient(cause)
+                if not transient or attempt == _LOCKED_ATTEMPTS - 1:
+                    raise
+                # Another process held the database past its lock timeout (SQLite under load):
+                # nothing of this attempt was kept (the transaction rolled back); take a turn again.
+                time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+#: How often :func:`upgrade` tries again when the database stayed locked by another process.
+_LOCKED_ATTEMPTS = 5
+
+
+def _upgrade_once(db: Transactions, revision: str) -> str | None:
+    with db.changing_schema("upgrade the mailtrack schema") as conn:
         state = versions.read_state(conn)
         if state.revision is None and state.has_tables:
             versions.require_head(state)  # tables without a version: refused, naming `db stamp`
