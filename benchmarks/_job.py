@@ -4,6 +4,9 @@
     python benchmarks/_job.py mailparser FOLDER     # parse the files of FOLDER from memory
     python benchmarks/_job.py download SPEC.json    # the first interface's fetcher alone, nothing kept
 
+With ``MAILTRACK_BENCH_PROFILE=FILE`` the job runs under cProfile and writes its statistics there
+(the importing process only: conversion workers are processes of their own).
+
 ``SPEC.json``: ``{"database": path, "mode": "run" | "run_all" | "one_by_one", "settings": {…},
 "interfaces": [{"name", "port", "login", "password"[, "protocol"]}, …]}`` (``protocol``: ``"imap"``
 reads over IMAP; left out, POP3, which an older mailtrack also understands). ``settings`` are Importer fields
@@ -13,6 +16,7 @@ reads over IMAP; left out, POP3, which an older mailtrack also understands). ``s
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -112,17 +116,31 @@ def mailparser(folder: str) -> dict[str, Any]:
     import mailparser as parser
 
     raws = [path.read_bytes() for path in sorted(Path(folder).iterdir())]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     attachments = 0
     for raw in raws:
         parsed = parser.parse_from_bytes(raw)
         _ = (parsed.subject, parsed.from_, parsed.date, parsed.message_id, parsed.headers)
         _ = (parsed.body, parsed.text_plain, parsed.text_html)
         attachments += len(parsed.attachments)
-    return {"seconds": round(time.perf_counter() - started, 3), "parsed": len(raws), **_rss()}
+    return {
+        "seconds": round(time.perf_counter() - started, 3),
+        "cpu": round(time.process_time() - cpu_started, 3),
+        "parsed": len(raws),
+        **_rss(),
+    }
 
 
 if __name__ == "__main__":
     job, argument = sys.argv[1], sys.argv[2]
-    result = {"mailtrack": mailtrack, "mailparser": mailparser, "download": download}[job](argument)
+    run = {"mailtrack": mailtrack, "mailparser": mailparser, "download": download}[job]
+    profile = os.environ.get("MAILTRACK_BENCH_PROFILE")  # a file for cProfile's statistics
+    if profile:
+        import cProfile
+
+        with cProfile.Profile() as profiler:
+            result = run(argument)
+        profiler.dump_stats(profile)
+    else:
+        result = run(argument)
     print(json.dumps(result))

@@ -97,7 +97,8 @@ GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
 
 
 def measure(command: list[str], env: dict[str, str] | None, log: Path) -> dict[str, Any]:
-    """Run *command*; its wall time, peak RSS (of it and its children), exit code and last line."""
+    """Run *command*; its wall time, CPU time and peak RSS (of it and its children), exit code and
+    last line."""
     rss_file = log.with_suffix(".rss")
     rss_file.unlink(missing_ok=True)
     if GNU_TIME:
@@ -130,6 +131,8 @@ def measure(command: list[str], env: dict[str, str] | None, log: Path) -> dict[s
             rss_kb = float(rss_file.read_text().split()[-1])
     return {
         "wall": wall,
+        # user + sys CPU of the command and every child it waited for (conversion workers too).
+        "cpu": usage.ru_utime + usage.ru_stime,
         "rss_mb": rss_kb / 1024,
         "rc": process.returncode,
         "job": result,

@@ -34,6 +34,7 @@ from . import _attempts as attempts
 from . import _reads as reads
 from . import _schema as tables
 from . import _versions as versions
+from ._bulk import commit_batch
 from ._dialects import create_engine
 from ._rows import key, run_values
 from ._schema import metadata
@@ -229,6 +230,10 @@ class SQLRecordStore(RecordStore):
         failure: list[RecordNotFoundError] = []
         writing = Writing(interface=items[0][0], uid=items[0][1], payload=items[0][2])
 
+        def bulk(conn: Connection) -> list[CommitResult]:
+            results = commit_batch(conn, self._now(), items)
+            return work(conn) if results is None else results
+
         def work(conn: Connection) -> list[CommitResult]:
             results: list[CommitResult] = []
             for interface, uid, action in items:
@@ -242,7 +247,11 @@ class SQLRecordStore(RecordStore):
             return results
 
         try:
-            results = self._db.once(f"commit {len(items)} messages", work, writing)
+            try:
+                results = self._db.once(f"commit {len(items)} messages", bulk)
+            except StoreError:
+                # Item by item in one transaction, which tells the message the database refused.
+                results = self._db.once(f"commit {len(items)} messages", work, writing)
         except LostRace:
             results = []
             for interface, uid, action in items:

@@ -1,0 +1,232 @@
+"""A batch of commits in a handful of statements: what :func:`~mailtrack.stores._commit.commit_action`
+does item by item, done for the whole batch at once inside the caller's transaction.
+
+The reads come first (the ledger, the Message-IDs, the records appended to, each one query per
+500 keys); the outcome of every item is then decided in order, exactly as the item-by-item steps
+would decide it (a pair already in the ledger or earlier in the batch is ``ALREADY_IMPORTED``; a
+Message-ID stored already or earlier in the batch is a ``DUPLICATE``; field changes follow one
+another); then the writes: new records, details, attachments and ledger rows each with one
+``executemany`` (``INSERT … RETURNING`` for IDs where the database returns them in order), and one
+update per record appended to. A batch with an item the plan cannot decide without writing (an
+``AppendToRecord`` whose record is not there: the contract commits the items before it, then
+raises) is given back undecided, before anything is written, for the item-by-item path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ...models import AppendToRecord, CommitOutcome, CommitResult, CreateRecord, ImportAction, SkipMessage
+from .._commit import FieldChanges, field_changes
+from .._common import new_detail, stored_attachment
+from . import _schema as tables
+from ._reads import imported_uids
+from ._rows import attachment_values, chunks, detail_values, key, ledger_values, new_id, sha256
+
+__all__ = ["commit_batch"]
+
+Item = tuple[str, str, ImportAction]
+
+#: Dialects whose INSERT … RETURNING of many rows gives the IDs in the order of the rows. MariaDB
+#: is left out on purpose: insertmanyvalues would put many large details into one statement,
+#: which its ``max_allowed_packet`` may refuse; there each row is inserted on its own.
+_RETURNING_DIALECTS = frozenset({"sqlite", "postgresql"})
+
+#: The details' insert: ``field_changes`` as SQL NULL when a detail changed no field (the rows
+#: of one executemany all bind the same columns).
+_FIELD_CHANGES = sa.bindparam("field_changes", type_=sa.JSON(none_as_null=True))
+
+
+@attrs.define
+class _Plan:
+    """The decided writes of a batch; record and detail IDs by their index in the lists."""
+
+    new_records: list[dict[str, Any]] = attrs.Factory(list)
+    #: (record: ("new", index) or ("id", record_id), the detail's row without record_id, action).
+    details: list[tuple[tuple[str, int], dict[str, Any], AppendToRecord | CreateRecord]] = attrs.Factory(list)
+    #: Per item: (outcome, record reference or None, detail index or stored detail ID).
+    results: list[tuple[CommitOutcome, tuple[str, int] | None, tuple[str, int] | None]] = attrs.Factory(list)
+    #: Records appended to: their fields after the batch, and whether they changed.
+    touched: dict[int, tuple[dict[str, str], bool]] = attrs.Factory(dict)
+
+
+def commit_batch(conn: Connection, now: datetime, items: Sequence[Item]) -> list[CommitResult] | None:
+    """Commit *items* on *conn* (in the caller's transaction); their results, or ``None`` (with
+    nothing written) when an item needs the item-by-item path."""
+    plan = _plan(conn, now, items)
+    if plan is None:
+        return None
+    record_ids = _insert_ids(conn, tables.records, plan.new_records)
+
+    def record_of(ref: tuple[str, int]) -> int:
+        return record_ids[ref[1]] if ref[0] == "new" else ref[1]
+
+    detail_rows = [{**row, "record_id": record_of(ref)} for ref, row, _action in plan.details]
+    detail_ids = _insert_ids(conn, tables.details, detail_rows)
+    attachment_rows = [
+        attachment_values(detail_id, position, stored_attachment(attachment, None))
+        for detail_id, (_ref, _row, action) in zip(detail_ids, plan.details, strict=True)
+        for position, attachment in enumerate(action.message.attachments)
+    ]
+    if attachment_rows:
+        conn.execute(sa.insert(tables.attachments), attachment_rows)
+    _update_records(conn, now, plan.touched)
+    results: list[CommitResult] = []
+    for outcome, record, detail in plan.results:
+        results.append(
+            CommitResult(
+                outcome=outcome,
+                record_id=None if record is None else record_of(record),
+                detail_id=None
+                if detail is None
+                else detail_ids[detail[1]]
+                if detail[0] == "new"
+                else detail[1],
+            )
+        )
+    ledger_rows = [
+        ledger_values(interface, uid, result, now, action.digest)
+        for (interface, uid, action), result in zip(items, results, strict=True)
+        if result.outcome is not CommitOutcome.ALREADY_IMPORTED  # its row is there
+    ]
+    if ledger_rows:
+        conn.execute(sa.insert(tables.ledger), ledger_rows)
+    return results
+
+
+def _plan(conn: Connection, now: datetime, items: Sequence[Item]) -> _Plan | None:
+    in_ledger: set[tuple[str, str]] = set()
+    for interface in {interface for interface, _uid, _action in items}:
+        uids = [uid for name, uid, _action in items if name == interface]
+        in_ledger.update((interface, key(uid)) for uid in imported_uids(conn, interface, uids))
+    stored = _stored_details(
+        conn, [a.message.message_id for _i, _u, a in items if not isinstance(a, SkipMessage)]
+    )
+    fields = _record_fields(conn, [a.record_id for _i, _u, a in items if isinstance(a, AppendToRecord)])
+    plan = _Plan()
+    #: Message-ID → (record reference, detail reference) of the details this batch writes.
+    written: dict[str, tuple[tuple[str, int], tuple[str, int]]] = {}
+    for interface, uid, action in items:
+        pair = (interface, key(uid))
+        if pair in in_ledger:
+            plan.results.append((CommitOutcome.ALREADY_IMPORTED, None, None))
+            continue
+        in_ledger.add(pair)
+        if isinstance(action, SkipMessage):
+            plan.results.append((CommitOutcome.SKIPPED, None, None))
+            continue
+        message_id = action.message.message_id
+        if message_id in written:
+            plan.results.append((CommitOutcome.DUPLICATE, *written[message_id]))
+            continue
+        found = stored.get(sha256(message_id))
+        if found is not None:
+            plan.results.append((CommitOutcome.DUPLICATE, ("id", found[0]), ("id", found[1])))
+            continue
+        if isinstance(action, AppendToRecord):
+            if action.record_id not in fields:
+                return None  # the contract: the items before it are committed, then it raises
+            changes = _touch(plan, fields, action)
+            record, outcome = ("id", action.record_id), CommitOutcome.APPENDED
+        elif isinstance(action, CreateRecord):
+            changes = field_changes(action.fields, action.set_fields)
+            record, outcome = ("new", len(plan.new_records)), CommitOutcome.CREATED
+            plan.new_records.append(_record_row(action, now))
+        else:  # pragma: no cover - guarded by the type checker
+            raise TypeError(f"unknown import action {type(action).__name__}")
+        detail = ("new", len(plan.details))
+        row = detail_values(
+            new_detail(0, 0, interface, action.message, action.message_class, field_changes=changes)
+        )
+        row.setdefault("field_changes", None)
+        del row["record_id"]
+        plan.details.append((record, row, action))
+        written[message_id] = (record, detail)
+        plan.results.append((outcome, record, detail))
+    return plan
+
+
+def _touch(plan: _Plan, fields: dict[int, dict[str, str]], action: AppendToRecord) -> FieldChanges:
+    """The field changes of one more detail of an existing record (after the batch's earlier ones)."""
+    current, changed = plan.touched.get(action.record_id, (fields[action.record_id], False))
+    changes = field_changes(current, action.set_fields)
+    if action.set_fields:
+        current = {**current, **action.set_fields}
+        changed = True
+    plan.touched[action.record_id] = (current, changed)
+    return changes
+
+
+def _record_row(action: CreateRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "project": action.project,
+        "title": action.title,
+        "fields": {**action.fields, **action.set_fields},
+        "created_at": now,
+        "updated_at": now,
+        "related_record_id": action.related,
+    }
+
+
+def _stored_details(conn: Connection, message_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """SHA-256 of a Message-ID → ``(record_id, detail_id)`` of the stored detail that has it."""
+    details = tables.details
+    found: dict[str, tuple[int, int]] = {}
+    for chunk in chunks(sorted({sha256(message_id) for message_id in message_ids})):
+        query = sa.select(details.c.message_id_sha256, details.c.record_id, details.c.id).where(
+            details.c.message_id_sha256.in_(chunk)
+        )
+        for row in conn.execute(query):
+            found[row.message_id_sha256] = (row.record_id, row.id)
+    return found
+
+
+def _record_fields(conn: Connection, record_ids: list[int]) -> dict[int, dict[str, str]]:
+    """The fields of the records appended to, locked until the transaction ends (the old values
+    of the changes are the ones replaced)."""
+    records = tables.records
+    found: dict[int, dict[str, str]] = {}
+    for chunk in chunks(sorted(set(record_ids))):
+        query = sa.select(records.c.id, records.c.fields).where(records.c.id.in_(chunk)).with_for_update()
+        for row in conn.execute(query):
+            found[row.id] = dict(row.fields)
+    return found
+
+
+def _insert_ids(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert *rows* into *table*; their IDs, in the order of the rows."""
+    if not rows:
+        return []
+    statement = sa.insert(table)
+    if table is tables.details:
+        statement = statement.values(field_changes=_FIELD_CHANGES)
+    if conn.dialect.name in _RETURNING_DIALECTS:
+        result = conn.execute(statement.returning(table.c.id, sort_by_parameter_order=True), rows)
+        return [int(row[0]) for row in result]
+    return [new_id(conn.execute(statement, row)) for row in rows]
+
+
+def _update_records(conn: Connection, now: datetime, touched: dict[int, tuple[dict[str, str], bool]]) -> None:
+    """Move ``updated_at`` of the records appended to; write the fields that changed."""
+    records = tables.records
+    unchanged = sorted(record_id for record_id, (_fields, changed) in touched.items() if not changed)
+    for chunk in chunks(unchanged):
+        conn.execute(sa.update(records).where(records.c.id.in_(chunk)).values(updated_at=now))
+    changed = [
+        {"record": record_id, "new_fields": fields}
+        for record_id, (fields, was_changed) in touched.items()
+        if was_changed
+    ]
+    if changed:
+        conn.execute(
+            sa.update(records)
+            .where(records.c.id == sa.bindparam("record"))
+            .values(updated_at=now, fields=sa.bindparam("new_fields", type_=records.c.fields.type)),
+            changed,
+        )
