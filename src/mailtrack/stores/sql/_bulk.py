@@ -6,10 +6,13 @@ The reads come first (the ledger, the Message-IDs, the records appended to, each
 would decide it (a pair already in the ledger or earlier in the batch is ``ALREADY_IMPORTED``; a
 Message-ID stored already or earlier in the batch is a ``DUPLICATE``; field changes follow one
 another); then the writes: new records, details, attachments and ledger rows each with one
-``executemany`` (``INSERT … RETURNING`` for IDs where the database returns them in order), and one
-update per record appended to. A batch with an item the plan cannot decide without writing (an
-``AppendToRecord`` whose record is not there: the contract commits the items before it, then
-raises) is given back undecided, before anything is written, for the item-by-item path.
+``executemany``, and one update per record appended to. The IDs of new rows: on SQLite a range
+reserved under the transaction's write lock; on PostgreSQL ``INSERT … RETURNING`` in the order of
+the rows; on MariaDB each record and detail is inserted on its own (one statement of many large
+details could pass its ``max_allowed_packet``). A batch with an item the plan cannot decide
+without writing (an ``AppendToRecord`` whose record is not there: the contract commits the items
+before it, then raises) is given back undecided, before anything is written, for the item-by-item
+path.
 """
 
 from __future__ import annotations
@@ -32,11 +35,6 @@ from ._rows import attachment_values, chunks, detail_values, key, ledger_values,
 __all__ = ["commit_batch"]
 
 Item = tuple[str, str, ImportAction]
-
-#: Dialects whose INSERT … RETURNING of many rows gives the IDs in the order of the rows. MariaDB
-#: is left out on purpose: insertmanyvalues would put many large details into one statement,
-#: which its ``max_allowed_packet`` may refuse; there each row is inserted on its own.
-_RETURNING_DIALECTS = frozenset({"sqlite", "postgresql"})
 
 #: The details' insert: ``field_changes`` as SQL NULL when a detail changed no field (the rows
 #: of one executemany all bind the same columns).
@@ -206,7 +204,14 @@ def _insert_ids(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     statement = sa.insert(table)
     if table is tables.details:
         statement = statement.values(field_changes=_FIELD_CHANGES)
-    if conn.dialect.name in _RETURNING_DIALECTS:
+    if conn.dialect.name == "sqlite":
+        # The transaction holds SQLite's write lock since it began: the IDs after the highest
+        # are this batch's (SQLite gives a new row the highest ID plus one).
+        top = int(conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0)
+        ids = list(range(top + 1, top + 1 + len(rows)))
+        conn.execute(statement, [{**row, "id": row_id} for row, row_id in zip(rows, ids, strict=True)])
+        return ids
+    if conn.dialect.name == "postgresql":
         result = conn.execute(statement.returning(table.c.id, sort_by_parameter_order=True), rows)
         return [int(row[0]) for row in result]
     return [new_id(conn.execute(statement, row)) for row in rows]

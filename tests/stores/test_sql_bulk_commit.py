@@ -1,0 +1,195 @@
+"""The SQL store commits a batch in a handful of statements, with the results, records, details,
+attachments, field changes and ledger rows that committing its items one by one gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
+
+import sqlalchemy as sa
+
+from _sql_databases import empty_tables
+from mailtrack import AppendToRecord, CreateRecord, ImportAction, SkipMessage
+from mailtrack.stores import SQLRecordStore
+from mailtrack.stores.sql import _schema as tables
+from mailtrack.testing._builders import ManualClock, make_attachment, make_incoming
+
+Items = list[tuple[str, str, ImportAction]]
+
+
+def _batch(open_record: int) -> Items:
+    """A batch whose items depend on each other and on a stored record (#*open_record*)."""
+    mail = make_incoming(message_id="twice@example.com", subject="Paper jam")
+    with_files = make_incoming(
+        message_id="files@example.com",
+        attachments=[make_attachment(b"%PDF-1.4 one", filename="a.pdf"), make_attachment(b"\x00" * 300)],
+    )
+    return [
+        (
+            "support",
+            "u1",
+            CreateRecord(message=mail, project="default", title="Paper jam", fields={"a": "1"}),
+        ),
+        ("support", "u2", CreateRecord(message=with_files, project="default", title="Files")),
+        (
+            "support",
+            "u3",
+            AppendToRecord(
+                message=make_incoming(message_id="m1@example.com"),
+                record_id=open_record,
+                set_fields={"s": "w"},
+            ),
+        ),
+        (
+            "support",
+            "u4",
+            AppendToRecord(
+                message=make_incoming(message_id="m2@example.com"),
+                record_id=open_record,
+                set_fields={"s": "c"},
+            ),
+        ),
+        (
+            "support",
+            "u5",
+            AppendToRecord(message=make_incoming(message_id="m3@example.com"), record_id=open_record),
+        ),
+        ("sales", "u1", CreateRecord(message=mail, project="default", title="Paper jam again")),
+        (
+            "support",
+            "u1",
+            CreateRecord(
+                message=make_incoming(message_id="m4@example.com"), project="default", title="Reused UID"
+            ),
+        ),
+        ("support", "u6", SkipMessage(reason="bounce")),
+        (
+            "support",
+            "u7",
+            CreateRecord(
+                message=make_incoming(message_id="m5@example.com"),
+                project="p",
+                title="T",
+                set_fields={"x": "y"},
+            ),
+        ),
+        ("support", "u8", AppendToRecord(message=mail, record_id=open_record)),  # a duplicate first
+    ]
+
+
+def _state(store: SQLRecordStore) -> dict[str, Any]:
+    with store.engine.connect() as conn:
+        ledger = sorted(
+            tuple(row)[1:]
+            for row in conn.execute(sa.select(tables.ledger).order_by(tables.ledger.c.id)).all()
+        )
+    return {"records": store.list_records(), "ledger": ledger}
+
+
+def _run(store: SQLRecordStore, *, bulk: bool) -> tuple[list[Any], dict[str, Any]]:
+    opened = store.commit(
+        "support",
+        "u0",
+        CreateRecord(message=make_incoming(message_id="m6@example.com"), project="default", title="Open"),
+    )
+    assert opened.record_id is not None
+    store.commit(
+        "support",
+        "u0b",
+        AppendToRecord(
+            message=make_incoming(message_id="m7@example.com"),
+            record_id=opened.record_id,
+            set_fields={"s": "o"},
+        ),
+    )
+    items = _batch(opened.record_id)
+    results = store.commit_many(items) if bulk else [store.commit(*item) for item in items]
+    return results, _state(store)
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.integration),
+        pytest.param("mariadb", marks=pytest.mark.integration),
+    ]
+)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> sa.Engine:
+    if request.param == "sqlite":
+        return sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine: sa.Engine = request.getfixturevalue(f"{request.param}_engine")
+    return engine
+
+
+def test_a_batch_gives_what_its_items_give_one_by_one(engine: sa.Engine) -> None:
+    outcomes = []
+    for bulk in (False, True):
+        SQLRecordStore(engine).close()  # the tables (they exist already on the servers)
+        empty_tables(engine)
+        with SQLRecordStore(engine, clock=ManualClock()) as store:
+            outcomes.append(_run(store, bulk=bulk))
+    (one_by_one, one_state), (batched, batch_state) = outcomes
+    assert [result.outcome.value for result in batched] == [
+        "created",
+        "created",
+        "appended",
+        "appended",
+        "appended",
+        "duplicate",
+        "already_imported",
+        "skipped",
+        "created",
+        "duplicate",
+    ]
+    assert batched == one_by_one
+    assert batch_state == one_state
+    record = next(record for record in batch_state["records"] if record.title == "Open")
+    assert [detail.field_changes for detail in record.details] == [
+        {},
+        {"s": (None, "o")},
+        {"s": ("o", "w")},
+        {"s": ("w", "c")},
+        {},
+    ]
+    assert record.fields == {"s": "c"}
+
+
+def test_a_batch_takes_the_same_statements_whatever_its_size(tmp_path: Path) -> None:
+    def count(size: int, name: str) -> int:
+        engine = sa.create_engine(f"sqlite:///{tmp_path / name}")
+        seen: list[str] = []
+        with SQLRecordStore(engine) as store:
+            opened = store.commit(
+                "x",
+                "open",
+                CreateRecord(message=make_incoming(message_id="m8@example.com"), project="p", title="t"),
+            )
+            assert opened.record_id is not None
+            items: Items = []
+            for n in range(size):
+                message = make_incoming(attachments=[make_attachment(b"data %d" % n)])
+                items.append(("x", f"c{n}", CreateRecord(message=message, project="p", title="t")))
+                items.append(
+                    (
+                        "x",
+                        f"a{n}",
+                        AppendToRecord(
+                            message=make_incoming(message_id=f"a{n}@example.com"),
+                            record_id=opened.record_id,
+                            set_fields={"n": str(n)},
+                        ),
+                    )
+                )
+                items.append(("x", f"s{n}", SkipMessage(reason="bounce")))
+            sa.event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+            results = store.commit_many(items)
+            assert len(results) == 3 * size
+            assert len(store.get_record(opened.record_id).details) == size + 1
+        engine.dispose()
+        return len(seen)
+
+    assert count(5, "small.db") == count(60, "large.db")
