@@ -369,6 +369,17 @@ class RecordStore(ABC):
     def is_quarantined(self, interface: str, uid: str) -> bool:
         """Whether ``(interface, uid)`` is in the quarantine."""
 
+    def quarantined_uids(self, interface: str, uids: Iterable[str]) -> set[str]:
+        """The subset of *uids* the quarantine holds for *interface*.
+
+        Optional: the default asks :meth:`is_quarantined` for each; a store that can answer a
+        whole listing at once (the SQL store: one query per 500 UIDs) overrides it.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        return {uid for uid in uids if self.is_quarantined(interface, uid)}
+
     @abstractmethod
     def list_quarantined(self, interface: str | None = None) -> list[QuarantinedMessage]:
         """Quarantined messages (of *interface*, or all), oldest first."""

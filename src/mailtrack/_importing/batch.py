@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Literal
 
 import attrs
 
@@ -82,6 +83,9 @@ class Batch:
     _bytes: int = 0
     #: time.monotonic() when the first message of the batch was added.
     _started: float = 0.0
+    #: The store's answer to :meth:`~mailtrack.abc.RecordStore.next_record_ids`, asked once per
+    #: batch (see :meth:`_may_open`); ``None`` before it was asked.
+    _next_ids: range | Literal["unknown"] | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -126,12 +130,18 @@ class Batch:
         """Whether a batch opening *opens* records may give one of them the ID *record_id*.
 
         Stores that know the IDs of their next records (:meth:`~mailtrack.abc.RecordStore.next_record_ids`)
-        tell; for others it may. Another writer opening records meanwhile (another run of
-        ``run_all``, another process) shifts those IDs, the same race as its commit landing
-        just before or after a message is decided.
+        tell, asked once per batch (its records get the IDs from the first on); for others it
+        may. Another writer opening records meanwhile (another run of ``run_all``, another
+        process) shifts those IDs, the same race as its commit landing just before or after a
+        message is decided.
         """
-        ids = self.store.next_record_ids(opens)
-        return not isinstance(ids, range) or record_id in ids
+        if self._next_ids is None:
+            ids = self.store.next_record_ids(1)
+            self._next_ids = ids if isinstance(ids, range) else "unknown"
+        if self._next_ids == "unknown":
+            return True
+        first = self._next_ids.start
+        return first <= record_id < first + opens
 
     def commit(self) -> None:
         """Commit the batch in one transaction, then mark its messages for deletion.
@@ -143,6 +153,7 @@ class Batch:
             RunStopped: the store failed.
         """
         batch, self._items, self._bytes = self._items, [], 0
+        self._next_ids = None
         if not batch:
             return
         if len(batch) == 1:
@@ -173,6 +184,7 @@ class Batch:
         Raises:
             RunStopped: the store failed for the quarantine too.
         """
+        self._next_ids = None
         try:
             name = self.policy.interface.name
             result, note = commit_or_open(self.store, self.policy, name, item.key, item.action)

@@ -86,8 +86,13 @@ def gather(
     interface: MailInterface,
     store: RecordStore,
     matcher: Matcher,
+    existing: set[tuple[int, str]] | None = None,
 ) -> Found:
     """Look for every kind of evidence in *message* and choose by the interface's order.
+
+    Args:
+        existing: ``(record ID, project)`` of records known to exist, not asked again; the
+            records found to exist are added.
 
     Raises:
         StoreError: looking up records failed.
@@ -95,11 +100,17 @@ def gather(
     order = interface.policy.evidence_order
     project = interface.project
     known: dict[int, bool] = {}
+    found_before = set() if existing is None else existing
 
     def exists(record_id: int) -> bool:
-        """Whether the record is one of the project's (asked once per record and message)."""
+        """Whether the record is one of the project's (asked once per record and message, and
+        not again once it was found)."""
+        if (record_id, project) in found_before:
+            return True
         if record_id not in known:
             known[record_id] = store.has_record(record_id, project)
+            if known[record_id]:
+                found_before.add((record_id, project))
         return known[record_id]
 
     notes: list[str] = []

@@ -51,6 +51,7 @@ def sort_listing(
             imported = store.imported_uids(name, known) if known else set()
             # Left on the server: what the ledger recorded of each, to see a UID the server reused.
             left = store.ledger_digests(name, imported) if imported and interface.keeps_messages else {}
+            quarantined = store.quarantined_uids(name, [uid for uid in known if uid not in imported])
         except StoreError as exc:
             raise RunStopped(f"the record store failed, nothing was imported: {exc}") from exc
         for position, info in enumerate(part):
@@ -67,7 +68,7 @@ def sort_listing(
                         label(info, info.uid),
                     )
                     continue
-                held = where_held(store, name, info.uid, imported)
+                held = where_held(store, name, info.uid, imported, quarantined)
                 if held is not None:
                     if not outcomes.goes_from_server(held) and not _resized(info, left.get(info.uid)):
                         # Left on the server by leave_copy (imported before) or by the quarantine

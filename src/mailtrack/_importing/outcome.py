@@ -53,12 +53,19 @@ class Held(enum.Enum):
     QUARANTINE = "quarantine"
 
 
-def where_held(store: RecordStore, interface: str, key: str, imported: set[str] | None = None) -> Held | None:
+def where_held(
+    store: RecordStore,
+    interface: str,
+    key: str,
+    imported: set[str] | None = None,
+    quarantined: set[str] | None = None,
+) -> Held | None:
     """Where the store holds message *key* of *interface*, or ``None``.
 
     Args:
         imported: the keys of the listing that the ledger holds, when they were looked up at
             once; otherwise the ledger is asked.
+        quarantined: the same for the quarantine.
 
     Raises:
         RunStopped: the store failed.
@@ -66,6 +73,8 @@ def where_held(store: RecordStore, interface: str, key: str, imported: set[str] 
     try:
         if key in imported if imported is not None else store.is_imported(interface, key):
             return Held.LEDGER
+        if quarantined is not None:
+            return Held.QUARANTINE if key in quarantined else None
         return Held.QUARANTINE if store.is_quarantined(interface, key) else None
     except StoreError as exc:
         raise RunStopped(f"the record store failed: {exc}") from exc

@@ -161,6 +161,10 @@ class Policy:
     #: The interface's policy with its login and aliases among the own addresses.
     _classifying: ImportPolicy = attrs.field(init=False)
 
+    #: ``(record ID, project)`` of the records this policy found: a record known to exist is not
+    #: looked up again (one that disappears before the commit is handled there: a new record).
+    _existing: set[tuple[int, str]] = attrs.field(init=False, factory=set, repr=False, eq=False)
+
     @_classifying.default
     def _with_own_addresses(self) -> ImportPolicy:
         return attrs.evolve(self.interface.policy, own_addresses=self.interface.own_addresses)
@@ -191,7 +195,13 @@ class Policy:
         if action in (ClassAction.DROP, ClassAction.QUARANTINE):
             return Reading(message=message, message_class=message_class, action=action)
         interface, route = self.routed(message)
-        found = gather(message, interface=interface, store=self.store, matcher=self.subject_matcher)
+        found = gather(
+            message,
+            interface=interface,
+            store=self.store,
+            matcher=self.subject_matcher,
+            existing=self._existing,
+        )
         follows = "references" in self.interface.policy.evidence_order
         return Reading(
             message=message,

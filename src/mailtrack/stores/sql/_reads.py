@@ -21,6 +21,7 @@ __all__ = [
     "imported_uids",
     "interface_rows",
     "is_quarantined",
+    "quarantined_uids",
     "last_run",
     "last_runs",
     "lease_holder",
@@ -130,6 +131,11 @@ def attachment_content(conn: Connection, attachment_id: int) -> bytes | None:
     query = sa.select(table.c.content).where(table.c.id == attachment_id)
     content = conn.execute(query).scalar_one_or_none()
     return None if content is None else bytes(content)
+
+
+def quarantined_uids(conn: Connection, interface: str, uids: Iterable[str]) -> set[str]:
+    """The subset of *uids* the quarantine holds for *interface* (one query per 500 UIDs)."""
+    return {uid for uid, _row in rows_by_uid(conn, tables.quarantine, interface, uids)}
 
 
 def is_quarantined(conn: Connection, interface: str, uid: str) -> bool:

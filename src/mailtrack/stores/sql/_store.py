@@ -399,6 +399,11 @@ class SQLRecordStore(RecordStore):
         with self._db.reading("read the quarantine") as conn:
             return reads.is_quarantined(conn, interface, uid)
 
+    def quarantined_uids(self, interface: str, uids: Iterable[str]) -> set[str]:
+        """The subset of *uids* the quarantine holds for *interface* (one query per 500 UIDs)."""
+        with self._db.reading("read the quarantine") as conn:
+            return reads.quarantined_uids(conn, interface, uids)
+
     def list_quarantined(self, interface: str | None = None) -> list[QuarantinedMessage]:
         with self._db.reading("read the quarantine") as conn:
             return reads.quarantined_messages(conn, interface=interface)

@@ -66,6 +66,14 @@ class KeepingContract(ContractBase):
         assert not store.is_quarantined("support", "uid-2")
         assert not store.is_quarantined("sales", "uid-1")
 
+    def test_quarantined_uids(self, store: RecordStore) -> None:
+        store.quarantine("support", "uid-1", b"raw", "bad")
+        store.quarantine("support", "x" * 300, b"raw", "bad")  # longer than a key column
+        store.quarantine("sales", "uid-2", b"raw", "bad")
+        uids = iter(["uid-1", "uid-2", "x" * 300, "uid-3"])  # any iterable, consumed once
+        assert store.quarantined_uids("support", uids) == {"uid-1", "x" * 300}
+        assert store.quarantined_uids("support", []) == set()
+
     def test_quarantine_is_separate_from_the_ledger(self, store: RecordStore) -> None:
         store.quarantine("support", "uid-1", b"raw", "bad")
         assert not store.is_imported("support", "uid-1")
