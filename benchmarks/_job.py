@@ -4,8 +4,9 @@
     python benchmarks/_job.py mailparser FOLDER     # parse the files of FOLDER from memory
     python benchmarks/_job.py download SPEC.json    # the first interface's fetcher alone, nothing kept
 
-With ``MAILTRACK_BENCH_PROFILE=FILE`` the job runs under cProfile and writes its statistics there
-(the importing process only: conversion workers are processes of their own).
+With ``MAILTRACK_BENCH_PROFILE=FILE`` the job runs under cProfile (CPU time of the importing
+thread) and writes its statistics there; the fetcher's thread and the conversion workers are not
+in it.
 
 ``SPEC.json``: ``{"database": path, "mode": "run" | "run_all" | "one_by_one", "settings": {…},
 "interfaces": [{"name", "port", "login", "password"[, "protocol"]}, …]}`` (``protocol``: ``"imap"``
@@ -138,7 +139,9 @@ if __name__ == "__main__":
     if profile:
         import cProfile
 
-        with cProfile.Profile() as profiler:
+        # CPU time of this thread: wall time would charge GIL waits (the fetcher's thread runs
+        # meanwhile) to whatever call released the GIL.
+        with cProfile.Profile(time.thread_time) as profiler:
             result = run(argument)
         profiler.dump_stats(profile)
     else:
