@@ -3,15 +3,18 @@ change), end to end over POP3 into SQLite, in the same run.
 
     python benchmarks/bench_cpu.py --baseline-python ../main-copy/.venv/bin/python
     python benchmarks/bench_cpu.py --baseline-python B --n 200 --rounds 2 --delay-ms 0
+    python benchmarks/bench_cpu.py --baseline-python .venv/bin/python --baseline-setting conversion_workers=0
 
-Each *python* is an interpreter whose ``import mailtrack`` is the checkout to measure (an
-editable install in that checkout's venv); this script's own ``_job.py`` drives both, so both
-run the same job. The mix, the private Dovecot (or POP3TestServer), the delay proxy and the way
-a program is measured (a process of its own: wall clock, user + sys CPU of it and its children,
-peak RSS) are ``run.py``'s. The two take turns, for ``--rounds`` rounds, first on loopback, then
-through the proxy at ``--delay-ms``; every run starts from a freshly filled mailbox and is checked
-(every message imported, the server emptied). mail-parser's parse-only CPU is measured in the same
-rounds as the yardstick of the issue's target.
+(The last compares two settings of one checkout: conversion in the importing thread against the
+automatic choice of workers.) Each *python* is an interpreter whose ``import mailtrack`` is the
+checkout to measure (an editable install in that checkout's venv); this script's own ``_job.py``
+drives both, so both run the same job. The mix, the private Dovecot (or POP3TestServer), the
+delay proxy and the way a program is measured (a process of its own: wall clock, user + sys CPU
+of it and its children, peak RSS) are ``run.py``'s. The two take turns, for ``--rounds``
+rounds, first on loopback, then through the proxy at ``--delay-ms``; every run starts from a
+freshly filled mailbox and is checked (every message imported, the server emptied).
+mail-parser's parse-only CPU is measured in the same rounds as the yardstick of the issue's
+target. ``--profile DIR`` runs each import under cProfile (CPU time of the importing thread).
 
 Printed: per case and tree the median CPU seconds per 1,000 messages (with the lowest and highest
 of the rounds) and msg/s, and the ratios of this checkout to the baseline (medians of the
@@ -112,8 +115,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="an Importer setting for both trees' runs (JSON value); a tree lacking it ignores it",
     )
+    parser.add_argument(
+        "--baseline-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an Importer setting for the baseline's runs only (to compare settings of one tree)",
+    )
     args = parser.parse_args(argv)
     settings = {name: json.loads(value) for name, _, value in (s.partition("=") for s in args.setting)}
+    baseline_settings = {
+        **settings,
+        **{name: json.loads(value) for name, _, value in (s.partition("=") for s in args.baseline_setting)},
+    }
     out = args.workdir / "out"
     out.mkdir(parents=True, exist_ok=True)
     mix = _mix.cached(args.n, args.seed, args.workdir / "cache")
@@ -141,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 order = list(trees) if round_ % 2 == 0 else list(reversed(trees))
                 for tree in order:
                     name = f"{case}-{tree}-{round_}".replace(" ", "_")
-                    result = mailtrack(trees[tree], out, name, box, port, mix.files, settings, args.profile)
+                    chosen = baseline_settings if tree == "baseline" else settings
+                    result = mailtrack(trees[tree], out, name, box, port, mix.files, chosen, args.profile)
                     results.setdefault((case, tree), []).append(result)
                     print(
                         f"  round {round_ + 1} {case:9} {tree:9} {result['wall']:7.2f} s wall "
