@@ -62,15 +62,17 @@ class ConvertAgain:
 
 
 def send(fd: int, value: object) -> None:
-    """Write *value* to *fd* as a length-prefixed pickle."""
+    """Write *value* to *fd* as a length-prefixed pickle (the pickle is not copied again to
+    put the length before it)."""
     payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    _write_all(fd, _LENGTH.pack(len(payload)) + payload)
+    _write_all(fd, _LENGTH.pack(len(payload)))
+    _write_all(fd, payload)
 
 
 def receive(fd: int) -> Any:
     """Read one value written by :func:`send`; ``EOFError`` when the other side closed."""
     (length,) = _LENGTH.unpack(_read_exactly(fd, _LENGTH.size))
-    return pickle.loads(_read_exactly(fd, length))  # noqa: S301 - from our own worker or importer
+    return pickle.loads(_read_into(fd, length))  # noqa: S301 - from our own worker or importer
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -90,6 +92,20 @@ def _read_exactly(fd: int, size: int) -> bytes:
         parts.append(part)
         left -= len(part)
     return b"".join(parts)
+
+
+def _read_into(fd: int, size: int) -> bytearray:
+    """*size* bytes from *fd*, read straight into one buffer (not read in parts, then joined)."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    done = 0
+    with open(fd, "rb", buffering=0, closefd=False) as pipe:
+        while done < size:
+            count = pipe.readinto(view[done:])
+            if not count:
+                raise EOFError("the other end of the pipe closed")
+            done += count
+    return buffer
 
 
 def die_with_parent(parent_pid: int) -> None:
