@@ -24,6 +24,7 @@ from ..models import Attachment
 from ._defects import Defects
 from ._filenames import extension_for, safe_filename, unique_filename
 from ._mailtext import clean_text, decode_body, decode_header, one_line, unescape_raw
+from ._payloads import decoded_base64
 
 __all__ = ["MAX_ID_LENGTH", "Parts"]
 
@@ -130,6 +131,9 @@ class Parts:
             return b"".join(
                 _flatten(child, _line_ending(self.raw)) for child in children if isinstance(child, Message)
             )
+        fast = decoded_base64(part)
+        if fast is not None:
+            return fast
         try:
             data = part.get_payload(decode=True)
         except Exception:  # any decoder failure: keep the raw bytes

@@ -1,0 +1,41 @@
+"""Base64 bodies decoded with one ``binascii`` call: what ``Message.get_payload(decode=True)``
+gives, without its copies.
+
+For a base64 part, ``email`` encodes the payload to bytes, splits it into lines, joins them again,
+checks the alphabet with a regular expression and decodes (``email._encoded_words.decode_b``).
+:func:`decoded_base64` deletes the line breaks in one pass and lets ``binascii`` check and
+decode at once (``strict_mode``). It answers only when the result is certainly the same: the
+payload is ASCII, whole groups of four, valid base64 with its padding at the very end (then
+``email`` notes no defect either); for anything else it answers ``None`` and the caller asks
+``get_payload``, which handles the payload as before, defects and all.
+"""
+
+from __future__ import annotations
+
+import binascii
+from email.message import Message
+
+__all__ = ["decoded_base64"]
+
+
+def decoded_base64(part: Message) -> bytes | None:
+    """The decoded content of a base64 leaf *part*, or ``None`` when ``get_payload`` must decide."""
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        return None
+    if str(part.get("content-transfer-encoding", "")).lower() != "base64":
+        return None
+    try:
+        encoded = payload.encode("ascii")
+    except UnicodeEncodeError:  # surrogates or other non-ASCII text: email's own handling
+        return None
+    # bytes.splitlines() breaks at CR, LF and CRLF only: deleting both is the same join.
+    joined = encoded.translate(None, b"\r\n")
+    if len(joined) % 4 or joined.endswith(b"==="):
+        # Not whole groups: email pads them. More than two "=": binascii takes them as padding,
+        # email as characters outside the alphabet. Either way email notes a defect.
+        return None
+    try:
+        return binascii.a2b_base64(joined, strict_mode=True)
+    except binascii.Error:
+        return None  # characters outside the alphabet, padding inside: email's lenient decoding
