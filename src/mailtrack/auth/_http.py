@@ -17,14 +17,16 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from .._redaction import Redactor
 from ..exceptions import ConfigError, TokenError
 from ..fetching._errors import reply_text
-from ._scrub import scrub
 
 __all__ = ["check_endpoint", "post_form", "sent_secrets"]
 
 #: Largest answer read from a token endpoint.
 _ANSWER_LIMIT = 1024 * 1024
+#: How much of an answer that is not JSON is looked at for the error message.
+_QUOTED = 4096
 
 
 def check_endpoint(url: str, what: str) -> str:
@@ -87,7 +89,7 @@ def post_form(
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
-        quoted = reply_text(scrub(raw, sent_secrets(body))[:120])
+        quoted = reply_text(Redactor(sent_secrets(body), pieces=True).bytes(raw[:_QUOTED])[:120])
         raise TokenError(
             f"the token endpoint {where} answered HTTP {status} without a JSON object "
             f"({quoted!r}); will retry next run",
