@@ -3,7 +3,8 @@ connection, one shared mailbox, and faults switched on by attribute.
 
 Test-only (users do not get it; Dovecot is the real server of the integration suite). It speaks
 the subset :class:`mailtrack.fetching.IMAPFetcher` uses: CAPABILITY, AUTHENTICATE PLAIN (SASL-IR),
-LOGIN, SELECT/EXAMINE, LIST, UID FETCH (UID, RFC822.SIZE, BODY.PEEK[]), UID STORE, UID EXPUNGE,
+AUTHENTICATE XOAUTH2 / OAUTHBEARER (with ``check_token``; the RFC 7628 error challenge), LOGIN,
+SELECT/EXAMINE, LIST, UID FETCH (UID, RFC822.SIZE, BODY.PEEK[]), UID STORE, UID EXPUNGE,
 EXPUNGE, UID MOVE, UID COPY, IDLE, NOOP, LOGOUT. Every command line received is kept in
 ``commands`` (passwords included: the tests look for them where they must not be).
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -43,6 +46,14 @@ class ScriptedIMAPServer:
     #: The tagged reply to a right login (after the tag), e.g. ``NO [UNAVAILABLE] …``;
     #: ``{command}`` in it is replaced by the login command as received (a server that repeats it).
     login_reply: str = "OK [ALERT] logged in"
+    #: OAuth 2.0: ``check_token(user, token)`` says whether a bearer token is good (XOAUTH2 and
+    #: OAUTHBEARER answer only when it is set; name them in ``capabilities`` as ``AUTH=…``).
+    check_token: Callable[[str, str], bool] | None = None
+    #: The tagged reply to a good token instead of OK (``NO [UNAVAILABLE] …``: cannot check now).
+    token_reply: str | None = None
+    #: Each OAuth sign-in: (mechanism, user, token, accepted, the client's answer to the error
+    #: challenge as decoded bytes or None when none was sent).
+    sasl_logins: list[tuple[str, str, str, bool, bytes | None]] = attrs.field(factory=list)
     #: Drop the connection after sending this many message bodies in FETCH responses.
     drop_after_bodies: int | None = None
     #: Drop the connection when a command with this name (``"UID EXPUNGE"``, ``"UID MOVE"``) arrives,
@@ -225,6 +236,8 @@ class _Connection:
         if name == "CAPABILITY":
             self.send("* CAPABILITY " + " ".join(server.capabilities))
             self.send(f"{tag} OK done")
+        elif name == "AUTHENTICATE" and words[1].upper() in ("XOAUTH2", "OAUTHBEARER"):
+            return self.bearer(tag, words[1].upper(), words[2] if len(words) > 2 else None, command)
         elif name == "AUTHENTICATE":
             user, password = base64.b64decode(words[2]).split(b"\0")[1:]
             right = user.decode() == server.user and password.decode() == server.password
@@ -292,6 +305,44 @@ class _Connection:
             return True
         self.send(f"{tag} {self.server.login_reply.replace('{command}', command)}")
         return not self.server.login_reply.startswith(("NO", "BAD"))
+
+    def bearer(self, tag: str, mechanism: str, initial: str | None, command: str) -> bool:
+        """XOAUTH2 / OAUTHBEARER: the initial response with the command (SASL-IR) or after ``+``."""
+        server = self.server
+        if server.check_token is None or f"AUTH={mechanism}" not in server.capabilities:
+            self.send(f"{tag} NO [CANNOT] mechanism not offered")
+            return True
+        if initial is None:
+            self.send("+ ")
+            line = self.reader.readline()
+            if not line:
+                return False
+            initial = line.decode().strip()
+            server.commands.append(initial)
+        text = base64.b64decode(initial).decode("utf-8")
+        fields = dict(
+            part.split("=", 1) for part in text.replace("n,a=", "user=", 1).split("\x01") if "=" in part
+        )
+        user = fields.get("user", "").rstrip(",")
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        right = server.check_token(user, token)
+        answer: bytes | None = None
+        if not right:
+            challenge = {"status": "invalid_token", "scope": "mail"}
+            self.send("+ " + base64.b64encode(json.dumps(challenge).encode()).decode())
+            line = self.reader.readline()
+            if not line:
+                return False
+            server.commands.append(line.decode().rstrip("\r\n"))
+            answer = base64.b64decode(line.strip())
+        server.sasl_logins.append((mechanism, user, token, right, answer))
+        if not right:
+            self.send(f"{tag} NO [AUTHENTICATIONFAILED] Authentication failed.")
+            return True
+        if server.token_reply is not None:
+            self.send(f"{tag} {server.token_reply}")
+            return True
+        return self.logged_in(tag, True, command)
 
     def messages(self, uid_set: str) -> list[Message]:
         server = self.server
