@@ -49,7 +49,8 @@ class ScriptedIMAPServer:
     #: OAuth 2.0: ``check_token(user, token)`` says whether a bearer token is good (XOAUTH2 and
     #: OAUTHBEARER answer only when it is set; name them in ``capabilities`` as ``AUTH=…``).
     check_token: Callable[[str, str], bool] | None = None
-    #: The tagged reply to a good token instead of OK (``NO [UNAVAILABLE] …``: cannot check now).
+    #: The tagged reply to a good token instead of OK (``NO [UNAVAILABLE] …``: cannot check now);
+    #: ``{command}`` in it is replaced by the command as received.
     token_reply: str | None = None
     #: Each OAuth sign-in: (mechanism, user, token, accepted, the client's answer to the error
     #: challenge as decoded bytes or None when none was sent).
@@ -340,7 +341,7 @@ class _Connection:
             self.send(f"{tag} NO [AUTHENTICATIONFAILED] Authentication failed.")
             return True
         if server.token_reply is not None:
-            self.send(f"{tag} {server.token_reply}")
+            self.send(f"{tag} {server.token_reply.replace('{command}', command)}")
             return True
         return self.logged_in(tag, True, command)
 
