@@ -19,9 +19,19 @@ from ..fetching._errors import reply_text
 from ._tokens import AccessToken
 from .sasl import choose_mechanism
 
-__all__ = ["ask_token", "mechanism_for", "refused_twice", "sign_in"]
+__all__ = ["ask_token", "asks_to_sign_in_again", "mechanism_for", "refused_twice", "sign_in", "sign_in_again"]
 
 logger = logging.getLogger("mailtrack.auth")
+
+
+def sign_in_again(name: str) -> str:
+    """What a user whose refresh token stopped working has to do, in the words every error uses."""
+    return f"sign in again with `mailtrack oauth login {name}`"
+
+
+def asks_to_sign_in_again(interface: MailInterface, error: str | None) -> bool:
+    """Whether *error* (a run's or a check's) says that *interface*'s sign-in must be done again."""
+    return interface.oauth is not None and error is not None and sign_in_again(interface.name) in error
 
 
 def mechanism_for(offered: Collection[str] | None, wanted: str | None, *, where: str) -> str:
@@ -80,7 +90,7 @@ def ask_token(
             raise TokenError(f"{interface.name}: {exc}", retry_later=True) from exc
         oauth = interface.oauth
         hint = (
-            f": sign in again with `mailtrack oauth login {interface.name}`"
+            f": {sign_in_again(interface.name)}"
             if oauth is not None and oauth.flow is OAuthFlow.REFRESH_TOKEN
             else ""
         )
@@ -104,4 +114,4 @@ def refused_twice(interface: MailInterface, said: str) -> str:
             f"{head}, also after a new one was fetched: check the service account's domain-wide "
             f"delegation for the scope https://mail.google.com/"
         )
-    return f"{head}: sign in again with `mailtrack oauth login {interface.name}`"
+    return f"{head}: {sign_in_again(interface.name)}"
