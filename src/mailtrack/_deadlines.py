@@ -129,9 +129,10 @@ class ReplyClock:
         if self._step_end is not None:
             step_left = self._step_end - time.monotonic()
             if step_left <= 0:
+                allowed = self._step_end - self._started
                 raise DeadlineExceeded(
-                    f"the server took too long to send its reply (more than {self._step_end - self._started:.0f} "
-                    f"seconds for this step of the session)"
+                    f"the server took too long to send its reply (more than {allowed:.0f} seconds "
+                    f"for this step of the session)"
                 )
             left = min(left, step_left)
         run_left = self.run.remaining()
