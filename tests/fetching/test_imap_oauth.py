@@ -1,13 +1,13 @@
-"""IMAP sign-in with OAuth 2.0 (AUTHENTICATE XOAUTH2 / OAUTHBEARER) against the scripted IMAP
-server and a real authorization server on 127.0.0.1: the paths Dovecot does not show (the
-initial response without SASL-IR, the error challenge and its answers, NO [UNAVAILABLE], a
-server that repeats the command), where a token may go, and an IDLE watcher's reconnection.
-(Dovecot's oauth2 passdb checks real tokens over IMAP in tests/integration/test_dovecot_oauth.py.)
+"""What only IMAP has of the OAuth 2.0 sign-in (AUTHENTICATE XOAUTH2 / OAUTHBEARER), against
+the scripted IMAP server and a real authorization server on 127.0.0.1: the initial response with
+and without SASL-IR, STARTTLS missing, ``security = "none"``, a server that repeats the command,
+and an IDLE watcher's reconnection. What POP3 and IMAP share (the error challenge's answers,
+refresh, rotation, revocation, outages, NO [UNAVAILABLE]) is in ``test_oauth_signin.py``; Dovecot's
+oauth2 passdb checks real tokens over IMAP in ``tests/integration/test_dovecot_oauth.py``.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import socket
@@ -20,7 +20,6 @@ import pytest
 
 from _imapserver import ScriptedIMAPServer
 from mailtrack import (
-    AuthenticationError,
     Importer,
     MailInterface,
     MemoryRecordStore,
@@ -29,7 +28,6 @@ from mailtrack import (
     ServerBusyError,
 )
 from mailtrack._importing.stopping import StopRequest
-from mailtrack.auth import AccessToken
 from mailtrack.fetching import IMAPFetcher
 from mailtrack.fetching._imapidle import IdleWatcher
 from mailtrack.testing import OAuthTestServer, build_message
@@ -74,65 +72,13 @@ def test_a_fresh_token_signs_in_and_the_folder_is_imported(
         report = Importer(store=MemoryRecordStore()).run(oauth_interface(server, oauth, tmp_path))
         assert (report.error, report.imported) == (None, 1)
         assert server.raws() == []
-        ((used, user, _token, accepted, answer),) = server.sasl_logins
-        assert (used, user, accepted, answer) == (mechanism, USER, True, None)
+        (login,) = server.sasl_logins
+        assert (login.mechanism, login.user, login.accepted) == (mechanism, USER, True)
+        assert server.challenge_answers == []
         command = next(line for line in server.commands if "AUTHENTICATE" in line)
         assert command.split(" ")[1:] == (
             ["AUTHENTICATE", mechanism, command.split(" ")[3]] if sasl_ir else ["AUTHENTICATE", mechanism]
         )
-
-
-@pytest.mark.parametrize(("mechanism", "answer"), [("XOAUTH2", b""), ("OAUTHBEARER", b"\x01")])
-def test_a_refused_token_gets_the_rfc_7628_answer_then_is_refreshed_and_retried(
-    oauth: OAuthTestServer, tmp_path: Path, mechanism: str, answer: bytes
-) -> None:
-    with serve(oauth) as server:
-        interface = oauth_interface(server, oauth, tmp_path, mechanism=mechanism)
-        assert IMAPFetcher(interface).check().ok
-        oauth.expire_access_tokens()  # the cached token is refused by the server from now on
-        server.add(build_message(subject="after expiry"))
-        report = Importer(store=MemoryRecordStore()).run(interface)
-        assert (report.error, report.imported) == (None, 1)
-        first, refused, retried = server.sasl_logins
-        assert (first[3], refused[3], retried[3]) == (True, False, True)
-        assert refused[2] == first[2]  # the cached token was tried first …
-        assert retried[2] != refused[2]  # … and a new one after the refusal
-        assert refused[4] == answer  # XOAUTH2: the empty response; OAUTHBEARER: ^A (AQ==)
-        assert base64.b64encode(answer).decode() in server.commands
-
-
-def test_a_token_refused_twice_is_an_authentication_error_naming_the_fix(
-    oauth: OAuthTestServer, tmp_path: Path
-) -> None:
-    with serve(oauth) as server:
-        server.check_token = lambda user, token: False
-        server.add(build_message())
-        with pytest.raises(AuthenticationError) as caught:
-            IMAPFetcher(oauth_interface(server, oauth, tmp_path)).open()
-        message = str(caught.value)
-        assert f"the token for {USER} was refused" in message
-        assert "sign in again with `mailtrack oauth login scripted`" in message
-        assert len(server.sasl_logins) == 2
-        assert len(server.raws()) == 1
-
-
-def test_a_server_that_cannot_check_tokens_now_is_busy_not_a_refusal(
-    oauth: OAuthTestServer, tmp_path: Path
-) -> None:
-    with serve(oauth, token_reply="NO [UNAVAILABLE] Temporary authentication failure.") as server:
-        server.add(build_message())
-        with pytest.raises(ServerBusyError, match="will retry next run"):
-            IMAPFetcher(oauth_interface(server, oauth, tmp_path)).open()
-        assert len([request for request in oauth.requests if request.path == "/token"]) == 1  # no refresh
-        assert len(server.sasl_logins) == 1
-        assert len(server.raws()) == 1
-
-
-def test_a_server_without_oauth_mechanisms_says_so(oauth: OAuthTestServer, tmp_path: Path) -> None:
-    with serve(oauth, capabilities=("IMAP4rev1", "AUTH=PLAIN", "SASL-IR")) as server:
-        with pytest.raises(AuthenticationError, match=r"offers no OAuth 2\.0 sign-in"):
-            IMAPFetcher(oauth_interface(server, oauth, tmp_path)).open()
-        assert not any("AUTHENTICATE" in line for line in server.commands)
 
 
 def test_a_token_never_crosses_plain_text_when_starttls_is_missing(
@@ -157,32 +103,6 @@ def test_only_an_explicit_security_none_sends_a_token_in_clear_text(
         assert any("access token is sent unencrypted" in warning for warning in check.warnings)
         assert check.account == USER
         assert check.token_expires_at is not None
-
-
-def test_check_reports_a_revoked_token_in_plain_words(oauth: OAuthTestServer, tmp_path: Path) -> None:
-    with serve(oauth) as server:
-        interface = oauth_interface(server, oauth, tmp_path)
-        oauth.revoke(user=USER)
-        check = IMAPFetcher(interface).check()
-        assert not check.ok
-        assert "mailtrack oauth login scripted" in str(check.error)
-        assert server.commands == []  # the token endpoint refused: the mail server was not even asked
-
-
-def test_a_host_application_can_pass_its_own_tokens() -> None:
-    with ScriptedIMAPServer(
-        user=USER,
-        capabilities=OAUTH,
-        greeting="OK ready",
-        check_token=lambda user, token: token == "host-token-1",
-    ) as server:
-        server.add(build_message())
-        fetcher = IMAPFetcher(
-            server.interface(password=""), token_source=lambda: AccessToken(value="host-token-1")
-        )
-        assert len(fetcher.open()) == 1
-        fetcher.close(commit=False)
-        assert len(server.raws()) == 1
 
 
 def test_a_server_that_repeats_the_command_never_gets_the_token_shown(
@@ -225,8 +145,8 @@ def test_an_idle_reconnection_asks_for_a_fresh_token(oauth: OAuthTestServer, tmp
                         client.shutdown(socket.SHUT_RDWR)
             assert _eventually(lambda: len(server.sasl_logins) == 2 and watcher.idling)
             second = server.sasl_logins[1]
-            assert (first[3], second[3]) == (True, True)  # accepted at once: no refusal, no retry
-            assert second[2] != first[2]
+            assert (first.accepted, second.accepted) == (True, True)  # at once: no refusal, no retry
+            assert second.token != first.token
         finally:
             stop.set()
             watcher.join(BOUND)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import socket
 import threading
 import time
@@ -23,6 +22,8 @@ from typing import Any
 import attrs
 
 from mailtrack import MailInterface, MailProtocol, Security
+from mailtrack.testing import SASLLogin
+from mailtrack.testing._pop3sasl import error_challenge, parse_response
 
 
 @attrs.define
@@ -52,9 +53,10 @@ class ScriptedIMAPServer:
     #: The tagged reply to a good token instead of OK (``NO [UNAVAILABLE] …``: cannot check now);
     #: ``{command}`` in it is replaced by the command as received.
     token_reply: str | None = None
-    #: Each OAuth sign-in: (mechanism, user, token, accepted, the client's answer to the error
-    #: challenge as decoded bytes or None when none was sent).
-    sasl_logins: list[tuple[str, str, str, bool, bytes | None]] = attrs.field(factory=list)
+    #: Each OAuth sign-in attempt (as :class:`~mailtrack.testing.POP3TestServer` records them).
+    sasl_logins: list[SASLLogin] = attrs.field(factory=list)
+    #: The client's answers to the error challenges (decoded: ``b""`` XOAUTH2, ``b"\x01"`` OAUTHBEARER).
+    challenge_answers: list[bytes] = attrs.field(factory=list)
     #: Drop the connection after sending this many message bodies in FETCH responses.
     drop_after_bodies: int | None = None
     #: Drop the connection when a command with this name (``"UID EXPUNGE"``, ``"UID MOVE"``) arrives,
@@ -308,7 +310,8 @@ class _Connection:
         return not self.server.login_reply.startswith(("NO", "BAD"))
 
     def bearer(self, tag: str, mechanism: str, initial: str | None, command: str) -> bool:
-        """XOAUTH2 / OAUTHBEARER: the initial response with the command (SASL-IR) or after ``+``."""
+        """XOAUTH2 / OAUTHBEARER (read as POP3TestServer reads them): the initial response with
+        the command (SASL-IR) or after ``+``; a refused token gets the error challenge first."""
         server = self.server
         if server.check_token is None or f"AUTH={mechanism}" not in server.capabilities:
             self.send(f"{tag} NO [CANNOT] mechanism not offered")
@@ -320,24 +323,22 @@ class _Connection:
                 return False
             initial = line.decode().strip()
             server.commands.append(initial)
-        text = base64.b64decode(initial).decode("utf-8")
-        fields = dict(
-            part.split("=", 1) for part in text.replace("n,a=", "user=", 1).split("\x01") if "=" in part
+        parsed = parse_response(mechanism, initial)
+        if parsed is None:
+            self.send(f"{tag} BAD malformed SASL response")
+            return True
+        accepted = server.check_token(*parsed)
+        login = SASLLogin(
+            mechanism=mechanism, user=parsed[0], token=parsed[1], accepted=accepted, tls=False, trusted=False
         )
-        user = fields.get("user", "").rstrip(",")
-        token = fields.get("auth", "").removeprefix("Bearer ")
-        right = server.check_token(user, token)
-        answer: bytes | None = None
-        if not right:
-            challenge = {"status": "invalid_token", "scope": "mail"}
-            self.send("+ " + base64.b64encode(json.dumps(challenge).encode()).decode())
+        server.sasl_logins.append(login)
+        if not accepted:
+            self.send(error_challenge(mechanism))
             line = self.reader.readline()
             if not line:
                 return False
             server.commands.append(line.decode().rstrip("\r\n"))
-            answer = base64.b64decode(line.strip())
-        server.sasl_logins.append((mechanism, user, token, right, answer))
-        if not right:
+            server.challenge_answers.append(base64.b64decode(line.strip()))
             self.send(f"{tag} NO [AUTHENTICATIONFAILED] Authentication failed.")
             return True
         if server.token_reply is not None:
