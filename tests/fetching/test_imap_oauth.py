@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from _imapserver import ScriptedIMAPServer
+from _oauth import seeded_settings
 from mailtrack import (
     Importer,
     MailInterface,
@@ -52,13 +53,10 @@ def serve(oauth: OAuthTestServer, **options: Any) -> ScriptedIMAPServer:
 def oauth_interface(
     server: ScriptedIMAPServer, oauth: OAuthTestServer, tmp_path: Path, **settings: Any
 ) -> MailInterface:
-    seed = tmp_path / "refresh-token"
-    if not seed.exists():
-        seed.write_text(oauth.refresh_token() + "\n")
-    settings.setdefault("refresh_token_file", str(seed))
-    settings.setdefault("token_file", str(tmp_path / "tokens.json"))
     security = settings.pop("security", Security.NONE)
-    return server.interface(password="", security=security, oauth=oauth.oauth_settings(**settings))
+    return server.interface(
+        password="", security=security, oauth=seeded_settings(oauth, tmp_path, **settings)
+    )
 
 
 @pytest.mark.parametrize("sasl_ir", [True, False], ids=["sasl-ir", "continuation"])

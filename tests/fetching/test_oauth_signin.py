@@ -20,6 +20,7 @@ import attrs
 import pytest
 
 from _imapserver import ScriptedIMAPServer
+from _oauth import seeded_settings
 from mailtrack import (
     AuthenticationError,
     Importer,
@@ -137,14 +138,7 @@ def serve(request: pytest.FixtureRequest, oauth: OAuthTestServer) -> Iterator[Ca
 
 
 def oauth_interface(served: Served, oauth: OAuthTestServer, tmp_path: Path, **settings: Any) -> MailInterface:
-    seed = tmp_path / "refresh-token"
-    if not seed.exists():
-        seed.write_text(oauth.refresh_token() + "\n")
-    settings.setdefault("refresh_token_file", str(seed))
-    settings.setdefault("token_file", str(tmp_path / "tokens.json"))
-    timeout = settings.pop("mail_timeout", None)
-    extra = {"timeout": timeout} if timeout else {}
-    return served.interface(oauth=oauth.oauth_settings(**settings), **extra)
+    return served.interface(oauth=seeded_settings(oauth, tmp_path, **settings))
 
 
 @pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from _oauth import seeded_settings
 from mailtrack import (
     FetchError,
     Importer,
@@ -46,12 +47,7 @@ def serve(oauth: OAuthTestServer, **options: Any) -> POP3TestServer:
 def oauth_interface(
     pop: POP3TestServer, oauth: OAuthTestServer, tmp_path: Path, **settings: Any
 ) -> MailInterface:
-    seed = tmp_path / "refresh-token"
-    if not seed.exists():
-        seed.write_text(oauth.refresh_token() + "\n")
-    settings.setdefault("refresh_token_file", str(seed))
-    settings.setdefault("token_file", str(tmp_path / "tokens.json"))
-    return pop.interface(oauth=oauth.oauth_settings(**settings))
+    return pop.interface(oauth=seeded_settings(oauth, tmp_path, **settings))
 
 
 def test_a_token_too_long_for_one_line_goes_in_a_continuation(tmp_path: Path) -> None:

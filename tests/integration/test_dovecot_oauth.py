@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 from _dovecot import Mailbox
+from _oauth import seeded_settings
 from mailtrack import (
     AuthenticationError,
     Importer,
@@ -42,12 +43,8 @@ def oauth_interface(
     security: Security = Security.SSL,
     **settings: object,
 ) -> MailInterface:
-    seed = tmp_path / "refresh-token"
-    if not seed.exists():
-        seed.write_text(oauth.refresh_token(mailbox.login))
-    values: dict[str, object] = {"refresh_token_file": str(seed), "token_file": str(tmp_path / "tokens.json")}
-    values.update(settings)
-    return mailbox.interface(security, protocol, password="", oauth=oauth.oauth_settings(**values))
+    settings_object = seeded_settings(oauth, tmp_path, user=mailbox.login, **settings)
+    return mailbox.interface(security, protocol, password="", oauth=settings_object)
 
 
 def introspected(oauth: OAuthTestServer, since: int = 0) -> list[str]:

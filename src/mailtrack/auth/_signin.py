@@ -54,26 +54,30 @@ def sign_in(
     interface: MailInterface,
     source: TokenSource,
     token: AccessToken,
-    attempt: Callable[[AccessToken], str | None],
+    attempt: Callable[[str, AccessToken], str | None],
     *,
+    offered: Collection[str] | None,
     where: str,
 ) -> AccessToken:
     """Sign in with *token*; when refused, ask *source* once more (``refused=``) and retry once.
 
-    *attempt* runs one SASL exchange on the connection: ``None`` when signed in, else what the
-    server said about the refusal (it raises for anything that is not a refused token). Returns
-    the token that worked.
+    The mechanism is chosen by :func:`mechanism_for` from what the server *offered* and what the
+    interface's ``oauth.mechanism`` names. *attempt(mechanism, token)* runs one SASL exchange on
+    the connection: ``None`` when signed in, else what the server said about the refusal (it
+    raises for anything that is not a refused token). Returns the token that worked.
 
     Raises:
-        AuthenticationError: the server refused the token twice.
+        AuthenticationError: the server refused the token twice, or offers no OAuth mechanism.
         TokenError: no new token could be had after the first refusal.
     """
-    said = attempt(token)
+    wanted = interface.oauth.mechanism if interface.oauth is not None else None
+    mechanism = mechanism_for(offered, wanted, where=where)
+    said = attempt(mechanism, token)
     if said is None:
         return token
     logger.info("%s: the access token was refused (%s); asking for a new one", where, said)
     token = ask_token(interface, source, refused=token)
-    again = attempt(token)
+    again = attempt(mechanism, token)
     if again is None:
         return token
     raise AuthenticationError(f"{where}: {refused_twice(interface, again)}")

@@ -60,8 +60,6 @@ class Credentials:
     password: str = attrs.field(repr=False)
     source: TokenSource | None = attrs.field(repr=False)
     token: AccessToken | None = attrs.field(repr=False)
-    #: The SASL mechanism the interface names (``None``: as the server announces).
-    mechanism: str | None = None
 
     @classmethod
     def read(cls, interface: MailInterface, token_source: HostTokens | None = None) -> Credentials:
@@ -74,5 +72,4 @@ class Credentials:
         source = source_for(interface, token_source)
         if source is None:
             return cls(password_of(interface), None, None)
-        mechanism = interface.oauth.mechanism if interface.oauth is not None else None
-        return cls("", source, ask_token(interface, source), mechanism)
+        return cls("", source, ask_token(interface, source))

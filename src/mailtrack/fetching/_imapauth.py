@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 
 from ..abc import TokenSource
-from ..auth._signin import mechanism_for, sign_in
+from ..auth._signin import sign_in
 from ..auth._tokens import AccessToken
 from ..auth.sasl import error_acknowledgement, initial_response, read_challenge
 from ..exceptions import FetchError
@@ -41,12 +41,10 @@ def log_in(session: IMAPSession, credentials: Credentials) -> AccessToken | None
         session.login(credentials.password)
         return None
     assert credentials.token is not None
-    return authenticate(session, credentials.source, credentials.token, mechanism=credentials.mechanism)
+    return authenticate(session, credentials.source, credentials.token)
 
 
-def authenticate(
-    session: IMAPSession, source: TokenSource, token: AccessToken, *, mechanism: str | None
-) -> AccessToken:
+def authenticate(session: IMAPSession, source: TokenSource, token: AccessToken) -> AccessToken:
     """Sign in with *token*; refresh once and retry once when refused. Returns the token that worked.
 
     Raises:
@@ -56,14 +54,15 @@ def authenticate(
     """
     if not session.capabilities:
         session.ask_capabilities()
-    offered = sorted(name[5:] for name in session.capabilities if name.startswith("AUTH="))
-    chosen = mechanism_for(offered, mechanism, where=session.where)
     sasl_ir = "SASL-IR" in session.capabilities
-
-    def attempt(candidate: AccessToken) -> str | None:
-        return _attempt(session, chosen, candidate, sasl_ir=sasl_ir)
-
-    token = sign_in(session.interface, source, token, attempt, where=session.where)
+    token = sign_in(
+        session.interface,
+        source,
+        token,
+        lambda mechanism, candidate: _attempt(session, mechanism, candidate, sasl_ir=sasl_ir),
+        offered=sorted(name[5:] for name in session.capabilities if name.startswith("AUTH=")),
+        where=session.where,
+    )
     if not session.capabilities:  # most servers name them in the login's OK
         session.ask_capabilities()
     return token

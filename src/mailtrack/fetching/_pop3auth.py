@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 
 from ..abc import TokenSource
-from ..auth._signin import mechanism_for, sign_in
+from ..auth._signin import sign_in
 from ..auth._tokens import AccessToken
 from ..auth.sasl import error_acknowledgement, initial_response, read_challenge
 from ._errors import reply_code, reply_text
@@ -30,9 +30,7 @@ __all__ = ["authenticate"]
 _AUTH_LINE_LIMIT = 255
 
 
-def authenticate(
-    session: Session, source: TokenSource, token: AccessToken, *, mechanism: str | None
-) -> AccessToken:
+def authenticate(session: Session, source: TokenSource, token: AccessToken) -> AccessToken:
     """Sign in with *token*; refresh once and retry once when refused. Returns the token that worked.
 
     Raises:
@@ -42,12 +40,12 @@ def authenticate(
     """
     if not session.capa_answered:
         session.capabilities, session.capa_answered = session.ask_capabilities()
-    chosen = mechanism_for(session.capabilities.get("SASL"), mechanism, where=session.where)
     return sign_in(
         session.interface,
         source,
         token,
-        lambda attempt: _attempt(session, chosen, attempt),
+        lambda mechanism, candidate: _attempt(session, mechanism, candidate),
+        offered=session.capabilities.get("SASL"),
         where=session.where,
     )
 

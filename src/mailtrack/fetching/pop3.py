@@ -315,9 +315,7 @@ class POP3Fetcher:
                 session.login(credentials.password)
             else:
                 assert credentials.token is not None
-                self._token = authenticate(
-                    session, credentials.source, credentials.token, mechanism=credentials.mechanism
-                )
+                self._token = authenticate(session, credentials.source, credentials.token)
         except BaseException:
             session.wire.close()
             raise
