@@ -82,8 +82,8 @@ class IMAPFetcher:
     ledger key is ``FOLDER/UIDVALIDITY:UID`` (``INBOX/1712345678:42``); the ``number`` of its
     :class:`~mailtrack.MessageInfo` is the UID.
     When the server gives the folder a new UIDVALIDITY (a rebuilt mailbox), every key is new: the
-    messages are downloaded once more and the store matches them by their Message-ID (derived
-    from the content where a message has none), so none is imported twice.
+    messages are downloaded once more and the store matches them by the content digest its ledger
+    keeps (and by their Message-ID), so none is imported twice.
 
     Retrieval: ``UID FETCH set BODY.PEEK[]`` for up to 25 messages or 2 MB at a time, with up to
     8 such commands on their way ahead of the responses, so a round trip of 50 ms costs little.
