@@ -186,6 +186,11 @@ class RecordStore(ABC):
         * :class:`~mailtrack.SkipMessage` writes only the ledger row (outcome ``SKIPPED``).
         * If a detail with the message's Message-ID exists already, only the ledger row is
           written (outcome ``DUPLICATE``, with that detail's record and detail IDs).
+        * A store that keeps digests (:meth:`ledger_digests`): if the ledger of *interface*
+          holds the action's ``digest`` under another UID (the same content: a rebuilt IMAP
+          folder, a message delivered twice), only the ledger row is written, with the earlier
+          row's outcome: ``DUPLICATE`` of its detail, or ``SKIPPED`` when it became none. This
+          comes before the Message-ID and the action.
         * If the ledger holds ``(interface, uid)`` already, nothing is written (outcome
           ``ALREADY_IMPORTED``); a concurrent commit of the same pair gives the same result.
 

@@ -119,6 +119,33 @@ def test_uidvalidity_changed_between_runs_imports_nothing_twice_and_skips_nothin
         assert len(server.raws()) == COUNT + 2
 
 
+def test_uidvalidity_changed_content_skipped_before_is_not_imported_now() -> None:
+    """An auto-reply naming a record that did not exist was skipped; after the rebuild its
+    record exists, and the policy alone would now append it: the ledger's content digest
+    (revision 0008) finds it under its old key, so it is not imported a second time."""
+    store = MemoryRecordStore()
+    with ScriptedIMAPServer() as server:
+        server.add(
+            build_message(
+                subject="Automatic reply: Re: [#1] message 0",
+                text="I am out of the office.\n",
+                message_id="auto@imap.test",
+                headers={"Auto-Submitted": "auto-replied"},
+            )
+        )
+        ids = fill(server, 2)
+        interface = server.interface(after_import="keep")
+        first = Importer(store=store).run(interface)
+        assert (first.created, first.skipped) == (2, 1), first.notes
+        server.rebuild()
+        second = Importer(store=store).run(interface)
+        assert second.error is None, second.error
+        # Skipped again (counted as skipped, as it was), the other two found as imported.
+        counts = (second.created, second.updated, second.skipped, second.already_imported)
+        assert counts == (0, 0, 1, 2), second.notes
+        assert message_ids(store) == ids  # the auto-reply is no detail of record 1
+
+
 def test_a_message_expunged_by_another_client_while_we_fetch() -> None:
     store = MemoryRecordStore()
     with ScriptedIMAPServer() as server:

@@ -13,7 +13,14 @@ pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip in
 import sqlalchemy as sa
 
 from _sql_databases import empty_tables
-from mailtrack import AppendToRecord, CreateRecord, ImportAction, SkipMessage
+from mailtrack import (
+    AppendToRecord,
+    ContentDigest,
+    CreateRecord,
+    ImportAction,
+    IncomingMessage,
+    SkipMessage,
+)
 from mailtrack.stores import SQLRecordStore
 from mailtrack.stores.sql import _schema as tables
 from mailtrack.testing._builders import ManualClock, make_attachment, make_incoming
@@ -78,7 +85,39 @@ def _batch(open_record: int) -> Items:
             ),
         ),
         ("support", "u8", AppendToRecord(message=mail, record_id=open_record)),  # a duplicate first
+        # Content digests: the same content again in the batch, after a skip, through another
+        # interface, and content the ledger held before the batch.
+        (
+            "support",
+            "u9",
+            CreateRecord(message=_incoming("m10"), project="p", title="C", digest=_digest("1")),
+        ),
+        (
+            "support",
+            "u10",
+            CreateRecord(message=_incoming("m11"), project="p", title="C", digest=_digest("1")),
+        ),
+        ("support", "u11", SkipMessage(reason="bounce", digest=_digest("2"))),
+        (
+            "support",
+            "u12",
+            CreateRecord(message=_incoming("m12"), project="p", title="C", digest=_digest("2")),
+        ),
+        ("sales", "u13", CreateRecord(message=_incoming("m13"), project="p", title="C", digest=_digest("1"))),
+        (
+            "support",
+            "u14",
+            AppendToRecord(message=_incoming("m15"), record_id=open_record, digest=_digest("3")),
+        ),
     ]
+
+
+def _incoming(name: str) -> IncomingMessage:
+    return make_incoming(message_id=f"{name}@example.com")
+
+
+def _digest(digit: str) -> ContentDigest:
+    return ContentDigest(sha256=digit * 64, listed_size=100)
 
 
 def _state(store: SQLRecordStore) -> dict[str, Any]:
@@ -105,6 +144,9 @@ def _run(store: SQLRecordStore, *, bulk: bool) -> tuple[list[Any], dict[str, Any
             record_id=opened.record_id,
             set_fields={"s": "o"},
         ),
+    )
+    store.commit(
+        "support", "u0c", CreateRecord(message=_incoming("m14"), project="p", title="D", digest=_digest("3"))
     )
     items = _batch(opened.record_id)
     results = store.commit_many(items) if bulk else [store.commit(*item) for item in items]
@@ -144,7 +186,14 @@ def test_a_batch_gives_what_its_items_give_one_by_one(engine: sa.Engine) -> None
         "skipped",
         "created",
         "duplicate",
+        "created",  # u9
+        "duplicate",  # u10: u9's content
+        "skipped",  # u11
+        "skipped",  # u12: u11's content, skipped again
+        "created",  # u13: the same content through another interface
+        "duplicate",  # u14: content the ledger held before the batch
     ]
+    assert batched[11].detail_id == batched[10].detail_id
     assert batched == one_by_one
     assert batch_state == one_state
     record = next(record for record in batch_state["records"] if record.title == "Open")

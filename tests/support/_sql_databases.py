@@ -45,6 +45,7 @@ TABLES_ADDED_SINCE_BASELINE: set[str] = {"mailtrack_attempts", "mailtrack_oauth_
 #: The indexes that revisions after the baseline added, by table.
 INDEXES_ADDED_SINCE_BASELINE: dict[str, set[str]] = {
     "mailtrack_records": {"ix_mailtrack_records_updated_at"},
+    "mailtrack_ledger": {"ix_mailtrack_ledger_content"},
 }
 
 

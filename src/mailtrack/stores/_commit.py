@@ -2,9 +2,11 @@
 
 :func:`commit_action` is the logic of :meth:`~mailtrack.abc.RecordStore.commit`; a store gives it
 its own :class:`CommitSteps` (dicts under a lock, SQL statements in a transaction). The order
-is the contract: a pair already in the ledger writes nothing, a skip writes only its ledger row,
-a Message-ID that is a detail already writes only the ledger row, a missing record is found
-before anything is written.
+is the contract: a pair already in the ledger writes nothing; content the interface's ledger
+holds already under another key (the same bytes, by :func:`mailtrack._digest.content_digest`:
+a rebuilt IMAP folder, a message delivered twice) writes only the ledger row; a skip writes only
+its ledger row; a Message-ID that is a detail already writes only the ledger row; a missing record
+is found before anything is written.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..models import (
     SkipMessage,
 )
 
-__all__ = ["CommitSteps", "FieldChanges", "commit_action", "field_changes"]
+__all__ = ["CommitSteps", "FieldChanges", "commit_action", "field_changes", "same_content"]
 
 #: Field name → (old value or None, new value).
 FieldChanges = dict[str, tuple[str | None, str]]
@@ -36,6 +38,10 @@ class CommitSteps(Protocol):
 
     def in_ledger(self, interface: str, uid: str) -> bool:
         """Whether the ledger holds ``(interface, uid)``."""
+
+    def imported_content(self, interface: str, sha256: str) -> CommitResult | None:
+        """What the ledger recorded for a row of *interface* whose content digest is *sha256*
+        (any one of them), or ``None``."""
 
     def detail_of(self, message_id: str) -> tuple[int, int] | None:
         """``(record_id, detail_id)`` of the detail with this Message-ID, or ``None``."""
@@ -72,6 +78,10 @@ def commit_action(steps: CommitSteps, interface: str, uid: str, action: ImportAc
     """
     if steps.in_ledger(interface, uid):
         return CommitResult(outcome=CommitOutcome.ALREADY_IMPORTED)
+    if action.digest is not None:
+        earlier = steps.imported_content(interface, action.digest.sha256)
+        if earlier is not None:
+            return _ledger(steps, interface, uid, same_content(earlier), action)
     if isinstance(action, SkipMessage):
         return _ledger(steps, interface, uid, CommitResult(outcome=CommitOutcome.SKIPPED), action)
     existing = steps.detail_of(action.message.message_id)
@@ -93,6 +103,16 @@ def commit_action(steps: CommitSteps, interface: str, uid: str, action: ImportAc
     detail_id = steps.add_detail(record_id, interface, action.message, action.message_class, changes)
     result = CommitResult(outcome=outcome, record_id=record_id, detail_id=detail_id)
     return _ledger(steps, interface, uid, result, action)
+
+
+def same_content(earlier: CommitResult) -> CommitResult:
+    """The result of committing content that the ledger holds already: a ``DUPLICATE`` of the
+    detail it became, or ``SKIPPED`` again when it became none."""
+    if earlier.detail_id is None:
+        return CommitResult(outcome=CommitOutcome.SKIPPED)
+    return CommitResult(
+        outcome=CommitOutcome.DUPLICATE, record_id=earlier.record_id, detail_id=earlier.detail_id
+    )
 
 
 def field_changes(old: Mapping[str, str], new: Mapping[str, str]) -> FieldChanges:

@@ -85,6 +85,9 @@ class _MemoryCommitSteps:
     def in_ledger(self, interface: str, uid: str) -> bool:
         return (interface, uid) in self.store._ledger
 
+    def imported_content(self, interface: str, sha256: str) -> CommitResult | None:
+        return self.store._ledger_by_content.get((interface, sha256))
+
     def detail_of(self, message_id: str) -> tuple[int, int] | None:
         detail_id = self.store._detail_by_message_id.get(message_id)
         if detail_id is None:
@@ -142,6 +145,7 @@ class _MemoryCommitSteps:
         self.store._ledger[(interface, uid)] = result
         if digest is not None:
             self.store._ledger_digests[(interface, uid)] = digest
+            self.store._ledger_by_content.setdefault((interface, digest.sha256), result)
 
 
 @attrs.define(eq=False, repr=False)
@@ -165,6 +169,8 @@ class MemoryRecordStore(RecordStore):
     _detail_by_message_id: dict[str, int] = attrs.field(init=False, factory=dict)
     _ledger: dict[tuple[str, str], CommitResult] = attrs.field(init=False, factory=dict)
     _ledger_digests: dict[tuple[str, str], ContentDigest] = attrs.field(init=False, factory=dict)
+    #: (interface, content SHA-256) → the result of the first ledger row with that content.
+    _ledger_by_content: dict[tuple[str, str], CommitResult] = attrs.field(init=False, factory=dict)
     _quarantine: dict[int, QuarantinedMessage] = attrs.field(init=False, factory=dict)
     _quarantine_keys: dict[tuple[str, str], int] = attrs.field(init=False, factory=dict)
     _interfaces: dict[str, MailInterface] = attrs.field(init=False, factory=dict)

@@ -1,11 +1,12 @@
 """A batch of commits in a handful of statements: what :func:`~mailtrack.stores._commit.commit_action`
 does item by item, done for the whole batch at once inside the caller's transaction.
 
-The reads come first (the ledger, the Message-IDs, the records appended to, each one query per
-500 keys); the outcome of every item is then decided in order, exactly as the item-by-item steps
-would decide it (a pair already in the ledger or earlier in the batch is ``ALREADY_IMPORTED``; a
-Message-ID stored already or earlier in the batch is a ``DUPLICATE``; field changes follow one
-another); then the writes: new records, details, attachments and ledger rows each with one
+The reads come first (the ledger's keys and content digests, the Message-IDs, the records
+appended to, each one query per 500 keys); the outcome of every item is then decided in order,
+exactly as the item-by-item steps would decide it (a pair already in the ledger or earlier in the
+batch is ``ALREADY_IMPORTED``; content the interface's ledger holds, or an earlier item of the
+batch commits, is a ``DUPLICATE`` of what it became; a Message-ID stored already or earlier in the
+batch is a ``DUPLICATE``; field changes follow one another); then the writes: new records, details, attachments and ledger rows each with one
 ``executemany``, and one update per record appended to. The IDs of new rows: on SQLite a range
 reserved under the transaction's write lock; on PostgreSQL ``INSERT … RETURNING`` in the order of
 the rows; on MariaDB each record and detail is inserted on its own (one statement of many large
@@ -26,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ...models import AppendToRecord, CommitOutcome, CommitResult, CreateRecord, ImportAction, SkipMessage
-from .._commit import FieldChanges, field_changes
+from .._commit import FieldChanges, field_changes, same_content
 from .._common import new_detail, stored_attachment
 from . import _schema as tables
 from ._reads import imported_uids
@@ -41,15 +42,21 @@ Item = tuple[str, str, ImportAction]
 _FIELD_CHANGES = sa.bindparam("field_changes", type_=sa.JSON(none_as_null=True))
 
 
+#: A record or detail: ``("new", index in this batch's inserts)`` or ``("id", stored ID)``.
+Ref = tuple[str, int]
+#: An item's outcome with its record and detail, as references.
+Planned = tuple[CommitOutcome, Ref | None, Ref | None]
+
+
 @attrs.define
 class _Plan:
     """The decided writes of a batch; record and detail IDs by their index in the lists."""
 
     new_records: list[dict[str, Any]] = attrs.Factory(list)
-    #: (record: ("new", index) or ("id", record_id), the detail's row without record_id, action).
-    details: list[tuple[tuple[str, int], dict[str, Any], AppendToRecord | CreateRecord]] = attrs.Factory(list)
-    #: Per item: (outcome, record reference or None, detail index or stored detail ID).
-    results: list[tuple[CommitOutcome, tuple[str, int] | None, tuple[str, int] | None]] = attrs.Factory(list)
+    #: (the record, the detail's row without its record_id, the action), in the order written.
+    details: list[tuple[Ref, dict[str, Any], AppendToRecord | CreateRecord]] = attrs.Factory(list)
+    #: Per item: its outcome, record and detail.
+    results: list[Planned] = attrs.Factory(list)
     #: Records appended to: their fields after the batch, and whether they changed.
     touched: dict[int, tuple[dict[str, str], bool]] = attrs.Factory(dict)
 
@@ -62,7 +69,7 @@ def commit_batch(conn: Connection, now: datetime, items: Sequence[Item]) -> list
         return None
     record_ids = _insert_ids(conn, tables.records, plan.new_records)
 
-    def record_of(ref: tuple[str, int]) -> int:
+    def record_of(ref: Ref) -> int:
         return record_ids[ref[1]] if ref[0] == "new" else ref[1]
 
     detail_rows = [{**row, "record_id": record_of(ref)} for ref, row, _action in plan.details]
@@ -103,51 +110,109 @@ def _plan(conn: Connection, now: datetime, items: Sequence[Item]) -> _Plan | Non
     for interface in {interface for interface, _uid, _action in items}:
         uids = [uid for name, uid, _action in items if name == interface]
         in_ledger.update((interface, key(uid)) for uid in imported_uids(conn, interface, uids))
+    contents = _ledger_contents(conn, items)
     stored = _stored_details(
         conn, [a.message.message_id for _i, _u, a in items if not isinstance(a, SkipMessage)]
     )
     fields = _record_fields(conn, [a.record_id for _i, _u, a in items if isinstance(a, AppendToRecord)])
     plan = _Plan()
     #: Message-ID → (record reference, detail reference) of the details this batch writes.
-    written: dict[str, tuple[tuple[str, int], tuple[str, int]]] = {}
+    written: dict[str, tuple[Ref, Ref]] = {}
     for interface, uid, action in items:
         pair = (interface, key(uid))
         if pair in in_ledger:
             plan.results.append((CommitOutcome.ALREADY_IMPORTED, None, None))
             continue
         in_ledger.add(pair)
-        if isinstance(action, SkipMessage):
-            plan.results.append((CommitOutcome.SKIPPED, None, None))
-            continue
-        message_id = action.message.message_id
-        if message_id in written:
-            plan.results.append((CommitOutcome.DUPLICATE, *written[message_id]))
-            continue
-        found = stored.get(sha256(message_id))
-        if found is not None:
-            plan.results.append((CommitOutcome.DUPLICATE, ("id", found[0]), ("id", found[1])))
-            continue
-        if isinstance(action, AppendToRecord):
-            if action.record_id not in fields:
+        content = None if action.digest is None else (interface, action.digest.sha256)
+        if content is not None and content in contents:
+            result = contents[content]
+        elif isinstance(action, SkipMessage):
+            result = (CommitOutcome.SKIPPED, None, None)
+        else:
+            decided = _decide(plan, now, interface, action, written, stored, fields)
+            if decided is None:
                 return None  # the contract: the items before it are committed, then it raises
-            changes = _touch(plan, fields, action)
-            record, outcome = ("id", action.record_id), CommitOutcome.APPENDED
-        elif isinstance(action, CreateRecord):
-            changes = field_changes(action.fields, action.set_fields)
-            record, outcome = ("new", len(plan.new_records)), CommitOutcome.CREATED
-            plan.new_records.append(_record_row(action, now))
-        else:  # pragma: no cover - guarded by the type checker
-            raise TypeError(f"unknown import action {type(action).__name__}")
-        detail = ("new", len(plan.details))
-        row = detail_values(
-            new_detail(0, 0, interface, action.message, action.message_class, field_changes=changes)
-        )
-        row.setdefault("field_changes", None)
-        del row["record_id"]
-        plan.details.append((record, row, action))
-        written[message_id] = (record, detail)
-        plan.results.append((outcome, record, detail))
+            result = decided
+        plan.results.append(result)
+        if content is not None:
+            # Content this batch commits is content the ledger holds for the items after it.
+            contents.setdefault(content, _same_content(result))
     return plan
+
+
+def _decide(
+    plan: _Plan,
+    now: datetime,
+    interface: str,
+    action: AppendToRecord | CreateRecord,
+    written: dict[str, tuple[Ref, Ref]],
+    stored: dict[str, tuple[int, int]],
+    fields: dict[int, dict[str, str]],
+) -> Planned | None:
+    """The outcome of a message not in the ledger (its detail planned when it is one); ``None``
+    when it appends to a record that is not there."""
+    message_id = action.message.message_id
+    if message_id in written:
+        return (CommitOutcome.DUPLICATE, *written[message_id])
+    found = stored.get(sha256(message_id))
+    if found is not None:
+        return (CommitOutcome.DUPLICATE, ("id", found[0]), ("id", found[1]))
+    if isinstance(action, AppendToRecord):
+        if action.record_id not in fields:
+            return None
+        changes = _touch(plan, fields, action)
+        record, outcome = ("id", action.record_id), CommitOutcome.APPENDED
+    else:
+        changes = field_changes(action.fields, action.set_fields)
+        record, outcome = ("new", len(plan.new_records)), CommitOutcome.CREATED
+        plan.new_records.append(_record_row(action, now))
+    detail = ("new", len(plan.details))
+    row = detail_values(
+        new_detail(0, 0, interface, action.message, action.message_class, field_changes=changes)
+    )
+    row.setdefault("field_changes", None)
+    del row["record_id"]
+    plan.details.append((record, row, action))
+    written[message_id] = (record, detail)
+    return (outcome, record, detail)
+
+
+def _same_content(result: Planned) -> Planned:
+    """:func:`~mailtrack.stores._commit.same_content` of a planned result: a ``DUPLICATE`` of
+    its detail, or ``SKIPPED`` when it has none."""
+    _outcome, record, detail = result
+    if detail is None:
+        return (CommitOutcome.SKIPPED, None, None)
+    return (CommitOutcome.DUPLICATE, record, detail)
+
+
+def _ledger_contents(conn: Connection, items: Sequence[Item]) -> dict[tuple[str, str], Planned]:
+    """``(interface, content SHA-256)`` → what committing that content again gives, for the
+    contents of *items* that the interface's ledger holds (any one row of each)."""
+    ledger = tables.ledger
+    found: dict[tuple[str, str], Planned] = {}
+    for interface in {interface for interface, _uid, _action in items}:
+        digests = {a.digest.sha256 for name, _u, a in items if name == interface and a.digest is not None}
+        for chunk in chunks(sorted(digests)):
+            query = sa.select(
+                ledger.c.content_sha256, ledger.c.outcome, ledger.c.record_id, ledger.c.detail_id
+            ).where(ledger.c.interface == interface, ledger.c.content_sha256.in_(chunk))
+            for row in conn.execute(query):
+                earlier = same_content(
+                    CommitResult(
+                        outcome=CommitOutcome(row.outcome), record_id=row.record_id, detail_id=row.detail_id
+                    )
+                )
+                found.setdefault(
+                    (interface, row.content_sha256),
+                    (
+                        earlier.outcome,
+                        None if earlier.record_id is None else ("id", earlier.record_id),
+                        None if earlier.detail_id is None else ("id", earlier.detail_id),
+                    ),
+                )
+    return found
 
 
 def _touch(plan: _Plan, fields: dict[int, dict[str, str]], action: AppendToRecord) -> FieldChanges:

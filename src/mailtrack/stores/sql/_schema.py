@@ -216,6 +216,8 @@ ledger = sa.Table(
     sa.Column("content_sha256", sa.String(64), nullable=True),
     sa.Column("listed_size", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("interface", "uid"),
+    # Content already imported under another key (revision 0008): see stores/_commit.py.
+    sa.Index("ix_mailtrack_ledger_content", "interface", "content_sha256"),
     **_TABLE_OPTIONS,
 )
 

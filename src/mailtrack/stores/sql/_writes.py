@@ -11,7 +11,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ...models import CommitResult, ContentDigest, CreateRecord, IncomingMessage, MessageClass
+from ...models import CommitOutcome, CommitResult, ContentDigest, CreateRecord, IncomingMessage, MessageClass
 from .._commit import FieldChanges, field_changes
 from .._common import new_detail, stored_attachment
 from . import _schema as tables
@@ -37,6 +37,19 @@ class SQLCommitSteps:
 
     def in_ledger(self, interface: str, uid: str) -> bool:
         return in_ledger(self.conn, interface, uid)
+
+    def imported_content(self, interface: str, sha256: str) -> CommitResult | None:
+        ledger = tables.ledger
+        found = self.conn.execute(
+            sa.select(ledger.c.outcome, ledger.c.record_id, ledger.c.detail_id)
+            .where(ledger.c.interface == interface, ledger.c.content_sha256 == sha256)
+            .limit(1)
+        ).first()
+        if found is None:
+            return None
+        return CommitResult(
+            outcome=CommitOutcome(found.outcome), record_id=found.record_id, detail_id=found.detail_id
+        )
 
     def detail_of(self, message_id: str) -> tuple[int, int] | None:
         details = tables.details

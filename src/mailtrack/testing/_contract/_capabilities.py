@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from ...abc import RecordStore
-from ...models import ContentDigest, SkipMessage
+from ...models import CommitOutcome, CommitResult, ContentDigest, SkipMessage
 from .._builders import make_incoming
 from ._base import ContractBase, append_action, create_action, record_id_of
 
@@ -83,3 +83,75 @@ class CapabilitiesContract(ContractBase):
         assert found == {"uid-1": first, "uid-2": second, "uid-3": skipped}
         assert store.ledger_digests("sales", ["uid-1"]) == {}
         assert store.ledger_digests("support", []) == {}
+
+    def test_content_in_the_ledger_under_another_key_is_not_imported_again(self, store: RecordStore) -> None:
+        if not self.provides(store, "ledger_digests"):
+            return  # a store that keeps no digests matches by Message-ID only
+        kept = ContentDigest(sha256="1" * 64, listed_size=100)
+        skipped = ContentDigest(sha256="2" * 64, listed_size=100)
+        first = store.commit("support", "INBOX/1:7", attrs.evolve(create_action(), digest=kept))
+        store.commit("support", "INBOX/1:8", SkipMessage(reason="auto-reply", digest=skipped))
+        # The folder was rebuilt: new keys, the same bytes (converted again: new Message-IDs
+        # where the mail had none, another decision now that a record exists).
+        again = store.commit(
+            "support",
+            "INBOX/2:1",
+            attrs.evolve(create_action(make_incoming(message_id="<new@example.com>")), digest=kept),
+        )
+        now_appended = attrs.evolve(
+            append_action(record_id_of(first), make_incoming(message_id="<auto@example.com>")),
+            digest=skipped,
+        )
+        skipped_again = store.commit("support", "INBOX/2:2", now_appended)
+        assert again == CommitResult(
+            outcome=CommitOutcome.DUPLICATE, record_id=first.record_id, detail_id=first.detail_id
+        )
+        assert skipped_again == CommitResult(outcome=CommitOutcome.SKIPPED)
+        assert store.imported_uids("support", ["INBOX/2:1", "INBOX/2:2"]) == {"INBOX/2:1", "INBOX/2:2"}
+        assert store.ledger_digests("support", ["INBOX/2:1"]) == {"INBOX/2:1": kept}
+        assert len(store.get_record(record_id_of(first)).details) == 1
+        assert len(store.list_records()) == 1
+        # Another interface's ledger is its own.
+        other = store.commit("sales", "1", attrs.evolve(create_action(), digest=kept))
+        assert other.outcome is CommitOutcome.CREATED
+
+    def test_commit_many_recognises_content_in_the_ledger_and_in_the_same_batch(
+        self, store: RecordStore
+    ) -> None:
+        if not self.provides(store, "ledger_digests"):
+            return  # a store that keeps no digests matches by Message-ID only
+        kept = ContentDigest(sha256="3" * 64, listed_size=100)
+        fresh = ContentDigest(sha256="4" * 64, listed_size=100)
+        first = store.commit("support", "INBOX/1:1", attrs.evolve(create_action(), digest=kept))
+        results = store.commit_many(
+            [
+                (
+                    "support",
+                    "INBOX/2:1",
+                    attrs.evolve(create_action(make_incoming(message_id="<a@x>")), digest=kept),
+                ),
+                (
+                    "support",
+                    "INBOX/2:2",
+                    attrs.evolve(create_action(make_incoming(message_id="<b@x>")), digest=fresh),
+                ),
+                (
+                    "support",
+                    "INBOX/2:3",
+                    attrs.evolve(create_action(make_incoming(message_id="<c@x>")), digest=fresh),
+                ),
+            ]
+        )
+        assert results[0] == CommitResult(
+            outcome=CommitOutcome.DUPLICATE, record_id=first.record_id, detail_id=first.detail_id
+        )
+        assert results[1].outcome is CommitOutcome.CREATED
+        assert results[2] == CommitResult(
+            outcome=CommitOutcome.DUPLICATE, record_id=results[1].record_id, detail_id=results[1].detail_id
+        )
+        assert len(store.list_records()) == 2
+        assert store.imported_uids("support", ["INBOX/2:1", "INBOX/2:2", "INBOX/2:3"]) == {
+            "INBOX/2:1",
+            "INBOX/2:2",
+            "INBOX/2:3",
+        }
