@@ -28,7 +28,8 @@ What it does, in one process that starts every measured program as a process of 
    writes both to ``WORKDIR/results.md`` (and every row to ``results.json``).
 
 Times are wall-clock times of the whole process (start-up and imports included), except for
-mail-parser, whose time is the parsing alone. Peak RSS is the process's maximum resident set
+mail-parser, whose time is the parsing alone; CPU is user + sys of the process and the children it
+waited for (mail-parser: its parsing alone). Peak RSS is the process's maximum resident set
 (for mailtrack, the larger of the importer and its conversion workers).
 """
 
@@ -224,7 +225,9 @@ class Bench:
         if job.get("ignored_settings"):
             self.notes.append(f"this Importer has no {', '.join(job['ignored_settings'])}")
         rss = max(result["rss_mb"], job.get("children_rss_mb", 0.0)) if job else result["rss_mb"]
-        self.row(case, tool, count, size, result["wall"], rss, problem, **self._pipelined(case))
+        self.row(
+            case, tool, count, size, result["wall"], rss, problem, cpu=result["cpu"], **self._pipelined(case)
+        )
         return job or None
 
     def run_peer(
@@ -250,6 +253,7 @@ class Bench:
             result["wall"],
             result["rss_mb"],
             problem,
+            cpu=result["cpu"],
             **self._pipelined(case),
         )
 
@@ -281,6 +285,7 @@ class Bench:
             float(job.get("seconds", 0.0)),
             result["rss_mb"],
             problem,
+            cpu=float(job.get("cpu", job.get("seconds", 0.0))),  # the parsing alone
         )
 
     # -- the whole run -----------------------------------------------------------------------
@@ -375,6 +380,15 @@ class Bench:
         )
         return times[len(times) // 2] if times else None
 
+    def _cpu(self, case: str, tool: str) -> float | None:
+        """The median CPU seconds per message of *tool* in *case* (user + sys, children too)."""
+        per_message = sorted(
+            row["cpu"] / row["messages"]
+            for row in self.rows
+            if row["case"] == case and row["tool"] == tool and row["problem"] is None and row["messages"]
+        )
+        return per_message[len(per_message) // 2] if per_message else None
+
     def report(self, mix: _mix.Mailbox, server: str) -> str:
         args = self.args
         kinds = ", ".join(f"{count} {kind}" for kind, count in mix.stats["kinds"].items())
@@ -386,14 +400,16 @@ class Bench:
             f"(delay proxy); {os.cpu_count()} CPUs; Python {sys.version.split()[0]}; "
             f"{args.runs} run(s), median.",
             "",
-            "| case | tool | messages | MB | seconds | msg/s | MB/s | peak RSS MB | cmds/chunk | ok |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| case | tool | messages | MB | seconds | msg/s | MB/s | CPU s / 1,000 msgs | peak RSS MB | "
+            "cmds/chunk | ok |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for row in self.rows:
             ok = "yes" if row["problem"] is None else row["problem"]
             lines.append(
                 f"| {row['case']} | {row['tool']} | {row['messages']} | {row['mb']:.0f} | "
-                f"{row['seconds']:.2f} | {row['msg_s']:.0f} | {row['mb_s']:.1f} | {row['rss_mb']:.0f} | "
+                f"{row['seconds']:.2f} | {row['msg_s']:.0f} | {row['mb_s']:.1f} | "
+                f"{1000 * row.get('cpu', 0.0) / max(row['messages'], 1):.2f} | {row['rss_mb']:.0f} | "
                 f"{row.get('most_lines_per_chunk', '')} | {ok} |"
             )
         lines += ["", "| target | figure | needed | met |", "|---|---:|---:|---|"]
@@ -450,6 +466,13 @@ class Bench:
             uses=(rtt, ("rtt", "getmail6")),
         )
         target("rtt: mailtrack / mailtrack on loopback", ratio(mt_rtt, mt_loop), 0.75, uses=(rtt, loop))
+        target(
+            "loopback: CPU per message, mailtrack / mail-parser's parse alone",
+            ratio(self._cpu("loopback", "mailtrack"), self._cpu("loopback", "mail-parser (parse only)")),
+            1,
+            below=True,
+            uses=(loop, ("loopback", "mail-parser (parse only)")),
+        )
         target(
             "many: one by one time / run_all time",
             ratio(self._seconds("many", "mailtrack one by one"), self._seconds("many", "mailtrack run_all")),
