@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
+import sys
 from email.message import Message
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mailtrack.converting._payloads import decoded_base64
+
+pytestmark = pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="binascii has strict_mode from 3.11 on; before, get_payload decodes"
+)
 
 
 def _part(payload: str, encoding: str = "base64") -> Message:

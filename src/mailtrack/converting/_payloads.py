@@ -13,13 +13,28 @@ payload is ASCII, whole groups of four, valid base64 with its padding at the ver
 from __future__ import annotations
 
 import binascii
+import sys
+from collections.abc import Callable
 from email.message import Message
 
 __all__ = ["decoded_base64"]
 
+#: Checks and decodes base64 at once: ``binascii.a2b_base64(data, strict_mode=True)`` (3.11+).
+_strict_base64: Callable[[bytes], bytes] | None = None
+if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
+
+    def _decode_strictly(data: bytes) -> bytes:
+        return binascii.a2b_base64(data, strict_mode=True)
+
+    _strict_base64 = _decode_strictly
+
 
 def decoded_base64(part: Message) -> bytes | None:
-    """The decoded content of a base64 leaf *part*, or ``None`` when ``get_payload`` must decide."""
+    """The decoded content of a base64 leaf *part*, or ``None`` when ``get_payload`` must decide
+    (always on Python 3.10, whose ``binascii`` has no ``strict_mode``)."""
+    decode = _strict_base64
+    if decode is None:
+        return None
     payload = part.get_payload()
     if not isinstance(payload, str):
         return None
@@ -36,6 +51,6 @@ def decoded_base64(part: Message) -> bytes | None:
         # email as characters outside the alphabet. Either way email notes a defect.
         return None
     try:
-        return binascii.a2b_base64(joined, strict_mode=True)
+        return decode(joined)
     except binascii.Error:
         return None  # characters outside the alphabet, padding inside: email's lenient decoding

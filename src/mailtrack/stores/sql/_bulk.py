@@ -6,8 +6,9 @@ appended to, each one query per 500 keys); the outcome of every item is then dec
 exactly as the item-by-item steps would decide it (a pair already in the ledger or earlier in the
 batch is ``ALREADY_IMPORTED``; content the interface's ledger holds, or an earlier item of the
 batch commits, is a ``DUPLICATE`` of what it became; a Message-ID stored already or earlier in the
-batch is a ``DUPLICATE``; field changes follow one another); then the writes: new records, details, attachments and ledger rows each with one
-``executemany``, and one update per record appended to. The IDs of new rows: on SQLite a range
+batch is a ``DUPLICATE``; field changes follow one another); then the writes: new records,
+details, attachments and ledger rows each with one ``executemany``, and one update per record
+appended to. The IDs of new rows: on SQLite a range
 reserved under the transaction's write lock; on PostgreSQL ``INSERT … RETURNING`` in the order of
 the rows; on MariaDB each record and detail is inserted on its own (one statement of many large
 details could pass its ``max_allowed_packet``). A batch with an item the plan cannot decide
