@@ -4,11 +4,22 @@ run's notes say what happened. Through a real POP3 session (POP3TestServer)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from mailtrack import ContentDigest, CreateRecord, Importer, ImportPolicy, RecordStore, SenderPolicy
+from mailtrack import (
+    ContentDigest,
+    CreateRecord,
+    Importer,
+    ImportPolicy,
+    IncomingMessage,
+    MailParserConverter,
+    MemoryRecordStore,
+    RecordStore,
+    SenderPolicy,
+)
 from mailtrack._digest import content_digest
 from mailtrack.testing import POP3TestServer, build_message
 from mailtrack.testing._builders import make_incoming
@@ -181,3 +192,29 @@ def test_a_reused_uid_in_a_mailbox_the_importer_empties_is_told_for_certain(stor
 def store_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
     return kind
+
+
+class CountingConverter(MailParserConverter):
+    """The default converter, counting the messages it converts by subject."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.converted: list[str] = []
+
+    def convert(self, raw: bytes, *, received_at: datetime) -> IncomingMessage:
+        message = super().convert(raw, received_at=received_at)
+        self.converted.append(message.subject)
+        return message
+
+
+def test_a_message_checked_against_a_ledger_row_without_digest_is_converted_once() -> None:
+    store = MemoryRecordStore()
+    # A ledger row written before digests were kept: the recheck converts the message to tell.
+    store.commit("support", "uid-1", CreateRecord(message=make_incoming(), project="helpdesk", title="old"))
+    converter = CountingConverter()
+    with POP3TestServer([("uid-1", build_message(subject="second message"))]) as server:
+        report = Importer(store=store, converter=converter).run(_interface(server))
+    assert report.created == 1
+    assert any("without a content digest" in note for note in report.notes)
+    assert converter.converted == ["second message"]  # converted to tell, and that result imported
+    assert _titles(store) == ["old", "second message"]

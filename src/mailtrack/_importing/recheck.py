@@ -50,8 +50,10 @@ def same_message(
     converter: MessageConverter,
     received_at: datetime,
     decision: Callable[[IncomingMessage], Decision],
-) -> bool:
-    """Whether *raw*, listed under a UID the store holds (*held*), is the message stored then.
+) -> tuple[bool, IncomingMessage | Exception | None]:
+    """Whether *raw*, listed under a UID the store holds (*held*), is the message stored then;
+    and what converting it gave, when it was converted to tell (so that importing it does not
+    convert it again), else ``None``.
 
     A quarantined message is compared byte for byte, a message in the ledger by the content
     digest the ledger *recorded*. Without one (a row from before digests), it is the same when
@@ -63,16 +65,17 @@ def same_message(
         StoreError: the store failed.
     """
     if held is Held.QUARANTINE:
-        return any(kept.uid == info.uid and kept.raw == raw for kept in store.list_quarantined(interface))
+        kept = store.list_quarantined(interface)
+        return any(item.uid == info.uid and item.raw == raw for item in kept), None
     if recorded is not None:
-        return recorded.sha256 == content_digest(raw)
+        return recorded.sha256 == content_digest(raw), None
     try:
         message = converter.convert(raw, received_at=received_at)
-    except Exception:
-        return False  # it cannot be what was committed; importing it quarantines it
+    except Exception as exc:
+        return False, exc  # it cannot be what was committed; importing it quarantines it
     if store.find_record_by_message_id(message.message_id) is not None:
-        return True
-    return isinstance(decision(message).outcome, SkipMessage)
+        return True, message
+    return isinstance(decision(message).outcome, SkipMessage), message
 
 
 def reused_uid_note(info: MessageInfo, held: Held, key: str, *, certain: bool) -> str:

@@ -412,7 +412,7 @@ class MailboxRun:
             recorded = None
             if held is Held.LEDGER:
                 recorded = self.setup.store.ledger_digests(self.interface.name, [info.uid]).get(info.uid)
-            same = same_message(
+            same, converted = same_message(
                 raw,
                 info,
                 held,
@@ -432,7 +432,7 @@ class MailboxRun:
             return
         certain = held is Held.QUARANTINE or recorded is not None
         self.tally.note(reused_uid_note(info, held, key, certain=certain))
-        self._import_alone(info, key, raw)
+        self._import_alone(info, key, raw, converted)
 
     def _suspect(self, info: MessageInfo, key: str, raw: bytes) -> None:
         """A message that was being converted when the importer died: converted alone, after
@@ -447,10 +447,19 @@ class MailboxRun:
         self.guard.before_converting(key)
         self._import_alone(info, key, raw)
 
-    def _import_alone(self, info: MessageInfo, key: str, raw: bytes) -> None:
-        """Convert, decide and commit one message here and now, in a transaction of its own."""
+    def _import_alone(
+        self, info: MessageInfo, key: str, raw: bytes, converted: IncomingMessage | Exception | None = None
+    ) -> None:
+        """Convert (unless that was *converted* already), decide and commit one message here and
+        now, in a transaction of its own."""
         try:
-            message = self.setup.converter.convert(raw, received_at=self.setup.clock())
+            if isinstance(converted, Exception):
+                raise converted
+            message = (
+                converted
+                if converted is not None
+                else self.setup.converter.convert(raw, received_at=self.setup.clock())
+            )
         except Exception as exc:
             self.outcomes.conversion_failed(info, key, raw, exc)
             return
