@@ -119,3 +119,13 @@ def bench_imap(session: nox.Session) -> None:
     default. Arguments go to the script (``-- --n 200 --runs 1`` for a short run)."""
     session.install("-e", ".[sql]")
     session.run("python", "benchmarks/bench_imap.py", *session.posargs)
+
+
+@nox.session(name="bench-cpu")
+def bench_cpu(session: nox.Session) -> None:
+    """CPU per message, A/B against another checkout (benchmarks/bench_cpu.py), and where the
+    importing thread's CPU goes (benchmarks/bench_cpu_split.py); not run by default. Give the
+    other checkout's interpreter: ``-- --baseline-python ../main/.venv/bin/python``."""
+    session.install("-e", ".[sql]")
+    session.run("python", "benchmarks/bench_cpu_split.py")
+    session.run("python", "benchmarks/bench_cpu.py", *session.posargs)
