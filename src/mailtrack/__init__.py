@@ -49,6 +49,7 @@ from .exceptions import (
 )
 from .fetching import IMAPFetcher, POP3Fetcher
 from .importer import Importer
+from .intake import DeliveryOutcome, DeliveryReport
 from .matching import SubjectIdMatcher
 from .models import (
     AppendToRecord,
@@ -91,6 +92,8 @@ __all__ = [
     "ConfigError",
     "ConnectionCheck",
     "CreateRecord",
+    "DeliveryOutcome",
+    "DeliveryReport",
     "Detail",
     "EmailAddress",
     "Explanation",

@@ -173,7 +173,9 @@ class MailboxRun:
     interface: MailInterface
     fetcher: Fetcher
     tally: Tally
-    lease: Lease
+    #: ``None`` for a message delivered by a host or an MTA (:mod:`.delivery`): deliveries run
+    #: side by side, and the ledger keeps each once.
+    lease: Lease | None
     policy: Policy
     outcomes: Outcomes
     batch: Batch
@@ -184,15 +186,28 @@ class MailboxRun:
 
     @classmethod
     def start(
-        cls, setup: Setup, interface: MailInterface, fetcher: Fetcher, tally: Tally, lease: Lease
+        cls,
+        setup: Setup,
+        interface: MailInterface,
+        fetcher: Fetcher,
+        tally: Tally,
+        lease: Lease | None,
+        *,
+        recipient: str | None = None,
     ) -> MailboxRun:
-        """The run of a session that is open and leased."""
+        """The run of a session that is open and leased.
+
+        Args:
+            recipient: the envelope recipient the mail server delivered to (``deliver``), for
+                routing and the own-address check.
+        """
         store = setup.store
         policy = Policy(
             interface=interface,
             store=store,
             matcher=setup.matcher,
             sender_authorizer=setup.sender_authorizer,
+            recipient=recipient,
         )
         guard = CrashGuard(store, interface.name, interface.policy.max_crashes)
         outcomes = Outcomes(
@@ -292,7 +307,8 @@ class MailboxRun:
                     self.tally.note("stopped on request; the messages not yet retrieved stay on the server")
                     break
                 try:
-                    self.lease.renew()
+                    if self.lease is not None:
+                        self.lease.renew()
                 except LeaseLost:
                     # The batch is committed all the same, as it would have been message by
                     # message: the ledger keeps each message once, whoever commits it too.
@@ -440,6 +456,24 @@ class MailboxRun:
         once it crashed the importer ``max_crashes`` times (see :mod:`.crashes`)."""
         self._settle(everything=True)
         self.batch.commit()
+        self._guarded_alone(info, key, raw)
+
+    def import_one(self, info: MessageInfo, key: str, raw: bytes) -> None:
+        """Import one message that came on its own (a delivery), here and now, in a transaction
+        of its own, guarded as a run guards each message: one that crashed the importer
+        ``max_crashes`` times is quarantined unparsed (an MTA retrying a message that kills
+        ``mailtrack deliver`` would otherwise retry it for ever).
+
+        Raises:
+            RunStopped: the store failed.
+        """
+        self.guard.look_up([key])
+        try:
+            self._guarded_alone(info, key, raw)
+        finally:
+            self.guard.close()
+
+    def _guarded_alone(self, info: MessageInfo, key: str, raw: bytes) -> None:
         attempts = self.guard.attempts(key)
         if self.guard.crashed_too_often(key):
             self.outcomes.quarantine(info, key, raw, crash_reason(attempts))
