@@ -52,6 +52,10 @@ class MailProtocol(str, enum.Enum):
     POP3 = "pop3"
     #: IMAP4rev1 (RFC 3501): the messages of one folder; ``after_import`` says what becomes of them.
     IMAP = "imap"
+    #: No mailbox: a mail server hands each message over (``mailtrack deliver``), or the host does
+    #: (:meth:`~mailtrack.Importer.deliver`), or it comes from an archive (``mailtrack import``).
+    #: Such an interface needs no server or login, and runs and watches pass it by.
+    DELIVER = "deliver"
 
 
 #: The values of :attr:`MailInterface.after_import` (``move:FOLDER`` names the folder).
@@ -105,6 +109,19 @@ def _non_empty(_instance: object, attribute: attrs.Attribute[Any], value: object
         raise _fail(attribute, "must not be empty")
     if any(ch in value for ch in "\r\n\x00"):
         raise _fail(attribute, "must not contain line breaks or NUL")
+
+
+def _needed_to_poll(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validator: non-empty, unless the interface is of ``protocol = "deliver"`` (no mailbox)."""
+    if getattr(instance, "protocol", None) is MailProtocol.DELIVER and isinstance(value, str):
+        if any(ch in value for ch in "\r\n\x00"):
+            raise _fail(attribute, "must not contain line breaks or NUL")
+        return
+    if isinstance(value, str) and not value.strip():
+        raise _fail(
+            attribute, f"must not be empty (only an interface of protocol 'deliver' has no {attribute.name})"
+        )
+    _non_empty(instance, attribute, value)
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -560,10 +577,10 @@ class MailInterface:
 
     #: Unique name of the interface (used in the ledger, the run history and the CLI).
     name: str = attrs.field(validator=_non_empty)
-    #: Host name of the mail server.
-    server: str = attrs.field(validator=_non_empty)
-    #: Login name on the server.
-    login: str = attrs.field(validator=_non_empty)
+    #: Host name of the mail server (none for ``protocol = "deliver"``).
+    server: str = attrs.field(default="", validator=_needed_to_poll)
+    #: Login name on the server (none for ``protocol = "deliver"``).
+    login: str = attrs.field(default="", validator=_needed_to_poll)
     #: Password. Kept out of ``repr`` and dumps. Prefer :attr:`password_env` or :attr:`password_file`.
     password: str = attrs.field(default="", repr=False, validator=_instance_of(str))
     #: Name of an environment variable holding the password (read when connecting).
@@ -619,7 +636,9 @@ class MailInterface:
     oauth: OAuthSettings | None = attrs.field(
         default=None, validator=attrs.validators.optional(_instance_of(OAuthSettings))
     )
-    #: How the mailbox is read: POP3 (the default) or IMAP.
+    #: How the mailbox is read: POP3 (the default) or IMAP; or ``deliver``: no mailbox, the
+    #: messages are handed over (``mailtrack deliver``, :meth:`~mailtrack.Importer.deliver`,
+    #: archives). Mail may also be delivered to a POP3 or IMAP interface.
     protocol: MailProtocol = attrs.field(default=MailProtocol.POP3, validator=_instance_of(MailProtocol))
     #: IMAP only: the folder to import from.
     folder: str = attrs.field(default="INBOX", validator=_non_empty)

@@ -41,7 +41,7 @@ from ._importing.watching import Watch
 from ._importing.workers import WorkerPool
 from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from .auth._presets import tokens_in
-from .config import MailInterface
+from .config import MailInterface, MailProtocol
 from .exceptions import MailtrackError, ParseError
 from .intake import DeliveryReport
 from .matching import SubjectIdMatcher
@@ -196,13 +196,19 @@ class Importer:
 
         Args:
             interfaces: the interfaces to run; ``None`` means those saved in the store.
-                Disabled interfaces are skipped either way.
+                Disabled interfaces are skipped either way, and so are those of ``protocol =
+                "deliver"`` (no mailbox to poll).
 
         Raises:
             StoreError: the saved interfaces could not be listed.
         """
         chosen = self.store.list_interfaces() if interfaces is None else list(interfaces)
-        chosen = [interface for interface in chosen if interface.enabled]
+        # An interface of protocol "deliver" has no mailbox: its mail is handed over.
+        chosen = [
+            interface
+            for interface in chosen
+            if interface.enabled and interface.protocol is not MailProtocol.DELIVER
+        ]
         setup = self._setup()
         parallel = min(self.max_parallel_runs, len(chosen))
         # Each run holds one store connection at a time: no more runs than the store can serve.
