@@ -27,10 +27,10 @@ from ._digest import content_digest
 from ._importing.attachments import KEPT_SUFFIX, kept_key, screen
 from ._importing.batch import commit_or_open
 from ._importing.conversions import start_pool
-from ._importing.delivery import deliver_message
 from ._importing.events import CommitListener, tell_listener
 from ._importing.explaining import Explanation, explain
 from ._importing.holders import default_worker_id
+from ._importing.intake_api import IntakeMethods
 from ._importing.outcome import conversion_failure
 from ._importing.policy import Policy, Quarantine, SenderAuthorizer, check_sender_policy
 from ._importing.run import run_mailbox
@@ -43,7 +43,6 @@ from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from .auth._presets import tokens_in
 from .config import MailInterface, MailProtocol
 from .exceptions import MailtrackError, ParseError
-from .intake import DeliveryReport
 from .matching import SubjectIdMatcher
 from .models import CommitResult, ConnectionCheck, ContentDigest, RunReport, SkipMessage
 
@@ -76,7 +75,7 @@ def _default_fetcher_factory() -> FetcherFactory:
 
 
 @attrs.define(kw_only=True)
-class Importer:
+class Importer(IntakeMethods):
     """Imports the messages of mail interfaces into a record store.
 
     Every part is replaceable; the defaults make a working importer that keeps its records in
@@ -419,53 +418,6 @@ class Importer:
             skip = SkipMessage(reason="discarded from the quarantine", digest=digest)
             self.store.commit(quarantined.interface, quarantined.uid, skip)
         self.store.release_quarantined(quarantine_id)
-
-    def deliver(
-        self, interface: MailInterface | str, raw: bytes, *, recipient: str | None = None
-    ) -> DeliveryReport:
-        """Import one message handed over by the host: a mail server's pipe (``mailtrack
-        deliver``), a webhook of a mail service, an SMTP server of the host's own.
-
-        It takes the way a message of a run takes (converter, attachment rules, policy, commit
-        with its ledger row, quarantine, :attr:`on_committed`), without a mailbox: the message
-        is kept in the ledger under its content digest, so the same message delivered twice
-        (a mail server that retries) is imported once, and a Message-ID that is a detail already
-        becomes no second detail. Deliveries to one interface may run at once, in threads or
-        processes; no run report is saved for them.
-
-        Malformed mail is never an error: it is imported as well as possible, or quarantined
-        with its raw bytes and the reason (then the outcome says ``QUARANTINED``).
-
-        Args:
-            interface: the interface (a :class:`MailInterface`, or the name of one saved in the
-                store) whose project, defaults, routes and policy apply. Any interface will do:
-                one of ``protocol = "deliver"``, or a POP3/IMAP one that also receives mail this way.
-            raw: the message as the mail server hands it over (LF or CRLF line ends).
-            recipient: the envelope recipient it was delivered to (Postfix's
-                ``${original_recipient}``): routing (:attr:`MailInterface.routes`) looks at it
-                first, and mail claiming to come from it is own mail (a loop).
-
-        Raises:
-            InterfaceNotFoundError: no interface is saved under that name.
-            ConfigError: the interface's sender policy needs a ``sender_authorizer``.
-            MessageRefusedError: the store cannot hold this message, not even in the quarantine
-                (it is too large for the store): delivering it again will not help.
-            StoreError: the store is unreachable or locked; nothing was written: deliver it again
-                later (``mailtrack deliver`` exits with 75, so the mail server keeps it and retries).
-
-        Example:
-            >>> from mailtrack.testing import build_message
-            >>> interface = MailInterface(name="support", server="pop.example.com", login="support")
-            >>> raw = build_message(subject="Printer on fire")
-            >>> importer = Importer()
-            >>> importer.deliver(interface, raw).outcome.value
-            'created'
-            >>> importer.deliver(interface, raw).outcome.value  # the mail server tried again
-            'already_imported'
-        """
-        if isinstance(interface, str):
-            interface = self.store.get_interface(interface)
-        return deliver_message(self._setup(), interface, bytes(raw), recipient=recipient)
 
     def explain(self, interface: MailInterface, raw: bytes) -> Explanation:
         """What :meth:`run` would do with the message *raw* coming through *interface*, and why,

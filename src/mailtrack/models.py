@@ -177,6 +177,8 @@ class IncomingMessage:
     size: int = 0
     #: Attachments the interface's attachment limits refused (left out of :attr:`attachments`).
     refused_attachments: tuple[RefusedAttachment, ...] = ()
+    #: Old mail moved in (``import_archive(history=True)``): :attr:`received_at` is its Date.
+    history: bool = False
 
     def header(self, name: str) -> str | None:
         """The first value of header field *name* (any case), or ``None``."""
@@ -225,6 +227,9 @@ class Detail:
     #: The record fields this message changed: field name → ``(old value, new value)``, the
     #: old value ``None`` for a field the record did not have (keyword lines, trusted headers).
     field_changes: Mapping[str, tuple[str | None, str]] = attrs.field(factory=dict)
+    #: Imported from an archive of old mail (``mailtrack import --history``): its
+    #: :attr:`received_at` is its Date, and nobody needs to be told about it now.
+    history: bool = False
 
     @property
     def folded_text(self) -> str:
@@ -257,6 +262,9 @@ class Record:
     #: The record this one was opened beside: its first message named that record, but its
     #: sender was not allowed to write there. A host can offer to merge the two.
     related: int | None = None
+    #: Opened by a message imported from an archive of old mail (``mailtrack import
+    #: --history``): :attr:`created_at` is that message's Date.
+    history: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -58,16 +58,30 @@ PREFETCH_MESSAGES = 64
 PREFETCH_BYTES = 16 * 1024 * 1024
 
 
-def run_mailbox(setup: Setup, interface: MailInterface, pool: WorkerPool | None) -> RunReport:
+def run_mailbox(
+    setup: Setup,
+    interface: MailInterface,
+    pool: WorkerPool | None,
+    *,
+    tally: Tally | None = None,
+    lease_name: str | None = None,
+) -> RunReport:
     """Import the new messages of *interface*, converting on *pool* when it is given (shared by
-    the runs of ``run_all``); see :meth:`mailtrack.Importer.run`."""
-    tally = Tally(interface=interface.name, started_at=setup.clock())
+    the runs of ``run_all``); see :meth:`mailtrack.Importer.run`.
+
+    Args:
+        tally: the run's tally, when the caller made it (to let its fetcher add notes).
+        lease_name: the lease the run takes (by default the interface's name; an archive
+            import takes ``NAME#import``, so that it does not keep the mailbox's polls waiting).
+    """
+    if tally is None:
+        tally = Tally(interface=interface.name, started_at=setup.clock())
     if setup.stop.is_set():
         tally.stopped = True
         tally.note("not started: the importer was asked to stop")
         return tally.report(setup.clock())
     try:
-        _run_leased(setup, interface, tally, pool)
+        _run_leased(setup, interface, tally, pool, lease_name or interface.name)
     except (KeyboardInterrupt, SystemExit):
         tally.error = "the run was interrupted; messages not yet imported stay on the server"
         save_report(setup.store, tally.report(setup.clock()))
@@ -85,14 +99,16 @@ def run_mailbox(setup: Setup, interface: MailInterface, pool: WorkerPool | None)
     return report
 
 
-def _run_leased(setup: Setup, interface: MailInterface, tally: Tally, pool: WorkerPool | None) -> None:
+def _run_leased(
+    setup: Setup, interface: MailInterface, tally: Tally, pool: WorkerPool | None, lease_name: str
+) -> None:
     try:
         check_sender_policy(interface, setup.sender_authorizer)
     except ConfigError as exc:
         tally.error = str(exc)
         return
     try:
-        lease = take_lease(setup.store, interface.name, setup.worker_id, setup.lease_seconds, tally)
+        lease = take_lease(setup.store, lease_name, setup.worker_id, setup.lease_seconds, tally)
     except StoreError as exc:
         tally.error = f"the record store failed, nothing was imported: {exc}"
         return
@@ -375,6 +391,9 @@ class MailboxRun:
         ):
             return None
         message = screened.message
+        if self.setup.history:
+            # Old mail moved in: its own Date is its time, and it is marked as history.
+            message = attrs.evolve(message, received_at=message.sent_at, history=True)
         if message.defects:
             self.tally.note(f"{label(info, key)}: {defects_note(message.defects)}")
         decision = self._decision(message, info, key)

@@ -21,6 +21,7 @@ from ._db import db
 from ._deliver import deliver
 from ._demo import demo
 from ._explain import explain
+from ._import import import_archives
 from ._interfaces import interfaces
 from ._oauth import oauth
 from ._quarantine import quarantine
@@ -65,5 +66,18 @@ def cli(ctx: click.Context, config_path: Path | None, store_url: str | None, deb
     )
 
 
-for command in (demo, check, run, deliver, explain, interfaces, records, quarantine, db, oauth, web):
+for command in (
+    demo,
+    check,
+    run,
+    deliver,
+    import_archives,
+    explain,
+    interfaces,
+    records,
+    quarantine,
+    db,
+    oauth,
+    web,
+):
     cli.add_command(command)
