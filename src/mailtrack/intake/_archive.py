@@ -50,12 +50,18 @@ class ArchiveFetcher:
     marks_deletions_locally: bool = attrs.field(default=True, init=False)
     _found: list[ArchivedMessage] = attrs.field(factory=list, init=False)
     _marked: set[int] = attrs.field(factory=set, init=False)
+    #: mbox files with messages not listed: never deleted.
+    _left_out: set[str] = attrs.field(factory=set, init=False)
     _open: tuple[str, BinaryIO] | None = attrs.field(default=None, init=False)
 
     def open(self) -> Sequence[MessageInfo]:
-        self._found = list(
-            find_messages(list(self.paths), max_message_bytes=self.max_message_bytes, note=self.note)
+        found = find_messages(
+            list(self.paths),
+            max_message_bytes=self.max_message_bytes,
+            note=self.note,
+            left_out=self._left_out,
         )
+        self._found = list(found)
         if self.progress is not None:
             self.progress(0, len(self._found))
         return [
@@ -88,7 +94,7 @@ class ArchiveFetcher:
             elif number in self._marked:
                 self._remove(self._current_path(found) or found.path)
         for path, every in complete.items():
-            if every:
+            if every and path not in self._left_out:
                 self._remove(path)
 
     def check(self) -> ConnectionCheck:

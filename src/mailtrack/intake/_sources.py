@@ -70,10 +70,21 @@ def archive_key(kind: Kind, path: str, offset: int = 0) -> str:
 
 
 def find_messages(
-    paths: list[str], *, max_message_bytes: int, note: Callable[[str], None]
+    paths: list[str],
+    *,
+    max_message_bytes: int,
+    note: Callable[[str], None],
+    left_out: set[str] | None = None,
 ) -> Iterator[ArchivedMessage]:
-    """The messages of *paths*, in order; what cannot be imported gets a line through *note*."""
-    walk = _Walk(max_message_bytes=max_message_bytes, note=note)
+    """The messages of *paths*, in order; what cannot be imported gets a line through *note*.
+
+    Args:
+        left_out: gets the mbox files some of whose messages are not listed (too large), so
+            that they are never deleted as imported.
+    """
+    walk = _Walk(
+        max_message_bytes=max_message_bytes, note=note, left_out=set() if left_out is None else left_out
+    )
     for path in paths:
         yield from walk.path(os.path.abspath(path))
 
@@ -82,6 +93,7 @@ def find_messages(
 class _Walk:
     max_message_bytes: int
     note: Callable[[str], None]
+    left_out: set[str]
     #: Folders entered, by (device, inode): a symbolic link back up is not followed again.
     seen: set[tuple[int, int]] = attrs.Factory(set)
 
@@ -184,7 +196,9 @@ class _Walk:
         scan = MboxScan()
         for entry in scan_mbox(stream, scan):
             where = f"{path}@{entry.offset}"
-            if self._fits(where, entry.length):
+            if not self._fits(where, entry.length):
+                self.left_out.add(path)
+            else:
                 yield ArchivedMessage(
                     kind="mbox",
                     path=path,
