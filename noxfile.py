@@ -89,9 +89,11 @@ def screenshots(session: nox.Session) -> None:
 @nox.session
 def stress(session: nox.Session) -> None:
     """The robustness loops at full length (``.ci/run`` runs them with small counts): 20 rounds of
-    the 200-mailbox worker stress tests, and the kill tests."""
+    the 200-mailbox worker stress tests, the kill tests, and an archive import of 5,000 messages
+    killed at random moments."""
     session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.env["MAILTRACK_STRESS_ROUNDS"] = "20"
+    session.env["MAILTRACK_ARCHIVE_MESSAGES"] = "5000"
     session.run(
         "pytest",
         "tests/importing/test_worker_processes.py",
@@ -99,6 +101,7 @@ def stress(session: nox.Session) -> None:
         "tests/importing/test_lease_takeover.py",
         "tests/robustness/test_sigkill.py",
         "tests/robustness/test_sigkill_imap.py",
+        "tests/robustness/test_archive_sigkill.py",
         *session.posargs,
     )
 

@@ -58,7 +58,9 @@ def test_the_corpora_in_an_archive_become_what_pop3_makes_of_them(
     # The same messages by POP3.
     polled = MemoryRecordStore()
     fetched = FakeMailbox([raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") for raw in raws])
-    pop3 = MailInterface(name="pop", server="pop.example.com", login="x", policy=POLICY, max_messages_per_run=None)
+    pop3 = MailInterface(
+        name="pop", server="pop.example.com", login="x", policy=POLICY, max_messages_per_run=None
+    )
     run = Importer(store=polled, fetcher_factory=fetched.fetcher).run(pop3)
     assert (run.created, run.quarantined) == (report.created, report.quarantined)
     assert details(archived) == details(polled)
