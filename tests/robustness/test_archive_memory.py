@@ -17,7 +17,8 @@ SIZE = 2 * 1024**3
 CHILD = """\
 import json, resource, sys
 from mailtrack import Importer, MailInterface, MailProtocol
-report = Importer().import_archive([sys.argv[1]], MailInterface(name="archive", protocol=MailProtocol.DELIVER))
+interface = MailInterface(name="archive", protocol=MailProtocol.DELIVER)
+report = Importer().import_archive([sys.argv[1]], interface)
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"created": report.created, "notes": list(report.notes), "peak": peak_kib * 1024}))
 """
