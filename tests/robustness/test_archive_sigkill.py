@@ -12,11 +12,14 @@ end must leave each message once in the store and once in the ledger.
 
 from __future__ import annotations
 
+import functools
 import mailbox
+import operator
 import os
 import random
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,6 +56,10 @@ def write_archive(folder: Path, count: int) -> None:
     maildir.close()
 
 
+def _ledger_reached(db: Path, target: int, _age: float) -> bool:
+    return ledger_size(db) >= target
+
+
 def stored(db: Path) -> tuple[list[str], int, int]:
     """The subjects of the details, the ledger's rows and the records."""
     with sqlite3.connect(db) as conn:
@@ -72,19 +79,15 @@ def test_an_archive_import_killed_at_random_moments_imports_every_message_once(t
     killed_midway = 0
     for round_number in range(KILLS):
         committed = ledger_size(db)
+        reached: Callable[[float], bool]
         if rng.random() < 0.3 or committed >= MESSAGES:
             delay = rng.uniform(0.0, 1.5)  # starting, listing the archive, converting the first batch
             label = f"{delay:.2f} s after the start"
-
-            def reached(age: float, delay: float = delay) -> bool:
-                return age >= delay
+            reached = functools.partial(operator.le, delay)  # delay <= age
         else:
             target = rng.randint(committed + 1, committed + max(1, (MESSAGES - committed) // 2))
             label = f"once the ledger holds {target} messages"
-
-            def reached(age: float, target: int = target) -> bool:
-                return ledger_size(db) >= target
-
+            reached = functools.partial(_ledger_reached, db, target)
         before = ledger_size(db)
         status = kill_when(
             arguments,
