@@ -74,7 +74,7 @@ def import_archives(
     """
     if dry_run and delete_after:
         raise click.UsageError("--dry-run writes nothing and deletes nothing: leave out --delete-after")
-    with app.open_store(read_only=dry_run, missing="empty") as store:
+    with app.open_store(read_only=dry_run, missing="empty", note=not as_json) as store:
         (interface,) = app.select(store, (name,))
         importer = make_importer(store, limits=app.config.limits)
         if dry_run:
