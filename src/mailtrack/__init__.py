@@ -49,7 +49,7 @@ from .exceptions import (
 )
 from .fetching import IMAPFetcher, POP3Fetcher
 from .importer import Importer
-from .intake import DeliveryOutcome, DeliveryReport
+from .intake import ArchiveVerdict, DeliveryOutcome, DeliveryReport
 from .matching import SubjectIdMatcher
 from .models import (
     AppendToRecord,
@@ -78,6 +78,7 @@ from .stores import MemoryRecordStore, store_from_url
 __all__ = [
     "LOOP_HEADER",
     "AppendToRecord",
+    "ArchiveVerdict",
     "Attachment",
     "AttachmentAction",
     "AttachmentLimits",

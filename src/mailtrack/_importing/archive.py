@@ -21,13 +21,14 @@ import attrs
 
 from ..config import MailInterface
 from ..intake._archive import ArchiveFetcher, Progress
+from ..intake._verdicts import ArchiveVerdict
 from ..models import RunReport
 from .explaining import Explanation
 from .run import run_mailbox
 from .settings import Setup
 from .tally import Tally
 
-__all__ = ["IMPORT_LEASE_SUFFIX", "ArchiveVerdict", "explain_archive", "import_archive"]
+__all__ = ["IMPORT_LEASE_SUFFIX", "explain_archive", "import_archive"]
 
 #: The lease of archive imports into interface NAME is ``NAME#import``.
 IMPORT_LEASE_SUFFIX = "#import"
@@ -66,18 +67,6 @@ def import_archive(
     return run_mailbox(
         archive_setup, chosen, None, tally=tally, lease_name=interface.name + IMPORT_LEASE_SUFFIX
     )
-
-
-@attrs.frozen(kw_only=True)
-class ArchiveVerdict:
-    """What an import would do with one message of an archive (the dry run)."""
-
-    #: The ledger key the message would be kept under (it names the file, and where in it).
-    key: str
-    #: ``"already imported"`` when the ledger holds the key; else the explanation's summary.
-    summary: str
-    #: ``None`` when the ledger holds the message already.
-    explanation: Explanation | None = None
 
 
 def explain_archive(

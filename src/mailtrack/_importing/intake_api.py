@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable, Iterator
 from ..abc import RecordStore
 from ..config import MailInterface
 from ..intake import DeliveryReport
+from ..intake._verdicts import ArchiveVerdict
 from ..models import RunReport
-from .archive import ArchiveVerdict, explain_archive, import_archive
+from .archive import explain_archive, import_archive
 from .delivery import deliver_message
 from .explaining import Explanation
 from .settings import Setup

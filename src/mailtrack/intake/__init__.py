@@ -11,5 +11,6 @@ of a delivery (:mod:`._delivery`) and the readers of archives.
 from __future__ import annotations
 
 from ._delivery import DeliveryOutcome, DeliveryReport
+from ._verdicts import ArchiveVerdict
 
-__all__ = ["DeliveryOutcome", "DeliveryReport"]
+__all__ = ["ArchiveVerdict", "DeliveryOutcome", "DeliveryReport"]
