@@ -24,8 +24,10 @@ import attrs
 
 __all__ = ["LINE_CHUNK", "MboxEntry", "MboxScan", "looks_like_mbox", "read_message", "scan_mbox"]
 
-#: Most bytes read as one piece of a line.
+#: Most bytes of a From line looked at (a longer line is read past, not kept).
 LINE_CHUNK = 64 * 1024
+#: Bytes read at a time while the file is scanned.
+SCAN_CHUNK = 1024 * 1024
 #: ``From sender Thu Dec  4 13:45:00 2026`` (ctime), also with a zone or the year before the time.
 _SEPARATOR = re.compile(rb"^From \S*[ \t]+.*\b\d{1,2}:\d\d(:\d\d)?\b.*\b\d{4}\b")
 _QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
@@ -61,59 +63,138 @@ class MboxScan:
 def scan_mbox(stream: BinaryIO, scan: MboxScan) -> Iterator[MboxEntry]:
     """The messages of the mbox file *stream* (read from its start), in order.
 
-    Notes go to *scan*: ``From `` lines inside a message that were not quoted, and a file that
-    ends in the middle of a line (cut short while it was copied or written).
+    The file is read :data:`SCAN_CHUNK` bytes at a time and searched for lines that start with
+    ``From `` (in C, by :meth:`bytes.find`): only those are looked at one by one. Notes go to
+    *scan*: ``From `` lines inside a message that were not quoted, and a file that ends in the
+    middle of a line (cut short while it was copied or written).
     """
-    position = 0
-    line_number = 0
-    at_line_start = True
-    previous_blank = True  # the file's start counts as after an empty line
+    reader = _Chunks(stream)
     current: tuple[int, int] | None = None  # offset of the From line, start of the message
-    last_blank_length = 0  # bytes of the blank line just before this line, when there was one
+    position = 0  # where the search goes on, in the file
+    if reader.startswith_from():
+        is_separator = _SEPARATOR.match(reader.line(0)) is not None
+        line_end = reader.line_end(0)
+        if is_separator:
+            current = (0, line_end)
+        position = line_end
     while True:
-        piece = stream.readline(LINE_CHUNK)
-        if not piece:
+        found = reader.find_from_line(position)
+        if found is None:
             break
-        starts_line = at_line_start
-        at_line_start = piece.endswith(b"\n")
-        if starts_line:
-            line_number += 1
-        if starts_line and piece.startswith(b"From "):
-            if previous_blank and _SEPARATOR.match(piece):
-                if current is not None:
-                    offset, start = current
-                    yield MboxEntry(offset=offset, start=start, length=position - last_blank_length - start)
-                offset = position
-                position += len(piece)
-                while not piece.endswith(b"\n"):  # a From line longer than LINE_CHUNK: to its end
-                    piece = stream.readline(LINE_CHUNK)
-                    if not piece:
-                        break
-                    position += len(piece)
-                at_line_start = piece.endswith(b"\n")
-                current = (offset, position)
-                previous_blank, last_blank_length = False, 0
-                continue
+        before = reader.before(found, 4)
+        blank = 2 if before.endswith(b"\r\n\r\n") else 1 if before.endswith(b"\n\n") else 0
+        is_separator = bool(blank) and _SEPARATOR.match(reader.line(found)) is not None
+        number = reader.line_number(found) if not is_separator and current is not None else 0
+        line_end = reader.line_end(found)
+        if is_separator:
             if current is not None:
-                scan.unquoted += 1
-                if scan.unquoted <= _NOTES_PER_FILE:
-                    scan.notes.append(
-                        f"line {line_number}: a 'From ' line inside a message was not quoted "
-                        "(kept as the message's text, not taken for the start of another)"
-                    )
-        blank = starts_line and piece in (b"\n", b"\r\n")
-        previous_blank, last_blank_length = blank, (len(piece) if blank else 0)
-        position += len(piece)
+                yield MboxEntry(offset=current[0], start=current[1], length=found - blank - current[1])
+            current = (found, line_end)
+        elif current is not None:
+            scan.unquoted += 1
+            if scan.unquoted <= _NOTES_PER_FILE:
+                scan.notes.append(
+                    f"line {number}: a 'From ' line inside a message was not quoted "
+                    "(kept as the message's text, not taken for the start of another)"
+                )
+        position = max(found + 1, line_end)
+    size, tail = reader.end()
     if current is not None:
-        offset, start = current
-        yield MboxEntry(offset=offset, start=start, length=position - last_blank_length - start)
+        blank = 2 if tail.endswith(b"\r\n\r\n") else 1 if tail.endswith(b"\n\n") else 0
+        yield MboxEntry(offset=current[0], start=current[1], length=max(0, size - blank - current[1]))
     if scan.unquoted > _NOTES_PER_FILE:
         scan.notes.append(f"… and {scan.unquoted - _NOTES_PER_FILE} more 'From ' lines that were not quoted")
-    if position and not at_line_start:
+    if size and not tail.endswith(b"\n"):
         scan.notes.append(
             "the file ends in the middle of a line: its last message may have been cut short "
             "(imported as it is)"
         )
+
+
+class _Chunks:
+    """A window on a file read from its start, :data:`SCAN_CHUNK` bytes at a time: what the
+    scan searches, by file positions. The window forgets what lies more than a few bytes before
+    where the scan is, so it holds a chunk and one From line (at most :data:`LINE_CHUNK` bytes
+    of it) at a time."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._data = b""
+        self._base = 0  # the file position of _data[0]
+        self._newlines = 0  # line ends in the file before _base
+        self._eof = False
+        self._fill()
+
+    def _fill(self) -> bool:
+        """Read the next chunk into the window; False at the end of the file."""
+        if self._eof:
+            return False
+        more = self._stream.read(SCAN_CHUNK)
+        if not more:
+            self._eof = True
+            return False
+        self._data += more
+        return True
+
+    def _drop_before(self, position: int) -> None:
+        """Forget the window's bytes before the file position *position*, but for 4."""
+        cut = position - 4 - self._base
+        if cut > 0:
+            self._newlines += self._data.count(b"\n", 0, cut)
+            self._data = self._data[cut:]
+            self._base += cut
+
+    def startswith_from(self) -> bool:
+        while len(self._data) < 5 and self._fill():
+            pass
+        return self._data.startswith(b"From ")
+
+    def find_from_line(self, position: int) -> int | None:
+        """The file position of the next line starting with ``From ``, at *position* or after."""
+        self._drop_before(position)
+        while True:
+            index = self._data.find(b"\nFrom ", max(0, position - self._base - 1))
+            if index != -1:
+                return self._base + index + 1
+            self._drop_before(max(position, self._base + len(self._data) - 6))
+            if not self._fill():
+                return None
+
+    def before(self, position: int, count: int) -> bytes:
+        """Up to *count* (at most 4) bytes before the file position *position*."""
+        at = position - self._base
+        return self._data[max(0, at - count) : at]
+
+    def line(self, position: int) -> bytes:
+        """The line starting at *position*, up to :data:`LINE_CHUNK` bytes of it."""
+        at = position - self._base
+        while True:
+            end = self._data.find(b"\n", at, at + LINE_CHUNK)
+            if end != -1:
+                return self._data[at : end + 1]
+            if len(self._data) - at >= LINE_CHUNK or not self._fill():
+                return self._data[at : at + LINE_CHUNK]
+
+    def line_end(self, position: int) -> int:
+        """The file position after the line starting at *position* (a line of any length)."""
+        searched = position - self._base
+        while True:
+            index = self._data.find(b"\n", searched)
+            if index != -1:
+                return self._base + index + 1
+            self._drop_before(self._base + len(self._data))
+            searched = len(self._data)
+            if not self._fill():
+                return self._base + len(self._data)
+
+    def line_number(self, position: int) -> int:
+        return self._newlines + self._data.count(b"\n", 0, position - self._base) + 1
+
+    def end(self) -> tuple[int, bytes]:
+        """The file's size and its last four bytes (the rest of the file is read)."""
+        while self._fill():
+            self._drop_before(self._base + len(self._data))
+        return self._base + len(self._data), self._data[-4:]
 
 
 def read_message(stream: BinaryIO, entry: MboxEntry) -> bytes | None:
