@@ -207,7 +207,7 @@ def load_config(
     Args:
         source: a mapping; a path (``.json`` is JSON, anything else TOML); or text with *format*.
         format: ``"json"`` or ``"toml"`` to read *source* as text of that format.
-        kind: what to build: :class:`~mailtrack.config.Config` (the default),
+        kind: what to build: :class:`~mailtrack.Config` (the default),
             :class:`~mailtrack.MailInterface` or :class:`~mailtrack.ImportPolicy`.
 
     Raises:
