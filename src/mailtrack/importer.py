@@ -316,8 +316,11 @@ class Importer(IntakeMethods):
     def check(self, interface: MailInterface) -> ConnectionCheck:
         """Test the connection before saving an interface: log in, look at the mailbox, log out.
 
-        Never raises for connection problems: they are in the result's ``error``.
+        Never raises for connection problems: they are in the result's ``error``. An interface of
+        ``protocol = "deliver"`` has no mailbox: the result says so.
         """
+        if interface.protocol is MailProtocol.DELIVER:
+            return ConnectionCheck(interface=interface.name, ok=True)
         try:
             with tokens_in(self.store):
                 return self.fetcher_factory(interface).check()

@@ -170,3 +170,17 @@ def test_importer_deliver_and_the_command_agree(folder: Path) -> None:
     store.close()
     assert deliver(folder, raw, "deliver", "--interface", "support").returncode == EX_OK
     assert len(records(folder)) == 1
+
+
+def test_check_and_interfaces_list_say_a_deliver_interface_has_no_mailbox(folder: Path) -> None:
+    command = [sys.executable, "-c", "from mailtrack.cli import main; main()"]
+    check = subprocess.run(
+        [*command, "check", "support"], capture_output=True, cwd=folder, timeout=LIMIT, check=False
+    )
+    assert check.returncode == 0, check.stderr
+    assert b"support: OK" in check.stdout
+    assert b"no mailbox to connect to" in check.stdout
+    listed = subprocess.run(
+        [*command, "interfaces", "list"], capture_output=True, cwd=folder, timeout=LIMIT, check=False
+    )
+    assert b"delivered" in listed.stdout
