@@ -285,3 +285,17 @@ def test_large_and_small_archives_convert_alike(store: RecordStore, tmp_path: Pa
     report = Importer(store=store).import_archive([str(path)], INTERFACE)
     assert report.created == count
     assert subjects(store) == sorted(f"archived {n}" for n in range(count))
+
+
+def test_maildir_messages_are_imported_in_the_order_of_delivery(store: RecordStore, tmp_path: Path) -> None:
+    folder = write_maildir(tmp_path / "Maildir", [])
+    # Microseconds are not zero-padded in Maildir names: 99 came before 100.
+    for name, number in (
+        ("1733320000.M100P7.host", 2),
+        ("1733320000.M99P7.host", 1),
+        ("1733319999.M5P7.host", 0),
+    ):
+        (folder / "new" / name).write_bytes(message(number))
+    Importer(store=store).import_archive([str(folder)], INTERFACE)
+    records = sorted(store.list_records(), key=lambda record: record.id)
+    assert [record.title for record in records] == ["archived 0", "archived 1", "archived 2"]

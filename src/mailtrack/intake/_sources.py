@@ -31,6 +31,8 @@ Kind = str  # "eml", "mbox" or "maildir"
 _HEAD = 4096
 #: A first line that is a header field (``Name: value``), or an mbox ``From `` line.
 _HEADER_LINE = re.compile(rb"^(?:[!-9;-~]+:|From )")
+#: Runs of digits in a file name.
+_NUMBERS = re.compile(r"(\d+)")
 #: The longest key kept with a path in it; longer paths are keyed by their digest.
 _KEY_PATH_LENGTH = 200
 
@@ -50,6 +52,12 @@ class ArchivedMessage:
     start: int = 0
     #: Maildir only: the Maildir folder (with ``cur/`` and ``new/``).
     folder: str = ""
+
+
+def _delivery_order(name: str) -> tuple[tuple[int, str], ...]:
+    """A Maildir file name as a sort key in the order of delivery: its numbers compared as
+    numbers (``1733320000.M99P7`` before ``1733320000.M100P7``: microseconds are not padded)."""
+    return tuple((int(part), "") if part.isdigit() else (-1, part) for part in _NUMBERS.split(name) if part)
 
 
 def maildir_unique(name: str) -> str:
@@ -147,7 +155,9 @@ class _Walk:
         for part in ("new", "cur"):
             where = os.path.join(real, part)
             try:
-                names = sorted(name for name in os.listdir(where) if not name.startswith("."))
+                names = sorted(
+                    (name for name in os.listdir(where) if not name.startswith(".")), key=_delivery_order
+                )
             except OSError as exc:
                 self._cannot(where, exc)
                 continue
