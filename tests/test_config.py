@@ -521,12 +521,26 @@ def test_imap_interface_loads_from_toml_and_round_trips() -> None:
         load_config(text.replace('"imap"', '"smtp"'), format="toml")
 
 
-def test_oauth_on_an_imap_interface_is_refused_until_imap_speaks_it() -> None:
-    from mailtrack import OAuthSettings
+def test_oauth_on_an_imap_interface_loads_and_dumps_without_its_secrets() -> None:
+    text = """
+[[interfaces]]
+name = "m365"
+protocol = "imap"
+server = "outlook.office365.com"
+login = "support@example.com"
 
-    oauth = OAuthSettings(provider="google", client_id="app")
-    with pytest.raises(ConfigError, match=r"OAuth 2\.0 sign-in works over POP3 only"):
-        MailInterface(name="s", server="h", login="l", protocol=MailProtocol.IMAP, oauth=oauth)
+[interfaces.oauth]
+provider = "microsoft"
+tenant = "example.com"
+client_id = "app"
+refresh_token_file = "/run/secrets/m365-refresh"
+"""
+    config = load_config(text, format="toml")
+    (interface,) = config.interfaces
+    assert interface.protocol is MailProtocol.IMAP
+    assert interface.oauth is not None
+    assert interface.oauth.refresh_token_file == "/run/secrets/m365-refresh"
+    assert load_config(dump_config(config, format="toml"), format="toml") == config
 
 
 def test_a_deliver_interface_needs_no_server_or_login() -> None:

@@ -75,12 +75,21 @@ class ReplyClock:
     _started: float = attrs.field(init=False, factory=time.monotonic)
     _expected: int = attrs.field(init=False, default=0)
     _received: int = attrs.field(init=False, default=0)
+    #: The end of the current step (``time.monotonic()``), when :meth:`start` was given ``within``.
+    _step_end: float | None = attrs.field(init=False, default=None)
 
-    def start(self, expected: int = 0) -> None:
-        """A new reply begins, announced to carry *expected* bytes."""
+    def start(self, expected: int = 0, *, within: float | None = None) -> None:
+        """A new reply begins, announced to carry *expected* bytes.
+
+        Args:
+            within: seconds the whole step (the replies read until the next ``start``) may take
+                at most, besides the reply's own budget: an IMAP command whose responses are
+                many (a listing, a FETCH of several messages) has one deadline for all of them.
+        """
         self._started = time.monotonic()
         self._expected = expected
         self._received = 0
+        self._step_end = None if within is None else self._started + within
 
     @property
     def started_arriving(self) -> bool:
@@ -117,6 +126,15 @@ class ReplyClock:
                 f"the server was too slow: the reply took longer than {budget:.0f} seconds "
                 f"(2 x timeout {self.timeout:g} s, 1 s per {self.min_rate / 1024:g} KB, min_transfer_rate)"
             )
+        if self._step_end is not None:
+            step_left = self._step_end - time.monotonic()
+            if step_left <= 0:
+                allowed = self._step_end - self._started
+                raise DeadlineExceeded(
+                    f"the server took too long to send its reply (more than {allowed:.0f} seconds "
+                    f"for this step of the session)"
+                )
+            left = min(left, step_left)
         run_left = self.run.remaining()
         return min(self.timeout, left, run_left if run_left is not None else left)
 

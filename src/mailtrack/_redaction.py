@@ -5,7 +5,8 @@ password in a run report, an exception, the log or the CLI. :class:`Redactor` ho
 a session sent (password, APOP digest, OAuth tokens) and replaces each of them in any text
 before it is kept or shown: as sent, in another case, split by line breaks or spaces, base64
 encoded (at any alignment inside a longer base64 text, standard or URL-safe alphabet) and hex
-encoded.
+encoded. With ``pieces=True`` a part of a secret is taken out too (any :data:`PIECE` characters
+of it in a row, as sent): a token endpoint or a server that quotes a truncated token.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from __future__ import annotations
 import base64
 import re
 
-__all__ = ["REDACTED", "Redactor", "redact"]
+__all__ = ["PIECE", "REDACTED", "Redactor", "redact"]
 
 #: What stands where a secret was.
 REDACTED = "[redacted]"
 
 #: Base64 pieces shorter than this are not looked for (they would match by chance).
 _MIN_ENCODED = 4
+#: With ``pieces=True``, this many characters of a secret in a row are taken out wherever they are.
+PIECE = 12
 
 
 def _spread(text: str) -> str:
@@ -41,13 +44,24 @@ def _base64_cores(secret: bytes) -> list[str]:
     return cores
 
 
-def _pattern(secrets: list[str]) -> re.Pattern[str] | None:
+def _pieces(secret: str) -> list[str]:
+    """A pattern for any :data:`PIECE` characters of *secret* in a row, and as many of its
+    characters as follow (so that no tail of a quoted piece stays)."""
+    if len(secret) <= PIECE:
+        return []
+    windows = sorted({secret[start : start + PIECE] for start in range(len(secret) - PIECE + 1)})
+    alphabet = "".join(sorted(set(secret)))
+    return [f"(?:{'|'.join(re.escape(window) for window in windows)})[{re.escape(alphabet)}]*"]
+
+
+def _pattern(secrets: list[str], *, pieces: bool) -> re.Pattern[str] | None:
     plain: list[str] = []
     encoded: list[str] = []
     for secret in secrets:
         raw = secret.encode("utf-8")
         # Text is matched as latin-1 (each byte one character), so that it works on bytes too.
         plain += [_spread(raw.decode("latin-1")), _spread(raw.hex())]
+        plain += _pieces(raw.decode("latin-1")) if pieces else []
         encoded += [_spread(core) for core in _base64_cores(raw)]
     if not plain:
         return None
@@ -62,10 +76,12 @@ class Redactor:
     """The secrets of one session, taken out of whatever text comes back.
 
     Empty secrets are ignored. Adding a secret is cheap; the pattern is built when next used.
+    With *pieces*, any :data:`PIECE` characters of a secret in a row are taken out too.
     """
 
-    def __init__(self, secrets: list[str] | tuple[str, ...] = ()) -> None:
+    def __init__(self, secrets: list[str] | tuple[str, ...] = (), *, pieces: bool = False) -> None:
         self._secrets: list[str] = []
+        self._pieces = pieces
         self._pattern: re.Pattern[str] | None = None
         for secret in secrets:
             self.add(secret)
@@ -104,7 +120,7 @@ class Redactor:
         """*text*, bytes decoded as latin-1, with every secret replaced (the same object when
         none was found)."""
         if self._pattern is None:
-            self._pattern = _pattern(self._secrets)
+            self._pattern = _pattern(self._secrets, pieces=self._pieces)
         pattern = self._pattern
         if pattern is None or pattern.search(text) is None:
             return text

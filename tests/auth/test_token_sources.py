@@ -308,3 +308,45 @@ def test_an_endpoint_that_quotes_the_refresh_token_never_gets_it_shown(oauth: OA
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_endpoint_that_drips_its_answer_is_ended_by_the_request_deadline(oauth: OAuthTestServer) -> None:
+    """One byte of the headers every 0.1 s: each read is well within the timeout (0.5 s), so only
+    the request's deadline (2 x timeout + 1 s) ends it."""
+    import socket
+    import time
+
+    from mailtrack.testing._certs import server_context
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with server_context("valid").wrap_socket(conn, server_side=True) as tls:
+            tls.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 10_000:
+                if stop.is_set():
+                    return
+                try:
+                    tls.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/token"
+        source = RefreshTokenSource(
+            Endpoint(url=url, ca_file=oauth.ca_file, timeout=0.5), client_id="app", refresh_token="rt-x"
+        )
+        started = time.monotonic()
+        with pytest.raises(TokenError, match="no complete answer within 2 seconds") as caught:
+            source.access_token()
+        assert caught.value.retry_later
+        assert time.monotonic() - started < 10  # liveness: the deadline is 2 s
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(10)

@@ -1,6 +1,8 @@
-"""POP3 sign-in with OAuth 2.0 (AUTH XOAUTH2 / OAUTHBEARER) against POP3TestServer and a real
-authorization server on 127.0.0.1: fresh, expired, rotated and revoked tokens, outages, and where
-tokens may go."""
+"""What only POP3 has of the OAuth 2.0 sign-in (AUTH XOAUTH2 / OAUTHBEARER), against
+POP3TestServer and a real authorization server on 127.0.0.1: a token too long for the AUTH line,
+where tokens may go over TLS, STLS and plain text, and a server that repeats the command. What
+POP3 and IMAP share (fresh, expired, rotated and revoked tokens, outages, [SYS/TEMP]) is in
+``test_oauth_signin.py``."""
 
 from __future__ import annotations
 
@@ -14,18 +16,15 @@ from typing import Any
 
 import pytest
 
+from _oauth import seeded_settings
 from mailtrack import (
-    AuthenticationError,
     FetchError,
     Importer,
     MailInterface,
     MemoryRecordStore,
     Security,
     SecurityError,
-    ServerBusyError,
-    TokenError,
 )
-from mailtrack.auth import AccessToken, FileTokenCache, TokenState
 from mailtrack.fetching import POP3Fetcher
 from mailtrack.testing import Faults, OAuthTestServer, POP3TestServer, build_message
 
@@ -48,25 +47,7 @@ def serve(oauth: OAuthTestServer, **options: Any) -> POP3TestServer:
 def oauth_interface(
     pop: POP3TestServer, oauth: OAuthTestServer, tmp_path: Path, **settings: Any
 ) -> MailInterface:
-    seed = tmp_path / "refresh-token"
-    if not seed.exists():
-        seed.write_text(oauth.refresh_token() + "\n")
-    settings.setdefault("refresh_token_file", str(seed))
-    settings.setdefault("token_file", str(tmp_path / "tokens.json"))
-    return pop.interface(oauth=oauth.oauth_settings(**settings))
-
-
-@pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])
-def test_a_fresh_token_signs_in_and_the_mailbox_is_imported(
-    oauth: OAuthTestServer, tmp_path: Path, mechanism: str
-) -> None:
-    with serve(oauth, sasl_mechanisms=(mechanism,)) as pop:
-        report = Importer(store=MemoryRecordStore()).run(oauth_interface(pop, oauth, tmp_path))
-        assert (report.error, report.imported) == (None, 2)
-        assert pop.mailbox == []
-        (login,) = pop.sasl_logins
-        assert (login.mechanism, login.user, login.accepted, login.trusted) == (mechanism, USER, True, True)
-        assert not pop.password_exposed
+    return pop.interface(oauth=seeded_settings(oauth, tmp_path, **settings))
 
 
 def test_a_token_too_long_for_one_line_goes_in_a_continuation(tmp_path: Path) -> None:
@@ -82,118 +63,6 @@ def test_a_token_too_long_for_one_line_goes_in_a_continuation(tmp_path: Path) ->
         assert lines[auth[0] + 1].secret
         assert len(lines[auth[0] + 1].text) > 2000
         assert pop.sasl_logins[0].accepted
-
-
-def test_an_expired_access_token_is_refreshed_silently(oauth: OAuthTestServer, tmp_path: Path) -> None:
-    with serve(oauth) as pop:
-        interface = oauth_interface(pop, oauth, tmp_path)
-        assert POP3Fetcher(interface).check().ok
-        oauth.expire_access_tokens()  # the provider ends it early; the cache still thinks it good
-        pop.add_message(build_message(subject="third"))
-        report = Importer(store=MemoryRecordStore()).run(interface)
-        assert (report.error, report.imported) == (None, 3)
-        assert [login.accepted for login in pop.sasl_logins] == [True, False, True]
-        # The refusal's error challenge was answered (RFC 7628), then the login retried on the same link.
-        session = pop.transcripts[-1]
-        assert session.commands.count("AUTH") == 2
-        auth = session.commands.index("AUTH")
-        assert session.lines[auth + 1].text == "AQ=="  # OAUTHBEARER's empty response: base64 of ^A
-
-
-def test_a_rotated_refresh_token_is_saved_and_used_on_the_next_run(
-    oauth: OAuthTestServer, tmp_path: Path
-) -> None:
-    oauth.rotate = True
-    with serve(oauth) as pop:
-        interface = oauth_interface(pop, oauth, tmp_path)
-        seed = (tmp_path / "refresh-token").read_text().strip()
-        store = MemoryRecordStore()
-        assert Importer(store=store).run(interface).error is None
-        cache = FileTokenCache(tmp_path / "tokens.json")
-        state = cache.load()
-        assert state is not None
-        assert state.refresh_token in oauth.live_refresh_tokens
-        assert seed not in oauth.live_refresh_tokens
-        oauth.expire_access_tokens()
-        cache.swap(state, TokenState(refresh_token=state.refresh_token))  # as if it had expired too
-        pop.add_message(build_message(subject="later"))
-        report = Importer(store=store).run(interface)
-        assert (report.error, report.imported) == (None, 1)
-
-
-def test_a_revoked_refresh_token_ends_the_run_in_plain_words_and_touches_nothing(
-    oauth: OAuthTestServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    with serve(oauth) as pop:
-        interface = oauth_interface(pop, oauth, tmp_path)
-        seed = (tmp_path / "refresh-token").read_text().strip()
-        oauth.revoke(user=USER)
-        store = MemoryRecordStore()
-        report = Importer(store=store).run(interface)
-        assert report.error is not None
-        assert "sign in again with `mailtrack oauth login pop3-test`" in report.error
-        assert "Traceback" not in report.error
-        assert report.imported == 0
-        assert store.list_records() == []
-        assert len(pop.mailbox) == 2
-        assert pop.transcripts == []  # no token, no connection
-        for text in (report.error, caplog.text):
-            assert seed not in text
-            assert oauth.client_secret not in text
-
-
-def test_a_token_refused_twice_is_an_authentication_error_naming_the_fix(
-    oauth: OAuthTestServer, tmp_path: Path
-) -> None:
-    with serve(oauth, check_token=lambda user, token: False) as pop:
-        interface = oauth_interface(pop, oauth, tmp_path)
-        fetcher = POP3Fetcher(interface)
-        with pytest.raises(
-            AuthenticationError,
-            match=r"the token for support@example.com was refused.*"
-            r"sign in again with `mailtrack oauth login pop3-test`",
-        ):
-            fetcher.open()
-        assert [login.accepted for login in pop.sasl_logins] == [False, False]
-        assert len(pop.mailbox) == 2
-
-
-def test_a_token_endpoint_that_is_down_ends_the_run_before_connecting(
-    oauth: OAuthTestServer, tmp_path: Path
-) -> None:
-    oauth.down = True
-    with serve(oauth) as pop:
-        with pytest.raises(TokenError, match="will retry next run") as caught:
-            POP3Fetcher(oauth_interface(pop, oauth, tmp_path)).open()
-        assert caught.value.retry_later
-        assert pop.transcripts == []
-
-
-def test_a_slow_token_endpoint_times_out(oauth: OAuthTestServer, tmp_path: Path) -> None:
-    oauth.delay = 30.0
-    with serve(oauth) as pop:
-        report = Importer(store=MemoryRecordStore()).run(oauth_interface(pop, oauth, tmp_path, timeout=0.5))
-        assert report.error is not None
-        assert "no answer within 0.5 seconds" in report.error
-        assert len(pop.mailbox) == 2
-
-
-def test_a_server_that_cannot_check_tokens_now_is_busy_not_a_refusal(
-    oauth: OAuthTestServer, tmp_path: Path
-) -> None:
-    with serve(oauth, faults=Faults(login_error="[SYS/TEMP] Temporary authentication failure.")) as pop:
-        with pytest.raises(ServerBusyError):
-            POP3Fetcher(oauth_interface(pop, oauth, tmp_path)).open()
-        token_requests = [request for request in oauth.requests if request.path == "/token"]
-        assert len(token_requests) == 1  # no refresh for a server-side failure
-
-
-def test_a_server_without_oauth_mechanisms_says_so(oauth: OAuthTestServer, tmp_path: Path) -> None:
-    with serve(oauth, sasl_mechanisms=("PLAIN",)) as pop:
-        with pytest.raises(AuthenticationError, match=r"offers no OAuth 2\.0 sign-in"):
-            POP3Fetcher(oauth_interface(pop, oauth, tmp_path)).open()
-        assert pop.sasl_logins == []
 
 
 @pytest.mark.parametrize("certificate", ["untrusted", "wrong-host", "expired"])
@@ -234,39 +103,6 @@ def test_only_an_explicit_security_none_sends_a_token_in_clear_text(
         assert check.ok
         assert any("access token is sent unencrypted" in warning for warning in check.warnings)
         assert [login.tls for login in pop.sasl_logins] == [False]
-
-
-def test_check_reports_the_account_and_the_expiry_of_the_token(
-    oauth: OAuthTestServer, tmp_path: Path
-) -> None:
-    with serve(oauth) as pop:
-        check = POP3Fetcher(oauth_interface(pop, oauth, tmp_path)).check()
-        assert check.ok, check.error
-        assert check.account == USER
-        assert check.token_expires_at is not None
-        assert check.message_count == 2
-
-
-def test_check_reports_a_revoked_token_in_plain_words(oauth: OAuthTestServer, tmp_path: Path) -> None:
-    with serve(oauth) as pop:
-        interface = oauth_interface(pop, oauth, tmp_path)
-        oauth.revoke(user=USER)
-        check = POP3Fetcher(interface).check()
-        assert not check.ok
-        assert check.error is not None
-        assert "mailtrack oauth login pop3-test" in check.error
-
-
-def test_a_host_application_can_pass_its_own_tokens() -> None:
-    tokens = {"host-token-1"}
-    with POP3TestServer(
-        [build_message()], tls="implicit", check_token=lambda user, token: token in tokens
-    ) as pop:
-        fetcher = POP3Fetcher(
-            pop.interface(password=""), token_source=lambda: AccessToken(value="host-token-1")
-        )
-        assert len(fetcher.open()) == 1
-        fetcher.close(commit=False)
 
 
 def test_a_server_that_repeats_the_auth_command_never_gets_the_token_shown(

@@ -3,7 +3,8 @@ connection, one shared mailbox, and faults switched on by attribute.
 
 Test-only (users do not get it; Dovecot is the real server of the integration suite). It speaks
 the subset :class:`mailtrack.fetching.IMAPFetcher` uses: CAPABILITY, AUTHENTICATE PLAIN (SASL-IR),
-LOGIN, SELECT/EXAMINE, LIST, UID FETCH (UID, RFC822.SIZE, BODY.PEEK[]), UID STORE, UID EXPUNGE,
+AUTHENTICATE XOAUTH2 / OAUTHBEARER (with ``check_token``; the RFC 7628 error challenge), LOGIN,
+SELECT/EXAMINE, LIST, UID FETCH (UID, RFC822.SIZE, BODY.PEEK[]), UID STORE, UID EXPUNGE,
 EXPUNGE, UID MOVE, UID COPY, IDLE, NOOP, LOGOUT. Every command line received is kept in
 ``commands`` (passwords included: the tests look for them where they must not be).
 """
@@ -15,11 +16,14 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from mailtrack import MailInterface, MailProtocol, Security
+from mailtrack.testing import SASLLogin
+from mailtrack.testing._pop3sasl import error_challenge, parse_response
 
 
 @attrs.define
@@ -43,6 +47,16 @@ class ScriptedIMAPServer:
     #: The tagged reply to a right login (after the tag), e.g. ``NO [UNAVAILABLE] …``;
     #: ``{command}`` in it is replaced by the login command as received (a server that repeats it).
     login_reply: str = "OK [ALERT] logged in"
+    #: OAuth 2.0: ``check_token(user, token)`` says whether a bearer token is good (XOAUTH2 and
+    #: OAUTHBEARER answer only when it is set; name them in ``capabilities`` as ``AUTH=…``).
+    check_token: Callable[[str, str], bool] | None = None
+    #: The tagged reply to a good token instead of OK (``NO [UNAVAILABLE] …``: cannot check now);
+    #: ``{command}`` in it is replaced by the command as received.
+    token_reply: str | None = None
+    #: Each OAuth sign-in attempt (as :class:`~mailtrack.testing.POP3TestServer` records them).
+    sasl_logins: list[SASLLogin] = attrs.field(factory=list)
+    #: The client's answers to the error challenges (decoded: ``b""`` XOAUTH2, ``b"\x01"`` OAUTHBEARER).
+    challenge_answers: list[bytes] = attrs.field(factory=list)
     #: Drop the connection after sending this many message bodies in FETCH responses.
     drop_after_bodies: int | None = None
     #: Drop the connection when a command with this name (``"UID EXPUNGE"``, ``"UID MOVE"``) arrives,
@@ -225,6 +239,8 @@ class _Connection:
         if name == "CAPABILITY":
             self.send("* CAPABILITY " + " ".join(server.capabilities))
             self.send(f"{tag} OK done")
+        elif name == "AUTHENTICATE" and words[1].upper() in ("XOAUTH2", "OAUTHBEARER"):
+            return self.bearer(tag, words[1].upper(), words[2] if len(words) > 2 else None, command)
         elif name == "AUTHENTICATE":
             user, password = base64.b64decode(words[2]).split(b"\0")[1:]
             right = user.decode() == server.user and password.decode() == server.password
@@ -292,6 +308,43 @@ class _Connection:
             return True
         self.send(f"{tag} {self.server.login_reply.replace('{command}', command)}")
         return not self.server.login_reply.startswith(("NO", "BAD"))
+
+    def bearer(self, tag: str, mechanism: str, initial: str | None, command: str) -> bool:
+        """XOAUTH2 / OAUTHBEARER (read as POP3TestServer reads them): the initial response with
+        the command (SASL-IR) or after ``+``; a refused token gets the error challenge first."""
+        server = self.server
+        if server.check_token is None or f"AUTH={mechanism}" not in server.capabilities:
+            self.send(f"{tag} NO [CANNOT] mechanism not offered")
+            return True
+        if initial is None:
+            self.send("+ ")
+            line = self.reader.readline()
+            if not line:
+                return False
+            initial = line.decode().strip()
+            server.commands.append(initial)
+        parsed = parse_response(mechanism, initial)
+        if parsed is None:
+            self.send(f"{tag} BAD malformed SASL response")
+            return True
+        accepted = server.check_token(*parsed)
+        login = SASLLogin(
+            mechanism=mechanism, user=parsed[0], token=parsed[1], accepted=accepted, tls=False, trusted=False
+        )
+        server.sasl_logins.append(login)
+        if not accepted:
+            self.send(error_challenge(mechanism))
+            line = self.reader.readline()
+            if not line:
+                return False
+            server.commands.append(line.decode().rstrip("\r\n"))
+            server.challenge_answers.append(base64.b64decode(line.strip()))
+            self.send(f"{tag} NO [AUTHENTICATIONFAILED] Authentication failed.")
+            return True
+        if server.token_reply is not None:
+            self.send(f"{tag} {server.token_reply.replace('{command}', command)}")
+            return True
+        return self.logged_in(tag, True, command)
 
     def messages(self, uid_set: str) -> list[Message]:
         server = self.server

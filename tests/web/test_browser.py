@@ -241,3 +241,46 @@ def test_retry_and_discard_a_quarantined_message(browser: Browser, site: str, st
     _submit(browser, "Discard message 2")
     assert "Message 2 was discarded" in _text(browser)
     assert store.list_quarantined() == []
+
+
+def test_an_interface_that_signs_in_with_oauth(
+    browser: Browser,
+    site: str,
+    store: SQLRecordStore,
+    pop3: POP3TestServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The OAuth 2.0 settings in the form: ticked, filled and saved instead of a password; the test
+    of the connection says that nobody signed in yet, and how to."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))  # where a token file would be looked for
+    driver = browser.driver
+    browser.sign_in(site, PASSWORD)
+    driver.get(site + "/interfaces/new")
+    fieldset = driver.find_element(By.CSS_SELECTOR, "fieldset.oauth-slot")
+    assert "OAuth 2.0 sign-in" in fieldset.text
+    _fill_connection(browser, pop3, "")
+    fieldset.find_element(By.NAME, "oauth").click()
+    Select(driver.find_element(By.NAME, "oauth_provider")).select_by_value("microsoft")
+    Select(driver.find_element(By.NAME, "oauth_flow")).select_by_value("refresh_token")
+    driver.find_element(By.NAME, "oauth_client_id").send_keys("the-app-id")
+    driver.find_element(By.NAME, "oauth_tenant").send_keys("example.com")
+    browser.screenshot("interface-oauth")
+    _submit(browser, "Next: test the connection")
+    page = _text(browser)
+    assert "The connection test failed" in page
+    assert "mailtrack oauth login helpdesk" in page
+    driver.find_element(By.NAME, "save_anyway").click()
+    _submit(browser, "Save")
+    assert "Saved helpdesk." in _text(browser)
+    saved = store.get_interface("helpdesk")
+    assert saved.oauth is not None
+    assert (saved.oauth.provider, saved.oauth.client_id, saved.oauth.tenant) == (
+        "microsoft",
+        "the-app-id",
+        "example.com",
+    )
+    assert saved.password == ""

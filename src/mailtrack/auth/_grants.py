@@ -13,10 +13,10 @@ from typing import Any
 
 import attrs
 
+from .._redaction import Redactor
 from ..exceptions import ConfigError, TokenError
 from ..fetching._errors import reply_text
 from ._http import post_form, sent_secrets
-from ._scrub import scrub
 from ._tokens import TokenState
 
 __all__ = ["Endpoint", "GrantRefused", "oauthlib", "request_token"]
@@ -67,9 +67,9 @@ def request_token(endpoint: Endpoint, body: str, *, what: str, previous: TokenSt
     try:
         token = oauth2.rfc6749.parameters.parse_token_response(json.dumps(answer), scope=None)
     except oauth2.OAuth2Error as exc:
-        secrets = sent_secrets(body)
-        code = reply_text(scrub(str(exc.error or "error").encode("utf-8"), secrets))
-        description = reply_text(scrub(str(exc.description or "").encode("utf-8"), secrets))
+        redactor = Redactor(sent_secrets(body), pieces=True)
+        code = reply_text(redactor.text(str(exc.error or "error")).encode("utf-8"))
+        description = reply_text(redactor.text(str(exc.description or "")).encode("utf-8"))
         said = f"{code}: {description}" if description else code
         if code in {"temporarily_unavailable", "server_error"}:
             raise TokenError(

@@ -180,11 +180,6 @@ class MailInterface:
                 f"{self.name}: oauth and a password (password, password_env, password_file or apop) "
                 f"are both set; an interface signs in one way: remove one of them"
             )
-        if self.oauth is not None and self.protocol is MailProtocol.IMAP:
-            raise ConfigError(
-                f"{self.name}: oauth: OAuth 2.0 sign-in works over POP3 only so far; an IMAP interface "
-                f"logs in with a password (password_env, password_file or password)"
-            )
         action = self.after_import
         if action is None:
             return

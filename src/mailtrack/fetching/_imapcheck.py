@@ -4,32 +4,34 @@ from __future__ import annotations
 
 import contextlib
 
-from ..config import MailInterface, Security
+from ..auth._tokens import AccessToken
+from ..config import MailInterface
 from ..exceptions import MailtrackError
 from ..models import ConnectionCheck
+from ._credentials import Credentials, HostTokens, clear_text_warning
 from ._errors import WireError
+from ._imapauth import log_in
 from ._imapsession import IMAPSession
-from ._session import CLEAR_TEXT_WARNING, password_of, translate
+from ._session import translate
 
 __all__ = ["check"]
 
 
-def check(interface: MailInterface) -> ConnectionCheck:
+def check(interface: MailInterface, token_source: HostTokens | None = None) -> ConnectionCheck:
     """Log in, look at the folder and at the folder of ``move:FOLDER``, log out; see
     :meth:`mailtrack.fetching.IMAPFetcher.check`."""
-    warnings: list[str] = []
-    if interface.security is Security.NONE:
-        warnings.append(CLEAR_TEXT_WARNING)
+    warnings = list(filter(None, [clear_text_warning(interface, token_source)]))
     session: IMAPSession | None = None
+    token: AccessToken | None = None
     count: int | None = None
     tls_version: str | None = None
     error: str | None = None
     try:
-        password = password_of(interface)
+        credentials = Credentials.read(interface, token_source)
         session = IMAPSession.connect(interface)
         tls_version = session.wire.tls_version
         session.give(4 * interface.timeout)
-        session.login(password)
+        token = log_in(session, credentials)
         session.select(interface.folder, read_only=True)
         count = session.exists
         move_to = interface.move_to
@@ -60,6 +62,8 @@ def check(interface: MailInterface) -> ConnectionCheck:
         capabilities=tuple(sorted(capabilities)),
         tls_version=tls_version,
         warnings=tuple(warnings),
+        account=token.account if token is not None else None,
+        token_expires_at=token.expires_at if token is not None else None,
     )
 
 

@@ -17,9 +17,11 @@ import attrs
 
 from ..config import MailInterface
 from ..exceptions import MailtrackError
+from ._credentials import Credentials, HostTokens
 from ._errors import WireError
+from ._imapauth import log_in
 from ._imapsession import IMAPSession, StopSignal
-from ._session import password_of, translate
+from ._session import translate
 
 __all__ = ["IDLE_RENEW", "IdleWatcher"]
 
@@ -45,6 +47,8 @@ class IdleWatcher:
     interface: MailInterface
     stop: StopSignal
     on_mail: Callable[[], None]
+    #: The host application's OAuth 2.0 token source (``None``: as the interface's settings say).
+    token_source: HostTokens | None = attrs.field(default=None, kw_only=True, repr=False)
     #: Whether an IDLE connection is up (False while connecting, after a failure, or when the
     #: server has no IDLE: the folder is then only polled).
     idling: bool = attrs.field(default=False, init=False)
@@ -92,12 +96,17 @@ class IdleWatcher:
             backoff = min(2 * backoff, BACKOFF_MOST)
 
     def _idle_session(self, *, catch_up: bool) -> bool:
-        """One connection: IDLE until stopped; False when the server has no IDLE."""
+        """One connection: IDLE until stopped; False when the server has no IDLE.
+
+        The credentials are read anew for every connection: an OAuth 2.0 access token that
+        expired while the last connection idled is refreshed before the reconnection signs in.
+        """
         interface = self.interface
+        credentials = Credentials.read(interface, self.token_source)
         session = IMAPSession.connect(interface)
         try:
             session.give(4 * interface.timeout)
-            session.login(password_of(interface))
+            log_in(session, credentials)
             session.select(interface.folder, read_only=True)
             if "IDLE" not in session.capabilities:
                 self.problem = "the server does not offer IDLE; the folder is polled"

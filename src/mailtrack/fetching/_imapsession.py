@@ -14,12 +14,13 @@ import itertools
 import logging
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import attrs
 
 from .._deadlines import Deadline
+from .._redaction import Redactor
 from ..config import MailInterface, Security
 from ..exceptions import AuthenticationError, FetchError, SecurityError, ServerBusyError
 from ..models import MessageInfo
@@ -52,15 +53,6 @@ class StopSignal(Protocol):
     def wait(self, timeout: float | None) -> bool: ...
 
 
-def hide(text: bytes, secrets: Sequence[str]) -> bytes:
-    """*text* with every secret the client sent (a password, its base64 form) blotted out: a
-    server may repeat a command in its answer."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret.encode("utf-8"), b"[secret]")
-    return text
-
-
 _TEMPORARY = {"UNAVAILABLE", "INUSE", "LIMIT", "SERVERBUG", "CONTACTADMIN"}
 _REFUSED_LOGIN = {"AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED", "EXPIRED", "PRIVACYREQUIRED"}
 
@@ -72,14 +64,16 @@ def imap_error(
     command: str,
     login: str,
     logging_in: bool = False,
-    secrets: Sequence[str] = (),
+    redactor: Redactor | None = None,
 ) -> FetchError:
     """The plain-words error for a ``NO``, ``BAD`` or ``BYE`` *response* to *command* (RFC 5530
     response codes: a temporary problem is a :class:`~mailtrack.ServerBusyError`, a refused login
-    an :class:`~mailtrack.AuthenticationError`)."""
+    an :class:`~mailtrack.AuthenticationError`); what the client sent (*redactor*'s secrets) is
+    taken out of what the server said."""
     code = response.code
     name = code[0] if code else None
-    said = f" (the server said: {reply_text(hide(response.text, secrets))})"
+    text = redactor.bytes(response.text) if redactor is not None else response.text
+    said = f" (the server said: {reply_text(text)})"
     if response.status == b"BYE" and not logging_in:
         return FetchError(f"{where}: the server ended the session during {command}{said}")
     if response.status == b"BYE" or name in _TEMPORARY:
@@ -112,8 +106,6 @@ class IMAPSession:
     _finished: dict[bytes, Response] = attrs.field(factory=dict, repr=False)
     #: Tags of the commands sent whose tagged response has not been read.
     _outstanding: set[bytes] = attrs.field(factory=set, repr=False)
-    #: What the login sent that must never be quoted back (the password and its encodings).
-    _secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
 
     @classmethod
     def connect(cls, interface: MailInterface) -> IMAPSession:
@@ -125,18 +117,12 @@ class IMAPSession:
             greeting = session.read()
             if greeting.tag != b"*" or greeting.status not in (b"OK", b"PREAUTH"):
                 if greeting.tag == b"*" and greeting.status == b"BYE":
-                    raise imap_error(
-                        greeting,
-                        where=session.where,
-                        command="the greeting",
-                        login=interface.login,
-                        logging_in=True,
-                    )
+                    raise session.error(greeting, "the greeting", logging_in=True)
                 raise FetchError(
                     f"{session.where}: the server's greeting is not an IMAP greeting "
                     f"(it said: {reply_text(greeting.text)}); is this an IMAP port?"
                 )
-            session._note_code(greeting)
+            session.note_code(greeting)
             if interface.security is Security.STARTTLS:
                 assert context is not None
                 session._start_tls(context)
@@ -150,10 +136,9 @@ class IMAPSession:
         return where(self.interface)
 
     def give(self, seconds: float) -> None:
-        """Allow the next step of the session *seconds* (the whole-step deadline; see ``Wire``),
-        and start a new reply on the wire's clock (its per-reply deadline counts from here)."""
-        self.wire.deadline = time.monotonic() + seconds
-        self.wire.clock.start()
+        """Allow the next step of the session *seconds* in all, and start a new reply on the
+        wire's clock (its per-reply deadline counts from here too; see ``ReplyClock.start``)."""
+        self.wire.clock.start(within=seconds)
 
     # -- commands and responses --------------------------------------------------------------------
 
@@ -200,15 +185,39 @@ class IMAPSession:
                 self._finished[response.tag] = response
         response = self._finished.pop(tag)
         if response.status == b"OK" or (accept_no and response.status == b"NO"):
-            self._note_code(response)
+            self.note_code(response)
             return response
-        raise imap_error(
+        raise self.error(response, what, logging_in=logging_in)
+
+    def step(self, tag: bytes, what: str) -> Response:
+        """Read until a continuation request (``+``) or the tagged response to *tag* (SASL).
+
+        Raises:
+            FetchError: the server said ``BYE`` (a :class:`~mailtrack.ServerBusyError`).
+            WireError: it answered a command that was not sent.
+        """
+        while True:
+            response = self.read()
+            if response.tag == b"+":
+                return response
+            if response.tag == tag:
+                self._outstanding.discard(tag)
+                return response
+            if response.tag != b"*":
+                raise WireError(f"the server answered a command that was not sent: {response.tag[:20]!r}")
+            if response.status == b"BYE":
+                raise self.error(response, what, logging_in=True)
+            self._untagged(response, what, None)
+
+    def error(self, response: Response, what: str, *, logging_in: bool = False) -> FetchError:
+        """:func:`imap_error` for this session (secrets taken out of what the server said)."""
+        return imap_error(
             response,
             where=self.where,
             command=what,
             login=self.interface.login,
             logging_in=logging_in,
-            secrets=self._secrets,
+            redactor=self.wire.secrets,
         )
 
     def simple(self, command: str, what: str) -> Response:
@@ -217,11 +226,9 @@ class IMAPSession:
     def _untagged(self, response: Response, what: str, on_data: Callable[[Response], None] | None) -> None:
         status = response.status
         if status == b"BYE":
-            raise imap_error(
-                response, where=self.where, command=what, login=self.interface.login, secrets=self._secrets
-            )
+            raise self.error(response, what)
         if status:
-            self._note_code(response)
+            self.note_code(response)
             return
         number, kind = response.data_kind
         if kind == b"CAPABILITY":
@@ -233,13 +240,13 @@ class IMAPSession:
         if on_data is not None:
             on_data(response)
 
-    def _note_code(self, response: Response) -> None:
+    def note_code(self, response: Response) -> None:
         code = response.code
         if code is None:
             return
         name, value = code
         if name == "ALERT":
-            text = reply_text(hide(response.text.partition(b"]")[2], self._secrets))
+            text = reply_text(self.wire.secrets.bytes(response.text.partition(b"]")[2]))
             self.alerts.append(text)
             logger.warning("%s: the server says: %s", self.where, text)
         elif name == "CAPABILITY":
@@ -288,31 +295,25 @@ class IMAPSession:
         what = "the login"
         if "AUTH=PLAIN" in self.capabilities:
             token = base64.b64encode(f"\0{interface.login}\0{password}".encode()).decode("ascii")
-            self._secrets = (password, token)
+            self.wire.secrets.add(password)
+            self.wire.secrets.add(token)
             if "SASL-IR" in self.capabilities:
                 tag = self.send(f"AUTHENTICATE PLAIN {token}")
             else:
                 tag = self.send("AUTHENTICATE PLAIN")
-                response = self.read()
-                while response.tag == b"*" and response.status != b"BYE":
-                    response = self.read()
+                response = self.step(tag, what)
                 if response.tag != b"+":
-                    raise imap_error(
-                        response,
-                        where=self.where,
-                        command=what,
-                        login=interface.login,
-                        logging_in=True,
-                        secrets=self._secrets,
-                    )
-                self.wire.send(token)
+                    self._finished[tag] = response  # the refusal: read by finish() below
+                else:
+                    self.wire.send(token)
         elif "LOGINDISABLED" in self.capabilities:
             raise AuthenticationError(
                 f"{self.where}: the server does not allow a login on this connection (LOGINDISABLED); "
                 f"use security SSL or STARTTLS"
             )
         elif password.isascii() and interface.login.isascii():
-            self._secrets = (quoted(password), password)
+            self.wire.secrets.add(password)
+            self.wire.secrets.add(quoted(password))
             tag = self.send(f"LOGIN {quoted(interface.login)} {quoted(password)}")
         else:
             raise AuthenticationError(
@@ -460,14 +461,13 @@ class IMAPSession:
             self._untagged(response, "IDLE", None)
             response = self.read()
         if response.tag != b"+":
-            raise imap_error(response, where=self.where, command="IDLE", login=self.interface.login)
+            raise self.error(response, "IDLE")
         news = False
         end = time.monotonic() + seconds
         while not news and not stop.is_set():
             remaining = end - time.monotonic()
             if remaining <= 0:
                 break
-            self.wire.deadline = None  # waiting for mail is not a slow server
             # An IDLE connection lives as long as the watch: run_timeout bounds runs, not it.
             self.wire.clock.run = Deadline.never()
             if not self.wire.readable(remaining, wake=stop.fileno()):

@@ -16,7 +16,6 @@ import contextlib
 import selectors
 import socket
 import ssl
-import time
 
 import attrs
 
@@ -64,9 +63,6 @@ class Wire:
     #: The secrets sent on this connection: status lines come back with them taken out, so that
     #: a server repeating the password cannot make mailtrack repeat it.
     secrets: Redactor = attrs.field(factory=Redactor, init=False, repr=False)
-    #: A :func:`time.monotonic` time after which no more is read (``None``: none), besides
-    #: :attr:`clock`'s deadlines: the IMAP session sets one for each of its steps.
-    deadline: float | None = attrs.field(default=None, init=False)
 
     @classmethod
     def connect(cls, host: str, port: int, *, clock: ReplyClock, tls: ssl.SSLContext | None = None) -> Wire:
@@ -128,8 +124,6 @@ class Wire:
         return bool(self._buffer) or greeting_arrives(self._sock, seconds)
 
     def _fill(self) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise WireError("the server took too long to send its reply (the session's deadline passed)")
         chunk = recv_within(self._sock, _RECV_SIZE, self.clock)
         if not chunk:
             raise WireError("the server closed the connection unexpectedly")

@@ -22,13 +22,14 @@ import attrs
 from ..config import MailInterface
 from ..exceptions import FetchError, MailtrackError
 from ..models import ConnectionCheck, MessageInfo
+from ._credentials import Credentials, HostTokens
 from ._errors import WireError
 from ._guard import SessionGuard
+from ._imapauth import log_in
 from ._imapcheck import check
 from ._imapsession import IMAPSession
 from ._imapwire import uid_set
 from ._pipeline import Pipeline, Window
-from ._session import password_of
 
 __all__ = ["IMAPFetcher"]
 
@@ -77,6 +78,12 @@ class IMAPFetcher:
     Certificates and host names are always verified. The login is ``AUTHENTICATE PLAIN`` where
     the server offers it (any UTF-8 password), else ``LOGIN``.
 
+    With :attr:`~mailtrack.MailInterface.oauth` set, or a *token_source* given, the login is
+    ``AUTHENTICATE XOAUTH2`` or ``AUTHENTICATE OAUTHBEARER`` (whichever the server announces in
+    ``AUTH=``; with the initial response when it announces ``SASL-IR``) with an access token from
+    the source; a refused token is refreshed once and the login retried once. The token is asked
+    for before connecting, and again for every connection (an IDLE watcher's reconnection too).
+
     Listing: the folder (:attr:`~mailtrack.MailInterface.folder`) is selected (read-only with
     ``after_import = "keep"``) and ``UID FETCH 1:* (UID RFC822.SIZE)`` lists it. Each message's
     ledger key is ``FOLDER/UIDVALIDITY:UID`` (``INBOX/1712345678:42``); the ``number`` of its
@@ -99,12 +106,18 @@ class IMAPFetcher:
 
     Args:
         interface: the mailbox to talk to.
+        token_source: where OAuth 2.0 access tokens come from (a
+            :class:`~mailtrack.abc.TokenSource`, or a callable returning the token); ``None``:
+            the one the interface's ``oauth`` settings describe, else a password login.
     """
 
     #: :meth:`delete` only notes the message (the commands go out at ``close``).
     marks_deletions_locally: ClassVar[bool] = True
 
     _interface: MailInterface
+    _token_source: HostTokens | None = attrs.field(
+        default=None, kw_only=True, repr=False, alias="token_source"
+    )
     _guard: SessionGuard[IMAPSession] = attrs.field(init=False, repr=False)
     #: UIDs of the messages to act on at ``close(commit=True)``.
     _marked: list[int] = attrs.field(factory=list, init=False, repr=False)
@@ -123,6 +136,7 @@ class IMAPFetcher:
             ServerBusyError: the server is unavailable for now (``BYE``, ``[UNAVAILABLE]``, ``[INUSE]``).
             FetchError: any other connection or server problem (the folder does not exist …).
             ConfigError: the password cannot be read or contains a line break; nothing was sent.
+            TokenError: no OAuth 2.0 access token could be had; nothing was sent.
         """
         guard = self._guard
         if guard.session is not None:
@@ -131,10 +145,10 @@ class IMAPFetcher:
         guard.failure = None
         interface = self._interface
         with guard.failing():
-            password = password_of(interface)
+            credentials = Credentials.read(interface, self._token_source)
             guard.session = session = IMAPSession.connect(interface)
             session.give(4 * interface.timeout)
-            session.login(password)
+            log_in(session, credentials)
             session.select(interface.folder, read_only=interface.after_import_action == "keep")
             return session.listing()
 
@@ -239,6 +253,7 @@ class IMAPFetcher:
 
         Never raises for connection, security or login problems: they are in the result's
         ``error``, in plain words. ``message_count`` is the folder's; ``capabilities`` those the
-        server announced after the login.
+        server announced after the login. With OAuth 2.0, ``account`` and ``token_expires_at``
+        tell whose token signed in and when it expires.
         """
-        return check(self._interface)
+        return check(self._interface, self._token_source)

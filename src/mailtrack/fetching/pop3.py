@@ -13,21 +13,20 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import attrs
 
-from ..abc import TokenSource
-from ..auth._signin import ask_token
 from ..auth._tokens import AccessToken
 from ..config import MailInterface, Security
 from ..exceptions import FetchError, MailtrackError
 from ..models import ConnectionCheck, MessageInfo
+from ._credentials import Credentials, HostTokens, clear_text_warning
 from ._errors import WireError, reply_text
 from ._guard import SessionGuard
 from ._pipeline import Pipeline
 from ._pop3auth import authenticate
-from ._session import CLEAR_TEXT_WARNING, Session, password_of
+from ._session import Session
 
 __all__ = ["POP3Fetcher"]
 
@@ -90,7 +89,7 @@ class POP3Fetcher:
     marks_deletions_locally: ClassVar[bool] = True
 
     _interface: MailInterface
-    _token_source: TokenSource | Callable[[], Any] | None = attrs.field(
+    _token_source: HostTokens | None = attrs.field(
         default=None, kw_only=True, repr=False, alias="token_source"
     )
     _guard: SessionGuard[Session] = attrs.field(init=False, repr=False)
@@ -231,13 +230,8 @@ class POP3Fetcher:
                 'in clear text, and APOP protects the password only weakly (MD5); use security = "ssl" '
                 'or "starttls" if the server offers them'
             )
-        elif interface.security is Security.NONE and (interface.oauth or self._token_source):
-            warnings.append(
-                'the access token is sent unencrypted (security = "none"): anybody on the network path '
-                'can read it and use it until it expires; use security = "ssl" or "starttls"'
-            )
-        elif interface.security is Security.NONE:
-            warnings.append(CLEAR_TEXT_WARNING)
+        else:
+            warnings.extend(filter(None, [clear_text_warning(interface, self._token_source)]))
         session: Session | None = None
         capabilities: dict[str, tuple[str, ...]] = {}
         capa_answered = False
@@ -309,34 +303,19 @@ class POP3Fetcher:
 
     # -- the session ------------------------------------------------------------------------------
 
-    def _source(self) -> TokenSource | None:
-        """The token source, or ``None`` for a password login (secrets are read before connecting)."""
-        if self._token_source is not None:
-            from ..auth import as_token_source
-
-            return as_token_source(self._token_source)  # type: ignore[no-any-return]
-        if self._interface.oauth is not None:
-            from ..auth import token_source
-
-            return token_source(self._interface)
-        return None
-
     def _signed_in(self, *, on_session: Callable[[Session], None] | None = None) -> Session:
         """Connect, secure the connection and log in (password, or OAuth 2.0 token)."""
         interface = self._interface
-        source = self._source()
-        password = password_of(interface) if source is None else ""
-        token = ask_token(interface, source) if source is not None else None
+        credentials = Credentials.read(interface, self._token_source)
         session = Session.connect(interface)
         try:
             if on_session is not None:
                 on_session(session)
-            if source is None:
-                session.login(password)
+            if credentials.source is None:
+                session.login(credentials.password)
             else:
-                assert token is not None
-                mechanism = interface.oauth.mechanism if interface.oauth else None
-                self._token = authenticate(session, source, token, mechanism=mechanism)
+                assert credentials.token is not None
+                self._token = authenticate(session, credentials.source, credentials.token)
         except BaseException:
             session.wire.close()
             raise

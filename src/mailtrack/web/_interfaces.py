@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..config import MailInterface, Security
+from ..auth._signin import asks_to_sign_in_again
+from ..config import MailInterface, OAuthFlow, OAuthSettings, Security
 from ..exceptions import ConfigError, InterfaceNotFoundError
 from ..models import ConnectionCheck, RunReport
 from ._pages import Draft, Site, redirect, render, site
@@ -22,7 +23,27 @@ from ._security import checked_form
 
 __all__ = ["check_in_words", "routes", "run_in_words"]
 
-_FLAGS = ("leave_copy", "enabled")
+_FLAGS = ("leave_copy", "enabled", "oauth")
+#: The OAuth 2.0 settings the form offers (``oauth_NAME`` fields); the others are kept as saved.
+_OAUTH_FIELDS = (
+    "provider",
+    "flow",
+    "client_id",
+    "tenant",
+    "client_secret_env",
+    "service_account_file",
+    "token_url",
+)
+_OAUTH_PROVIDERS = [
+    ("microsoft", "Microsoft 365"),
+    ("google", "Google Workspace"),
+    ("", "Another (token URL)"),
+]
+_OAUTH_FLOWS = [
+    (OAuthFlow.REFRESH_TOKEN.value, "A user signs in once (mailtrack oauth login)"),
+    (OAuthFlow.CLIENT_CREDENTIALS.value, "App-only access (Microsoft 365, client secret)"),
+    (OAuthFlow.SERVICE_ACCOUNT.value, "Service account with domain-wide delegation (Google)"),
+]
 
 
 def run_in_words(report: RunReport | None) -> str:
@@ -62,6 +83,7 @@ def _entries(found: Site) -> list[dict[str, Any]]:
         report = found.store.last_run(row["interface"].name)
         row["last_run"] = report
         row["last_run_words"] = run_in_words(report)
+        row["sign_in_again"] = asks_to_sign_in_again(row["interface"], report.error if report else None)
     return [rows[name] for name in sorted(rows)]
 
 
@@ -103,13 +125,22 @@ def _step_one(request: Request, values: dict[str, Any], *, error: str | None = N
     return render(
         request,
         "interface_connection.html",
-        {"values": values, "securities": [s.value for s in Security], "error": error},
+        {
+            "values": values,
+            "securities": [s.value for s in Security],
+            "oauth_providers": _OAUTH_PROVIDERS,
+            "oauth_flows": _OAUTH_FLOWS,
+            "error": error,
+        },
         status=400 if error else 200,
     )
 
 
 async def new_interface(request: Request) -> Response:
-    return _step_one(request, {"security": Security.SSL.value, "enabled": True, "original": ""})
+    return _step_one(
+        request,
+        {"security": Security.SSL.value, "enabled": True, "original": "", "oauth_provider": "microsoft"},
+    )
 
 
 async def edit_interface(request: Request) -> Response:
@@ -118,7 +149,31 @@ async def edit_interface(request: Request) -> Response:
     values["security"] = interface.security.value
     values["original"] = interface.name
     values["has_password"] = bool(interface.password or interface.password_env or interface.password_file)
+    values.update(_oauth_values(interface.oauth))
+    found = site(request)
+    report = await run_in_threadpool(found.store.last_run, interface.name)
+    values["sign_in_again"] = asks_to_sign_in_again(interface, report.error if report else None)
     return _step_one(request, values)
+
+
+def _oauth_values(oauth: OAuthSettings | None) -> dict[str, Any]:
+    """The form's ``oauth_*`` fields for saved settings (``oauth`` ticked when there are some)."""
+    if oauth is None:
+        return {"oauth": False, "oauth_provider": "microsoft"}
+    values: dict[str, Any] = {f"oauth_{name}": getattr(oauth, name) for name in _OAUTH_FIELDS}
+    values.update(oauth=True, oauth_provider=oauth.provider or "", oauth_flow=oauth.flow.value)
+    return values
+
+
+def _oauth_from(form: FormData, saved: OAuthSettings | None) -> OAuthSettings:
+    """The OAuth 2.0 settings the form describes; what the form does not show is kept as saved
+    (a token file, scopes, a CA file)."""
+    typed: dict[str, Any] = {name: _text(form, f"oauth_{name}") or None for name in _OAUTH_FIELDS}
+    typed["flow"] = typed["flow"] or OAuthFlow.REFRESH_TOKEN.value
+    typed["tenant"] = typed["tenant"] or "organizations"
+    if saved is not None:
+        return attrs.evolve(saved, **typed)
+    return OAuthSettings(**typed)
 
 
 def _text(form: FormData, name: str) -> str:
@@ -151,11 +206,23 @@ def _interface_from(found: Site, form: FormData) -> tuple[MailInterface, str | N
     password = form.get("password")
     if isinstance(password, str) and password:
         values.update(password=password, password_env=None, password_file=None)
+    saved = _saved(found, original) if original is not None else None
+    if values.pop("oauth"):
+        # One way to sign in: OAuth 2.0 replaces the password (a saved one is dropped).
+        values.update(
+            oauth=_oauth_from(form, saved.oauth if saved else None),
+            password="",
+            password_env=None,
+            password_file=None,
+            apop=False,
+        )
+    else:
+        values["oauth"] = None
     if original is None:
         if name and _exists(found, name):
             raise ConfigError(f"name: an interface named {name!r} exists already; edit it instead")
         return MailInterface(**values), None
-    saved = _saved(found, original)
+    assert saved is not None
     if name != original and _exists(found, name):
         raise ConfigError(f"name: an interface named {name!r} exists already")
     return attrs.evolve(saved, **values), original
