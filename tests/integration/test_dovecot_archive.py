@@ -16,9 +16,10 @@ INTERFACE = MailInterface(
 )
 
 
-def doveadm(dovecot: Dovecot, *args: str, stdin: bytes | None = None) -> None:
+def dovecot_tool(dovecot: Dovecot, program: str, *args: str, stdin: bytes | None = None) -> None:
+    """Run one of Dovecot's programs (``doveadm``, ``dovecot-lda``) on the private Dovecot's config."""
     done = subprocess.run(
-        ["doveadm", "-c", str(dovecot.directory / "dovecot.conf"), *args],
+        [program, "-c", str(dovecot.directory / "dovecot.conf"), *args],
         input=stdin,
         capture_output=True,
         timeout=60,
@@ -28,16 +29,13 @@ def doveadm(dovecot: Dovecot, *args: str, stdin: bytes | None = None) -> None:
     assert done.returncode == 0, done.stderr.decode(errors="replace")
 
 
+def doveadm(dovecot: Dovecot, *args: str, stdin: bytes | None = None) -> None:
+    dovecot_tool(dovecot, "doveadm", *args, stdin=stdin)
+
+
 def lda(dovecot: Dovecot, login: str, raw: bytes) -> None:
-    done = subprocess.run(
-        ["/usr/lib/dovecot/dovecot-lda", "-c", str(dovecot.directory / "dovecot.conf"), "-d", login],
-        input=raw,
-        capture_output=True,
-        timeout=60,
-        env={"PATH": SEARCH_PATH},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    """Dovecot's local delivery agent, as a mail server runs it for one recipient."""
+    dovecot_tool(dovecot, "/usr/lib/dovecot/dovecot-lda", "-d", login, stdin=raw)
 
 
 def test_a_maildir_written_by_dovecot_is_imported_once(dovecot: Dovecot, corpora_dir: Path) -> None:
