@@ -34,6 +34,7 @@ from .config import (
     Security,
     SenderPolicy,
 )
+from ._inbound_config import BasicAuthSettings, InboundSettings, MailgunSettings, MandrillSettings, SESSettings
 from .exceptions import ConfigError
 
 if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
@@ -45,7 +46,7 @@ __all__ = ["dump_config", "load_config", "sqlite_path", "structure", "unstructur
 
 T = TypeVar("T")
 Format = Literal["dict", "json", "toml"]
-_SECRET_FIELDS = frozenset({"password", "client_secret", "reply_keys"})
+_SECRET_FIELDS = frozenset({"password", "client_secret", "reply_keys", "signing_key", "webhook_key"})
 
 
 def _strict(kind: type[Any], *, accept: tuple[type, ...] = ()) -> Any:
@@ -101,7 +102,17 @@ def _make_converter() -> cattrs.Converter:
         lambda kind: kind == Mapping[str, str], _expect_table(str_mapping, "a table of names to strings")
     )
     # Sections last, so that their generated hooks use the field hooks above.
-    for section in (ImportPolicy, AttachmentLimits, ParseLimits, OAuthSettings, Route, MailInterface, Config):
+    sections = (
+        ImportPolicy,
+        AttachmentLimits,
+        ParseLimits,
+        OAuthSettings,
+        Route,
+        MailInterface,
+        *(BasicAuthSettings, MailgunSettings, MandrillSettings, SESSettings, InboundSettings),
+        Config,
+    )
+    for section in sections:
         converter.register_structure_hook(section, _expect_table(converter.get_structure_hook(section)))
     return converter
 

@@ -730,6 +730,8 @@ class Config:
     interfaces: tuple[MailInterface, ...] = attrs.field(default=(), converter=_as_interfaces)
     #: The bounds the converter applies to each message (the ``[limits]`` table).
     limits: ParseLimits = attrs.field(factory=ParseLimits, validator=_instance_of(ParseLimits))
+    #: The e-mail services that POST mail to the inbound routes (the ``[inbound]`` table).
+    inbound: InboundSettings | None = None
 
     @interfaces.validator
     def _unique_names(self, _attribute: attrs.Attribute[Any], value: tuple[MailInterface, ...]) -> None:
@@ -738,3 +740,7 @@ class Config:
             if interface.name in seen:
                 raise ConfigError(f"interfaces[{index}].name: {interface.name!r} is used twice")
             seen.add(interface.name)
+
+
+# At the end: the inbound settings read their secrets with _read_secret above.
+from ._inbound_config import InboundSettings  # noqa: E402
