@@ -230,3 +230,28 @@ def mandrill_form(raws: Sequence[bytes], recipient: str = "support@example.com",
         "X-Mandrill-Signature": mandrill_signature(key, MANDRILL_URL, params),
     }
     return urllib.parse.urlencode(params).encode("ascii"), headers
+
+
+class HTTPClient:
+    """A keep-alive HTTP/1.1 connection to a served app (the standard library's, no test client)."""
+
+    def __init__(self, url: str) -> None:
+        import http.client
+
+        host, _, port = url.removeprefix("http://").partition(":")
+        self._connection = http.client.HTTPConnection(host, int(port), timeout=120)
+
+    def __enter__(self) -> HTTPClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._connection.close()
+
+    def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        self._connection.request(method, path, body=body, headers=headers or {})
+        answer = self._connection.getresponse()
+        return answer.status, answer.read()
+
+    def post_json(self, path: str, payload: object, headers: dict[str, str] | None = None) -> int:
+        data = json.dumps(payload).encode()
+        return self.request("POST", path, data, {"Content-Type": "application/json", **(headers or {})})[0]
