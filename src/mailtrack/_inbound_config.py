@@ -73,7 +73,9 @@ class BasicAuthSettings:
             ConfigError: none is set, several are, the variable is unset or the file unreadable.
         """
         _one_source(service, "password", self.password, self.password_env, self.password_file)
-        secret = _read_secret(f"inbound.{service}", "password", self.password, self.password_env, self.password_file)
+        secret = _read_secret(
+            f"inbound.{service}", "password", self.password, self.password_env, self.password_file
+        )
         if len(secret) < 12:
             raise ConfigError(f"inbound.{service}: the password must have at least 12 characters")
         return secret

@@ -19,6 +19,13 @@ import attrs
 import cattrs
 from cattrs.v import transform_error
 
+from ._inbound_config import (
+    BasicAuthSettings,
+    InboundSettings,
+    MailgunSettings,
+    MandrillSettings,
+    SESSettings,
+)
 from .config import (
     AttachmentAction,
     AttachmentLimits,
@@ -34,7 +41,6 @@ from .config import (
     Security,
     SenderPolicy,
 )
-from ._inbound_config import BasicAuthSettings, InboundSettings, MailgunSettings, MandrillSettings, SESSettings
 from .exceptions import ConfigError
 
 if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter

@@ -51,7 +51,9 @@ _OUTCOMES = {
 class DeliveringImporter(Importer):
     """An :class:`~mailtrack.Importer` with ``deliver(interface, raw, *, recipient=None)``."""
 
-    def deliver(self, interface: MailInterface, raw: bytes, *, recipient: str | None = None) -> DeliveryReport:
+    def deliver(
+        self, interface: MailInterface, raw: bytes, *, recipient: str | None = None
+    ) -> DeliveryReport:
         digest = content_digest(raw)
         try:
             message = self.converter.convert(raw, received_at=self.clock())
@@ -59,7 +61,10 @@ class DeliveringImporter(Importer):
             self.store.quarantine(interface.name, digest, raw, conversion_failure(exc))
             return DeliveryReport(interface=interface.name, key=digest, outcome=DeliveryOutcome.QUARANTINED)
         policy = Policy(
-            interface=interface, store=self.store, matcher=self.matcher, sender_authorizer=self.sender_authorizer
+            interface=interface,
+            store=self.store,
+            matcher=self.matcher,
+            sender_authorizer=self.sender_authorizer,
         )
         decision = policy.decision(message)
         if isinstance(decision.outcome, Quarantine):

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from _deliver_standin import DeliveringImporter
 from mailtrack import MailInterface, RecordStore
 from mailtrack._inbound_config import (
     BasicAuthSettings,
@@ -31,8 +32,6 @@ from mailtrack._inbound_config import (
     SESSettings,
 )
 from mailtrack.web.inbound import _sns, create_inbound_app, mandrill_signature
-
-from _deliver_standin import DeliveringImporter
 
 MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
 MANDRILL_KEY = "mandrill-webhook-key-0123456789"
@@ -92,12 +91,18 @@ class FakeSNS:
         return b"<ConfirmSubscriptionResponse/>"
 
     def sign(self, message: dict[str, str], version: str = "2") -> dict[str, str]:
-        message = {**message, "SignatureVersion": version, "SigningCertURL": message.get("SigningCertURL", CERT_URL)}
+        message = {
+            **message,
+            "SignatureVersion": version,
+            "SigningCertURL": message.get("SigningCertURL", CERT_URL),
+        }
         algorithm = hashes.SHA256() if version == "2" else hashes.SHA1()  # noqa: S303
         signature = self.key.sign(_sns.string_to_sign(message), padding.PKCS1v15(), algorithm)
         return {**message, "Signature": base64.b64encode(signature).decode("ascii")}
 
-    def notification(self, raw: bytes, recipients: Sequence[str] = ("support@example.com",), **extra: str) -> dict[str, str]:
+    def notification(
+        self, raw: bytes, recipients: Sequence[str] = ("support@example.com",), **extra: str
+    ) -> dict[str, str]:
         ses = {
             "notificationType": "Received",
             "mail": {"messageId": uuid.uuid4().hex, "destination": list(recipients)},
@@ -157,8 +162,12 @@ def multipart(fields: Iterable[tuple[str, bytes | str]]) -> tuple[bytes, str]:
 
 
 def mailgun_fields(
-    raw: bytes | None, *, recipient: str = "support@example.com", timestamp: int | None = None,
-    token: str | None = None, key: str = MAILGUN_KEY,
+    raw: bytes | None,
+    *,
+    recipient: str = "support@example.com",
+    timestamp: int | None = None,
+    token: str | None = None,
+    key: str = MAILGUN_KEY,
 ) -> list[tuple[str, bytes | str]]:
     """The fields of a Mailgun route's forward() to a URL ending in ``mime``."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
@@ -197,7 +206,9 @@ def postmark_json(raw: bytes | None, recipient: str = "support@example.com") -> 
     return payload
 
 
-def sendgrid_fields(raw: bytes | None, recipient: str = "support@example.com") -> list[tuple[str, bytes | str]]:
+def sendgrid_fields(
+    raw: bytes | None, recipient: str = "support@example.com"
+) -> list[tuple[str, bytes | str]]:
     """SendGrid Inbound Parse with "POST the raw, full MIME message" (``email``) or without (``text``)."""
     fields: list[tuple[str, bytes | str]] = [
         ("headers", "From: alice@example.com\n"),
@@ -214,7 +225,9 @@ def sendgrid_fields(raw: bytes | None, recipient: str = "support@example.com") -
     return fields
 
 
-def mandrill_form(raws: Sequence[bytes], recipient: str = "support@example.com", key: str = MANDRILL_KEY) -> tuple[bytes, dict[str, str]]:
+def mandrill_form(
+    raws: Sequence[bytes], recipient: str = "support@example.com", key: str = MANDRILL_KEY
+) -> tuple[bytes, dict[str, str]]:
     """Mandrill's URL-encoded ``mandrill_events`` POST with its ``X-Mandrill-Signature``."""
     events = [
         {
@@ -247,7 +260,9 @@ class HTTPClient:
     def __exit__(self, *_exc: object) -> None:
         self._connection.close()
 
-    def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         self._connection.request(method, path, body=body, headers=headers or {})
         answer = self._connection.getresponse()
         return answer.status, answer.read()

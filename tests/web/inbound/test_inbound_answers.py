@@ -42,7 +42,9 @@ def client(store: FlakyStore) -> Iterator[TestClient]:
         yield test_client
 
 
-def _relay(client: TestClient, raw: bytes, recipient: str = "support@example.com") -> tuple[int, dict[str, str]]:
+def _relay(
+    client: TestClient, raw: bytes, recipient: str = "support@example.com"
+) -> tuple[int, dict[str, str]]:
     answer = client.post("/relay", params={"recipient": recipient}, content=raw, headers=RELAY)
     return answer.status_code, answer.json()
 
@@ -85,13 +87,23 @@ def test_body_over_the_limit_is_413(store: FlakyStore) -> None:
             yield big[8000:]
 
         assert client.post("/relay", content=chunks(), headers=RELAY).status_code == 413
-        assert client.post("/relay", content=RAW, headers={**RELAY, "X-Original-To": "support@example.com"}).status_code == 200
+        assert (
+            client.post(
+                "/relay", content=RAW, headers={**RELAY, "X-Original-To": "support@example.com"}
+            ).status_code
+            == 200
+        )
     assert [record.title for record in store.list_records()] == ["Printer on fire"]
 
 
 def test_recipient_chooses_the_interface(client: TestClient, store: FlakyStore) -> None:
-    assert _relay(client, build_message(subject="To sales"), "Sales+EU@Example.com")[1]["interface"] == "sales"
-    assert _relay(client, build_message(subject="To support"), "support@example.com")[1]["interface"] == "support"
+    assert (
+        _relay(client, build_message(subject="To sales"), "Sales+EU@Example.com")[1]["interface"] == "sales"
+    )
+    assert (
+        _relay(client, build_message(subject="To support"), "support@example.com")[1]["interface"]
+        == "support"
+    )
 
 
 def test_unknown_recipient_is_refused_without_a_catch_all(

@@ -12,7 +12,17 @@ from pathlib import Path
 import pytest
 
 from _browser import served
-from _inbound import HTTPClient, FakeSNS, basic, mailgun_fields, make_app, mandrill_form, multipart, postmark_json, sendgrid_fields
+from _inbound import (
+    FakeSNS,
+    HTTPClient,
+    basic,
+    mailgun_fields,
+    make_app,
+    mandrill_form,
+    multipart,
+    postmark_json,
+    sendgrid_fields,
+)
 from mailtrack.stores import SQLRecordStore
 from mailtrack.testing import build_message
 
@@ -34,7 +44,10 @@ def test_each_service_through_uvicorn(sqlite_store: SQLRecordStore) -> None:
         raw = build_message(subject="postmark")
         assert client.post_json("/postmark", postmark_json(raw), basic("postmark")) == 200
         body, content_type = multipart(sendgrid_fields(build_message(subject="sendgrid")))
-        assert client.request("POST", "/sendgrid", body, {"Content-Type": content_type, **basic("sendgrid")})[0] == 200
+        assert (
+            client.request("POST", "/sendgrid", body, {"Content-Type": content_type, **basic("sendgrid")})[0]
+            == 200
+        )
         assert client.request("HEAD", "/mandrill")[0] == 200
         body, headers = mandrill_form([build_message(subject="mandrill")])
         assert client.request("POST", "/mandrill", body, headers)[0] == 200

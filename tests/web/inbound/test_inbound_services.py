@@ -49,7 +49,9 @@ def _post_mailgun(client: TestClient, fields: list[tuple[str, bytes | str]]) -> 
     return client.post("/mailgun/mime", content=body, headers={"Content-Type": content_type}).status_code
 
 
-def test_mailgun_forward_to_mime_url_imports_the_message(client: TestClient, store: MemoryRecordStore) -> None:
+def test_mailgun_forward_to_mime_url_imports_the_message(
+    client: TestClient, store: MemoryRecordStore
+) -> None:
     body, content_type = multipart(mailgun_fields(RAW))
     answer = client.post("/mailgun/mime", content=body, headers={"Content-Type": content_type})
     assert answer.status_code == 200, answer.text
@@ -60,7 +62,9 @@ def test_mailgun_forward_to_mime_url_imports_the_message(client: TestClient, sto
 
 
 def test_mailgun_url_encoded_forward_is_taken_too(client: TestClient, store: MemoryRecordStore) -> None:
-    fields = {name: value.decode() if isinstance(value, bytes) else value for name, value in mailgun_fields(RAW)}
+    fields = {
+        name: value.decode() if isinstance(value, bytes) else value for name, value in mailgun_fields(RAW)
+    }
     answer = client.post("/mailgun/mime", data=fields)
     assert answer.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert answer.status_code == 200, answer.text
@@ -89,7 +93,9 @@ def test_mailgun_replayed_token_is_refused(client: TestClient, store: MemoryReco
 
 
 @pytest.mark.parametrize("age", [-3600, 301, 3600])
-def test_mailgun_timestamp_far_from_now_is_refused(client: TestClient, store: MemoryRecordStore, age: int) -> None:
+def test_mailgun_timestamp_far_from_now_is_refused(
+    client: TestClient, store: MemoryRecordStore, age: int
+) -> None:
     assert _post_mailgun(client, mailgun_fields(RAW, timestamp=int(time.time()) - age)) == 403
     assert store.list_records() == []
 
@@ -111,7 +117,9 @@ def test_postmark_raw_email_imports_the_message(client: TestClient, store: Memor
     assert _titles(store) == ["Printer on fire"]
 
 
-@pytest.mark.parametrize("user,password", [("postmark", "wrong password here"), ("other", None), (None, None)])
+@pytest.mark.parametrize(
+    ("user", "password"), [("postmark", "wrong password here"), ("other", None), (None, None)]
+)
 def test_postmark_wrong_credentials_are_refused(
     client: TestClient, store: MemoryRecordStore, user: str | None, password: str | None
 ) -> None:
@@ -131,7 +139,9 @@ def test_postmark_without_raw_email_names_the_setting(client: TestClient, store:
 
 def test_sendgrid_raw_mime_imports_the_message(client: TestClient, store: MemoryRecordStore) -> None:
     body, content_type = multipart(sendgrid_fields(RAW))
-    answer = client.post("/sendgrid", content=body, headers={"Content-Type": content_type, **basic("sendgrid")})
+    answer = client.post(
+        "/sendgrid", content=body, headers={"Content-Type": content_type, **basic("sendgrid")}
+    )
     assert answer.status_code == 200, answer.text
     assert _titles(store) == ["Printer on fire"]
 
@@ -145,7 +155,9 @@ def test_sendgrid_wrong_password_is_refused(client: TestClient, store: MemoryRec
 
 def test_sendgrid_without_raw_option_names_the_setting(client: TestClient, store: MemoryRecordStore) -> None:
     body, content_type = multipart(sendgrid_fields(None))
-    answer = client.post("/sendgrid", content=body, headers={"Content-Type": content_type, **basic("sendgrid")})
+    answer = client.post(
+        "/sendgrid", content=body, headers={"Content-Type": content_type, **basic("sendgrid")}
+    )
     assert answer.status_code == 400
     assert "POST the raw, full MIME message" in answer.json()["message"]
     assert store.list_records() == []
@@ -172,7 +184,9 @@ def test_mandrill_forged_signature_is_refused(client: TestClient, store: MemoryR
     assert store.list_records() == []
 
 
-def test_ses_notification_imports_the_content(client: TestClient, store: MemoryRecordStore, sns: FakeSNS) -> None:
+def test_ses_notification_imports_the_content(
+    client: TestClient, store: MemoryRecordStore, sns: FakeSNS
+) -> None:
     answer = client.post("/ses", json=sns.notification(RAW))
     assert answer.status_code == 200, answer.text
     assert _titles(store) == ["Printer on fire"]
@@ -181,7 +195,9 @@ def test_ses_notification_imports_the_content(client: TestClient, store: MemoryR
     assert sns.fetched == [sns.notification(RAW)["SigningCertURL"]]
 
 
-def test_ses_signature_version_1_is_checked_too(client: TestClient, store: MemoryRecordStore, sns: FakeSNS) -> None:
+def test_ses_signature_version_1_is_checked_too(
+    client: TestClient, store: MemoryRecordStore, sns: FakeSNS
+) -> None:
     message = sns.notification(RAW)
     assert client.post("/ses", json=sns.sign(message, version="1")).status_code == 200
     assert _titles(store) == ["Printer on fire"]
@@ -237,7 +253,9 @@ def test_ses_subscription_url_outside_sns_is_not_visited(client: TestClient, sns
     assert all("evil" not in url for url in sns.fetched)
 
 
-def test_ses_without_content_names_the_setting(client: TestClient, store: MemoryRecordStore, sns: FakeSNS) -> None:
+def test_ses_without_content_names_the_setting(
+    client: TestClient, store: MemoryRecordStore, sns: FakeSNS
+) -> None:
     import json as _json
 
     message = sns.notification(RAW)

@@ -22,7 +22,6 @@ imported), 413 for a body over ``max_body_bytes`` before it is read whole.
 
 Example:
     >>> from mailtrack import Importer, MailInterface
-    >>> from mailtrack._inbound_config import BasicAuthSettings, InboundSettings
     >>> settings = InboundSettings(
     ...     catch_all="support", relay=BasicAuthSettings(user="relay", password="correct horse battery")
     ... )
@@ -41,12 +40,20 @@ from typing import Protocol
 try:
     from starlette.applications import Starlette
 except ImportError as exc:  # pragma: no cover - depends on the extras installed
-    raise ImportError("mailtrack's inbound routes need the inbound extra: pip install 'mailtrack[inbound]'") from exc
+    raise ImportError(
+        "mailtrack's inbound routes need the inbound extra: pip install 'mailtrack[inbound]'"
+    ) from exc
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..._inbound_config import InboundSettings
+from ..._inbound_config import (
+    BasicAuthSettings,
+    InboundSettings,
+    MailgunSettings,
+    MandrillSettings,
+    SESSettings,
+)
 from ..._terminal import terminal_safe
 from ...config import MailInterface
 from ...exceptions import ConfigError
@@ -61,11 +68,15 @@ from ._ses import SES
 from ._sns import HttpGet, SNSVerifier, https_get
 
 __all__ = [
+    "BasicAuthSettings",
     "Deliverer",
     "HttpGet",
     "InboundSettings",
+    "MailgunSettings",
+    "MandrillSettings",
     "MemoryReplayGuard",
     "ReplayGuard",
+    "SESSettings",
     "create_inbound_app",
     "mandrill_signature",
 ]

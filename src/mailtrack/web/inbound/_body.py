@@ -31,7 +31,7 @@ class MalformedBody(Exception):
 
 
 def _spool() -> IO[bytes]:
-    return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by Body
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
 
 
 class Body:
@@ -139,7 +139,7 @@ def _multipart(spool: IO[bytes], boundary: bytes) -> dict[str, IO[bytes]]:
 
     parser = MultipartParser(
         boundary,
-        callbacks={  # type: ignore[arg-type]
+        callbacks={
             "on_part_begin": on_part_begin,
             "on_part_data": on_part_data,
             "on_part_end": on_part_end,

@@ -77,7 +77,9 @@ class Delivery:
                 service,
                 terminal_safe(str(exc)),
             )
-            return answer(503, "the store is unavailable; try again later", **{"Retry-After": str(RETRY_AFTER)})
+            return answer(
+                503, "the store is unavailable; try again later", **{"Retry-After": str(RETRY_AFTER)}
+            )
         except Exception:
             logger.exception("inbound %s: delivering the message failed", service)
             return answer(500, "delivering the message failed; try again later")

@@ -67,7 +67,9 @@ class SES:
                 terminal_safe(url),
             )
             return answer(503, "confirming the subscription failed; try again later", **{"Retry-After": "60"})
-        logger.info("inbound ses: confirmed the subscription to %s", terminal_safe(str(message.get("TopicArn"))))
+        logger.info(
+            "inbound ses: confirmed the subscription to %s", terminal_safe(str(message.get("TopicArn")))
+        )
         return answer(200, "subscription confirmed")
 
     async def _notification(self, message: dict[str, object]) -> Response:
