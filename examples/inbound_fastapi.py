@@ -43,15 +43,13 @@ if __name__ == "__main__":
         "Content-Type": "message/rfc822",
         "X-Original-To": "support@example.com",
     }
+    message = build_message(subject="Printer on fire")
     with TestClient(app) as client:
-        answer = client.post(
-            "/inbound/relay", content=build_message(subject="Printer on fire"), headers=headers
-        )
+        answer = client.post("/inbound/relay", content=message, headers=headers)
         print(answer.status_code, answer.json())
         assert answer.json()["outcome"] == "created", answer.text
-        again = client.post(
-            "/inbound/relay", content=build_message(subject="Printer on fire"), headers=headers
-        )
+        # The service's retry of the same message imports nothing.
+        again = client.post("/inbound/relay", content=message, headers=headers)
         print("the retry:", again.json()["outcome"])
     print([record.title for record in store.list_records()])
     assert len(store.list_records()) == 1
