@@ -12,7 +12,7 @@ route              service                     checked by
 ``/relay``         any program, the host's MTA HTTP basic credentials
 =================  ==========================  ===========================================
 
-Every message goes to :meth:`mailtrack.Importer.deliver` (the ledger, policies and store of
+Every message goes to ``Importer.deliver`` (the ledger, policies and store of
 POP3 and IMAP), into the interface its envelope recipient routes to. The answer makes the
 service do the right thing: 2xx only once the message is committed or was imported already (a
 retry imports nothing twice), 503 with ``Retry-After`` while the store is down or locked, a
@@ -132,7 +132,7 @@ def create_inbound_app(
     """The inbound routes of the services *settings* configures, as an ASGI application.
 
     Args:
-        importer: delivers each message (:meth:`mailtrack.Importer.deliver`).
+        importer: delivers each message (``Importer.deliver``).
         settings: the ``[inbound]`` table: services, secrets, interfaces, catch-all, limit.
         interfaces: the interfaces *settings* names are looked up among (the configuration's,
             the store's).

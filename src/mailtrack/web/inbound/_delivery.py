@@ -33,7 +33,7 @@ REFUSE_STATUS = {"mailgun": 406, "postmark": 403}
 
 
 class Deliverer(Protocol):
-    """What the inbound routes need of an importer: :meth:`mailtrack.Importer.deliver`."""
+    """What the inbound routes need of an importer: ``Importer.deliver``."""
 
     def deliver(self, interface: MailInterface, raw: bytes, *, recipient: str | None = None) -> Any: ...
 
