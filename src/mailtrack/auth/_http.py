@@ -21,7 +21,7 @@ from ..exceptions import ConfigError, TokenError
 from ..fetching._errors import reply_text
 from ._scrub import scrub
 
-__all__ = ["check_endpoint", "post_form", "sent_secrets"]
+__all__ = ["NoRedirect", "check_endpoint", "post_form", "sent_secrets"]
 
 #: Largest answer read from a token endpoint.
 _ANSWER_LIMIT = 1024 * 1024
@@ -37,7 +37,9 @@ def check_endpoint(url: str, what: str) -> str:
     return url
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: a redirect could carry a secret elsewhere, or lead to another host."""
+
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
@@ -48,7 +50,7 @@ def _opener(ca_file: str | None) -> urllib.request.OpenerDirector:
     except OSError as exc:
         raise ConfigError(f"the CA file {ca_file!r} (oauth.ca_file) cannot be used: {exc}") from None
     return urllib.request.build_opener(
-        urllib.request.HTTPSHandler(context=context), _NoRedirect, urllib.request.ProxyHandler({})
+        urllib.request.HTTPSHandler(context=context), NoRedirect, urllib.request.ProxyHandler({})
     )
 
 

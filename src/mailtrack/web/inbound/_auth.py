@@ -4,8 +4,6 @@ remembers Mailgun's tokens while their timestamp is valid.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import threading
 import time
@@ -14,6 +12,7 @@ from typing import Protocol
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .._security import basic_credentials
 from ._delivery import answer
 
 __all__ = ["BasicCredentials", "MemoryReplayGuard", "ReplayGuard", "challenge"]
@@ -40,18 +39,13 @@ class BasicCredentials:
 
     def accepts(self, request: Request) -> bool:
         """Whether the request carries these credentials; both parts compared in constant time."""
-        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
+        credentials = basic_credentials(request)
+        if credentials is None:
             return False
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        user, colon, password = decoded.partition(b":")
         # Both comparisons always run, so the time does not tell which part was wrong.
-        user_ok = hmac.compare_digest(user, self._user)
-        password_ok = hmac.compare_digest(password, self._password)
-        return bool(colon) and user_ok and password_ok
+        user_ok = hmac.compare_digest(credentials[0], self._user)
+        password_ok = hmac.compare_digest(credentials[1], self._password)
+        return user_ok and password_ok
 
 
 class ReplayGuard(Protocol):

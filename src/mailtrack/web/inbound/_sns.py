@@ -10,11 +10,12 @@ import base64
 import binascii
 import re
 import threading
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from ...auth._http import NoRedirect
 
 __all__ = ["HttpGet", "SNSVerifier", "https_get", "is_sns_url", "string_to_sign"]
 
@@ -87,17 +88,12 @@ def string_to_sign(message: Mapping[str, Any]) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 def https_get(url: str, *, timeout: float = 10.0) -> bytes:
     """GET an ``https://`` URL (TLS verified against the system's trust store, no redirects
     followed, at most 256 KiB read)."""
     if not url.startswith("https://"):
         raise OSError(f"refusing to fetch {url!r}: not https")
-    opener = urllib.request.build_opener(_NoRedirect)
+    opener = urllib.request.build_opener(NoRedirect)
     with opener.open(url, timeout=timeout) as answer:
         data: bytes = answer.read(_ANSWER_LIMIT + 1)
     if len(data) > _ANSWER_LIMIT:
