@@ -242,18 +242,23 @@ def load_config(
 
 
 def _relative_to(folder: Path, value: Any) -> Any:
-    """*value* (a Config or MailInterface) with its relative file paths made relative to *folder*."""
+    """*value* (a Config, MailInterface or inbound settings) with its relative file paths made
+    relative to *folder*."""
     if isinstance(value, Config):
         return attrs.evolve(
             value,
             store=sqlite_relative_to(folder, value.store),
             interfaces=[_relative_to(folder, interface) for interface in value.interfaces],
+            inbound=_relative_to(folder, value.inbound),
         )
-    if isinstance(value, MailInterface):
+    if isinstance(value, InboundSettings):
+        return attrs.evolve(value, **{name: _relative_to(folder, getattr(value, name)) for name in value.services})
+    if isinstance(value, MailInterface | BasicAuthSettings | MailgunSettings | MandrillSettings):
         changes: dict[str, Any] = {
-            name: str(folder / path)
-            for name in ("password_file", "ca_file")
-            if (path := getattr(value, name)) is not None and not Path(path).expanduser().is_absolute()
+            field.name: str(folder / path)
+            for field in attrs.fields(type(value))
+            if field.name.endswith("_file")
+            if (path := getattr(value, field.name)) is not None and not Path(path).expanduser().is_absolute()
         }
         return attrs.evolve(value, **changes) if changes else value
     return value
