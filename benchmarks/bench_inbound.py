@@ -167,8 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{n} messages, {args.clients} clients at once\n")
     print("| store | deliver() directly, msg/s | relay route over HTTP, msg/s | HTTP vs direct |")
     print("|---|---:|---:|---:|")
-    for name, direct, http in rows:
-        print(f"| {name} | {direct:,.0f} | {http:,.0f} | {http / direct:.2f}× |")
+    for name, direct, routed in rows:
+        print(f"| {name} | {direct:,.0f} | {routed:,.0f} | {routed / direct:.2f}x |")
     return 0
 
 

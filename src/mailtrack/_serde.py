@@ -252,7 +252,9 @@ def _relative_to(folder: Path, value: Any) -> Any:
             inbound=_relative_to(folder, value.inbound),
         )
     if isinstance(value, InboundSettings):
-        return attrs.evolve(value, **{name: _relative_to(folder, getattr(value, name)) for name in value.services})
+        return attrs.evolve(
+            value, **{name: _relative_to(folder, getattr(value, name)) for name in value.services}
+        )
     if isinstance(value, MailInterface | BasicAuthSettings | MailgunSettings | MandrillSettings):
         changes: dict[str, Any] = {
             field.name: str(folder / path)
