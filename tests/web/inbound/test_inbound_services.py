@@ -167,6 +167,17 @@ def test_mandrill_head_probe_is_answered(client: TestClient) -> None:
     assert client.head("/mandrill").status_code == 200
 
 
+def test_mandrill_url_check_by_post_is_answered_and_imports_nothing(
+    client: TestClient, store: MemoryRecordStore
+) -> None:
+    body, headers = mandrill_form([], key="test-webhook")
+    assert client.post("/mandrill", content=body, headers=headers).status_code == 200
+    # The generic key signs nothing else: a message with it is refused.
+    body, headers = mandrill_form([RAW], key="test-webhook")
+    assert client.post("/mandrill", content=body, headers=headers).status_code == 403
+    assert store.list_records() == []
+
+
 def test_mandrill_events_import_every_message(client: TestClient, store: MemoryRecordStore) -> None:
     second = build_message(subject="Second in the batch")
     body, headers = mandrill_form([RAW, second])

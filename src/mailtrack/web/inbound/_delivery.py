@@ -27,8 +27,8 @@ logger = logging.getLogger("mailtrack.inbound")
 RETRY_AFTER = 60
 
 #: The status that makes each service give up on a request instead of retrying it (a retry would
-#: carry the same unusable request): Mailgun stops on 406, Postmark on 403; the others retry
-#: every error status for a while (SendGrid up to three days, Mandrill and SNS by their policies).
+#: carry the same unusable request): Mailgun stops on 406, Postmark on 403; SendGrid retries only
+#: 5xx, so 400 stops it; SNS and Mandrill retry by policies of their own.
 REFUSE_STATUS = {"mailgun": 406, "postmark": 403}
 
 
