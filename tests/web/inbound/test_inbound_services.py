@@ -287,6 +287,22 @@ def test_relay_takes_the_message_as_body(client: TestClient, store: MemoryRecord
     assert _titles(store) == ["Printer on fire"]
 
 
+def test_relay_takes_curls_data_binary_as_it_is(client: TestClient, store: MemoryRecordStore) -> None:
+    # curl --data-binary @msg.eml labels the body as a form; the relay takes it as the message.
+    raw = (
+        b"From: alice@example.com\r\nTo: support@example.com\r\nSubject: =?utf-8?q?Caf=C3=A9?=\r\n"
+        b"Message-ID: <8bit@example.com>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        b"8-bit text: \xc3\xa9\xc3\xa8 & = % +\r\n"
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Original-To": "support@example.com"}
+    answer = client.post("/relay", content=raw, headers={**headers, **basic("relay")})
+    assert answer.status_code == 200, answer.text
+    [record] = store.list_records()
+    assert record.title == "Caf\u00e9"
+    assert "\u00e9\u00e8 & = % +" in store.get_record(record.id).details[0].text
+
+
 def test_relay_wrong_password_is_refused(client: TestClient, store: MemoryRecordStore) -> None:
     answer = client.post("/relay", content=RAW, headers=basic("relay", "wrong password again"))
     assert answer.status_code == 401

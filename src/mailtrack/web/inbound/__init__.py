@@ -43,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - depends on the extras installed
     raise ImportError(
         "mailtrack's inbound routes need the inbound extra: pip install 'mailtrack[inbound]'"
     ) from exc
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -100,6 +101,7 @@ def _endpoint(service: _Service, name: str, limit: int) -> Callable[[Request], A
         except MalformedBody as exc:
             return answer(400, str(exc))
         try:
+            await run_in_threadpool(body.parse)
             return await service.handle(request, body)
         except MalformedBody as exc:
             logger.warning("inbound %s: a malformed request: %s", name, terminal_safe(str(exc)))

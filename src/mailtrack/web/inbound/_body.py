@@ -5,6 +5,7 @@ URL-encoded form, JSON) from the spool.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import urllib.parse
@@ -17,6 +18,8 @@ __all__ = ["Body", "BodyTooLarge", "MalformedBody", "read_body"]
 
 #: Bodies (and multipart fields) up to this size stay in memory; larger ones go to a temporary file.
 SPOOL_IN_MEMORY = 256 * 1024
+
+_UNREAD = object()
 
 #: Form fields besides the message that are kept at most this long (an envelope, a signature).
 _SMALL_FIELD = 64 * 1024
@@ -42,6 +45,7 @@ class Body:
         self.size = size
         self.content_type = content_type
         self._fields: dict[str, IO[bytes]] | None = None
+        self._json: Any = _UNREAD
 
     def close(self) -> None:
         self.spool.close()
@@ -59,10 +63,24 @@ class Body:
         Raises:
             MalformedBody: it is not JSON.
         """
-        try:
-            return json.loads(self.raw())
-        except ValueError as exc:
-            raise MalformedBody(f"the body is not JSON ({exc})") from None
+        if self._json is _UNREAD:
+            try:
+                self._json = json.loads(self.raw())
+            except ValueError as exc:
+                raise MalformedBody(f"the body is not JSON ({exc})") from None
+        return self._json
+
+    def parse(self) -> None:
+        """Take the body apart now, as its Content-Type says (a form or JSON), so that the
+        service's handler finds it done (called in a worker thread: it may take a while). A body
+        that is not what it says is left for the handler, which may not need it taken apart (the
+        relay's message, which ``curl --data-binary`` labels as a form)."""
+        kind = self.content_type.partition(";")[0].strip().lower()
+        with contextlib.suppress(MalformedBody):
+            if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+                self.fields()
+            elif kind in ("application/json", "text/plain"):  # SNS posts its JSON as text/plain
+                self.json()
 
     def fields(self) -> dict[str, IO[bytes]]:
         """The form's fields (``multipart/form-data`` or URL-encoded), each value in a spool of

@@ -12,6 +12,7 @@ import json
 import logging
 
 import attrs
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -37,7 +38,8 @@ class SES:
         message = body.json()
         if not isinstance(message, dict):
             raise MalformedBody("the SNS body is not a JSON object")
-        problem = self.verifier.problem(message)
+        # In a worker thread: the first message of a certificate fetches it from SNS.
+        problem = await run_in_threadpool(self.verifier.problem, message)
         if problem is not None:
             return answer(403, f"not a genuine SNS message: {problem}")
         topic = message.get("TopicArn")
@@ -56,8 +58,6 @@ class SES:
         if not self.confirm_subscriptions:
             logger.warning("inbound ses: confirm the subscription by hand: %s", terminal_safe(url))
             return answer(200, "subscription not confirmed (inbound.ses.confirm_subscriptions is off)")
-        from starlette.concurrency import run_in_threadpool
-
         try:
             await run_in_threadpool(self.verifier.visit, url)
         except OSError as exc:
