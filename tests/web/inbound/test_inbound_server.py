@@ -115,3 +115,37 @@ def test_50_concurrent_clients_twice_into_postgresql() -> None:
 
     with scratch_database("postgresql") as url, SQLRecordStore(url) as store:
         _concurrent_posts(store)
+
+
+@pytest.mark.integration
+def test_postgresql_read_only_answers_503_then_the_retry_imports_once() -> None:
+    """A real store failure: the database refuses writes (as a failed-over replica does)."""
+    import sqlalchemy as sa
+
+    from _sql_databases import scratch_database
+
+    raw = build_message(subject="Written after the failover")
+    headers = {"Content-Type": "message/rfc822", "X-Original-To": "support@example.com", **basic("relay")}
+    with scratch_database("postgresql") as url, SQLRecordStore(url) as store:
+        admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+        def read_only(on: bool) -> None:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(
+                    f"ALTER DATABASE {url.database} SET default_transaction_read_only = {on}"
+                )
+            store.engine.dispose()  # new connections take the setting
+
+        try:
+            with served(make_app(store)) as served_url, HTTPClient(served_url) as client:
+                read_only(True)
+                status, body = client.request("POST", "/relay", raw, headers)
+                assert status == 503, body
+                assert store.list_records() == []
+                read_only(False)
+                assert client.request("POST", "/relay", raw, headers)[0] == 200
+                status, body = client.request("POST", "/relay", raw, headers)
+                assert (status, b"already_imported" in body) == (200, True)
+            assert [record.title for record in store.list_records()] == ["Written after the failover"]
+        finally:
+            admin.dispose()
