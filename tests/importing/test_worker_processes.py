@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -24,6 +23,7 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
 
+from _killing import ledger_size
 from _tally import audit
 from mailtrack import Importer, ImportPolicy, MailInterface, SenderPolicy
 from mailtrack._importing.workers import available_start_methods
@@ -60,14 +60,6 @@ def wait_until(condition: object, seconds: float) -> bool:
             return True
         time.sleep(0.02)
     return bool(condition())  # type: ignore[operator]
-
-
-def ledger_size(db: Path) -> int:
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
-            return int(conn.execute("SELECT count(*) FROM mailtrack_ledger").fetchone()[0])
-    except sqlite3.Error:
-        return 0
 
 
 # -- many mailboxes at once ------------------------------------------------------------------------

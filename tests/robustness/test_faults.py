@@ -104,6 +104,19 @@ def recovered(importer: Importer, interface: MailInterface, server: POP3TestServ
 # -- the connection drops ------------------------------------------------------------------------
 
 
+def first_then_the_rest(
+    importer: Importer, interface: MailInterface, server: POP3TestServer, *, first: int, left: list[str]
+) -> None:
+    """The first run creates *first* records and leaves the messages *left* on the server; the
+    second run creates one record each for them and empties the mailbox."""
+    report = importer.run(interface)
+    assert (report.created, report.error) == (first, None)
+    assert uids_on(server) == left
+    report = importer.run(interface)
+    assert (report.created, report.error) == (len(left), None)
+    assert server.mailbox == []
+
+
 def retr_answer_length(raw: bytes) -> int:
     wire = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     return len(b"+OK %d octets\r\n" % len(wire)) + len(wire) + len(b".\r\n")
@@ -425,16 +438,8 @@ def test_uidl_listing_one_uid_twice_leaves_the_second_message_for_a_later_run(st
         importer = Importer(store=store)
         record(faults=1)
 
-        first = importer.run(interface)
-
-        assert (first.created, first.error) == (2, None)
-        assert uids_on(server) == ["message-2"]
-
         # The fault stays: with one message left, the server lists its own UID.
-        second = importer.run(interface)
-
-        assert (second.created, second.error) == (1, None)
-        assert server.mailbox == []
+        first_then_the_rest(importer, interface, server, first=2, left=["message-2"])
         check_exactly_once(store, originals, server)
 
 
@@ -462,15 +467,7 @@ def test_mail_arriving_during_a_run_is_imported_by_the_next_run(store: RecordSto
         importer = Importer(store=store, converter=OnConvert(1, lambda: server.add_message(late, uid="late")))
         record(faults=1)
 
-        first = importer.run(interface)
-
-        assert (first.created, first.error) == (3, None)
-        assert uids_on(server) == ["late"]
-
-        second = importer.run(interface)
-
-        assert (second.created, second.error) == (1, None)
-        assert server.mailbox == []
+        first_then_the_rest(importer, interface, server, first=3, left=["late"])
         check_exactly_once(store, {**originals, "late": late}, server)
 
 

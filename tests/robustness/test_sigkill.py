@@ -13,14 +13,9 @@ empty (or, with ``leave_copy``, unchanged).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
 import signal
-import sqlite3
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,9 +23,9 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
 
+from _killing import clean_run, kill_when, ledger_size
 from _sigkill_worker import make_interface
 from _tally import audit, record
-from mailtrack import Importer, RunReport
 from mailtrack.stores.sql import SQLRecordStore
 from mailtrack.testing import POP3TestServer, Transcript, build_message
 
@@ -43,7 +38,6 @@ WORKER = Path(__file__).parents[1] / "support" / "_sigkill_worker.py"
 MESSAGES = 200
 SEED = 20240506
 #: A child that never reaches its moment is waited for this long (it normally takes about a second).
-CHILD_LIMIT = 60.0
 
 
 def mailbox(count: int) -> dict[str, bytes]:
@@ -76,15 +70,6 @@ class Moment:
     ) -> None:
         self.label = label
         self.reached = reached
-
-
-def ledger_size(db: Path) -> int:
-    """Messages in the ledger, read beside the child (WAL lets a reader in while it writes)."""
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
-            return int(conn.execute("SELECT count(*) FROM mailtrack_ledger").fetchone()[0])
-    except sqlite3.Error:
-        return 0  # not created yet, or busy for a moment
 
 
 def draw_moment(
@@ -137,51 +122,16 @@ def draw_moment(
 def run_and_kill(
     server: POP3TestServer, db: Path, leave_copy: bool, moment: Moment, rng: random.Random
 ) -> int:
-    """One child, killed at *moment* (plus up to 3 ms); returns its exit status.
-
-    The child runs in a process group of its own, and SIGKILL goes to the whole group, as a
-    service manager kills a service: conversion worker processes the importer forked die with
-    it. Its output goes to a file, which no orphan can hold open against us.
-    """
+    """One child, killed at *moment* (plus up to 3 ms); returns its exit status."""
     before = len(server.transcripts)
-    log = db.with_suffix(".log")
-    started = time.monotonic()
-    with log.open("wb") as output:
-        child = subprocess.Popen(
-            [sys.executable, str(WORKER), str(db), str(server.port), "1" if leave_copy else "0"],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        while child.poll() is None:
-            age = time.monotonic() - started
-            if moment.reached(session_of(server, before), age, lambda: ledger_size(db)):
-                time.sleep(rng.uniform(0.0, 0.003))
-                break
-            if age > CHILD_LIMIT:
-                pytest.fail(f"the importer process hung; it was to be killed {moment.label}")
-            time.sleep(0.0005)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)  # the group the child leads, and only it
-        child.wait(timeout=CHILD_LIMIT)
-    if child.returncode not in (0, -signal.SIGKILL):
-        pytest.fail(f"the importer process failed ({child.returncode}): {log.read_text(errors='replace')}")
-    return child.returncode
-
-
-def clean_run(db: Path, port: int, leave_copy: bool) -> RunReport:
-    """A run by another worker: it waits for the killed worker's lease to expire (one second)."""
-    interface = make_interface(port, leave_copy)
-    with SQLRecordStore(f"sqlite:///{db}") as store:
-        importer = Importer(store=store, worker_id="clean-run")
-        deadline = time.monotonic() + 10
-        while True:
-            report = importer.run(interface)
-            if not report.busy or time.monotonic() > deadline:
-                return report
-            time.sleep(0.1)
+    arguments = [str(WORKER), str(db), str(server.port), "1" if leave_copy else "0"]
+    return kill_when(
+        arguments,
+        db.with_suffix(".log"),
+        moment.label,
+        lambda age: moment.reached(session_of(server, before), age, lambda: ledger_size(db)),
+        rng,
+    )
 
 
 @pytest.mark.parametrize(("leave_copy", "kills"), [(False, 25), (True, 8)], ids=["delete", "leave_copy"])
@@ -207,7 +157,7 @@ def test_importer_killed_at_random_moments_imports_every_message_exactly_once(
                 assert server.mailbox == on_server
         record(faults=len(killed))
 
-        report = clean_run(db, server.port, leave_copy)
+        report = clean_run(db, make_interface(server.port, leave_copy))
         remaining = server.mailbox
 
     assert report.error is None, report.error

@@ -10,14 +10,10 @@ LOGOUT. Then a clean run by another worker must leave every message in the store
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
-import sqlite3
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,9 +22,10 @@ import pytest
 pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
 
 from _imapserver import ScriptedIMAPServer
+from _killing import clean_run, kill_when, ledger_size
 from _sigkill_worker import make_interface
 from _tally import record
-from mailtrack import Importer, MailProtocol, RunReport
+from mailtrack import MailProtocol
 from mailtrack.stores.sql import SQLRecordStore
 from mailtrack.testing import build_message
 
@@ -40,17 +37,8 @@ pytestmark = [
 WORKER = Path(__file__).parents[1] / "support" / "_sigkill_worker.py"
 MESSAGES = int(os.environ.get("MAILTRACK_SIGKILL_IMAP_MESSAGES", "200"))
 SEED = int(os.environ.get("MAILTRACK_SIGKILL_SEED", "20261204"))
-CHILD_LIMIT = 60.0
 
 Reached = Callable[[ScriptedIMAPServer, int, float, Callable[[], int]], bool]
-
-
-def ledger_size(db: Path) -> int:
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
-            return int(conn.execute("SELECT count(*) FROM mailtrack_ledger").fetchone()[0])
-    except sqlite3.Error:
-        return 0
 
 
 def commands_since(server: ScriptedIMAPServer, before: int) -> list[str]:
@@ -90,44 +78,15 @@ def run_and_kill(
 ) -> int:
     before = len(server.commands)
     server.bodies_total = 0
-    started = time.monotonic()
-    log = db.with_suffix(".log")
     port = server.interface().effective_port
-    with log.open("wb") as output:
-        child = subprocess.Popen(
-            [sys.executable, str(WORKER), str(db), str(port), "1" if keep else "0", "imap"],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        while child.poll() is None:
-            age = time.monotonic() - started
-            if reached(server, before, age, lambda: ledger_size(db)):
-                time.sleep(rng.uniform(0.0, 0.003))
-                break
-            if age > CHILD_LIMIT:
-                pytest.fail(f"the importer process hung; it was to be killed {label}")
-            time.sleep(0.0005)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait(timeout=CHILD_LIMIT)
-    if child.returncode not in (0, -signal.SIGKILL):
-        pytest.fail(f"the importer process failed ({child.returncode}): {log.read_text(errors='replace')}")
-    return child.returncode
-
-
-def clean_run(db: Path, port: int, keep: bool) -> RunReport:
-    interface = make_interface(port, keep, MailProtocol.IMAP)
-    with SQLRecordStore(f"sqlite:///{db}") as store:
-        importer = Importer(store=store, worker_id="clean-run")
-        deadline = time.monotonic() + 10
-        while True:
-            report = importer.run(interface)
-            if not report.busy or time.monotonic() > deadline:
-                return report
-            time.sleep(0.1)
+    arguments = [str(WORKER), str(db), str(port), "1" if keep else "0", "imap"]
+    return kill_when(
+        arguments,
+        db.with_suffix(".log"),
+        label,
+        lambda age: reached(server, before, age, lambda: ledger_size(db)),
+        rng,
+    )
 
 
 @pytest.mark.parametrize(("keep", "kills"), [(False, 20), (True, 8)], ids=["delete", "keep"])
@@ -153,7 +112,7 @@ def test_imap_importer_killed_at_random_moments_imports_every_message_exactly_on
                 killed.append(label)
         record(faults=len(killed))
         crlf = sorted(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") for raw in originals)
-        report = clean_run(db, server.interface().effective_port, keep)
+        report = clean_run(db, make_interface(server.interface().effective_port, keep, MailProtocol.IMAP))
         remaining = server.raws()
     assert report.error is None, report.error
     assert len(killed) >= kills - 3, f"only {len(killed)} of {kills} processes were killed mid-run: {killed}"

@@ -188,6 +188,19 @@ def test_explain_writes_no_control_to_the_terminal(workdir: Path) -> None:
     assert "already a detail of #1" in output  # imported by the fixture's run
 
 
+def test_explain_escapes_bidi_controls_in_a_message_id(workdir: Path) -> None:
+    """The Message-ID is shown as it came (not through repr): its bidi controls must be escaped
+    by the view itself."""
+    raw = hostile_message().replace(
+        b"Message-ID: <hostile@example.org>", "Message-ID: <h\u202e2\u2066@example.org>".encode()
+    )
+    (workdir / "bidi.eml").write_bytes(raw)
+    output = under_pty(workdir, "explain", "bidi.eml", "--interface", "support")
+    assert_inert(output)
+    record(bad_inputs=1)
+    assert "h\\u202e2\\u2066@example.org" in output
+
+
 @pytest.mark.parametrize(
     "args",
     [

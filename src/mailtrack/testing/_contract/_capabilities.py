@@ -114,3 +114,44 @@ class CapabilitiesContract(ContractBase):
         # Another interface's ledger is its own.
         other = store.commit("sales", "1", attrs.evolve(create_action(), digest=kept))
         assert other.outcome is CommitOutcome.CREATED
+
+    def test_commit_many_recognises_content_in_the_ledger_and_in_the_same_batch(
+        self, store: RecordStore
+    ) -> None:
+        if not self.provides(store, "ledger_digests"):
+            return  # a store that keeps no digests matches by Message-ID only
+        kept = ContentDigest(sha256="3" * 64, listed_size=100)
+        fresh = ContentDigest(sha256="4" * 64, listed_size=100)
+        first = store.commit("support", "INBOX/1:1", attrs.evolve(create_action(), digest=kept))
+        results = store.commit_many(
+            [
+                (
+                    "support",
+                    "INBOX/2:1",
+                    attrs.evolve(create_action(make_incoming(message_id="<a@x>")), digest=kept),
+                ),
+                (
+                    "support",
+                    "INBOX/2:2",
+                    attrs.evolve(create_action(make_incoming(message_id="<b@x>")), digest=fresh),
+                ),
+                (
+                    "support",
+                    "INBOX/2:3",
+                    attrs.evolve(create_action(make_incoming(message_id="<c@x>")), digest=fresh),
+                ),
+            ]
+        )
+        assert results[0] == CommitResult(
+            outcome=CommitOutcome.DUPLICATE, record_id=first.record_id, detail_id=first.detail_id
+        )
+        assert results[1].outcome is CommitOutcome.CREATED
+        assert results[2] == CommitResult(
+            outcome=CommitOutcome.DUPLICATE, record_id=results[1].record_id, detail_id=results[1].detail_id
+        )
+        assert len(store.list_records()) == 2
+        assert store.imported_uids("support", ["INBOX/2:1", "INBOX/2:2", "INBOX/2:3"]) == {
+            "INBOX/2:1",
+            "INBOX/2:2",
+            "INBOX/2:3",
+        }
