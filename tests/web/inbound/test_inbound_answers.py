@@ -12,8 +12,8 @@ from starlette.testclient import TestClient
 
 from _inbound import basic, make_app, settings
 from mailtrack import MemoryRecordStore
-from mailtrack.exceptions import StoreError
-from mailtrack.models import CommitResult, ImportAction
+from mailtrack.exceptions import MessageRefusedError, StoreError
+from mailtrack.models import CommitResult, ImportAction, QuarantinedMessage
 from mailtrack.testing import build_message
 
 RAW = build_message(subject="Printer on fire")
@@ -21,14 +21,24 @@ RELAY = {"Content-Type": "message/rfc822", **basic("relay")}
 
 
 class FlakyStore(MemoryRecordStore):
-    """A memory store that fails every commit while :attr:`down` is set (a database that went away)."""
+    """A memory store that fails every commit while :attr:`down` is set (a database that went
+    away), and refuses messages over :attr:`refuse_over` bytes as a store too small for them does."""
 
     down = False
+    refuse_over: int | None = None
 
     def commit(self, interface: str, uid: str, action: ImportAction) -> CommitResult:
         if self.down:
             raise StoreError("the database is unavailable (connection refused)")
+        message = getattr(action, "message", None)
+        if self.refuse_over is not None and message is not None and message.size > self.refuse_over:
+            raise MessageRefusedError("the database refused the message: larger than max_allowed_packet")
         return super().commit(interface, uid, action)
+
+    def quarantine(self, interface: str, uid: str, raw: bytes, error: str) -> QuarantinedMessage:
+        if self.refuse_over is not None and len(raw) > self.refuse_over:
+            raise MessageRefusedError("the database refused the message: larger than max_allowed_packet")
+        return super().quarantine(interface, uid, raw, error)
 
 
 @pytest.fixture
@@ -67,6 +77,17 @@ def test_store_down_answers_503_and_the_retry_imports_once(client: TestClient, s
     assert _relay(client, RAW) == (200, {"status": 200, "outcome": "created", "interface": "support"})
     assert _relay(client, RAW)[1]["outcome"] == "already_imported"
     assert len(store.list_records()) == 1
+
+
+def test_message_the_store_cannot_hold_is_refused_not_retried(
+    client: TestClient, store: FlakyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.refuse_over = 10_000
+    status, body = _relay(client, build_message(subject="Too big", text="x" * 20_000))
+    assert status == 400  # not 503: a retry would be refused again
+    assert "cannot hold this message" in body["message"]
+    assert "refused the message" in caplog.text
+    assert _relay(client, RAW)[0] == 200  # the store works for other mail
 
 
 def test_malformed_message_is_quarantined_and_answered_2xx(client: TestClient, store: FlakyStore) -> None:

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..._terminal import terminal_safe
 from ...config import MailInterface
-from ...exceptions import StoreError
+from ...exceptions import MessageRefusedError, StoreError
 from ._routing import Router
 
 __all__ = ["REFUSE_STATUS", "Deliverer", "Delivery", "answer", "refuse"]
@@ -71,6 +71,11 @@ class Delivery:
             report = await run_in_threadpool(
                 self.importer.deliver, destination.interface, raw, recipient=destination.recipient
             )
+        except MessageRefusedError as exc:
+            # The store works but cannot hold this message, not even in the quarantine: a
+            # retry would fail the same way.
+            logger.error("inbound %s: the store refused the message: %s", service, terminal_safe(str(exc)))
+            return refuse(service, "the store cannot hold this message (too large for it)")
         except StoreError as exc:
             logger.warning(
                 "inbound %s: the store is unavailable, asked the service to retry: %s",
