@@ -21,21 +21,27 @@ RELAY = {"Content-Type": "message/rfc822", **basic("relay")}
 
 
 class FlakyStore(MemoryRecordStore):
-    """A memory store that fails every commit while :attr:`down` is set (a database that went
-    away), and refuses messages over :attr:`refuse_over` bytes as a store too small for them does."""
+    """A memory store that fails every write (commit, quarantine) while :attr:`down` is set (a
+    database that went away), and refuses messages over :attr:`refuse_over` bytes as a store too
+    small for them does. (``commit_many`` of the memory store calls ``commit`` for each item.)"""
 
     down = False
     refuse_over: int | None = None
 
-    def commit(self, interface: str, uid: str, action: ImportAction) -> CommitResult:
+    def _check(self, action: ImportAction) -> None:
         if self.down:
             raise StoreError("the database is unavailable (connection refused)")
         message = getattr(action, "message", None)
         if self.refuse_over is not None and message is not None and message.size > self.refuse_over:
             raise MessageRefusedError("the database refused the message: larger than max_allowed_packet")
+
+    def commit(self, interface: str, uid: str, action: ImportAction) -> CommitResult:
+        self._check(action)
         return super().commit(interface, uid, action)
 
     def quarantine(self, interface: str, uid: str, raw: bytes, error: str) -> QuarantinedMessage:
+        if self.down:
+            raise StoreError("the database is unavailable (connection refused)")
         if self.refuse_over is not None and len(raw) > self.refuse_over:
             raise MessageRefusedError("the database refused the message: larger than max_allowed_packet")
         return super().quarantine(interface, uid, raw, error)
