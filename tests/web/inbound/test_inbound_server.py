@@ -75,6 +75,21 @@ def test_oversize_body_is_refused_before_it_is_sent(sqlite_store: SQLRecordStore
     assert sqlite_store.list_records() == []
 
 
+def test_wrong_credentials_are_refused_before_the_body_is_read(sqlite_store: SQLRecordStore) -> None:
+    with served(make_app(sqlite_store)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            auth = basic("relay", "not the relay password")["Authorization"]
+            conn.sendall(
+                b"POST /relay HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: message/rfc822\r\n"
+                + f"Authorization: {auth}\r\nContent-Length: 30000000\r\n\r\n".encode()
+            )
+            # 401 at once: nothing of the (within the limit) body was sent, and none is waited for.
+            answer = conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 401")
+    assert b"WWW-Authenticate: Basic" in answer or b"www-authenticate: Basic" in answer
+
+
 def _post_all(url: str, messages: list[bytes], errors: list[str]) -> None:
     headers = {"Content-Type": "message/rfc822", "X-Original-To": "support@example.com", **basic("relay")}
     with HTTPClient(url) as client:

@@ -58,7 +58,7 @@ from ..._inbound_config import (
 from ..._terminal import terminal_safe
 from ...config import MailInterface
 from ...exceptions import ConfigError
-from ._auth import BasicCredentials, MemoryReplayGuard, ReplayGuard
+from ._auth import BasicCredentials, MemoryReplayGuard, ReplayGuard, challenge
 from ._basic_services import Postmark, Relay, SendGrid
 from ._body import Body, BodyTooLarge, MalformedBody, read_body
 from ._delivery import Deliverer, Delivery, answer
@@ -89,10 +89,14 @@ class _Service(Protocol):
     async def handle(self, request: Request, body: Body) -> Response: ...
 
 
-def _endpoint(service: _Service, name: str, limit: int) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(
+    service: _Service, name: str, limit: int, credentials: BasicCredentials | None
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         if request.method == "HEAD":  # Mandrill's check that the URL exists
             return Response(status_code=200)
+        if credentials is not None and not credentials.accepts(request):
+            return challenge(name)  # before a byte of the body is read
         try:
             body = await read_body(request, limit)
         except BodyTooLarge as exc:
@@ -110,6 +114,10 @@ def _endpoint(service: _Service, name: str, limit: int) -> Callable[[Request], A
             body.close()
 
     return endpoint
+
+
+def _credentials(settings: BasicAuthSettings, service: str) -> BasicCredentials:
+    return BasicCredentials(settings.user, settings.resolve_password(service))
 
 
 def _resolve(names: tuple[str, ...], interfaces: Iterable[MailInterface]) -> dict[str, MailInterface]:
@@ -154,7 +162,7 @@ def create_inbound_app(
     catch_all = by_name[settings.catch_all] if settings.catch_all else None
     router = Router(tuple(by_name[name] for name in settings.interfaces), catch_all)
     delivery = Delivery(importer, router)
-    services: list[tuple[str, str, _Service]] = []
+    services: list[tuple[str, str, _Service, BasicCredentials | None]] = []
     if settings.mailgun is not None:
         mailgun = Mailgun(
             delivery,
@@ -162,30 +170,31 @@ def create_inbound_app(
             settings.mailgun.max_age,
             replay_guard or MemoryReplayGuard(),
         )
-        services += [("/mailgun/mime", "mailgun", mailgun), ("/mailgun", "mailgun", mailgun)]
+        services += [("/mailgun/mime", "mailgun", mailgun, None), ("/mailgun", "mailgun", mailgun, None)]
     if settings.postmark is not None:
-        credentials = BasicCredentials(settings.postmark.user, settings.postmark.resolve_password("postmark"))
-        services.append(("/postmark", "postmark", Postmark(delivery, credentials)))
+        services.append(
+            ("/postmark", "postmark", Postmark(delivery), _credentials(settings.postmark, "postmark"))
+        )
     if settings.sendgrid is not None:
-        credentials = BasicCredentials(settings.sendgrid.user, settings.sendgrid.resolve_password("sendgrid"))
-        services.append(("/sendgrid", "sendgrid", SendGrid(delivery, credentials)))
+        services.append(
+            ("/sendgrid", "sendgrid", SendGrid(delivery), _credentials(settings.sendgrid, "sendgrid"))
+        )
     if settings.mandrill is not None:
         key = settings.mandrill.resolve_webhook_key()
-        services.append(("/mandrill", "mandrill", Mandrill(delivery, settings.mandrill.url, key)))
+        services.append(("/mandrill", "mandrill", Mandrill(delivery, settings.mandrill.url, key), None))
     if settings.ses is not None:
         verifier = SNSVerifier(sns_http_get or https_get)
         ses = SES(delivery, settings.ses.topic_arns, settings.ses.confirm_subscriptions, verifier)
-        services.append(("/ses", "ses", ses))
+        services.append(("/ses", "ses", ses, None))
     if settings.relay is not None:
-        credentials = BasicCredentials(settings.relay.user, settings.relay.resolve_password("relay"))
-        services.append(("/relay", "relay", Relay(delivery, credentials)))
+        services.append(("/relay", "relay", Relay(delivery), _credentials(settings.relay, "relay")))
     routes = [
         Route(
             path,
-            _endpoint(service, name, settings.max_body_bytes),
+            _endpoint(service, name, settings.max_body_bytes, credentials),
             methods=["POST", "HEAD"] if name == "mandrill" else ["POST"],
             name=f"inbound-{name}{path.count('/')}",
         )
-        for path, name, service in services
+        for path, name, service, credentials in services
     ]
     return Starlette(routes=routes)

@@ -1,6 +1,7 @@
-"""The services that authenticate with HTTP basic credentials in the webhook URL: Postmark (JSON
-with ``RawEmail``), SendGrid Inbound Parse (multipart with the raw message in ``email``) and the
-relay (the message itself as the body, from the host's MTA or ``curl``).
+"""The services that authenticate with HTTP basic credentials in the webhook URL (checked before
+the body is read, by the route): Postmark (JSON with ``RawEmail``), SendGrid Inbound Parse
+(multipart with the raw message in ``email``) and the relay (the message itself as the body, from
+the host's MTA or ``curl``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import attrs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ._auth import BasicCredentials, challenge
 from ._body import Body, MalformedBody
 from ._delivery import Delivery, answer, refuse
 from ._routing import recipient_addresses
@@ -22,11 +22,8 @@ __all__ = ["Postmark", "Relay", "SendGrid"]
 @attrs.frozen
 class Postmark:
     delivery: Delivery
-    credentials: BasicCredentials
 
     async def handle(self, request: Request, body: Body) -> Response:
-        if not self.credentials.accepts(request):
-            return challenge("postmark")
         payload = body.json()
         if not isinstance(payload, dict):
             raise MalformedBody("the Postmark body is not a JSON object")
@@ -45,11 +42,8 @@ class Postmark:
 @attrs.frozen
 class SendGrid:
     delivery: Delivery
-    credentials: BasicCredentials
 
     async def handle(self, request: Request, body: Body) -> Response:
-        if not self.credentials.accepts(request):
-            return challenge("sendgrid")
         raw = body.value("email")
         if raw is None:
             return refuse(
@@ -72,11 +66,8 @@ class SendGrid:
 @attrs.frozen
 class Relay:
     delivery: Delivery
-    credentials: BasicCredentials
 
     async def handle(self, request: Request, body: Body) -> Response:
-        if not self.credentials.accepts(request):
-            return challenge("relay")
         raw = body.raw()
         if not raw.strip():
             return answer(400, "the body is empty: POST the message itself (curl --data-binary @msg.eml)")
