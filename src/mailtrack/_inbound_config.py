@@ -48,6 +48,13 @@ def _one_source(owner: str, field: str, value: str, env: str | None, path: str |
         raise ConfigError(f"inbound.{owner}: set one of {', '.join(given)}, not several")
 
 
+def _long_enough(owner: str, field: str, secret: str, least: int) -> str:
+    if len(secret) < least:
+        # An empty variable would make an empty key, which anybody can sign with.
+        raise ConfigError(f"inbound.{owner}: the {field} must have at least {least} characters")
+    return secret
+
+
 def _str_tuple(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
@@ -94,9 +101,10 @@ class MailgunSettings:
     def resolve_signing_key(self) -> str:
         """The webhook signing key (see :meth:`BasicAuthSettings.resolve_password`)."""
         _one_source("mailgun", "signing_key", self.signing_key, self.signing_key_env, self.signing_key_file)
-        return _read_secret(
+        secret = _read_secret(
             "inbound.mailgun", "signing_key", self.signing_key, self.signing_key_env, self.signing_key_file
         )
+        return _long_enough("mailgun", "signing_key", secret, 8)
 
 
 @attrs.frozen(kw_only=True)
@@ -112,9 +120,10 @@ class MandrillSettings:
     def resolve_webhook_key(self) -> str:
         """The webhook key (see :meth:`BasicAuthSettings.resolve_password`)."""
         _one_source("mandrill", "webhook_key", self.webhook_key, self.webhook_key_env, self.webhook_key_file)
-        return _read_secret(
+        secret = _read_secret(
             "inbound.mandrill", "webhook_key", self.webhook_key, self.webhook_key_env, self.webhook_key_file
         )
+        return _long_enough("mandrill", "webhook_key", secret, 8)
 
 
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")

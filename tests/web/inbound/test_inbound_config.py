@@ -68,6 +68,7 @@ def test_inline_secrets_are_never_dumped() -> None:
     ("settings", "message"),
     [
         ({"catch_all": "support", "mailgun": {}}, "signing_key_env"),
+        ({"catch_all": "support", "mailgun": {"signing_key_env": "TEST_EMPTY_VARIABLE"}}, "at least 8"),
         ({"catch_all": "support", "relay": {"user": "relay", "password": "short"}}, "at least 12"),
         (
             {"catch_all": "nobody", "relay": {"user": "r", "password": "long enough pass"}},
@@ -80,7 +81,10 @@ def test_inline_secrets_are_never_dumped() -> None:
         ),
     ],
 )
-def test_missing_or_wrong_settings_are_config_errors(settings: dict[str, object], message: str) -> None:
+def test_missing_or_wrong_settings_are_config_errors(
+    settings: dict[str, object], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_EMPTY_VARIABLE", "")
     support = MailInterface(name="support", server="pop.example.com", login="support")
 
     def build() -> None:
