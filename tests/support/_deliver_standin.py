@@ -2,12 +2,14 @@
 the importer's own pieces (converter, policy, ``commit_or_open``) over a real store: the ledger key
 is the content digest, so the same bytes delivered twice import once, as #12's does.
 
-Remove it when #12's ``Importer.deliver`` is on main; the inbound tests then use the real one.
+:func:`delivering_importer` makes the real :class:`~mailtrack.Importer` as soon as it has
+``deliver``; the stand-in only while it has not. Remove this module once #12 is on main.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Any, cast
 
 import attrs
 
@@ -17,8 +19,9 @@ from mailtrack._importing.batch import commit_or_open
 from mailtrack._importing.outcome import conversion_failure
 from mailtrack._importing.policy import Policy, Quarantine
 from mailtrack.models import CommitOutcome, ContentDigest
+from mailtrack.web.inbound import Deliverer
 
-__all__ = ["DeliveringImporter", "DeliveryOutcome", "DeliveryReport"]
+__all__ = ["DeliveringImporter", "DeliveryOutcome", "DeliveryReport", "delivering_importer"]
 
 
 class DeliveryOutcome(str, enum.Enum):
@@ -47,31 +50,36 @@ _OUTCOMES = {
 }
 
 
-@attrs.define(kw_only=True)
-class DeliveringImporter(Importer):
-    """An :class:`~mailtrack.Importer` with ``deliver(interface, raw, *, recipient=None)``."""
+class DeliveringImporter:
+    """An :class:`~mailtrack.Importer` (made of *settings*) with ``deliver(interface, raw, *,
+    recipient=None)``; not a subclass, so that it never clashes with the real ``deliver``."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.importer = Importer(**settings)
 
     def deliver(
         self, interface: MailInterface, raw: bytes, *, recipient: str | None = None
     ) -> DeliveryReport:
+        importer = self.importer
+        store = importer.store
         digest = content_digest(raw)
         try:
-            message = self.converter.convert(raw, received_at=self.clock())
+            message = importer.converter.convert(raw, received_at=importer.clock())
         except Exception as exc:
-            self.store.quarantine(interface.name, digest, raw, conversion_failure(exc))
+            store.quarantine(interface.name, digest, raw, conversion_failure(exc))
             return DeliveryReport(interface=interface.name, key=digest, outcome=DeliveryOutcome.QUARANTINED)
         policy = Policy(
             interface=interface,
-            store=self.store,
-            matcher=self.matcher,
-            sender_authorizer=self.sender_authorizer,
+            store=store,
+            matcher=importer.matcher,
+            sender_authorizer=importer.sender_authorizer,
         )
         decision = policy.decision(message)
         if isinstance(decision.outcome, Quarantine):
-            self.store.quarantine(interface.name, digest, raw, decision.outcome.reason)
+            store.quarantine(interface.name, digest, raw, decision.outcome.reason)
             return DeliveryReport(interface=interface.name, key=digest, outcome=DeliveryOutcome.QUARANTINED)
         action = attrs.evolve(decision.outcome, digest=ContentDigest(sha256=digest))
-        result, _note = commit_or_open(self.store, policy, interface.name, digest, action)
+        result, _note = commit_or_open(store, policy, interface.name, digest, action)
         return DeliveryReport(
             interface=interface.name,
             key=digest,
@@ -79,3 +87,9 @@ class DeliveringImporter(Importer):
             record_id=result.record_id,
             detail_id=result.detail_id,
         )
+
+
+def delivering_importer(**settings: Any) -> Deliverer:
+    """``Importer(**settings)``: the real one when it has ``deliver`` (#12), else the stand-in."""
+    kind: Any = Importer if hasattr(Importer, "deliver") else DeliveringImporter
+    return cast(Deliverer, kind(**settings))

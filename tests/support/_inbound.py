@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from _deliver_standin import DeliveringImporter
+from _deliver_standin import delivering_importer
 from mailtrack import MailInterface, RecordStore
 from mailtrack._inbound_config import (
     BasicAuthSettings,
@@ -140,7 +140,7 @@ class FakeSNS:
 
 
 def make_app(store: RecordStore, sns: FakeSNS | None = None, **changes: Any) -> Any:
-    importer = DeliveringImporter(store=store, conversion_workers=0)
+    importer = delivering_importer(store=store, conversion_workers=0)
     return create_inbound_app(
         importer=importer,
         settings=settings(**changes),

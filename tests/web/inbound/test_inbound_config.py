@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from _deliver_standin import DeliveringImporter
+from _deliver_standin import delivering_importer
 from mailtrack import ConfigError, MailInterface, MemoryRecordStore
 from mailtrack._serde import dump_config, load_config
 from mailtrack.web.inbound import InboundSettings, MailgunSettings, SESSettings, create_inbound_app
@@ -48,7 +48,7 @@ def test_inbound_table_loads_with_secrets_from_files_and_variables(
     assert config.inbound.relay is not None
     assert config.inbound.relay.resolve_password("relay") == "a relay password long enough"
     app = create_inbound_app(
-        importer=DeliveringImporter(store=MemoryRecordStore()),
+        importer=delivering_importer(store=MemoryRecordStore()),
         settings=config.inbound,
         interfaces=config.interfaces,
     )
@@ -90,7 +90,7 @@ def test_missing_or_wrong_settings_are_config_errors(
     def build() -> None:
         inbound = load_config({"inbound": settings}).inbound
         assert inbound is not None
-        create_inbound_app(importer=DeliveringImporter(), settings=inbound, interfaces=[support])
+        create_inbound_app(importer=delivering_importer(), settings=inbound, interfaces=[support])
 
     with pytest.raises(ConfigError, match=message):
         build()
