@@ -92,7 +92,21 @@ def _readable_signature(
     return _UNHELPFUL_DEFAULT.sub("=…", signature), return_annotation
 
 
+# A class made of private parts besides a public base (SQLRecordStore: saved interfaces, leases …
+# beside RecordStore) names only its public bases: the parts are where the code lives, not
+# something a reader can look up.
+def _public_bases(_app: object, _name: str, _obj: object, _options: object, bases: list[Any]) -> None:
+    public = [base for base in bases if not _is_private(getattr(base, "__module__", ""))]
+    if public:
+        bases[:] = public
+
+
+def _is_private(module: str) -> bool:
+    return any(part.startswith("_") for part in module.split("."))
+
+
 def setup(app: Any) -> None:
+    app.connect("autodoc-process-bases", _public_bases)
     app.connect("autodoc-process-signature", _readable_signature)
     # Napoleon rewrites docstrings at priority 500: look before and after it.
     app.connect("autodoc-process-docstring", _remember_attribute_prose, priority=400)

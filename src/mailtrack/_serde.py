@@ -19,13 +19,6 @@ import attrs
 import cattrs
 from cattrs.v import transform_error
 
-from ._inbound_config import (
-    BasicAuthSettings,
-    InboundSettings,
-    MailgunSettings,
-    MandrillSettings,
-    SESSettings,
-)
 from .config import (
     AttachmentAction,
     AttachmentLimits,
@@ -40,6 +33,13 @@ from .config import (
     Route,
     Security,
     SenderPolicy,
+)
+from .config._inbound import (
+    BasicAuthSettings,
+    InboundSettings,
+    MailgunSettings,
+    MandrillSettings,
+    SESSettings,
 )
 from .exceptions import ConfigError
 
@@ -224,7 +224,7 @@ def load_config(
     Args:
         source: a mapping; a path (``.json`` is JSON, anything else TOML); or text with *format*.
         format: ``"json"`` or ``"toml"`` to read *source* as text of that format.
-        kind: what to build: :class:`~mailtrack.config.Config` (the default),
+        kind: what to build: :class:`~mailtrack.Config` (the default),
             :class:`~mailtrack.MailInterface` or :class:`~mailtrack.ImportPolicy`.
 
     Raises:

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from _deliver_standin import delivering_importer
 from mailtrack import MailInterface, RecordStore
-from mailtrack._inbound_config import (
+from mailtrack.config._inbound import (
     BasicAuthSettings,
     InboundSettings,
     MailgunSettings,

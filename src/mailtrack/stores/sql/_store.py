@@ -2,8 +2,9 @@
 
 What differs between databases is in :mod:`._dialects`, how transactions run and fail in
 :mod:`._transactions`, rows and models in :mod:`._rows`, the writes in :mod:`._writes`, the tables
-in :mod:`._schema`. Methods without a docstring of their own keep the contract of
-:class:`~mailtrack.abc.RecordStore`.
+in :mod:`._schema`. The administrative areas are parts of their own (:mod:`._part`): saved
+interfaces, run reports, leases and token caches. Methods without a docstring of their own keep
+the contract of :class:`~mailtrack.abc.RecordStore`.
 """
 
 from __future__ import annotations
@@ -16,36 +17,35 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ... import _serde
 from ...abc import RecordStore
-from ...config import MailInterface
 from ...exceptions import (
     AttachmentNotFoundError,
     ConfigError,
-    InterfaceNotFoundError,
     QuarantineNotFoundError,
     RecordNotFoundError,
     StoreError,
 )
-from ...models import CommitResult, ContentDigest, ImportAction, Lease, QuarantinedMessage, Record, RunReport
+from ...models import CommitResult, ContentDigest, ImportAction, QuarantinedMessage, Record
 from .._commit import commit_action
-from .._common import as_utc, check_listing, commit_overridden, utc_now
+from .._common import check_listing, commit_overridden, utc_now
 from . import _attempts as attempts
 from . import _reads as reads
 from . import _schema as tables
 from . import _versions as versions
 from ._dialects import create_engine
-from ._rows import key, run_values
+from ._leases import Leases
+from ._runs import RunHistory
+from ._saved import SavedInterfaces
 from ._schema import metadata
-from ._tokens import SQLTokenCache
+from ._tokens import TokenCaches
 from ._transactions import LostRace, Transactions, Writing
-from ._writes import SQLCommitSteps, acquire_lease, in_ledger, keep_quarantined, save_config, take_over_lease
+from ._writes import SQLCommitSteps, in_ledger, keep_quarantined
 
 __all__ = ["SQLRecordStore"]
 
 
 @attrs.define(init=False, eq=False, repr=False)
-class SQLRecordStore(RecordStore):
+class SQLRecordStore(SavedInterfaces, RunHistory, Leases, TokenCaches, RecordStore):
     """A :class:`~mailtrack.RecordStore` in an SQL database, on SQLAlchemy Core.
 
     Tested on SQLite (a file, or in memory), PostgreSQL (psycopg 3) and MariaDB (PyMySQL).
@@ -134,9 +134,6 @@ class SQLRecordStore(RecordStore):
         """Dispose of the engine if the store made it from a URL; a caller's engine stays open."""
         if self._owns_engine:
             self._engine.dispose()
-
-    def _now(self) -> datetime:
-        return as_utc(self._clock())
 
     # -- schema --------------------------------------------------------------------------------
 
@@ -405,106 +402,3 @@ class SQLRecordStore(RecordStore):
         table = tables.quarantine
         if not self._db.delete("release a quarantined message", table, table.c.id == quarantine_id):
             raise QuarantineNotFoundError(quarantine_id)
-
-    # -- interfaces ----------------------------------------------------------------------------
-
-    def save_interface(self, interface: MailInterface) -> None:
-        config = _serde.unstructure(interface, include_secrets=True)
-        try:
-            self._db.run(
-                f"save mail interface {interface.name!r}",
-                lambda conn: save_config(conn, interface.name, config),
-            )
-        except StoreError as exc:
-            # The statement's parameters held the password: keep only the driver's words.
-            cause = exc.__cause__
-            raise StoreError(str(exc)) from getattr(cause, "orig", None)
-
-    def _interface(self, name: str, config: Any) -> MailInterface:
-        try:
-            return _serde.structure(config, MailInterface)
-        except ConfigError as exc:
-            raise StoreError(f"the saved mail interface {name!r} cannot be read: {exc}") from exc
-
-    def get_interface(self, name: str) -> MailInterface:
-        with self._db.reading(f"read mail interface {name!r}") as conn:
-            config = reads.saved_config(conn, name)
-        if config is None:
-            raise InterfaceNotFoundError(name)
-        return self._interface(name, config)
-
-    def list_interfaces(self) -> list[MailInterface]:
-        with self._db.reading("list mail interfaces") as conn:
-            rows = reads.interface_rows(conn)
-        return [self._interface(row.name, row.config) for row in rows]
-
-    def delete_interface(self, name: str) -> None:
-        table = tables.interfaces
-        if not self._db.delete(f"delete mail interface {name!r}", table, table.c.name == name):
-            raise InterfaceNotFoundError(name)
-
-    # -- runs and leases -----------------------------------------------------------------------
-
-    def save_run(self, report: RunReport) -> None:
-        values = run_values(report)
-        self._db.run(
-            f"save the run report of {report.interface!r}",
-            lambda conn: conn.execute(sa.insert(tables.runs).values(**values)),
-        )
-
-    def last_run(self, name: str) -> RunReport | None:
-        with self._db.reading(f"read the runs of {name!r}") as conn:
-            return reads.last_run(conn, name)
-
-    def last_runs(self) -> dict[str, RunReport]:
-        """The newest run report of every interface that ever ran, by name, in one query."""
-        with self._db.reading("read the last runs") as conn:
-            return reads.last_runs(conn)
-
-    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
-        """Take (or renew, for the same *owner*) the lease on interface *name* for *seconds*.
-
-        Atomic across processes: the lease row is read with ``SELECT … FOR UPDATE SKIP LOCKED``
-        where the database has it (PostgreSQL, MariaDB 10.6+), so a worker never waits behind
-        another worker that is taking the same lease (it gets False at once); SQLite takes its
-        write lock first. A missing row is inserted, and the unique key decides a race.
-
-        Returns:
-            False when another owner holds an unexpired lease.
-        """
-        _check_seconds(seconds)
-        skip_locked = self._db.dialect.skip_locked(self._engine)
-        try:
-            return self._db.once(
-                f"take the lease on {name!r}",
-                lambda conn: acquire_lease(conn, name, owner, seconds, self._now(), skip_locked=skip_locked),
-            )
-        except LostRace:
-            return False  # a concurrent worker inserted the lease row first: it holds the lease
-
-    def release_lease(self, name: str, owner: str) -> None:
-        leases = tables.leases
-        condition = sa.and_(leases.c.name == key(name), leases.c.owner == key(owner))
-        self._db.delete(f"release the lease on {name!r}", leases, condition)
-
-    def lease_holder(self, name: str) -> Lease | None:
-        with self._db.reading(f"read the lease on {name!r}") as conn:
-            return reads.lease_holder(conn, name, self._now())
-
-    def take_over_lease(self, name: str, owner: str, seconds: float, previous_owner: str) -> bool:
-        """Give the lease to *owner* if *previous_owner* still holds it: one conditional UPDATE,
-        so that of two workers taking over the same lease one wins."""
-        _check_seconds(seconds)
-        return self._db.run(
-            f"take over the lease on {name!r}",
-            lambda conn: take_over_lease(conn, name, owner, seconds, previous_owner, self._now()),
-        )
-
-    def token_cache(self, interface_name: str) -> SQLTokenCache:
-        """The OAuth 2.0 tokens of a saved interface, in ``mailtrack_oauth_tokens`` (compare-and-swap)."""
-        return SQLTokenCache(self._db, interface_name, self._now)
-
-
-def _check_seconds(seconds: float) -> None:
-    if not seconds > 0:
-        raise ValueError(f"seconds must be positive, not {seconds!r}")

@@ -21,10 +21,11 @@ from sqlalchemy import exc as sa_exc
 from ...auth import TokenState
 from ...exceptions import StoreError
 from . import _schema as tables
+from ._part import StorePart
 from ._rows import key
 from ._transactions import Transactions
 
-__all__ = ["SQLTokenCache"]
+__all__ = ["SQLTokenCache", "TokenCaches"]
 
 #: Longest wait for another worker's refresh; then this one goes ahead (compare-and-swap still holds).
 REFRESH_LEASE = 90.0
@@ -118,3 +119,11 @@ class SQLTokenCache:
         except StoreError as exc:
             cause = exc.__cause__
             raise StoreError(str(exc)) from (cause.orig if isinstance(cause, sa_exc.DBAPIError) else None)
+
+
+class TokenCaches(StorePart):
+    """The store's part that hands out the OAuth 2.0 token caches of saved interfaces."""
+
+    def token_cache(self, interface_name: str) -> SQLTokenCache:
+        """The OAuth 2.0 tokens of a saved interface, in ``mailtrack_oauth_tokens`` (compare-and-swap)."""
+        return SQLTokenCache(self._db, interface_name, self._now)

@@ -48,15 +48,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..._inbound_config import (
+from ..._terminal import terminal_safe
+from ...config import MailInterface
+from ...config._inbound import (
     BasicAuthSettings,
     InboundSettings,
     MailgunSettings,
     MandrillSettings,
     SESSettings,
 )
-from ..._terminal import terminal_safe
-from ...config import MailInterface
 from ...exceptions import ConfigError
 from ._auth import BasicCredentials, MemoryReplayGuard, ReplayGuard, challenge
 from ._basic_services import Postmark, Relay, SendGrid

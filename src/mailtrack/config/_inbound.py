@@ -14,8 +14,9 @@ from typing import Any
 
 import attrs
 
-from .config import _read_secret
-from .exceptions import ConfigError
+from ..exceptions import ConfigError
+from ._oauth import read_secret
+from ._validators import as_str_tuple, fail
 
 __all__ = [
     "BasicAuthSettings",
@@ -26,18 +27,14 @@ __all__ = [
 ]
 
 
-def _fail(attribute: attrs.Attribute[Any], reason: str) -> ConfigError:
-    return ConfigError(f"{attribute.name}: {reason}")
-
-
 def _optional_text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (not isinstance(value, str) or any(ch in value for ch in "\r\n\x00")):
-        raise _fail(attribute, "must be a string on one line")
+        raise fail(attribute, "must be a string on one line")
 
 
 def _positive_int(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise _fail(attribute, f"must be a positive whole number, not {value!r}")
+        raise fail(attribute, f"must be a positive whole number, not {value!r}")
 
 
 def _one_source(owner: str, field: str, value: str, env: str | None, path: str | None) -> None:
@@ -53,14 +50,6 @@ def _long_enough(owner: str, field: str, secret: str, least: int) -> str:
         # An empty variable would make an empty key, which anybody can sign with.
         raise ConfigError(f"inbound.{owner}: the {field} must have at least {least} characters")
     return secret
-
-
-def _str_tuple(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list | tuple):
-        raise ConfigError(f"must be a list of strings, not {type(value).__name__}")
-    return tuple(str(item) for item in value)
 
 
 @attrs.frozen(kw_only=True)
@@ -80,7 +69,7 @@ class BasicAuthSettings:
             ConfigError: none is set, several are, the variable is unset or the file unreadable.
         """
         _one_source(service, "password", self.password, self.password_env, self.password_file)
-        secret = _read_secret(
+        secret = read_secret(
             f"inbound.{service}", "password", self.password, self.password_env, self.password_file
         )
         if len(secret) < 12:
@@ -101,7 +90,7 @@ class MailgunSettings:
     def resolve_signing_key(self) -> str:
         """The webhook signing key (see :meth:`BasicAuthSettings.resolve_password`)."""
         _one_source("mailgun", "signing_key", self.signing_key, self.signing_key_env, self.signing_key_file)
-        secret = _read_secret(
+        secret = read_secret(
             "inbound.mailgun", "signing_key", self.signing_key, self.signing_key_env, self.signing_key_file
         )
         return _long_enough("mailgun", "signing_key", secret, 8)
@@ -120,7 +109,7 @@ class MandrillSettings:
     def resolve_webhook_key(self) -> str:
         """The webhook key (see :meth:`BasicAuthSettings.resolve_password`)."""
         _one_source("mandrill", "webhook_key", self.webhook_key, self.webhook_key_env, self.webhook_key_file)
-        secret = _read_secret(
+        secret = read_secret(
             "inbound.mandrill", "webhook_key", self.webhook_key, self.webhook_key_env, self.webhook_key_file
         )
         return _long_enough("mandrill", "webhook_key", secret, 8)
@@ -132,10 +121,10 @@ _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,
 def _topic_arns(_instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     if not value:
         # Any AWS account can subscribe our URL to a topic of its own and sign what it sends.
-        raise _fail(attribute, "name at least one SNS topic ARN (anyone's topic is signed by SNS too)")
+        raise fail(attribute, "name at least one SNS topic ARN (anyone's topic is signed by SNS too)")
     for arn in value:
         if not _TOPIC_ARN.fullmatch(arn):
-            raise _fail(attribute, f"{arn!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+            raise fail(attribute, f"{arn!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
 
 
 @attrs.frozen(kw_only=True)
@@ -143,14 +132,14 @@ class SESSettings:
     """Amazon SES receipt rules with an SNS action, delivered by an HTTPS subscription of the topic."""
 
     #: The SNS topics whose messages are taken; anything else is refused.
-    topic_arns: tuple[str, ...] = attrs.field(converter=_str_tuple, validator=_topic_arns)
+    topic_arns: tuple[str, ...] = attrs.field(converter=as_str_tuple, validator=_topic_arns)
     #: Confirm a subscription request of one of :attr:`topic_arns` by visiting its SubscribeURL.
     confirm_subscriptions: bool = True
 
 
 def _routes_path(_instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
-        raise _fail(attribute, f"must be a URL path such as /inbound, not {value!r}")
+        raise fail(attribute, f"must be a URL path such as /inbound, not {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -164,7 +153,7 @@ class InboundSettings:
     """
 
     #: Names of the interfaces the routes deliver to, in the order recipients are looked up.
-    interfaces: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    interfaces: tuple[str, ...] = attrs.field(default=(), converter=as_str_tuple)
     #: The interface for mail to an address none of :attr:`interfaces` has (``None``: refused).
     catch_all: str | None = attrs.field(default=None, validator=_optional_text)
     #: Largest request body taken; a larger one is answered 413 before it is read.
