@@ -111,9 +111,13 @@ def bench(session: nox.Session) -> None:
     """The benchmark (benchmarks/run.py): mailtrack against fetchmail, getmail6, mpop; not run by default.
 
     ``nox -s bench -- --quick`` for a short run; any other arguments go to benchmarks/run.py.
+    Then the inbound relay route into SQLite and PostgreSQL (benchmarks/bench_inbound.py).
     """
-    session.install("-e", ".[sql]")
+    session.install("-e", ".[sql,postgresql,inbound]")
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run(
+        "python", "benchmarks/bench_inbound.py", *(["--quick"] if "--quick" in session.posargs else [])
+    )
 
 
 @nox.session(name="bench-imap")
