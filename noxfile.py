@@ -89,9 +89,11 @@ def screenshots(session: nox.Session) -> None:
 @nox.session
 def stress(session: nox.Session) -> None:
     """The robustness loops at full length (``.ci/run`` runs them with small counts): 20 rounds of
-    the 200-mailbox worker stress tests, and the kill tests."""
+    the 200-mailbox worker stress tests, the kill tests, and an archive import of 5,000 messages
+    killed at random moments."""
     session.install("-e", ".[all]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.env["MAILTRACK_STRESS_ROUNDS"] = "20"
+    session.env["MAILTRACK_ARCHIVE_MESSAGES"] = "5000"
     session.run(
         "pytest",
         "tests/importing/test_worker_processes.py",
@@ -99,6 +101,7 @@ def stress(session: nox.Session) -> None:
         "tests/importing/test_lease_takeover.py",
         "tests/robustness/test_sigkill.py",
         "tests/robustness/test_sigkill_imap.py",
+        "tests/robustness/test_archive_sigkill.py",
         *session.posargs,
     )
 
@@ -108,9 +111,13 @@ def bench(session: nox.Session) -> None:
     """The benchmark (benchmarks/run.py): mailtrack against fetchmail, getmail6, mpop; not run by default.
 
     ``nox -s bench -- --quick`` for a short run; any other arguments go to benchmarks/run.py.
+    Then the inbound relay route into SQLite and PostgreSQL (benchmarks/bench_inbound.py).
     """
-    session.install("-e", ".[sql]")
+    session.install("-e", ".[sql,postgresql,inbound]")
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run(
+        "python", "benchmarks/bench_inbound.py", *(["--quick"] if "--quick" in session.posargs else [])
+    )
 
 
 @nox.session(name="bench-imap")

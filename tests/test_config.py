@@ -80,8 +80,11 @@ def full_config() -> Config:
         ({"port": 0}, "port: must be 1..65535, not 0"),
         ({"port": 65536}, "port: must be 1..65535, not 65536"),
         ({"port": True}, "port: must be an integer, not bool"),
-        ({"server": ""}, "server: must not be empty"),
-        ({"server": "   "}, "server: must not be empty"),
+        ({"server": ""}, "server: must not be empty (only an interface of protocol 'deliver' has no server)"),
+        (
+            {"server": "   "},
+            "server: must not be empty (only an interface of protocol 'deliver' has no server)",
+        ),
         ({"server": "pop.example.com\r\nQUIT"}, "server: must not contain line breaks or NUL"),
         ({"name": 7}, "name: must be a string, not int"),
         ({"timeout": 0}, "timeout: must be positive, not 0"),
@@ -318,10 +321,13 @@ def test_load_a_single_interface_or_policy() -> None:
         ({"interfaces": [interface_data(port="110")]}, "interfaces[0].port: expected int, got str"),
         ({"interfaces": [interface_data(port=True)]}, "interfaces[0].port: expected int, got a boolean"),
         ({"interfaces": [interface_data(enabled="yes")]}, "interfaces[0].enabled: expected bool, got str"),
-        ({"interfaces": [interface_data(server="")]}, "interfaces[0].server: must not be empty"),
+        (
+            {"interfaces": [interface_data(server="")]},
+            "interfaces[0].server: must not be empty (only an interface of protocol 'deliver' has no server)",
+        ),
         (
             {"interfaces": [{"name": "support", "login": "x"}]},
-            "interfaces[0].server: required field missing",
+            "interfaces[0].server: must not be empty (only an interface of protocol 'deliver' has no server)",
         ),
         (
             {"interfaces": [interface_data(security="tls")]},
@@ -535,3 +541,26 @@ refresh_token_file = "/run/secrets/m365-refresh"
     assert interface.oauth is not None
     assert interface.oauth.refresh_token_file == "/run/secrets/m365-refresh"
     assert load_config(dump_config(config, format="toml"), format="toml") == config
+
+
+def test_a_deliver_interface_needs_no_server_or_login() -> None:
+    from mailtrack import MailProtocol
+
+    interface = MailInterface(name="pipe", protocol=MailProtocol.DELIVER, project="helpdesk")
+    assert (interface.server, interface.login) == ("", "")
+    loaded = load_config({"interfaces": [{"name": "pipe", "protocol": "deliver"}]})
+    assert loaded.interfaces[0].protocol is MailProtocol.DELIVER
+    with pytest.raises(ConfigError, match="login: must not be empty"):
+        MailInterface(name="pop", server="pop.example.com")
+    with pytest.raises(ConfigError, match="line breaks"):
+        MailInterface(name="pipe", protocol=MailProtocol.DELIVER, server="x\r\nQUIT")
+
+
+def test_runs_pass_deliver_interfaces_by() -> None:
+    from mailtrack import Importer, MailProtocol
+
+    pipe = MailInterface(name="pipe", protocol=MailProtocol.DELIVER)
+    assert Importer().run_all([pipe]) == []
+    report = Importer().run(pipe)
+    assert report.error is not None
+    assert "no mailbox to poll" in report.error

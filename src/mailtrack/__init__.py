@@ -49,6 +49,7 @@ from .exceptions import (
 )
 from .fetching import IMAPFetcher, POP3Fetcher
 from .importer import Importer
+from .intake import ArchiveVerdict, DeliveryOutcome, DeliveryReport
 from .matching import SubjectIdMatcher
 from .models import (
     AppendToRecord,
@@ -77,6 +78,7 @@ from .stores import MemoryRecordStore, store_from_url
 __all__ = [
     "LOOP_HEADER",
     "AppendToRecord",
+    "ArchiveVerdict",
     "Attachment",
     "AttachmentAction",
     "AttachmentLimits",
@@ -91,6 +93,8 @@ __all__ = [
     "ConfigError",
     "ConnectionCheck",
     "CreateRecord",
+    "DeliveryOutcome",
+    "DeliveryReport",
     "Detail",
     "EmailAddress",
     "Explanation",

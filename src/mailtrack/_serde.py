@@ -34,6 +34,13 @@ from .config import (
     Security,
     SenderPolicy,
 )
+from .config._inbound import (
+    BasicAuthSettings,
+    InboundSettings,
+    MailgunSettings,
+    MandrillSettings,
+    SESSettings,
+)
 from .exceptions import ConfigError
 
 if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
@@ -45,7 +52,7 @@ __all__ = ["dump_config", "load_config", "sqlite_path", "structure", "unstructur
 
 T = TypeVar("T")
 Format = Literal["dict", "json", "toml"]
-_SECRET_FIELDS = frozenset({"password", "client_secret", "reply_keys"})
+_SECRET_FIELDS = frozenset({"password", "client_secret", "reply_keys", "signing_key", "webhook_key"})
 
 
 def _strict(kind: type[Any], *, accept: tuple[type, ...] = ()) -> Any:
@@ -101,7 +108,17 @@ def _make_converter() -> cattrs.Converter:
         lambda kind: kind == Mapping[str, str], _expect_table(str_mapping, "a table of names to strings")
     )
     # Sections last, so that their generated hooks use the field hooks above.
-    for section in (ImportPolicy, AttachmentLimits, ParseLimits, OAuthSettings, Route, MailInterface, Config):
+    sections = (
+        ImportPolicy,
+        AttachmentLimits,
+        ParseLimits,
+        OAuthSettings,
+        Route,
+        MailInterface,
+        *(BasicAuthSettings, MailgunSettings, MandrillSettings, SESSettings, InboundSettings),
+        Config,
+    )
+    for section in sections:
         converter.register_structure_hook(section, _expect_table(converter.get_structure_hook(section)))
     return converter
 
@@ -225,18 +242,25 @@ def load_config(
 
 
 def _relative_to(folder: Path, value: Any) -> Any:
-    """*value* (a Config or MailInterface) with its relative file paths made relative to *folder*."""
+    """*value* (a Config, MailInterface or inbound settings) with its relative file paths made
+    relative to *folder*."""
     if isinstance(value, Config):
         return attrs.evolve(
             value,
             store=sqlite_relative_to(folder, value.store),
             interfaces=[_relative_to(folder, interface) for interface in value.interfaces],
+            inbound=_relative_to(folder, value.inbound),
         )
-    if isinstance(value, MailInterface):
+    if isinstance(value, InboundSettings):
+        return attrs.evolve(
+            value, **{name: _relative_to(folder, getattr(value, name)) for name in value.services}
+        )
+    if isinstance(value, MailInterface | BasicAuthSettings | MailgunSettings | MandrillSettings):
         changes: dict[str, Any] = {
-            name: str(folder / path)
-            for name in ("password_file", "ca_file")
-            if (path := getattr(value, name)) is not None and not Path(path).expanduser().is_absolute()
+            field.name: str(folder / path)
+            for field in attrs.fields(type(value))
+            if field.name.endswith("_file")
+            if (path := getattr(value, field.name)) is not None and not Path(path).expanduser().is_absolute()
         }
         return attrs.evolve(value, **changes) if changes else value
     return value

@@ -30,6 +30,7 @@ from ._importing.conversions import start_pool
 from ._importing.events import CommitListener, tell_listener
 from ._importing.explaining import Explanation, explain
 from ._importing.holders import default_worker_id
+from ._importing.intake_api import IntakeMethods
 from ._importing.outcome import conversion_failure
 from ._importing.policy import Policy, Quarantine, SenderAuthorizer, check_sender_policy
 from ._importing.run import run_mailbox
@@ -40,7 +41,7 @@ from ._importing.watching import Watch
 from ._importing.workers import WorkerPool
 from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from .auth._presets import tokens_in
-from .config import MailInterface
+from .config import MailInterface, MailProtocol
 from .exceptions import MailtrackError, ParseError
 from .matching import SubjectIdMatcher
 from .models import CommitResult, ConnectionCheck, ContentDigest, RunReport, SkipMessage
@@ -74,7 +75,7 @@ def _default_fetcher_factory() -> FetcherFactory:
 
 
 @attrs.define(kw_only=True)
-class Importer:
+class Importer(IntakeMethods):
     """Imports the messages of mail interfaces into a record store.
 
     Every part is replaceable; the defaults make a working importer that keeps its records in
@@ -194,13 +195,19 @@ class Importer:
 
         Args:
             interfaces: the interfaces to run; ``None`` means those saved in the store.
-                Disabled interfaces are skipped either way.
+                Disabled interfaces are skipped either way, and so are those of ``protocol =
+                "deliver"`` (no mailbox to poll).
 
         Raises:
             StoreError: the saved interfaces could not be listed.
         """
         chosen = self.store.list_interfaces() if interfaces is None else list(interfaces)
-        chosen = [interface for interface in chosen if interface.enabled]
+        # An interface of protocol "deliver" has no mailbox: its mail is handed over.
+        chosen = [
+            interface
+            for interface in chosen
+            if interface.enabled and interface.protocol is not MailProtocol.DELIVER
+        ]
         setup = self._setup()
         parallel = min(self.max_parallel_runs, len(chosen))
         # Each run holds one store connection at a time: no more runs than the store can serve.
@@ -309,8 +316,11 @@ class Importer:
     def check(self, interface: MailInterface) -> ConnectionCheck:
         """Test the connection before saving an interface: log in, look at the mailbox, log out.
 
-        Never raises for connection problems: they are in the result's ``error``.
+        Never raises for connection problems: they are in the result's ``error``. An interface of
+        ``protocol = "deliver"`` has no mailbox: the result says so.
         """
+        if interface.protocol is MailProtocol.DELIVER:
+            return ConnectionCheck(interface=interface.name, ok=True)
         try:
             with tokens_in(self.store):
                 return self.fetcher_factory(interface).check()

@@ -103,3 +103,65 @@ def test_demo_web_imports_then_shows_the_demo_records(tmp_path: Path) -> None:
             process.send_signal(signal.SIGINT)
             process.communicate(timeout=60)
     assert process.returncode == 0
+
+
+INBOUND_TOML = """
+store = "sqlite:///web.db"
+
+[[interfaces]]
+name = "support"
+server = "pop.example.com"
+login = "support"
+
+[inbound]
+catch_all = "support"
+
+[inbound.relay]
+user = "relay"
+password_env = "TEST_RELAY_PASSWORD"
+"""
+RELAY_PASSWORD = "the relay's long password"
+
+
+def _post_relay(url: str, password: str, raw: bytes) -> tuple[int, str]:
+    request = urllib.request.Request(url + "inbound/relay", data=raw, method="POST")  # noqa: S310
+    credentials = base64.b64encode(f"relay:{password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {credentials}")
+    request.add_header("Content-Type", "message/rfc822")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - http://127.0.0.1
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.mark.slow
+def test_web_serves_the_inbound_routes_when_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailtrack import Importer
+    from mailtrack.stores import SQLRecordStore
+    from mailtrack.testing import build_message
+
+    (tmp_path / "mailtrack.toml").write_text(INBOUND_TOML)
+    monkeypatch.setenv("TEST_RELAY_PASSWORD", RELAY_PASSWORD)
+    process, url, seen = _serve(["web"], tmp_path, TOKEN)
+    with process:
+        try:
+            assert "Inbound routes (relay) at /inbound/" in "".join(seen)
+            # The route checks the relay's credentials, not the pages' token.
+            status, _ = _post_relay(url, "not the relay password", build_message())
+            assert status == 401
+            assert _post_relay(url, TOKEN, build_message())[0] == 401
+            assert _get(url + "records", None)[0] == 401  # the pages still need the token
+            if hasattr(Importer, "deliver"):  # Importer.deliver comes with #12
+                status, body = _post_relay(url, RELAY_PASSWORD, build_message(subject="Through the relay"))
+                assert status == 200, body
+        finally:
+            process.send_signal(signal.SIGTERM)
+            rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, rest
+    assert RELAY_PASSWORD not in rest
+    if hasattr(Importer, "deliver"):
+        with SQLRecordStore(f"sqlite:///{tmp_path / 'web.db'}") as store:
+            assert [record.title for record in store.list_records()] == ["Through the relay"]

@@ -3,6 +3,7 @@ attachments, field changes and ledger rows that committing its items one by one 
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="the SQL store needs SQLAlchemy (pip install 'mailtrack[sql]')")
 
+import attrs
 import sqlalchemy as sa
 
 from _sql_databases import empty_tables
@@ -242,3 +244,51 @@ def test_a_batch_takes_the_same_statements_whatever_its_size(tmp_path: Path) -> 
         return len(seen)
 
     assert count(5, "small.db") == count(60, "large.db")
+
+
+def _old(name: str, day: int) -> IncomingMessage:
+    """Old mail moved in (``history``): its time is its Date."""
+    moment = datetime(2020, 1, day, 9, 0, tzinfo=timezone.utc)
+    return attrs.evolve(_incoming(name), history=True, received_at=moment, sent_at=moment)
+
+
+def _history_batches(open_record: int) -> list[Items]:
+    return [
+        # Old mail opening records beside new mail (the batch is written in bulk) ...
+        [
+            ("support", "h1", CreateRecord(message=_old("h1", 2), project="p", title="old")),
+            ("support", "h2", CreateRecord(message=_incoming("h2"), project="p", title="new")),
+            ("support", "h3", AppendToRecord(message=_incoming("h3"), record_id=open_record)),
+        ],
+        # ... and old mail appended to a record (its updated_at moves only forward).
+        [
+            ("support", "h4", AppendToRecord(message=_old("h4", 3), record_id=open_record)),
+            ("support", "h5", CreateRecord(message=_old("h5", 4), project="p", title="old too")),
+        ],
+    ]
+
+
+def test_old_mail_in_a_batch_gives_what_it_gives_one_by_one(engine: sa.Engine) -> None:
+    outcomes = []
+    for bulk in (False, True):
+        SQLRecordStore(engine).close()
+        empty_tables(engine)
+        clock = ManualClock()
+        with SQLRecordStore(engine, clock=clock) as store:
+            opened = store.commit(
+                "support", "h0", CreateRecord(message=_incoming("h0"), project="p", title="o")
+            )
+            assert opened.record_id is not None
+            results = []
+            for items in _history_batches(opened.record_id):
+                clock.advance(60)
+                results += store.commit_many(items) if bulk else [store.commit(*item) for item in items]
+            outcomes.append((results, _state(store)))
+    (one_by_one, one_state), (batched, batch_state) = outcomes
+    assert batched == one_by_one
+    assert batch_state == one_state
+    by_title = {record.title: record for record in batch_state["records"]}
+    assert by_title["old"].history
+    assert by_title["old"].created_at.year == 2020
+    assert not by_title["new"].history
+    assert by_title["o"].updated_at.year == 2024  # moved by new mail, not back by old mail

@@ -36,8 +36,8 @@ SERVERS = {
 #: migrations are the models without these. A revision that adds columns adds them here.
 ADDED_SINCE_BASELINE: dict[str, set[str]] = {
     "mailtrack_ledger": {"content_sha256", "listed_size"},
-    "mailtrack_details": {"defects", "refused_attachments", "field_changes"},
-    "mailtrack_records": {"related_record_id"},
+    "mailtrack_details": {"defects", "refused_attachments", "field_changes", "history"},
+    "mailtrack_records": {"related_record_id", "history"},
     "mailtrack_runs": {"already_imported", "left_on_server"},
 }
 #: The tables that revisions after the baseline added (whole tables, with their columns).

@@ -105,6 +105,8 @@ class Outcomes:
     on_committed: CommitListener | None = None
     #: Counts the conversion attempts (see :mod:`.crashes`); told when messages are done.
     guard: CrashGuard | None = None
+    #: What the store said about the last message it committed (a delivery reports it).
+    last_result: CommitResult | None = None
 
     def finished(self, keys: Sequence[str]) -> None:
         """The messages under *keys* were committed or quarantined: their attempts are over."""
@@ -146,6 +148,7 @@ class Outcomes:
         or flags the message when the interface says so), and the ``on_committed`` listener be
         told (a failing listener is a note, nothing more)."""
         self.tally.count_commit(result.outcome)
+        self.last_result = result
         if self.interface.after_import_action != "keep":
             self._mark_for_deletion(info)
         note = tell_listener(self.on_committed, self.store, self.interface.name, key, result)

@@ -158,6 +158,10 @@ class Policy:
     matcher: Matcher
     sender_authorizer: SenderAuthorizer | None
     retry: bool = False
+    #: The envelope recipient the mail server delivered the message to (``mailtrack deliver
+    #: --recipient``): the first address routing looks at, and an own address (mail claiming to
+    #: come from the address it was delivered to is own mail coming back: a loop).
+    recipient: str | None = None
     #: The interface's policy with its login and aliases among the own addresses.
     _classifying: ImportPolicy = attrs.field(init=False)
 
@@ -167,7 +171,10 @@ class Policy:
 
     @_classifying.default
     def _with_own_addresses(self) -> ImportPolicy:
-        return attrs.evolve(self.interface.policy, own_addresses=self.interface.own_addresses)
+        own = self.interface.own_addresses
+        if self.recipient and self.recipient.strip().lower() not in own:
+            own = (*own, self.recipient.strip().lower())
+        return attrs.evolve(self.interface.policy, own_addresses=own)
 
     #: The matcher of subject tags: the interface's ``tag``, else the importer's matcher.
     subject_matcher: Matcher = attrs.field(
@@ -218,6 +225,8 @@ class Policy:
         route in plain words (``None`` when no route matched: the interface as it is)."""
         interface = self.interface
         addresses = recipients(message) if interface.routes else []
+        if interface.routes and self.recipient:
+            addresses.insert(0, self.recipient.strip())
         for number, route in enumerate(interface.routes, 1):
             for address in addresses:
                 if route.matches(address):

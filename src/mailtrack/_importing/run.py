@@ -58,16 +58,30 @@ PREFETCH_MESSAGES = 64
 PREFETCH_BYTES = 16 * 1024 * 1024
 
 
-def run_mailbox(setup: Setup, interface: MailInterface, pool: WorkerPool | None) -> RunReport:
+def run_mailbox(
+    setup: Setup,
+    interface: MailInterface,
+    pool: WorkerPool | None,
+    *,
+    tally: Tally | None = None,
+    lease_name: str | None = None,
+) -> RunReport:
     """Import the new messages of *interface*, converting on *pool* when it is given (shared by
-    the runs of ``run_all``); see :meth:`mailtrack.Importer.run`."""
-    tally = Tally(interface=interface.name, started_at=setup.clock())
+    the runs of ``run_all``); see :meth:`mailtrack.Importer.run`.
+
+    Args:
+        tally: the run's tally, when the caller made it (to let its fetcher add notes).
+        lease_name: the lease the run takes (by default the interface's name; an archive
+            import takes ``NAME#import``, so that it does not keep the mailbox's polls waiting).
+    """
+    if tally is None:
+        tally = Tally(interface=interface.name, started_at=setup.clock())
     if setup.stop.is_set():
         tally.stopped = True
         tally.note("not started: the importer was asked to stop")
         return tally.report(setup.clock())
     try:
-        _run_leased(setup, interface, tally, pool)
+        _run_leased(setup, interface, tally, pool, lease_name or interface.name)
     except (KeyboardInterrupt, SystemExit):
         tally.error = "the run was interrupted; messages not yet imported stay on the server"
         save_report(setup.store, tally.report(setup.clock()))
@@ -85,14 +99,16 @@ def run_mailbox(setup: Setup, interface: MailInterface, pool: WorkerPool | None)
     return report
 
 
-def _run_leased(setup: Setup, interface: MailInterface, tally: Tally, pool: WorkerPool | None) -> None:
+def _run_leased(
+    setup: Setup, interface: MailInterface, tally: Tally, pool: WorkerPool | None, lease_name: str
+) -> None:
     try:
         check_sender_policy(interface, setup.sender_authorizer)
     except ConfigError as exc:
         tally.error = str(exc)
         return
     try:
-        lease = take_lease(setup.store, interface.name, setup.worker_id, setup.lease_seconds, tally)
+        lease = take_lease(setup.store, lease_name, setup.worker_id, setup.lease_seconds, tally)
     except StoreError as exc:
         tally.error = f"the record store failed, nothing was imported: {exc}"
         return
@@ -173,7 +189,9 @@ class MailboxRun:
     interface: MailInterface
     fetcher: Fetcher
     tally: Tally
-    lease: Lease
+    #: ``None`` for a message delivered by a host or an MTA (:mod:`.delivery`): deliveries run
+    #: side by side, and the ledger keeps each once.
+    lease: Lease | None
     policy: Policy
     outcomes: Outcomes
     batch: Batch
@@ -184,15 +202,28 @@ class MailboxRun:
 
     @classmethod
     def start(
-        cls, setup: Setup, interface: MailInterface, fetcher: Fetcher, tally: Tally, lease: Lease
+        cls,
+        setup: Setup,
+        interface: MailInterface,
+        fetcher: Fetcher,
+        tally: Tally,
+        lease: Lease | None,
+        *,
+        recipient: str | None = None,
     ) -> MailboxRun:
-        """The run of a session that is open and leased."""
+        """The run of a session that is open and leased.
+
+        Args:
+            recipient: the envelope recipient the mail server delivered to (``deliver``), for
+                routing and the own-address check.
+        """
         store = setup.store
         policy = Policy(
             interface=interface,
             store=store,
             matcher=setup.matcher,
             sender_authorizer=setup.sender_authorizer,
+            recipient=recipient,
         )
         guard = CrashGuard(store, interface.name, interface.policy.max_crashes)
         outcomes = Outcomes(
@@ -292,7 +323,8 @@ class MailboxRun:
                     self.tally.note("stopped on request; the messages not yet retrieved stay on the server")
                     break
                 try:
-                    self.lease.renew()
+                    if self.lease is not None:
+                        self.lease.renew()
                 except LeaseLost:
                     # The batch is committed all the same, as it would have been message by
                     # message: the ledger keeps each message once, whoever commits it too.
@@ -359,6 +391,9 @@ class MailboxRun:
         ):
             return None
         message = screened.message
+        if self.setup.history:
+            # Old mail moved in: its own Date is its time, and it is marked as history.
+            message = attrs.evolve(message, received_at=message.sent_at, history=True)
         if message.defects:
             self.tally.note(f"{label(info, key)}: {defects_note(message.defects)}")
         decision = self._decision(message, info, key)
@@ -440,6 +475,24 @@ class MailboxRun:
         once it crashed the importer ``max_crashes`` times (see :mod:`.crashes`)."""
         self._settle(everything=True)
         self.batch.commit()
+        self._guarded_alone(info, key, raw)
+
+    def import_one(self, info: MessageInfo, key: str, raw: bytes) -> None:
+        """Import one message that came on its own (a delivery), here and now, in a transaction
+        of its own, guarded as a run guards each message: one that crashed the importer
+        ``max_crashes`` times is quarantined unparsed (an MTA retrying a message that kills
+        ``mailtrack deliver`` would otherwise retry it for ever).
+
+        Raises:
+            RunStopped: the store failed.
+        """
+        self.guard.look_up([key])
+        try:
+            self._guarded_alone(info, key, raw)
+        finally:
+            self.guard.close()
+
+    def _guarded_alone(self, info: MessageInfo, key: str, raw: bytes) -> None:
         attempts = self.guard.attempts(key)
         if self.guard.crashed_too_often(key):
             self.outcomes.quarantine(info, key, raw, crash_reason(attempts))

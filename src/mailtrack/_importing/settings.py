@@ -88,3 +88,6 @@ class Setup:
     throughput: Throughput
     stop: StopRequest
     on_committed: CommitListener | None = None
+    #: An archive import with ``history``: each message keeps its Date as its time, and its
+    #: detail (and the record it opens) is marked as imported from history.
+    history: bool = False

@@ -116,7 +116,11 @@ class Watch:
     def _sync(self) -> None:
         """Take up the interfaces as they are now (added, edited, disabled, removed)."""
         try:
-            current = {interface.name: interface for interface in self.source() if interface.enabled}
+            current = {
+                interface.name: interface
+                for interface in self.source()
+                if interface.enabled and interface.protocol is not MailProtocol.DELIVER  # nothing to poll
+            }
         except Exception:
             logger.exception("the interfaces to watch could not be read; watching those known before")
             return

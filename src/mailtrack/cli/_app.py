@@ -15,7 +15,7 @@ from rich.console import Console
 from .._serde import load_config, sqlite_path
 from .._terminal import terminal_safe
 from ..abc import RecordStore
-from ..config import Config, MailInterface
+from ..config import Config, MailInterface, MailProtocol
 from ..exceptions import ConfigError, InterfaceNotFoundError, MailtrackError
 
 __all__ = [
@@ -145,14 +145,19 @@ class App:
         return sorted(entries.values(), key=lambda entry: entry.interface.name)
 
     def select(self, store: RecordStore, names: tuple[str, ...]) -> list[MailInterface]:
-        """The interfaces named, or all enabled ones when *names* is empty.
+        """The interfaces named, or all enabled ones with a mailbox when *names* is empty (those of
+        ``protocol = "deliver"`` have none to check or poll).
 
         Raises:
             InterfaceNotFoundError: a name is neither in the configuration file nor in the store.
         """
         entries = {entry.interface.name: entry.interface for entry in self.interfaces(store)}
         if not names:
-            return [interface for interface in entries.values() if interface.enabled]
+            return [
+                interface
+                for interface in entries.values()
+                if interface.enabled and interface.protocol is not MailProtocol.DELIVER
+            ]
         unknown = [name for name in names if name not in entries]
         if unknown:
             known = ", ".join(entries) or "none is configured yet"

@@ -347,7 +347,9 @@ def interfaces_view(rows: Sequence[tuple[MailInterface, str, RunReport | None]])
             table,
             interface.name + ("\n(file)" if source == "file" else ""),
             "yes" if interface.enabled else "no",
-            f"{interface.login} @ {interface.server}:{interface.effective_port}\n{security}",
+            "delivered (mailtrack deliver, import)"
+            if interface.protocol is MailProtocol.DELIVER
+            else f"{interface.login} @ {interface.server}:{interface.effective_port}\n{security}",
             interface.project,
             last_run,
         )
@@ -363,6 +365,12 @@ def check_line(check: ConnectionCheck, interface: MailInterface) -> Text:
             (terminal_safe(f"{check.interface}: "), "bold"),
             ("FAILED", "bold red"),
             terminal_safe(f" — {error}"),
+        )
+    if interface.protocol is MailProtocol.DELIVER:
+        return Text.assemble(
+            (terminal_safe(f"{check.interface}: "), "bold"),
+            ("OK", "bold green"),
+            " — no mailbox to connect to: its mail is handed over (mailtrack deliver, mailtrack import)",
         )
     secured = f"over {check.tls_version}" if check.tls_version else "without encryption"
     waiting = ""

@@ -32,6 +32,15 @@ def serve_pages(
     pages = create_app(
         store=store, config=app.config, authorize=TokenAuthorization(token), config_file=config_file
     )
+    inbound = app.config.inbound
+    if inbound is not None and inbound.services:
+        from ._inbound import with_inbound
+
+        pages = with_inbound(pages, app.config, store)
+        app.console.print(
+            f"Inbound routes ({', '.join(inbound.services)}) at {inbound.path}/…, "
+            "checked by each service's own credentials."
+        )
 
     def ready(url: str) -> None:
         app.console.print(f"The pages are at {url} (user name: {user}, password: the token). Ctrl-C stops.")

@@ -33,6 +33,10 @@ class MailProtocol(str, enum.Enum):
     POP3 = "pop3"
     #: IMAP4rev1 (RFC 3501): the messages of one folder; ``after_import`` says what becomes of them.
     IMAP = "imap"
+    #: No mailbox: a mail server hands each message over (``mailtrack deliver``), or the host does
+    #: (:meth:`~mailtrack.Importer.deliver`), or it comes from an archive (``mailtrack import``).
+    #: Such an interface needs no server or login, and runs and watches pass it by.
+    DELIVER = "deliver"
 
 
 class SenderPolicy(str, enum.Enum):

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from ..exceptions import ConfigError
+from ._inbound import InboundSettings
 from ._interface import MailInterface
 from ._limits import ParseLimits
 from ._validators import instance_of, non_empty
@@ -30,6 +31,8 @@ class Config:
     interfaces: tuple[MailInterface, ...] = attrs.field(default=(), converter=_as_interfaces)
     #: The bounds the converter applies to each message (the ``[limits]`` table).
     limits: ParseLimits = attrs.field(factory=ParseLimits, validator=instance_of(ParseLimits))
+    #: The e-mail services that POST mail to the inbound routes (the ``[inbound]`` table).
+    inbound: InboundSettings | None = None
 
     @interfaces.validator
     def _unique_names(self, _attribute: attrs.Attribute[Any], value: tuple[MailInterface, ...]) -> None:

@@ -45,6 +45,19 @@ def _port(_instance: object, attribute: attrs.Attribute[Any], value: object) -> 
         raise fail(attribute, f"must be 1..65535, not {value}")
 
 
+def _needed_to_poll(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validator: non-empty, unless the interface is of ``protocol = "deliver"`` (no mailbox)."""
+    if getattr(instance, "protocol", None) is MailProtocol.DELIVER and isinstance(value, str):
+        if any(ch in value for ch in "\r\n\x00"):
+            raise fail(attribute, "must not contain line breaks or NUL")
+        return
+    if isinstance(value, str) and not value.strip():
+        raise fail(
+            attribute, f"must not be empty (only an interface of protocol 'deliver' has no {attribute.name})"
+        )
+    non_empty(instance, attribute, value)
+
+
 def _tag(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
@@ -86,10 +99,10 @@ class MailInterface:
 
     #: Unique name of the interface (used in the ledger, the run history and the CLI).
     name: str = attrs.field(validator=non_empty)
-    #: Host name of the mail server.
-    server: str = attrs.field(validator=non_empty)
-    #: Login name on the server.
-    login: str = attrs.field(validator=non_empty)
+    #: Host name of the mail server (none for ``protocol = "deliver"``).
+    server: str = attrs.field(default="", validator=_needed_to_poll)
+    #: Login name on the server (none for ``protocol = "deliver"``).
+    login: str = attrs.field(default="", validator=_needed_to_poll)
     #: Password. Kept out of ``repr`` and dumps. Prefer :attr:`password_env` or :attr:`password_file`.
     password: str = attrs.field(default="", repr=False, validator=instance_of(str))
     #: Name of an environment variable holding the password (read when connecting).
@@ -145,7 +158,9 @@ class MailInterface:
     oauth: OAuthSettings | None = attrs.field(
         default=None, validator=attrs.validators.optional(instance_of(OAuthSettings))
     )
-    #: How the mailbox is read: POP3 (the default) or IMAP.
+    #: How the mailbox is read: POP3 (the default) or IMAP; or ``deliver``: no mailbox, the
+    #: messages are handed over (``mailtrack deliver``, :meth:`~mailtrack.Importer.deliver`,
+    #: archives). Mail may also be delivered to a POP3 or IMAP interface.
     protocol: MailProtocol = attrs.field(default=MailProtocol.POP3, validator=instance_of(MailProtocol))
     #: IMAP only: the folder to import from.
     folder: str = attrs.field(default="INBOX", validator=non_empty)

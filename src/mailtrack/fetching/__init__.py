@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..abc import Fetcher
 from ..config import MailInterface, MailProtocol
+from ..exceptions import ConfigError
 from .imap import IMAPFetcher
 from .pop3 import POP3Fetcher
 
@@ -13,7 +14,16 @@ __all__ = ["IMAPFetcher", "POP3Fetcher", "fetcher_for"]
 
 def fetcher_for(interface: MailInterface) -> Fetcher:
     """The fetcher for *interface*: an :class:`IMAPFetcher` for ``protocol = "imap"``, else a
-    :class:`POP3Fetcher` (the :class:`~mailtrack.Importer`'s default ``fetcher_factory``)."""
+    :class:`POP3Fetcher` (the :class:`~mailtrack.Importer`'s default ``fetcher_factory``).
+
+    Raises:
+        ConfigError: the interface is of ``protocol = "deliver"``: it has no mailbox to read.
+    """
+    if interface.protocol is MailProtocol.DELIVER:
+        raise ConfigError(
+            f"{interface.name}: protocol 'deliver' has no mailbox to poll: its mail is handed over "
+            "(mailtrack deliver, Importer.deliver, mailtrack import)"
+        )
     if interface.protocol is MailProtocol.IMAP:
         return IMAPFetcher(interface)
     return POP3Fetcher(interface)

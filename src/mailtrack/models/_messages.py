@@ -158,6 +158,8 @@ class IncomingMessage:
     size: int = 0
     #: Attachments the interface's attachment limits refused (left out of :attr:`attachments`).
     refused_attachments: tuple[RefusedAttachment, ...] = ()
+    #: Old mail moved in (``import_archive(history=True)``): :attr:`received_at` is its Date.
+    history: bool = False
 
     def header(self, name: str) -> str | None:
         """The first value of header field *name* (any case), or ``None``."""

@@ -57,6 +57,9 @@ class Detail:
     #: The record fields this message changed: field name → ``(old value, new value)``, the
     #: old value ``None`` for a field the record did not have (keyword lines, trusted headers).
     field_changes: Mapping[str, tuple[str | None, str]] = attrs.field(factory=dict)
+    #: Imported from an archive of old mail (``mailtrack import --history``): its
+    #: :attr:`received_at` is its Date, and nobody needs to be told about it now.
+    history: bool = False
 
     @property
     def folded_text(self) -> str:
@@ -89,3 +92,6 @@ class Record:
     #: The record this one was opened beside: its first message named that record, but its
     #: sender was not allowed to write there. A host can offer to merge the two.
     related: int | None = None
+    #: Opened by a message imported from an archive of old mail (``mailtrack import
+    #: --history``): :attr:`created_at` is that message's Date.
+    history: bool = False

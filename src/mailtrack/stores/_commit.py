@@ -12,6 +12,7 @@ is found before anything is written.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Protocol
 
 from ..exceptions import RecordNotFoundError
@@ -46,9 +47,13 @@ class CommitSteps(Protocol):
     def detail_of(self, message_id: str) -> tuple[int, int] | None:
         """``(record_id, detail_id)`` of the detail with this Message-ID, or ``None``."""
 
-    def touch_record(self, record_id: int, set_fields: Mapping[str, str]) -> FieldChanges | None:
-        """Move the record's ``updated_at`` to now and set *set_fields* on it; the fields that
-        changed (with their old values), or ``None`` when there is no such record."""
+    def touch_record(
+        self, record_id: int, set_fields: Mapping[str, str], history_at: datetime | None = None
+    ) -> FieldChanges | None:
+        """Move the record's ``updated_at`` to now (for a message of *history*: to its time
+        *history_at*, if that is later than the record's ``updated_at``) and set *set_fields*
+        on it; the fields that changed (with their old values), or ``None`` when there is no
+        such record."""
 
     def open_record(self, action: CreateRecord, fields: Mapping[str, str]) -> int:
         """Write a new record with *fields*; its ID."""
@@ -90,7 +95,8 @@ def commit_action(steps: CommitSteps, interface: str, uid: str, action: ImportAc
         result = CommitResult(outcome=CommitOutcome.DUPLICATE, record_id=record_id, detail_id=detail_id)
         return _ledger(steps, interface, uid, result, action)
     if isinstance(action, AppendToRecord):
-        changes = steps.touch_record(action.record_id, action.set_fields)
+        history_at = action.message.received_at if action.message.history else None
+        changes = steps.touch_record(action.record_id, action.set_fields, history_at)
         if changes is None:
             raise RecordNotFoundError(action.record_id)
         record_id, outcome = action.record_id, CommitOutcome.APPENDED

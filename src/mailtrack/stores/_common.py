@@ -9,13 +9,14 @@ from typing import Any
 import attrs
 
 from ..abc import RecordStore
-from ..models import Attachment, Detail, IncomingMessage, MessageClass, Record
+from ..models import Attachment, CreateRecord, Detail, IncomingMessage, MessageClass, Record
 
 __all__ = [
     "as_utc",
     "check_listing",
     "commit_overridden",
     "new_detail",
+    "opened_at",
     "participant_addresses",
     "stored_attachment",
     "utc_now",
@@ -100,6 +101,7 @@ def new_detail(
         defects=tuple(message.defects),
         refused_attachments=tuple(message.refused_attachments),
         field_changes=dict(field_changes or {}),
+        history=message.history,
     )
 
 
@@ -107,6 +109,12 @@ def stored_attachment(attachment: Attachment, attachment_id: int | None) -> Atta
     """The attachment as a store keeps it: with its ID, and bytes even when none were given."""
     content = attachment.content if attachment.content is not None else b""
     return attrs.evolve(attachment, id=attachment_id, content=content)
+
+
+def opened_at(action: CreateRecord, now: datetime) -> datetime:
+    """When the record *action* opens was opened: *now*, or for old mail moved in
+    (:attr:`~mailtrack.IncomingMessage.history`) the time of its message (its Date)."""
+    return as_utc(action.message.received_at) if action.message.history else now
 
 
 def record_of(row: Any, details: tuple[Detail, ...]) -> Record:
@@ -121,4 +129,5 @@ def record_of(row: Any, details: tuple[Detail, ...]) -> Record:
         updated_at=row.updated_at,
         details=details,
         related=row.related_record_id,
+        history=bool(row.history),
     )

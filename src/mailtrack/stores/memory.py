@@ -44,6 +44,7 @@ from ._common import (
     check_listing,
     commit_overridden,
     new_detail,
+    opened_at,
     participant_addresses,
     record_of,
     stored_attachment,
@@ -63,6 +64,7 @@ class _RecordRow:
     updated_at: datetime
     detail_ids: list[int] = attrs.field(factory=list)
     related_record_id: int | None = None
+    history: bool = False
 
 
 @attrs.define
@@ -94,11 +96,13 @@ class _MemoryCommitSteps:
             return None
         return self.store._details[detail_id].record_id, detail_id
 
-    def touch_record(self, record_id: int, set_fields: Mapping[str, str]) -> FieldChanges | None:
+    def touch_record(
+        self, record_id: int, set_fields: Mapping[str, str], history_at: datetime | None = None
+    ) -> FieldChanges | None:
         row = self.store._records.get(record_id)
         if row is None:
             return None
-        row.updated_at = self.now
+        row.updated_at = self.now if history_at is None else max(row.updated_at, as_utc(history_at))
         changes = field_changes(row.fields, set_fields)
         row.fields.update(set_fields)
         return changes
@@ -109,9 +113,10 @@ class _MemoryCommitSteps:
             project=action.project,
             title=action.title,
             fields=dict(fields),
-            created_at=self.now,
-            updated_at=self.now,
+            created_at=opened_at(action, self.now),
+            updated_at=opened_at(action, self.now),
             related_record_id=action.related,
+            history=action.message.history,
         )
         self.store._records[row.id] = row
         return row.id

@@ -29,6 +29,7 @@ __all__ = [
     "Authorize",
     "Guard",
     "TokenAuthorization",
+    "basic_credentials",
     "checked_form",
     "csrf_token",
 ]
@@ -64,17 +65,24 @@ class TokenAuthorization:
         return "TokenAuthorization(token=…)"
 
     def __call__(self, request: Request) -> bool:
-        import base64
-        import binascii
+        credentials = basic_credentials(request)
+        return credentials is not None and hmac.compare_digest(credentials[1], self._token)
 
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            _user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return hmac.compare_digest(password.encode(), self._token)
+
+def basic_credentials(request: Request) -> tuple[bytes, bytes] | None:
+    """The user name and password of the request's HTTP basic ``Authorization``, or ``None``
+    when it has none (or a malformed one)."""
+    import base64
+    import binascii
+
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, colon, password = base64.b64decode(value.strip(), validate=True).partition(b":")
+    except (binascii.Error, ValueError):
+        return None
+    return (user, password) if colon else None
 
 
 def csrf_token(request: Request) -> str:

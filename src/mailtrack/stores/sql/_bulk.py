@@ -11,10 +11,10 @@ details, attachments and ledger rows each with one ``executemany``, and one upda
 appended to. The IDs of new rows: on SQLite a range
 reserved under the transaction's write lock; on PostgreSQL ``INSERT … RETURNING`` in the order of
 the rows; on MariaDB each record and detail is inserted on its own (one statement of many large
-details could pass its ``max_allowed_packet``). A batch with an item the plan cannot decide
-without writing (an ``AppendToRecord`` whose record is not there: the contract commits the items
-before it, then raises) is given back undecided, before anything is written, for the item-by-item
-path.
+details could pass its ``max_allowed_packet``). A batch with an item the plan leaves to the
+item-by-item path (an ``AppendToRecord`` whose record is not there: the contract commits the items
+before it, then raises; old mail appended to a record: its ``updated_at`` moves only forward) is
+given back undecided, before anything is written.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from ...models import AppendToRecord, CommitOutcome, CommitResult, CreateRecord, ImportAction, SkipMessage
 from .._commit import FieldChanges, field_changes, same_content
-from .._common import new_detail, stored_attachment
+from .._common import new_detail, opened_at, stored_attachment
 from . import _schema as tables
 from ._reads import imported_uids
 from ._rows import attachment_values, chunks, detail_values, key, ledger_values, new_id, sha256
@@ -160,7 +160,9 @@ def _decide(
     if found is not None:
         return (CommitOutcome.DUPLICATE, ("id", found[0]), ("id", found[1]))
     if isinstance(action, AppendToRecord):
-        if action.record_id not in fields:
+        if action.record_id not in fields or action.message.history:
+            # A missing record: the contract commits the items before it, then raises. Old mail
+            # moves the record's updated_at only forward: the item-by-item steps compare it.
             return None
         changes = _touch(plan, fields, action)
         record, outcome = ("id", action.record_id), CommitOutcome.APPENDED
@@ -173,6 +175,7 @@ def _decide(
         new_detail(0, 0, interface, action.message, action.message_class, field_changes=changes)
     )
     row.setdefault("field_changes", None)
+    row.setdefault("history", False)  # the column's default, given: every row binds the same columns
     del row["record_id"]
     plan.details.append((record, row, action))
     written[message_id] = (record, detail)
@@ -228,13 +231,15 @@ def _touch(plan: _Plan, fields: dict[int, dict[str, str]], action: AppendToRecor
 
 
 def _record_row(action: CreateRecord, now: datetime) -> dict[str, Any]:
+    opened = opened_at(action, now)
     return {
         "project": action.project,
         "title": action.title,
         "fields": {**action.fields, **action.set_fields},
-        "created_at": now,
-        "updated_at": now,
+        "created_at": opened,
+        "updated_at": opened,
         "related_record_id": action.related,
+        "history": action.message.history,
     }
 
 

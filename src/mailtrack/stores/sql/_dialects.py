@@ -101,19 +101,31 @@ class Dialect:
 
 
 class SQLite(Dialect):
-    """A SQLite file: WAL, a writer waits up to 30 s for another process's transaction."""
+    """A SQLite file: WAL, a writer waits up to 30 s for another process's transaction (the
+    URL's ``?timeout=SECONDS`` sets another wait: ``mailtrack deliver`` may prefer to give up
+    sooner and let the mail server try again)."""
 
     record_ids_known_ahead = True
+    _timeout: float = 30.0
 
     def engine_options(self, url: sa.URL) -> dict[str, Any]:
+        given = url.query.get("timeout")
+        if given is not None:
+            try:
+                self._timeout = float(given if isinstance(given, str) else given[0])
+            except ValueError:
+                raise StoreError(f"timeout in the SQLite URL must be seconds, not {given!r}") from None
         return {
-            "connect_args": {"timeout": 30.0},
+            "connect_args": {"timeout": self._timeout},
             "pool_size": _POOL_KEPT,
             "max_overflow": POOL_CONNECTIONS - _POOL_KEPT,
         }
 
     def prepare_engine(self, engine: Engine) -> None:
-        sa.event.listen(engine, "connect", _on_sqlite_file_connect)
+        busy_ms = max(0, round(self._timeout * 1000))
+        sa.event.listen(
+            engine, "connect", lambda connection, record: _on_sqlite_file_connect(connection, record, busy_ms)
+        )
 
     def at_transaction_start(self, conn: Connection) -> None:
         # Take the write lock at the start, so that two processes never both read, then both
@@ -309,13 +321,13 @@ def create_engine(url: str | sa.URL, options: dict[str, Any]) -> Engine:
     return engine
 
 
-def _on_sqlite_file_connect(dbapi_connection: Any, _record: Any) -> None:
+def _on_sqlite_file_connect(dbapi_connection: Any, _record: Any, busy_ms: int = 30000) -> None:
     # WAL lets readers go on while one process writes; busy_timeout makes a writer wait for
     # another process's transaction instead of failing at once.
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()

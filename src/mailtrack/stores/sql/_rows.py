@@ -146,6 +146,8 @@ def detail_values(detail: Detail) -> dict[str, Any]:
     }
     if detail.field_changes:  # left out when empty: each value costs the insert a bound parameter
         values["field_changes"] = {name: list(change) for name, change in detail.field_changes.items()}
+    if detail.history:
+        values["history"] = True
     return values
 
 
@@ -169,6 +171,7 @@ def _detail(row: Row[Any], attachments: tuple[Attachment, ...]) -> Detail:
         defects=tuple(row.defects or ()),
         refused_attachments=tuple(RefusedAttachment(**data) for data in row.refused_attachments or ()),
         field_changes={name: (old, new) for name, (old, new) in (row.field_changes or {}).items()},
+        history=bool(row.history),
     )
 
 

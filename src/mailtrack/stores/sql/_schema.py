@@ -138,6 +138,8 @@ records = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False, index=True),
     # The record this one was opened beside (Record.related); no foreign key: it may be deleted.
     sa.Column("related_record_id", sa.Integer, nullable=True),
+    # Opened by old mail moved in (Record.history): created_at is that mail's Date.
+    sa.Column("history", sa.Boolean, nullable=False, server_default=sa.false()),
     **_TABLE_OPTIONS,
 )
 
@@ -173,6 +175,8 @@ details = sa.Table(
     sa.Column("refused_attachments", JSONText, nullable=True),
     # The record fields the message changed: {name: [old or null, new]}, NULL when none.
     sa.Column("field_changes", JSONText, nullable=True),
+    # Old mail moved in (Detail.history): received_at is its Date; nobody is told of it now.
+    sa.Column("history", sa.Boolean, nullable=False, server_default=sa.false()),
     **_TABLE_OPTIONS,
 )
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ...models import CommitOutcome, CommitResult, ContentDigest, CreateRecord, IncomingMessage, MessageClass
 from .._commit import FieldChanges, field_changes
-from .._common import new_detail, stored_attachment
+from .._common import as_utc, new_detail, opened_at, stored_attachment
 from . import _schema as tables
 from ._rows import attachment_values, detail_values, key, ledger_values, new_id, sha256
 
@@ -60,11 +60,17 @@ class SQLCommitSteps:
         ).first()
         return None if found is None else (found.record_id, found.id)
 
-    def touch_record(self, record_id: int, set_fields: Mapping[str, str]) -> FieldChanges | None:
+    def touch_record(
+        self, record_id: int, set_fields: Mapping[str, str], history_at: datetime | None = None
+    ) -> FieldChanges | None:
         records = tables.records
+        updated_at: Any = self.now
+        if history_at is not None:  # old mail: the record's time moves only forward, to the mail's
+            at = as_utc(history_at)
+            updated_at = sa.case((records.c.updated_at < at, at), else_=records.c.updated_at)
         if not set_fields:
             updated = self.conn.execute(
-                sa.update(records).where(records.c.id == record_id).values(updated_at=self.now)
+                sa.update(records).where(records.c.id == record_id).values(updated_at=updated_at)
             )
             return {} if updated.rowcount else None
         # Read in the transaction that writes: the old values are the ones replaced.
@@ -77,7 +83,7 @@ class SQLCommitSteps:
         changes = field_changes(fields, set_fields)
         fields.update(set_fields)
         self.conn.execute(
-            sa.update(records).where(records.c.id == record_id).values(updated_at=self.now, fields=fields)
+            sa.update(records).where(records.c.id == record_id).values(updated_at=updated_at, fields=fields)
         )
         return changes
 
@@ -86,11 +92,13 @@ class SQLCommitSteps:
             "project": action.project,
             "title": action.title,
             "fields": dict(fields),
-            "created_at": self.now,
-            "updated_at": self.now,
+            "created_at": opened_at(action, self.now),
+            "updated_at": opened_at(action, self.now),
         }
         if action.related is not None:
             values["related_record_id"] = action.related
+        if action.message.history:
+            values["history"] = True
         inserted = self.conn.execute(sa.insert(tables.records).values(values))
         return new_id(inserted)
 

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from ._capabilities import CapabilitiesContract
 from ._commits import CommitContract
+from ._history import HistoryContract
 from ._keeping import KeepingContract
 from ._leases import LeasesContract
 from ._records import RecordsContract
@@ -19,7 +20,7 @@ __all__ = ["RecordStoreContract"]
 
 
 class RecordStoreContract(
-    CommitContract, RecordsContract, KeepingContract, LeasesContract, CapabilitiesContract
+    CommitContract, RecordsContract, KeepingContract, LeasesContract, CapabilitiesContract, HistoryContract
 ):
     """The contract of :class:`mailtrack.abc.RecordStore`, as pytest tests to inherit.
 

@@ -1,0 +1,103 @@
+"""Handing one webhook's message to ``Importer.deliver`` and answering the service so that it
+does the right thing: 2xx only once the message is committed (or was imported already), 503 with
+``Retry-After`` while the store is down or locked, a refusal the service does not retry for mail
+that cannot be taken (no raw message, no interface for the recipient).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import attrs
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from ..._terminal import terminal_safe
+from ...config import MailInterface
+from ...exceptions import MessageRefusedError, StoreError
+from ._routing import Router
+
+__all__ = ["REFUSE_STATUS", "Deliverer", "Delivery", "answer", "refuse"]
+
+logger = logging.getLogger("mailtrack.inbound")
+
+#: Seconds a service is asked to wait before it tries again while the store is unavailable.
+RETRY_AFTER = 60
+
+#: The status that makes each service give up on a request instead of retrying it (a retry would
+#: carry the same unusable request): Mailgun stops on 406, Postmark on 403; SendGrid retries only
+#: 5xx, so 400 stops it; SNS and Mandrill retry by policies of their own.
+REFUSE_STATUS = {"mailgun": 406, "postmark": 403}
+
+
+class Deliverer(Protocol):
+    """What the inbound routes need of an importer: ``Importer.deliver``."""
+
+    def deliver(self, interface: MailInterface, raw: bytes, *, recipient: str | None = None) -> Any: ...
+
+
+def answer(status: int, message: str, **headers: str) -> Response:
+    """A small JSON answer ``{"status": …, "message": …}``."""
+    return JSONResponse({"status": status, "message": message}, status_code=status, headers=headers or None)
+
+
+def refuse(service: str, message: str) -> Response:
+    """A refusal the service should not retry; logged as a warning (it is a lost message unless
+    someone acts)."""
+    logger.warning("inbound %s: refused: %s", service, terminal_safe(message))
+    return answer(REFUSE_STATUS.get(service, 400), message)
+
+
+@attrs.frozen
+class Delivery:
+    """The importer and the router the routes share."""
+
+    importer: Deliverer
+    router: Router
+
+    async def deliver(self, service: str, raw: bytes, recipients: Sequence[str]) -> Response:
+        """Route *raw* by *recipients*, deliver it, answer the service."""
+        destination = self.router.choose(recipients)
+        if destination is None:
+            shown = ", ".join(recipients) or "none reported"
+            return refuse(
+                service,
+                f"no interface takes mail for {shown} (add the address to an interface's aliases "
+                "or routes, or set inbound.catch_all)",
+            )
+        try:
+            report = await run_in_threadpool(
+                self.importer.deliver, destination.interface, raw, recipient=destination.recipient
+            )
+        except MessageRefusedError as exc:
+            # The store works but cannot hold this message, not even in the quarantine: a
+            # retry would fail the same way.
+            logger.error("inbound %s: the store refused the message: %s", service, terminal_safe(str(exc)))
+            return refuse(service, "the store cannot hold this message (too large for it)")
+        except StoreError as exc:
+            logger.warning(
+                "inbound %s: the store is unavailable, asked the service to retry: %s",
+                service,
+                terminal_safe(str(exc)),
+            )
+            return answer(
+                503, "the store is unavailable; try again later", **{"Retry-After": str(RETRY_AFTER)}
+            )
+        except Exception:
+            logger.exception("inbound %s: delivering the message failed", service)
+            return answer(500, "delivering the message failed; try again later")
+        outcome = str(getattr(report.outcome, "value", report.outcome))
+        logger.info("inbound %s: %s into %s", service, outcome, destination.interface.name)
+        return JSONResponse({"status": 200, "outcome": outcome, "interface": destination.interface.name})
+
+    async def deliver_all(self, service: str, messages: Sequence[tuple[bytes, Sequence[str]]]) -> Response:
+        """Deliver several messages of one request (Mandrill's batches): 2xx once all are
+        committed; the first failure answers for the request (a retry imports the others once)."""
+        last: Response = answer(200, "nothing to deliver")
+        for raw, recipients in messages:
+            last = await self.deliver(service, raw, recipients)
+            if last.status_code >= 300:
+                return last
+        return last

@@ -1,0 +1,161 @@
+"""Amazon SNS message signatures: the signing certificate is fetched only from SNS itself
+(``https://sns.<region>.amazonaws.com/….pem``), never from another host a request names, and
+kept; the signature (SignatureVersion 1: SHA1withRSA, 2: SHA256withRSA) is checked over the
+fields SNS signs, in its order.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ...auth._http import NoRedirect
+
+__all__ = ["HttpGet", "SNSVerifier", "https_get", "is_sns_url", "string_to_sign"]
+
+#: ``http_get(url) -> bytes``: the body of an HTTPS GET (raises OSError when it fails).
+HttpGet = Callable[[str], bytes]
+
+_SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
+
+#: The fields SNS signs, in order, by message type (a field the message lacks is left out).
+_SIGNED_FIELDS = {
+    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
+    "SubscriptionConfirmation": (
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ),
+    "UnsubscribeConfirmation": (
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ),
+}
+
+#: Largest certificate (or confirmation answer) read.
+_ANSWER_LIMIT = 256 * 1024
+
+
+def is_sns_url(url: str, *, suffix: str = "") -> bool:
+    """Whether *url* is an ``https://`` URL of the SNS service (``sns.REGION.amazonaws.com``),
+    its path ending in *suffix*."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "https"
+        and port in (None, 443)
+        and parts.username is None
+        and _SNS_HOST.fullmatch(parts.hostname or "") is not None
+        and parts.path.endswith(suffix)
+    )
+
+
+def string_to_sign(message: Mapping[str, Any]) -> bytes:
+    """The text SNS signs for *message* (``Name\\nvalue\\n`` for each signed field).
+
+    Raises:
+        ValueError: the message type is unknown or a field is not text.
+    """
+    fields = _SIGNED_FIELDS.get(str(message.get("Type")))
+    if fields is None:
+        raise ValueError(f"unknown SNS message type {message.get('Type')!r}")
+    parts = []
+    for name in fields:
+        if name not in message:
+            continue
+        value = message[name]
+        if not isinstance(value, str):
+            raise ValueError(f"the SNS field {name} is not text")
+        parts.append(f"{name}\n{value}\n")
+    return "".join(parts).encode("utf-8")
+
+
+def https_get(url: str, *, timeout: float = 10.0) -> bytes:
+    """GET an ``https://`` URL (TLS verified against the system's trust store, no redirects
+    followed, at most 256 KiB read)."""
+    if not url.startswith("https://"):
+        raise OSError(f"refusing to fetch {url!r}: not https")
+    opener = urllib.request.build_opener(NoRedirect)
+    with opener.open(url, timeout=timeout) as answer:
+        data: bytes = answer.read(_ANSWER_LIMIT + 1)
+    if len(data) > _ANSWER_LIMIT:
+        raise OSError(f"the answer of {url} is larger than {_ANSWER_LIMIT} bytes")
+    return data
+
+
+class SNSVerifier:
+    """Checks SNS message signatures; keeps the certificates it fetched (by URL, at most 32)."""
+
+    def __init__(self, http_get: HttpGet = https_get) -> None:
+        self._http_get = http_get
+        self._keys: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def problem(self, message: Mapping[str, Any]) -> str | None:
+        """Why *message* is not a genuine SNS message, or ``None`` when its signature holds."""
+        from cryptography import x509
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+        url = message.get("SigningCertURL")
+        if not isinstance(url, str) or not is_sns_url(url, suffix=".pem"):
+            return "SigningCertURL is not an https://sns.<region>.amazonaws.com/….pem URL"
+        version = message.get("SignatureVersion")
+        algorithm: hashes.HashAlgorithm
+        if version == "1":
+            algorithm = hashes.SHA1()  # noqa: S303 - SNS's SignatureVersion 1 is SHA1withRSA
+        elif version == "2":
+            algorithm = hashes.SHA256()
+        else:
+            return f"unknown SignatureVersion {version!r}"
+        try:
+            signature = base64.b64decode(str(message.get("Signature", "")), validate=True)
+            signed = string_to_sign(message)
+        except (binascii.Error, ValueError) as exc:
+            return f"the message cannot be checked: {exc}"
+        key = self._keys.get(url)
+        if key is None:
+            try:
+                key = x509.load_pem_x509_certificate(self._http_get(url)).public_key()
+            except (OSError, ValueError) as exc:
+                return f"the signing certificate could not be fetched or read: {exc}"
+            with self._lock:
+                if len(self._keys) >= 32:
+                    self._keys.clear()
+                self._keys[url] = key
+        if not isinstance(key, rsa.RSAPublicKey):
+            return "the signing certificate holds no RSA key"
+        try:
+            key.verify(signature, signed, padding.PKCS1v15(), algorithm)
+        except InvalidSignature:
+            return "the signature does not match"
+        return None
+
+    def visit(self, url: str) -> None:
+        """Visit a SubscribeURL (only one of the SNS service) to confirm a subscription.
+
+        Raises:
+            OSError: the URL is not SNS's, or the visit failed.
+        """
+        if not is_sns_url(url):
+            raise OSError("the SubscribeURL is not an https://sns.<region>.amazonaws.com/ URL")
+        self._http_get(url)

@@ -1,0 +1,103 @@
+"""The [inbound] table: loaded from mailtrack.toml, secrets from variables or files (relative to
+the file), never dumped; what is missing or wrong is a ConfigError naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from _deliver_standin import delivering_importer
+from mailtrack import ConfigError, MailInterface, MemoryRecordStore
+from mailtrack._serde import dump_config, load_config
+from mailtrack.web.inbound import InboundSettings, MailgunSettings, SESSettings, create_inbound_app
+
+TOML = """
+[[interfaces]]
+name = "support"
+server = "pop.example.com"
+login = "support"
+
+[inbound]
+catch_all = "support"
+max_body_bytes = 1000000
+
+[inbound.mailgun]
+signing_key_file = "secrets/mailgun"
+
+[inbound.relay]
+user = "relay"
+password_env = "TEST_RELAY_PASSWORD"
+"""
+
+
+def test_inbound_table_loads_with_secrets_from_files_and_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "mailgun").write_text("key-from-the-file\n")
+    (tmp_path / "mailtrack.toml").write_text(TOML)
+    monkeypatch.setenv("TEST_RELAY_PASSWORD", "a relay password long enough")
+    monkeypatch.chdir("/")  # the secret file is found beside the configuration, not here
+    config = load_config(tmp_path / "mailtrack.toml")
+    assert config.inbound is not None
+    assert config.inbound.services == ("mailgun", "relay")
+    assert config.inbound.interface_names == ("support",)
+    assert config.inbound.mailgun is not None
+    assert config.inbound.mailgun.resolve_signing_key() == "key-from-the-file"
+    assert config.inbound.relay is not None
+    assert config.inbound.relay.resolve_password("relay") == "a relay password long enough"
+    app = create_inbound_app(
+        importer=delivering_importer(store=MemoryRecordStore()),
+        settings=config.inbound,
+        interfaces=config.interfaces,
+    )
+    assert sorted(route.path for route in app.routes) == ["/mailgun", "/mailgun/mime", "/relay"]  # type: ignore[attr-defined]
+
+
+def test_inline_secrets_are_never_dumped() -> None:
+    settings = InboundSettings(catch_all="support", mailgun=MailgunSettings(signing_key="key-inline-secret"))
+    from mailtrack import Config
+
+    dumped = str(dump_config(Config(inbound=settings), format="json"))
+    assert "key-inline-secret" not in dumped
+    assert "key-inline-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"catch_all": "support", "mailgun": {}}, "signing_key_env"),
+        ({"catch_all": "support", "mailgun": {"signing_key_env": "TEST_EMPTY_VARIABLE"}}, "at least 8"),
+        ({"catch_all": "support", "relay": {"user": "relay", "password": "short"}}, "at least 12"),
+        (
+            {"catch_all": "nobody", "relay": {"user": "r", "password": "long enough pass"}},
+            "no interface named 'nobody'",
+        ),
+        ({"relay": {"user": "r", "password": "long enough pass"}}, "inbound.interfaces"),
+        (
+            {"catch_all": "support", "relay": {"user": "r", "password_env": "TEST_UNSET_VARIABLE"}},
+            "TEST_UNSET_VARIABLE",
+        ),
+    ],
+)
+def test_missing_or_wrong_settings_are_config_errors(
+    settings: dict[str, object], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_EMPTY_VARIABLE", "")
+    support = MailInterface(name="support", server="pop.example.com", login="support")
+
+    def build() -> None:
+        inbound = load_config({"inbound": settings}).inbound
+        assert inbound is not None
+        create_inbound_app(importer=delivering_importer(), settings=inbound, interfaces=[support])
+
+    with pytest.raises(ConfigError, match=message):
+        build()
+
+
+def test_ses_needs_its_topics() -> None:
+    with pytest.raises(ConfigError, match="topic ARN"):
+        SESSettings(topic_arns=())
+    with pytest.raises(ConfigError, match="not an SNS topic ARN"):
+        SESSettings(topic_arns=("https://example.com/",))
