@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import cast
 
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from ..abc import RecordStore
 from ..config import Config
-from ..web.inbound import Deliverer, create_inbound_app
+from ..web.inbound import create_inbound_app
 
 __all__ = ["with_inbound"]
 
@@ -25,9 +24,8 @@ def with_inbound(pages: Starlette, config: Config, store: RecordStore) -> Starle
     site = pages.state.mailtrack
     interfaces = {interface.name: interface for interface in store.list_interfaces()}
     interfaces.update((interface.name, interface) for interface in config.interfaces)
-    # Importer.deliver (#12) is what the routes call.
     inbound = create_inbound_app(
-        importer=cast(Deliverer, site.importer), settings=config.inbound, interfaces=interfaces.values()
+        importer=site.importer, settings=config.inbound, interfaces=interfaces.values()
     )
 
     @contextlib.asynccontextmanager

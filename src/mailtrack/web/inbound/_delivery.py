@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 from starlette.concurrency import run_in_threadpool
@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from ..._terminal import terminal_safe
 from ...config import MailInterface
 from ...exceptions import MessageRefusedError, StoreError
+from ...intake import DeliveryReport
 from ._routing import Router
 
 __all__ = ["REFUSE_STATUS", "Deliverer", "Delivery", "answer", "refuse"]
@@ -33,9 +34,12 @@ REFUSE_STATUS = {"mailgun": 406, "postmark": 403}
 
 
 class Deliverer(Protocol):
-    """What the inbound routes need of an importer: ``Importer.deliver``."""
+    """What the inbound routes need of an importer: :meth:`mailtrack.Importer.deliver`, which
+    answers with a :class:`~mailtrack.DeliveryReport`."""
 
-    def deliver(self, interface: MailInterface, raw: bytes, *, recipient: str | None = None) -> Any: ...
+    def deliver(
+        self, interface: MailInterface, raw: bytes, *, recipient: str | None = None
+    ) -> DeliveryReport: ...
 
 
 def answer(status: int, message: str, **headers: str) -> Response:
@@ -88,7 +92,7 @@ class Delivery:
         except Exception:
             logger.exception("inbound %s: delivering the message failed", service)
             return answer(500, "delivering the message failed; try again later")
-        outcome = str(getattr(report.outcome, "value", report.outcome))
+        outcome = report.outcome.value
         logger.info("inbound %s: %s into %s", service, outcome, destination.interface.name)
         return JSONResponse({"status": 200, "outcome": outcome, "interface": destination.interface.name})
 
