@@ -1,7 +1,8 @@
 """Handing one webhook's message to ``Importer.deliver`` and answering the service so that it
 does the right thing: 2xx only once the message is committed (or was imported already), 503 with
-``Retry-After`` while the store is down or locked, a refusal the service does not retry for mail
-that cannot be taken (no raw message, no interface for the recipient).
+``Retry-After`` while the store is down or locked or the interface is disabled, a refusal the
+service does not retry for mail that cannot be taken (no raw message, no interface for the
+recipient).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..._terminal import terminal_safe
 from ...config import MailInterface
-from ...exceptions import MessageRefusedError, StoreError
+from ...exceptions import InterfaceDisabledError, MessageRefusedError, StoreError
 from ...intake import DeliveryReport
 from ._routing import Router
 
@@ -74,6 +75,15 @@ class Delivery:
         try:
             report = await run_in_threadpool(
                 self.importer.deliver, destination.interface, raw, recipient=destination.recipient
+            )
+        except InterfaceDisabledError as exc:
+            # Neither imported nor dropped: the service keeps the message and retries, and it
+            # arrives once the interface is enabled again (or the service gives up, and says so).
+            logger.warning("inbound %s: %s; asked the service to retry", service, terminal_safe(str(exc)))
+            return answer(
+                503,
+                f"interface {exc.name!r} is disabled; try again later",
+                **{"Retry-After": str(RETRY_AFTER)},
             )
         except MessageRefusedError as exc:
             # The store works but cannot hold this message, not even in the quarantine: a
