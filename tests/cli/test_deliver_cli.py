@@ -137,7 +137,7 @@ def test_a_disabled_interface_exits_75_naming_it_and_imports_nothing(folder: Pat
         store = SQLRecordStore(url)
         store.save_interface(MailInterface(name="saved", protocol=MailProtocol.DELIVER, enabled=False))
         store.close()
-        args = ("--store", url, "deliver", "--interface", "saved")
+        args: tuple[str, ...] = ("--store", url, "deliver", "--interface", "saved")
     else:
         config = folder / "mailtrack.toml"
         config.write_text(config.read_text() + "enabled = false\n", encoding="utf-8")
