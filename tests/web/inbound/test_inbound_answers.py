@@ -112,6 +112,29 @@ def test_a_disabled_interface_answers_503_and_the_retry_imports_once_enabled(
     assert [record.title for record in store.list_records()] == ["Printer on fire"]
 
 
+def test_mailtrack_web_delivers_to_saved_interfaces_as_they_are_now() -> None:
+    """``mailtrack web``'s routes look a store-saved interface up again for each message: one
+    disabled on the pages after the server started takes no mail (503), and takes it again
+    once enabled."""
+    from mailtrack import Config
+    from mailtrack.cli._inbound import with_inbound
+    from mailtrack.web import create_app
+
+    store = MemoryRecordStore()
+    store.save_interface(SUPPORT)
+    config = Config(inbound=settings(interfaces=("support",)))
+    pages = create_app(store=store, authorize=lambda _request: True, config=config)
+    with TestClient(with_inbound(pages, config, store)) as client:
+        store.save_interface(attrs.evolve(SUPPORT, enabled=False))  # disabled on the pages
+        relay = {**RELAY, "X-Original-To": "support@example.com"}
+        assert client.post("/inbound/relay", content=RAW, headers=relay).status_code == 503
+        assert store.list_records() == []
+        store.save_interface(attrs.evolve(SUPPORT, project="edited"))  # enabled, and edited
+        answer = client.post("/inbound/relay", content=RAW, headers=relay)
+        assert (answer.status_code, answer.json()["outcome"]) == (200, "created")
+    assert [record.project for record in store.list_records()] == ["edited"]
+
+
 def test_message_the_store_cannot_hold_is_refused_not_retried(
     client: TestClient, store: FlakyStore, caplog: pytest.LogCaptureFixture
 ) -> None:
