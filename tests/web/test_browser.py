@@ -318,7 +318,6 @@ def test_the_interface_form_follows_the_protocol(browser: Browser, site: str, st
     assert (mailbox.is_displayed(), imap_fields.is_displayed(), note.is_displayed()) == (True, False, False)
     protocol.select_by_value("imap")
     assert (mailbox.is_displayed(), imap_fields.is_displayed(), note.is_displayed()) == (True, True, False)
-    browser.screenshot("interface-imap")
     protocol.select_by_value("deliver")
     assert (mailbox.is_displayed(), note.is_displayed()) == (False, True)
     assert not driver.find_element(By.ID, "oauth").is_displayed()
