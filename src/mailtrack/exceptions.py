@@ -7,6 +7,7 @@ derive from the builtin exception a caller would catch otherwise::
     ├── ConfigError (ValueError)             a setting is missing, malformed or out of range
     ├── ParseError (ValueError)              a raw message cannot be turned into an IncomingMessage
     ├── RunFailedError (RuntimeError)        RunReport.raise_for_error(): the run stopped on an error
+    ├── InterfaceDisabledError (RuntimeError) mail handed to a disabled interface: not taken, try later
     ├── FetchError (OSError)                 talking to the mail server failed
     │   ├── ServerBusyError                  -ERR [IN-USE] / [LOGIN-DELAY] / [SYS/TEMP]: try later
     │   ├── AuthenticationError              the server refused the login ([AUTH], wrong password)
@@ -37,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigError",
     "FetchError",
+    "InterfaceDisabledError",
     "InterfaceNotFoundError",
     "MailtrackError",
     "MessageRefusedError",
@@ -86,6 +88,27 @@ class RunFailedError(MailtrackError, RuntimeError):
         error, name = str(self.report.error), self.report.interface
         # Most errors name the interface already ("support: environment variable … is not set").
         return error if error.startswith(f"{name}: ") else f"interface {name!r}: {error}"
+
+
+class InterfaceDisabledError(MailtrackError, RuntimeError):
+    """Mail was handed to an interface that is disabled (``enabled = false``): nothing was
+    imported, and nothing was lost, as long as the sender keeps the message and tries again.
+
+    Raised by :meth:`mailtrack.Importer.deliver`. ``mailtrack deliver`` exits with 75
+    (``EX_TEMPFAIL``: the mail server keeps the message and retries) and the inbound routes answer
+    503 with ``Retry-After``, so that the mail arrives once the interface is enabled again. The
+    interface's name is kept as :attr:`name`.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return (
+            f"mail interface {self.name!r} is disabled (enabled = false): nothing was imported; "
+            "enable it to take the mail"
+        )
 
 
 class FetchError(MailtrackError, OSError):

@@ -139,7 +139,6 @@ def _post_relay(url: str, password: str, raw: bytes) -> tuple[int, str]:
 def test_web_serves_the_inbound_routes_when_configured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mailtrack import Importer
     from mailtrack.stores import SQLRecordStore
     from mailtrack.testing import build_message
 
@@ -154,14 +153,12 @@ def test_web_serves_the_inbound_routes_when_configured(
             assert status == 401
             assert _post_relay(url, TOKEN, build_message())[0] == 401
             assert _get(url + "records", None)[0] == 401  # the pages still need the token
-            if hasattr(Importer, "deliver"):  # Importer.deliver comes with #12
-                status, body = _post_relay(url, RELAY_PASSWORD, build_message(subject="Through the relay"))
-                assert status == 200, body
+            status, body = _post_relay(url, RELAY_PASSWORD, build_message(subject="Through the relay"))
+            assert status == 200, body
         finally:
             process.send_signal(signal.SIGTERM)
             rest, _ = process.communicate(timeout=60)
     assert process.returncode == 0, rest
     assert RELAY_PASSWORD not in rest
-    if hasattr(Importer, "deliver"):
-        with SQLRecordStore(f"sqlite:///{tmp_path / 'web.db'}") as store:
-            assert [record.title for record in store.list_records()] == ["Through the relay"]
+    with SQLRecordStore(f"sqlite:///{tmp_path / 'web.db'}") as store:
+        assert [record.title for record in store.list_records()] == ["Through the relay"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailtrack import Importer, MailInterface
+from mailtrack import Importer, MailInterface, MailProtocol
 from mailtrack.cli._pipe import EX_OK, EX_TEMPFAIL, EX_USAGE
 from mailtrack.stores.sql import SQLRecordStore
 from mailtrack.testing import build_message
@@ -127,6 +127,30 @@ def test_the_recipient_option_routes_the_message(folder: Path) -> None:
     done = deliver(folder, raw, "deliver", "--interface", "support", "--recipient", "billing@example.com")
     assert done.returncode == EX_OK, done.stderr
     assert records(folder) == [("billing", "Invoice")]
+
+
+@pytest.mark.parametrize("where", ["mailtrack.toml", "store"])
+def test_a_disabled_interface_exits_75_naming_it_and_imports_nothing(folder: Path, where: str) -> None:
+    raw = build_message(subject="Kept by the mail server").replace(b"\r\n", b"\n")
+    url = f"sqlite:///{folder / 'mailtrack.db'}"
+    if where == "store":
+        store = SQLRecordStore(url)
+        store.save_interface(MailInterface(name="saved", protocol=MailProtocol.DELIVER, enabled=False))
+        store.close()
+        args: tuple[str, ...] = ("--store", url, "deliver", "--interface", "saved")
+    else:
+        config = folder / "mailtrack.toml"
+        config.write_text(config.read_text() + "enabled = false\n", encoding="utf-8")
+        args = ("deliver", "--interface", "support")
+    done = deliver(folder, raw, *args)
+    assert done.returncode == EX_TEMPFAIL  # the mail server keeps the message and retries
+    (line,) = done.stderr.decode().splitlines()
+    name = args[-1]
+    assert line.startswith(f"mailtrack deliver: interface '{name}' is disabled"), line
+    assert "tries again" in line
+    assert records(folder) == []
+    with SQLRecordStore(url) as store:
+        assert store.list_quarantined() == []
 
 
 def test_an_interface_saved_in_the_store_and_global_options(folder: Path) -> None:

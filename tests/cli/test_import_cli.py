@@ -38,6 +38,8 @@ def test_import_prints_the_report_and_names_what_it_skipped(folder: Path) -> Non
     result = invoke(folder, "import", str(folder), "--interface", "archive")
     assert result.exit_code == 0, result.output
     assert "Import report" in result.output
+    assert "Left in" in result.output  # the column of what stays in the archive
+    assert "server" not in result.output  # an archive import has none
     assert "no mail" in result.output
     assert "\x1b" not in result.output  # the file name is shown escaped
     with SQLRecordStore(f"sqlite:///{folder / 'mailtrack.db'}") as store:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import mailbox
 import os
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,13 @@ from mailtrack import (
     ImportPolicy,
     MailInterface,
     MailProtocol,
+    MemoryRecordStore,
     RecordStore,
     SenderPolicy,
 )
-from mailtrack.testing import build_message
+from mailtrack.exceptions import MessageRefusedError, StoreError
+from mailtrack.models import CommitResult, ImportAction, QuarantinedMessage
+from mailtrack.testing import FakeMailbox, build_message
 
 INTERFACE = MailInterface(
     name="archive",
@@ -299,3 +303,48 @@ def test_maildir_messages_are_imported_in_the_order_of_delivery(store: RecordSto
     Importer(store=store).import_archive([str(folder)], INTERFACE)
     records = sorted(store.list_records(), key=lambda record: record.id)
     assert [record.title for record in records] == ["archived 0", "archived 1", "archived 2"]
+
+
+class _SmallStore(MemoryRecordStore):
+    """A store too small for messages over 3,000 bytes, in the records and the quarantine alike
+    (as MariaDB's max_allowed_packet is); its quarantine fails altogether once :attr:`down` is set."""
+
+    down = False
+
+    def commit(self, interface: str, uid: str, action: ImportAction) -> CommitResult:
+        message = getattr(action, "message", None)
+        if message is not None and message.size > 3000:
+            raise MessageRefusedError("larger than max_allowed_packet")
+        return super().commit(interface, uid, action)
+
+    def quarantine(self, interface: str, uid: str, raw: bytes, error: str) -> QuarantinedMessage:
+        if self.down:
+            raise StoreError("the database is unavailable (connection refused)")
+        if len(raw) > 3000:
+            raise MessageRefusedError("larger than max_allowed_packet")
+        return super().quarantine(interface, uid, raw, error)
+
+
+def test_what_an_import_leaves_is_left_in_the_archive_not_on_a_server(tmp_path: Path) -> None:
+    raws = [message(1), message(2, text="x" * 5000)]
+    path = write_mbox(tmp_path / "a.mbox", raws)
+    report = Importer(store=_SmallStore(), conversion_workers=0).import_archive([str(path)], INTERFACE)
+    assert (report.created, report.left_on_server) == (1, 1)
+    (note,) = [note for note in report.notes if "not imported" in note]
+    assert "stays in the archive" in note
+    assert not any("server" in note for note in report.notes)
+    # A poll of a mailbox tells the same of its server.
+    mailbox_run = Importer(store=_SmallStore(), fetcher_factory=FakeMailbox(raws).fetcher).run(
+        MailInterface(name="support", server="pop.example.com", login="support")
+    )
+    assert any("stays on the server" in note for note in mailbox_run.notes)
+
+
+def test_a_store_failing_during_an_import_names_the_archive(tmp_path: Path) -> None:
+    store = _SmallStore()
+    store.down = True
+    malformed = (resources.files("mailtrack._demo") / "messages" / "10-nested-too-deep.eml").read_bytes()
+    path = write_mbox(tmp_path / "a.mbox", [lf(malformed)])  # to be quarantined, which fails
+    report = Importer(store=store, conversion_workers=0).import_archive([str(path)], INTERFACE)
+    assert report.error is not None
+    assert report.error.endswith("messages not yet imported stay in the archive"), report.error

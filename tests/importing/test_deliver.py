@@ -12,6 +12,7 @@ from mailtrack import (
     DeliveryOutcome,
     Importer,
     ImportPolicy,
+    InterfaceDisabledError,
     InterfaceNotFoundError,
     MailInterface,
     MemoryRecordStore,
@@ -138,6 +139,21 @@ def test_an_unknown_interface_name_raises(store: RecordStore) -> None:
     with pytest.raises(InterfaceNotFoundError):
         Importer(store=store).deliver("nobody", build_message())
     assert store.list_records() == []
+
+
+def test_a_disabled_interface_raises_and_imports_nothing(store: RecordStore) -> None:
+    raw = build_message(subject="While it was disabled")
+    importer = Importer(store=store)
+    store.save_interface(make_interface(enabled=False))
+    for interface in (make_interface(enabled=False), "support"):  # given, or saved in the store
+        with pytest.raises(InterfaceDisabledError, match="'support' is disabled") as caught:
+            importer.deliver(interface, raw)
+        assert caught.value.name == "support"
+    assert (store.list_records(), store.list_quarantined()) == ([], [])
+    # Nothing was kept in the ledger either: delivered again once it is enabled, it is imported.
+    report = importer.deliver(make_interface(), raw)
+    assert report.outcome is DeliveryOutcome.CREATED
+    assert [record.title for record in store.list_records()] == ["While it was disabled"]
 
 
 def test_the_recipient_routes_before_the_headers(store: RecordStore) -> None:

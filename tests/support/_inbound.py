@@ -22,8 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from _deliver_standin import delivering_importer
-from mailtrack import MailInterface, RecordStore
+from mailtrack import Importer, MailInterface, RecordStore
 from mailtrack.config._inbound import (
     BasicAuthSettings,
     InboundSettings,
@@ -140,7 +139,7 @@ class FakeSNS:
 
 
 def make_app(store: RecordStore, sns: FakeSNS | None = None, **changes: Any) -> Any:
-    importer = delivering_importer(store=store, conversion_workers=0)
+    importer = Importer(store=store, conversion_workers=0)
     return create_inbound_app(
         importer=importer,
         settings=settings(**changes),

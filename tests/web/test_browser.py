@@ -284,3 +284,60 @@ def test_an_interface_that_signs_in_with_oauth(
         "example.com",
     )
     assert saved.password == ""
+
+
+def test_the_interface_form_follows_the_protocol(browser: Browser, site: str, store: SQLRecordStore) -> None:
+    """The mailbox fields go away for a delivered interface, the IMAP ones show for IMAP only; a
+    delivered interface is saved without server or login, and an IMAP one edited keeps its folder
+    and what becomes of its mail."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from mailtrack import MailInterface, MailProtocol
+
+    imap = MailInterface(
+        name="imap-desk",
+        protocol=MailProtocol.IMAP,
+        server="127.0.0.1",
+        login="desk",
+        password="imap-password",
+        folder="Support",
+        after_import="move:Support/Done",
+        project="desk",
+    )
+    store.save_interface(imap)
+    driver = browser.driver
+    browser.sign_in(site, PASSWORD)
+    driver.get(site + "/interfaces/new")
+    protocol = Select(driver.find_element(By.NAME, "protocol"))
+    mailbox, imap_fields, note = (
+        driver.find_element(By.ID, "mailbox"),
+        driver.find_element(By.ID, "imap"),
+        driver.find_element(By.CSS_SELECTOR, ".deliver-note"),
+    )
+    assert (mailbox.is_displayed(), imap_fields.is_displayed(), note.is_displayed()) == (True, False, False)
+    protocol.select_by_value("imap")
+    assert (mailbox.is_displayed(), imap_fields.is_displayed(), note.is_displayed()) == (True, True, False)
+    protocol.select_by_value("deliver")
+    assert (mailbox.is_displayed(), note.is_displayed()) == (False, True)
+    assert not driver.find_element(By.ID, "oauth").is_displayed()
+    driver.find_element(By.NAME, "name").send_keys("piped")
+    _submit(browser, "Next: test the connection")
+    assert "has no mailbox to connect to" in _text(browser)
+    _submit(browser, "Save")
+    assert "Saved piped." in _text(browser)
+    row = driver.find_element(By.CSS_SELECTOR, 'tr[data-interface="piped"]')
+    assert row.find_element(By.CSS_SELECTOR, "td.protocol").text == "delivered"
+    assert row.find_elements(By.XPATH, ".//button[normalize-space()='Run now']") == []
+    saved = store.get_interface("piped")
+    assert (saved.protocol, saved.server, saved.login) == (MailProtocol.DELIVER, "", "")
+
+    # Edit the IMAP interface, change nothing, save anyway (no server runs): all kept.
+    driver.get(site + "/interfaces/imap-desk/edit")
+    assert driver.find_element(By.NAME, "folder").get_attribute("value") == "Support"
+    assert driver.find_element(By.NAME, "move_folder").get_attribute("value") == "Support/Done"
+    _submit(browser, "Next: test the connection")
+    driver.find_element(By.NAME, "save_anyway").click()
+    _submit(browser, "Save")
+    assert "Saved imap-desk." in _text(browser)
+    assert store.get_interface("imap-desk") == imap

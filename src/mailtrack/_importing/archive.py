@@ -26,7 +26,7 @@ from ..models import RunReport
 from .explaining import Explanation
 from .run import run_mailbox
 from .settings import Setup
-from .tally import Tally
+from .tally import IN_ARCHIVE, Tally
 
 __all__ = ["IMPORT_LEASE_SUFFIX", "explain_archive", "import_archive"]
 
@@ -54,7 +54,7 @@ def import_archive(
     progress: Progress | None = None,
 ) -> RunReport:
     """Import the messages of *paths* through *interface*; see :meth:`mailtrack.Importer.import_archive`."""
-    tally = Tally(interface=interface.name, started_at=setup.clock())
+    tally = Tally(interface=interface.name, started_at=setup.clock(), kept=IN_ARCHIVE)
     chosen = archive_interface(interface, delete_after=delete_after)
     fetcher = ArchiveFetcher(
         paths=list(paths),

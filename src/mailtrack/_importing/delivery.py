@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 import attrs
 
 from ..config import MailInterface
-from ..exceptions import MessageRefusedError, StoreError
+from ..exceptions import InterfaceDisabledError, MessageRefusedError, StoreError
 from ..intake._delivery import DeliveryOutcome, DeliveryReport, delivery_key
 from ..models import CommitOutcome, ConnectionCheck, MessageInfo
 from .outcome import Held, RunStopped, where_held
@@ -38,10 +38,14 @@ def deliver_message(
     """Import *raw*, delivered to *interface*; see :meth:`mailtrack.Importer.deliver`.
 
     Raises:
+        InterfaceDisabledError: the interface is disabled (nothing was read or written).
         ConfigError: the interface's sender policy needs a ``sender_authorizer``.
         MessageRefusedError: the store cannot hold this message, not even in the quarantine.
         StoreError: the store failed (nothing was imported; deliver again later).
     """
+    if not interface.enabled:
+        # Not imported and not dropped: the sender keeps the message and tries again.
+        raise InterfaceDisabledError(interface.name)
     check_sender_policy(interface, setup.sender_authorizer)
     key = delivery_key(raw)
     tally = Tally(interface=interface.name, started_at=setup.clock())

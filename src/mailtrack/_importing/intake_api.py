@@ -64,6 +64,9 @@ class IntakeMethods:
 
         Raises:
             InterfaceNotFoundError: no interface is saved under that name.
+            InterfaceDisabledError: the interface is disabled (``enabled = false``): nothing was
+                imported; the caller keeps the message and delivers it again later
+                (``mailtrack deliver`` exits with 75, the inbound routes answer 503).
             ConfigError: the interface's sender policy needs a ``sender_authorizer``.
             MessageRefusedError: the store cannot hold this message, not even in the quarantine
                 (it is too large for the store): delivering it again will not help.

@@ -58,14 +58,15 @@ def sort_listing(
             if cap is not None and len(wanted) >= cap:
                 tally.note(
                     f"max_messages_per_run ({cap}) reached: {len(listing) - start - position} more "
-                    "listed message(s) were not looked at; they stay on the server for the next run"
+                    f"listed message(s) were not looked at; they stay {tally.kept.where} for the next run"
                 )
                 return wanted, recheck
             if info.uid is not None:
                 if info.uid in taken:
                     logger.warning(
-                        "%s has the UID of an earlier message; it stays on the server",
+                        "%s has the UID of an earlier message; it stays %s",
                         label(info, info.uid),
+                        tally.kept.where,
                     )
                     continue
                 held = where_held(store, name, info.uid, imported, quarantined)
@@ -80,7 +81,7 @@ def sort_listing(
             if info.size > interface.max_message_bytes:
                 tally.note(
                     f"{label(info, info.uid)} is {info.size} bytes, more than max_message_bytes "
-                    f"({interface.max_message_bytes}): not imported, left on the server"
+                    f"({interface.max_message_bytes}): not imported, left {tally.kept.where}"
                 )
                 continue
             if info.uid is not None:

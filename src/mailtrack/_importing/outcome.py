@@ -1,4 +1,5 @@
-"""Where each message of a run ends: committed, quarantined, skipped as known, or left on the server.
+"""Where each message of a run ends: committed, quarantined, skipped as known, or left where it
+was found (on the server, in the archive: the tally's :class:`~.tally.Place`).
 
 :class:`Outcomes` writes what the store and the server are told about one message and counts it
 in the run's :class:`~.tally.Tally`: a committed message is counted and only then marked for
@@ -87,9 +88,10 @@ def conversion_failure(exc: Exception) -> str:
     return f"the converter failed ({type(exc).__name__}: {exc})"
 
 
-def _stopped(exc: StoreError) -> RunStopped:
+def _stopped(exc: StoreError, tally: Tally) -> RunStopped:
     return RunStopped(
-        f"the record store failed ({exc}); the run stopped and messages not yet imported stay on the server"
+        f"the record store failed ({exc}); the run stopped and messages not yet imported stay "
+        f"{tally.kept.where}"
     )
 
 
@@ -179,12 +181,12 @@ class Outcomes:
             # on every run, until the store's limit or max_message_bytes is changed.
             logger.warning("%s could not be stored or quarantined (%s): %s", label(info, key), reason, exc)
             self.tally.note(
-                f"{label(info, key)}, {len(raw)} bytes, was not imported and stays on the server "
+                f"{label(info, key)}, {len(raw)} bytes, was not imported and stays {self.tally.kept.where} "
                 f"(tried again next run): the store cannot hold it: {exc}"
             )
             return
         except StoreError as exc:
-            raise _stopped(exc) from exc
+            raise _stopped(exc, self.tally) from exc
         self.finished([key])
         self.tally.quarantined += 1
         self.tally.note(f"{label(info, key)} quarantined: {reason}")
@@ -203,12 +205,13 @@ class Outcomes:
             self.store.quarantine(self.interface.name, kept_key(key), raw, reason)
         except MessageRefusedError as exc:
             self.tally.note(
-                f"{label(info, key)} was not imported and stays on the server (tried again next run): "
-                f"its refused attachments are to be kept in the quarantine, which cannot hold it: {exc}"
+                f"{label(info, key)} was not imported and stays {self.tally.kept.where} "
+                "(tried again next run): its refused attachments are to be kept in the quarantine, "
+                f"which cannot hold it: {exc}"
             )
             return False
         except StoreError as exc:
-            raise _stopped(exc) from exc
+            raise _stopped(exc, self.tally) from exc
         self.tally.note(f"{label(info, key)}: {reason}")
         return True
 

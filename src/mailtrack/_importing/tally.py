@@ -10,12 +10,39 @@ import attrs
 from ..abc import RecordStore
 from ..models import CommitOutcome, MessageClass, MessageInfo, RunReport
 
-__all__ = ["MAX_NOTES", "Tally", "defects_note", "label", "log_summary", "save_report"]
+__all__ = [
+    "IN_ARCHIVE",
+    "MAX_NOTES",
+    "ON_SERVER",
+    "Place",
+    "Tally",
+    "defects_note",
+    "label",
+    "log_summary",
+    "save_report",
+]
 
 logger = logging.getLogger("mailtrack")
 
 #: Notes kept per run report; a mailbox full of oversized mail should not make a huge report.
 MAX_NOTES = 100
+
+
+@attrs.frozen
+class Place:
+    """Where the messages a run did not import stay, in the words of its notes and its report:
+    nothing is deleted before the store holds it, so they stay where the run found them."""
+
+    #: After "stay" or "left": ``"on the server"``, ``"in the archive"``.
+    where: str
+    #: The run table's header of :attr:`~mailtrack.RunReport.left_on_server`.
+    column: str
+
+
+#: A mailbox's messages (POP3, IMAP).
+ON_SERVER = Place(where="on the server", column="Left on\nserver")
+#: The messages of an archive import (.eml, mbox, Maildir).
+IN_ARCHIVE = Place(where="in the archive", column="Left in\narchive")
 
 
 #: The attributes of a Tally that its RunReport takes as they are.
@@ -60,6 +87,8 @@ class Tally:
     quarantined: int = 0
     #: Messages the server listed; those not counted otherwise are left on the server.
     listed: int = 0
+    #: Where the messages not imported stay (the notes say so).
+    kept: Place = ON_SERVER
     error: str | None = None
     busy: bool = False
     stopped: bool = False
@@ -120,10 +149,11 @@ def save_report(store: RecordStore, report: RunReport) -> RunReport:
 
 
 def log_summary(report: RunReport) -> None:
-    """One line in the log for a finished run."""
+    """One line in the log for a finished run (whose messages not imported are "left in place":
+    on the server, or in the archive)."""
     logger.info(
         "interface %r: %d offered: %d new records, %d follow-ups, %d skipped by policy, "
-        "%d already imported, %d quarantined, %d left on the server%s%s",
+        "%d already imported, %d quarantined, %d left in place%s%s",
         report.interface,
         report.offered,
         report.created,

@@ -22,6 +22,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from .._importing.tally import IN_ARCHIVE
 from ..config import MailInterface
 from ..importer import Importer
 from ._app import App, fail, pass_app
@@ -106,7 +107,7 @@ def import_archives(
     if as_json:
         print_json([report])
     else:
-        app.console.print(run_summary([report], title="Import report"))
+        app.console.print(run_summary([report], title="Import report", kept=IN_ARCHIVE))
     if not report.ok and not report.busy:
         raise click.exceptions.Exit(1)
     if report.busy:

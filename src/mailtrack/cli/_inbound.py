@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import cast
 
+import attrs
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from ..abc import RecordStore
-from ..config import Config
-from ..web.inbound import Deliverer, create_inbound_app
+from ..config import Config, MailInterface
+from ..importer import Importer
+from ..intake import DeliveryReport
+from ..web.inbound import create_inbound_app
 
 __all__ = ["with_inbound"]
+
+
+@attrs.frozen
+class _SavedReadAgain:
+    """Delivers to the interfaces saved in the store as they are now, not as they were when the
+    server started: one disabled on the pages meanwhile takes no mail (503, the service retries),
+    one edited delivers with its new project and policy. Those of the file are taken as given."""
+
+    importer: Importer
+    in_file: frozenset[str]
+
+    def deliver(
+        self, interface: MailInterface, raw: bytes, *, recipient: str | None = None
+    ) -> DeliveryReport:
+        chosen = interface if interface.name in self.in_file else interface.name
+        return self.importer.deliver(chosen, raw, recipient=recipient)
 
 
 def with_inbound(pages: Starlette, config: Config, store: RecordStore) -> Starlette:
@@ -25,9 +43,11 @@ def with_inbound(pages: Starlette, config: Config, store: RecordStore) -> Starle
     site = pages.state.mailtrack
     interfaces = {interface.name: interface for interface in store.list_interfaces()}
     interfaces.update((interface.name, interface) for interface in config.interfaces)
-    # Importer.deliver (#12) is what the routes call.
+    in_file = frozenset(interface.name for interface in config.interfaces)
     inbound = create_inbound_app(
-        importer=cast(Deliverer, site.importer), settings=config.inbound, interfaces=interfaces.values()
+        importer=_SavedReadAgain(site.importer, in_file),
+        settings=config.inbound,
+        interfaces=interfaces.values(),
     )
 
     @contextlib.asynccontextmanager

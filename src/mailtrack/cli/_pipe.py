@@ -12,9 +12,9 @@ The exit status tells the mail server what to do (``sysexits.h``):
 * 64 ``EX_USAGE``: no interface of that name, or a wrong command line; the mail server bounces.
 * 69 ``EX_UNAVAILABLE``: the store cannot hold this message at all, not even in the quarantine
   (larger than the database allows); trying again would not help; the mail server bounces.
-* 75 ``EX_TEMPFAIL``: the store is unreachable, locked, missing or needs ``mailtrack db
-  upgrade``, or something unexpected failed; nothing was imported, the mail server keeps the
-  message and tries again later.
+* 75 ``EX_TEMPFAIL``: the interface is disabled (``enabled = false``), or the store is
+  unreachable, locked, missing or needs ``mailtrack db upgrade``, or something unexpected
+  failed; nothing was imported, the mail server keeps the message and tries again later.
 * 78 ``EX_CONFIG``: the configuration file is wrong; the mail server keeps the message (Postfix
   defers on it) until it is fixed.
 """
@@ -32,7 +32,13 @@ from .._serde import load_config, sqlite_path
 from .._terminal import terminal_safe
 from ..abc import RecordStore
 from ..config import Config
-from ..exceptions import ConfigError, InterfaceNotFoundError, MessageRefusedError, StoreError
+from ..exceptions import (
+    ConfigError,
+    InterfaceDisabledError,
+    InterfaceNotFoundError,
+    MessageRefusedError,
+    StoreError,
+)
 
 __all__ = [
     "EX_CONFIG",
@@ -75,6 +81,14 @@ def deliver_from(
         return _deliver(raw, interface, recipient, config_path, store_url)
     except InterfaceNotFoundError as exc:
         return _fail(err, EX_USAGE, str(exc), debug)
+    except InterfaceDisabledError as exc:
+        return _fail(
+            err,
+            EX_TEMPFAIL,
+            f"interface {exc.name!r} is disabled: nothing was imported; the mail server keeps the "
+            "message and tries again (enable the interface to take it)",
+            debug,
+        )
     except MessageRefusedError as exc:
         return _fail(err, EX_UNAVAILABLE, f"the store cannot hold this message: {exc}", debug)
     except StoreError as exc:

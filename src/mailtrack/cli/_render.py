@@ -16,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from .._importing.tally import ON_SERVER, Place
 from .._serde import unstructure
 from .._terminal import json_safe, terminal_safe
 from ..config import MailInterface, MailProtocol
@@ -253,31 +254,36 @@ def _error_of(name: str, error: str | None) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
-#: The run table's count columns (headers and RunReport attributes); they add up to "Offered".
+#: The run table's count columns (headers and RunReport attributes); with the last one, whose
+#: header says where the messages stay (:class:`~mailtrack._importing.tally.Place`), they add up
+#: to "Offered".
 _RUN_COUNTS = (
     ("New", "created"),
     ("Follow-\nups", "updated"),
     ("Skipped\n(policy)", "skipped"),
     ("Already\nimported", "already_imported"),
     ("Quaran-\ntined", "quarantined"),
-    ("Left on\nserver", "left_on_server"),
 )
 
 
-def run_table(reports: Sequence[RunReport], *, title: str | None = "Run report") -> Table:
+def run_table(
+    reports: Sequence[RunReport], *, title: str | None = "Run report", kept: Place = ON_SERVER
+) -> Table:
     """One line per interface: the messages the server offered and what became of each.
 
     The counts add up to "Offered": new records, follow-ups, skipped by policy, already
-    imported, quarantined, and left on the server (too large, quarantined before, or not
-    reached). The errors: see :func:`run_summary`.
+    imported, quarantined, and left where they were found, *kept* (on the server, or in the
+    archive of an import: too large, quarantined before, or not reached). The errors: see
+    :func:`run_summary`.
     """
-    headers = [header for header, _ in _RUN_COUNTS]
+    columns = (*_RUN_COUNTS, (kept.column, "left_on_server"))
+    headers = [header for header, _ in columns]
     table = _table(title, "Interface", "Offered", *headers, "Result", pad_edge=False, collapse_padding=True)
     table.columns[0].overflow = "fold"  # a long name is broken, not cut off
     for column in table.columns[1:-1]:
         column.justify = "right"
     for report in reports:
-        counts = [str(getattr(report, name)) for _, name in _RUN_COUNTS]
+        counts = [str(getattr(report, name)) for _, name in columns]
         _row(table, report.interface, str(report.offered), *counts, _result(report))
     return table
 
@@ -288,12 +294,15 @@ def _result(report: RunReport) -> Text:
     return Text("ok", style="green") if report.ok else Text("failed", style="red")
 
 
-def run_summary(reports: Sequence[RunReport], *, title: str | None = "Run report") -> RenderableType:
+def run_summary(
+    reports: Sequence[RunReport], *, title: str | None = "Run report", kept: Place = ON_SERVER
+) -> RenderableType:
     """The run table, then the error of each failed interface and the notes, each on lines of its own.
 
-    Errors are whole sentences; in a table cell they would be cut into a narrow column.
+    Errors are whole sentences; in a table cell they would be cut into a narrow column. *kept*:
+    where the messages not imported stay (as :func:`run_table`).
     """
-    lines: list[RenderableType] = [run_table(reports, title=title)]
+    lines: list[RenderableType] = [run_table(reports, title=title, kept=kept)]
     lines += [
         safe_text(f"  {report.interface} skipped: {report.error}", style="yellow")
         if report.busy

@@ -79,8 +79,9 @@ class RunReport:
     already_imported: int = 0
     #: Quarantined by this run (the reasons are in :attr:`notes`).
     quarantined: int = 0
-    #: Not imported and still on the server: larger than ``max_message_bytes``, too large for
-    #: the store, quarantined by an earlier run, or not reached (the run failed or was stopped).
+    #: Not imported and still on the server (for an archive import: still in the archive):
+    #: larger than ``max_message_bytes``, too large for the store, quarantined by an earlier
+    #: run, or not reached (the run failed or was stopped).
     left_on_server: int = 0
     #: ``None``, or the plain-words reason that stopped the run.
     error: str | None = None

@@ -15,35 +15,23 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..auth._signin import asks_to_sign_in_again
-from ..config import MailInterface, OAuthFlow, OAuthSettings, Security
+from ..config import MailInterface, MailProtocol, Security
 from ..exceptions import ConfigError, InterfaceNotFoundError
 from ..models import ConnectionCheck, RunReport
+from ._interface_form import (
+    AFTER_IMPORT,
+    FLAGS,
+    OAUTH_FLOWS,
+    OAUTH_PROVIDERS,
+    PROTOCOLS,
+    form_values,
+    interface_from,
+    text,
+)
 from ._pages import Draft, Site, redirect, render, site
 from ._security import checked_form
 
 __all__ = ["check_in_words", "routes", "run_in_words"]
-
-_FLAGS = ("leave_copy", "enabled", "oauth")
-#: The OAuth 2.0 settings the form offers (``oauth_NAME`` fields); the others are kept as saved.
-_OAUTH_FIELDS = (
-    "provider",
-    "flow",
-    "client_id",
-    "tenant",
-    "client_secret_env",
-    "service_account_file",
-    "token_url",
-)
-_OAUTH_PROVIDERS = [
-    ("microsoft", "Microsoft 365"),
-    ("google", "Google Workspace"),
-    ("", "Another (token URL)"),
-]
-_OAUTH_FLOWS = [
-    (OAuthFlow.REFRESH_TOKEN.value, "A user signs in once (mailtrack oauth login)"),
-    (OAuthFlow.CLIENT_CREDENTIALS.value, "App-only access (Microsoft 365, client secret)"),
-    (OAuthFlow.SERVICE_ACCOUNT.value, "Service account with domain-wide delegation (Google)"),
-]
 
 
 def run_in_words(report: RunReport | None) -> str:
@@ -59,15 +47,22 @@ def run_in_words(report: RunReport | None) -> str:
     return f"{counts}, stopped early" if report.stopped else counts
 
 
-def check_in_words(check: ConnectionCheck) -> list[str]:
+def check_in_words(check: ConnectionCheck, interface: MailInterface) -> list[str]:
     """What the connection test found, as sentences for the second step."""
     if not check.ok:
         return [f"The connection test failed: {check.error or 'no reason given'}."]
+    if interface.protocol is MailProtocol.DELIVER:
+        return [
+            "A delivered interface has no mailbox to connect to: its mail is handed over by a mail "
+            "server (mailtrack deliver), an e-mail service (the inbound routes) or an archive import."
+        ]
     size = "" if check.mailbox_bytes is None else f" ({check.mailbox_bytes:,} bytes)"
     tls = f" over {check.tls_version}" if check.tls_version else " without encryption"
     messages = "" if check.message_count is None else f" {check.message_count} messages are waiting"
     if check.message_count == 1:
         messages = " 1 message is waiting"
+    if messages and interface.protocol is MailProtocol.IMAP:
+        messages += f" in folder {interface.folder!r}"
     lines = [f"Connected and logged in{tls}.{messages}{size}{'.' if messages else ''}"]
     lines.extend(check.warnings)
     return lines
@@ -128,8 +123,10 @@ def _step_one(request: Request, values: dict[str, Any], *, error: str | None = N
         {
             "values": values,
             "securities": [s.value for s in Security],
-            "oauth_providers": _OAUTH_PROVIDERS,
-            "oauth_flows": _OAUTH_FLOWS,
+            "protocols": PROTOCOLS,
+            "after_import_choices": AFTER_IMPORT,
+            "oauth_providers": OAUTH_PROVIDERS,
+            "oauth_flows": OAUTH_FLOWS,
             "error": error,
         },
         status=400 if error else 200,
@@ -139,93 +136,37 @@ def _step_one(request: Request, values: dict[str, Any], *, error: str | None = N
 async def new_interface(request: Request) -> Response:
     return _step_one(
         request,
-        {"security": Security.SSL.value, "enabled": True, "original": "", "oauth_provider": "microsoft"},
+        {
+            "protocol": MailProtocol.POP3.value,
+            "security": Security.SSL.value,
+            "enabled": True,
+            "original": "",
+            "folder": "INBOX",
+            "oauth_provider": "microsoft",
+        },
     )
 
 
 async def edit_interface(request: Request) -> Response:
     interface = _saved(site(request), request.path_params["name"])
-    values = attrs.asdict(interface, recurse=False)
-    values["security"] = interface.security.value
-    values["original"] = interface.name
-    values["has_password"] = bool(interface.password or interface.password_env or interface.password_file)
-    values.update(_oauth_values(interface.oauth))
+    values = form_values(interface)
     found = site(request)
     report = await run_in_threadpool(found.store.last_run, interface.name)
     values["sign_in_again"] = asks_to_sign_in_again(interface, report.error if report else None)
     return _step_one(request, values)
 
 
-def _oauth_values(oauth: OAuthSettings | None) -> dict[str, Any]:
-    """The form's ``oauth_*`` fields for saved settings (``oauth`` ticked when there are some)."""
-    if oauth is None:
-        return {"oauth": False, "oauth_provider": "microsoft"}
-    values: dict[str, Any] = {f"oauth_{name}": getattr(oauth, name) for name in _OAUTH_FIELDS}
-    values.update(oauth=True, oauth_provider=oauth.provider or "", oauth_flow=oauth.flow.value)
-    return values
-
-
-def _oauth_from(form: FormData, saved: OAuthSettings | None) -> OAuthSettings:
-    """The OAuth 2.0 settings the form describes; what the form does not show is kept as saved
-    (a token file, scopes, a CA file)."""
-    typed: dict[str, Any] = {name: _text(form, f"oauth_{name}") or None for name in _OAUTH_FIELDS}
-    typed["flow"] = typed["flow"] or OAuthFlow.REFRESH_TOKEN.value
-    typed["tenant"] = typed["tenant"] or "organizations"
-    if saved is not None:
-        return attrs.evolve(saved, **typed)
-    return OAuthSettings(**typed)
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 def _interface_from(found: Site, form: FormData) -> tuple[MailInterface, str | None]:
     """The interface the first step's form describes (the saved one's other settings kept)."""
-    original = _text(form, "original") or None
-    name = _text(form, "name")
+    original = text(form, "original") or None
+    name = text(form, "name")
     if found.file_interface(name) is not None:
         raise ConfigError(f"name: {name!r} is defined in {found.config_file} already")
-    port_text = _text(form, "port")
-    if port_text and not port_text.isdigit():
-        raise ConfigError("port: must be a number from 1 to 65535")
-    try:
-        security = Security(_text(form, "security"))
-    except ValueError:
-        raise ConfigError("security: choose ssl, starttls or none") from None
-    values: dict[str, Any] = {
-        "name": name,
-        "server": _text(form, "server"),
-        "port": int(port_text) if port_text else None,
-        "login": _text(form, "login"),
-        "security": security,
-        "ca_file": _text(form, "ca_file") or None,
-        **{flag: form.get(flag) == "on" for flag in _FLAGS},
-    }
-    password = form.get("password")
-    if isinstance(password, str) and password:
-        values.update(password=password, password_env=None, password_file=None)
     saved = _saved(found, original) if original is not None else None
-    if values.pop("oauth"):
-        # One way to sign in: OAuth 2.0 replaces the password (a saved one is dropped).
-        values.update(
-            oauth=_oauth_from(form, saved.oauth if saved else None),
-            password="",
-            password_env=None,
-            password_file=None,
-            apop=False,
-        )
-    else:
-        values["oauth"] = None
-    if original is None:
-        if name and _exists(found, name):
-            raise ConfigError(f"name: an interface named {name!r} exists already; edit it instead")
-        return MailInterface(**values), None
-    assert saved is not None
+    interface = interface_from(form, saved)
     if name != original and _exists(found, name):
-        raise ConfigError(f"name: an interface named {name!r} exists already")
-    return attrs.evolve(saved, **values), original
+        raise ConfigError(f"name: an interface named {name!r} exists already; edit it instead")
+    return interface, original
 
 
 def _exists(found: Site, name: str) -> bool:
@@ -236,14 +177,14 @@ async def test_interface(request: Request) -> Response:
     """Step one's "Next": test the connection with the settings typed, then ask for step two."""
     form = await checked_form(request)
     found = site(request)
-    shown: dict[str, Any] = {key: _text(form, key) for key in form if key != "password"}
-    shown.update({flag: form.get(flag) == "on" for flag in _FLAGS})
+    shown: dict[str, Any] = {key: text(form, key) for key in form if key != "password"}
+    shown.update({flag: form.get(flag) == "on" for flag in FLAGS})
     try:
         interface, original = await run_in_threadpool(_interface_from, found, form)
     except ConfigError as exc:
         return _step_one(request, shown, error=str(exc))
     check = await run_in_threadpool(found.importer.check, interface)
-    words = check_in_words(check)
+    words = check_in_words(check, interface)
     typed = form.get("password")
     if isinstance(typed, str) and typed:
         # A server may repeat what it was sent in its error; the password never goes back out.
@@ -296,9 +237,9 @@ async def save_interface(request: Request) -> Response:
     """Step two's "Save": the project and default fields; a failed test needs "save anyway"."""
     form = await checked_form(request)
     found = site(request)
-    key = _text(form, "draft")
+    key = text(form, "draft")
     draft = found.drafts.get(key)
-    project, defaults_text = _text(form, "project"), str(form.get("defaults") or "")
+    project, defaults_text = text(form, "project"), str(form.get("defaults") or "")
     if not draft.passed and form.get("save_anyway") != "on":
         return _step_two(
             request, key, draft, None, project=project, defaults=defaults_text,
@@ -346,6 +287,8 @@ async def run_now(request: Request) -> Response:
     await checked_form(request)
     found = site(request)
     interface = _any_interface(found, request.path_params["name"])
+    if interface.protocol is MailProtocol.DELIVER:
+        raise HTTPException(409, f"{interface.name!r} has no mailbox to run: its mail is handed over.")
     report = await run_in_threadpool(found.importer.run, interface)
     return redirect(
         request,

@@ -7,14 +7,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from importlib import resources
 
+import attrs
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from _inbound import basic, make_app, settings
-from mailtrack import MemoryRecordStore
+from _inbound import SALES, SUPPORT, basic, make_app, settings
+from mailtrack import Importer, MailInterface, MemoryRecordStore
 from mailtrack.exceptions import MessageRefusedError, StoreError
 from mailtrack.models import CommitResult, ImportAction, QuarantinedMessage
 from mailtrack.testing import build_message
+from mailtrack.web.inbound import create_inbound_app
 
 RAW = build_message(subject="Printer on fire")
 RELAY = {"Content-Type": "message/rfc822", **basic("relay")}
@@ -83,6 +86,53 @@ def test_store_down_answers_503_and_the_retry_imports_once(client: TestClient, s
     assert _relay(client, RAW) == (200, {"status": 200, "outcome": "created", "interface": "support"})
     assert _relay(client, RAW)[1]["outcome"] == "already_imported"
     assert len(store.list_records()) == 1
+
+
+def test_a_disabled_interface_answers_503_and_the_retry_imports_once_enabled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryRecordStore()
+    disabled = attrs.evolve(SUPPORT, enabled=False)
+    importer = Importer(store=store, conversion_workers=0)
+
+    def app(support: MailInterface) -> Starlette:
+        return create_inbound_app(importer=importer, settings=settings(), interfaces=[support, SALES])
+
+    with TestClient(app(disabled)) as client:
+        answer = client.post(
+            "/relay", params={"recipient": "support@example.com"}, content=RAW, headers=RELAY
+        )
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"] == "60"
+        assert "'support' is disabled" in answer.json()["message"]
+    assert "'support' is disabled" in caplog.text
+    assert (store.list_records(), store.list_quarantined()) == ([], [])
+    with TestClient(app(SUPPORT)) as client:  # enabled again: the service's retry is imported
+        assert _relay(client, RAW)[1]["outcome"] == "created"
+    assert [record.title for record in store.list_records()] == ["Printer on fire"]
+
+
+def test_mailtrack_web_delivers_to_saved_interfaces_as_they_are_now() -> None:
+    """``mailtrack web``'s routes look a store-saved interface up again for each message: one
+    disabled on the pages after the server started takes no mail (503), and takes it again
+    once enabled."""
+    from mailtrack import Config
+    from mailtrack.cli._inbound import with_inbound
+    from mailtrack.web import create_app
+
+    store = MemoryRecordStore()
+    store.save_interface(SUPPORT)
+    config = Config(inbound=settings(interfaces=("support",)))
+    pages = create_app(store=store, authorize=lambda _request: True, config=config)
+    with TestClient(with_inbound(pages, config, store)) as client:
+        store.save_interface(attrs.evolve(SUPPORT, enabled=False))  # disabled on the pages
+        relay = {**RELAY, "X-Original-To": "support@example.com"}
+        assert client.post("/inbound/relay", content=RAW, headers=relay).status_code == 503
+        assert store.list_records() == []
+        store.save_interface(attrs.evolve(SUPPORT, project="edited"))  # enabled, and edited
+        answer = client.post("/inbound/relay", content=RAW, headers=relay)
+        assert (answer.status_code, answer.json()["outcome"]) == (200, "created")
+    assert [record.project for record in store.list_records()] == ["edited"]
 
 
 def test_message_the_store_cannot_hold_is_refused_not_retried(

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from _deliver_standin import delivering_importer
-from mailtrack import ConfigError, MailInterface, MemoryRecordStore
+from mailtrack import ConfigError, Importer, MailInterface, MemoryRecordStore
 from mailtrack._serde import dump_config, load_config
 from mailtrack.web.inbound import InboundSettings, MailgunSettings, SESSettings, create_inbound_app
 
@@ -48,7 +47,7 @@ def test_inbound_table_loads_with_secrets_from_files_and_variables(
     assert config.inbound.relay is not None
     assert config.inbound.relay.resolve_password("relay") == "a relay password long enough"
     app = create_inbound_app(
-        importer=delivering_importer(store=MemoryRecordStore()),
+        importer=Importer(store=MemoryRecordStore()),
         settings=config.inbound,
         interfaces=config.interfaces,
     )
@@ -90,7 +89,7 @@ def test_missing_or_wrong_settings_are_config_errors(
     def build() -> None:
         inbound = load_config({"inbound": settings}).inbound
         assert inbound is not None
-        create_inbound_app(importer=delivering_importer(), settings=inbound, interfaces=[support])
+        create_inbound_app(importer=Importer(), settings=inbound, interfaces=[support])
 
     with pytest.raises(ConfigError, match=message):
         build()
@@ -101,3 +100,32 @@ def test_ses_needs_its_topics() -> None:
         SESSettings(topic_arns=())
     with pytest.raises(ConfigError, match="not an SNS topic ARN"):
         SESSettings(topic_arns=("https://example.com/",))
+
+
+def test_the_howto_configurations_load_with_a_deliver_interface(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/howto/inbound.md's mailtrack.toml (the walk-through's and the full table) load as
+    written: a ``protocol = "deliver"`` interface (no server, no login) behind the routes."""
+    import re
+
+    page = (Path(__file__).parents[3] / "docs" / "howto" / "inbound.md").read_text()
+    blocks = [*re.findall(r"<<'EOF'\n(.*?)EOF\n", page, re.S), *re.findall(r"```toml\n(.*?)```", page, re.S)]
+    assert len(blocks) == 2
+    for variable in (
+        "MAILGUN_SIGNING_KEY",
+        "POSTMARK_INBOUND_PASSWORD",
+        "MANDRILL_WEBHOOK_KEY",
+        "RELAY_PASSWORD",
+    ):
+        monkeypatch.setenv(variable, "a secret long enough for any of them")
+    (tmp_path / "sendgrid-inbound").write_text("a secret long enough for sendgrid\n")
+    for number, block in enumerate(blocks):
+        path = tmp_path / f"mailtrack-{number}.toml"
+        path.write_text(block.replace("/run/secrets/sendgrid-inbound", str(tmp_path / "sendgrid-inbound")))
+        config = load_config(path)
+        assert [(entry.name, entry.protocol.value) for entry in config.interfaces] == [("support", "deliver")]
+        assert (config.interfaces[0].server, config.interfaces[0].login) == ("", "")
+        assert config.inbound is not None
+        app = create_inbound_app(importer=Importer(), settings=config.inbound, interfaces=config.interfaces)
+        assert "/mailgun/mime" in [route.path for route in app.routes]  # type: ignore[attr-defined]

@@ -15,10 +15,10 @@ route              service                     checked by
 Every message goes to ``Importer.deliver`` (the ledger, policies and store of
 POP3 and IMAP), into the interface its envelope recipient routes to. The answer makes the
 service do the right thing: 2xx only once the message is committed or was imported already (a
-retry imports nothing twice), 503 with ``Retry-After`` while the store is down or locked, a
-refusal the service does not retry for what can never be taken (no raw message: the answer
-names the setting to switch on), 401/403 for a request that fails its check (nothing is
-imported), 413 for a body over ``max_body_bytes`` before it is read whole.
+retry imports nothing twice), 503 with ``Retry-After`` while the store is down or locked or the
+interface is disabled, a refusal the service does not retry for what can never be taken (no
+raw message: the answer names the setting to switch on), 401/403 for a request that fails its
+check (nothing is imported), 413 for a body over ``max_body_bytes`` before it is read whole.
 
 Example:
     >>> from mailtrack import Importer, MailInterface

@@ -1,14 +1,15 @@
 """Handing one webhook's message to ``Importer.deliver`` and answering the service so that it
 does the right thing: 2xx only once the message is committed (or was imported already), 503 with
-``Retry-After`` while the store is down or locked, a refusal the service does not retry for mail
-that cannot be taken (no raw message, no interface for the recipient).
+``Retry-After`` while the store is down or locked or the interface is disabled, a refusal the
+service does not retry for mail that cannot be taken (no raw message, no interface for the
+recipient).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 from starlette.concurrency import run_in_threadpool
@@ -16,7 +17,8 @@ from starlette.responses import JSONResponse, Response
 
 from ..._terminal import terminal_safe
 from ...config import MailInterface
-from ...exceptions import MessageRefusedError, StoreError
+from ...exceptions import InterfaceDisabledError, MessageRefusedError, StoreError
+from ...intake import DeliveryReport
 from ._routing import Router
 
 __all__ = ["REFUSE_STATUS", "Deliverer", "Delivery", "answer", "refuse"]
@@ -33,9 +35,12 @@ REFUSE_STATUS = {"mailgun": 406, "postmark": 403}
 
 
 class Deliverer(Protocol):
-    """What the inbound routes need of an importer: ``Importer.deliver``."""
+    """What the inbound routes need of an importer: :meth:`mailtrack.Importer.deliver`, which
+    answers with a :class:`~mailtrack.DeliveryReport`."""
 
-    def deliver(self, interface: MailInterface, raw: bytes, *, recipient: str | None = None) -> Any: ...
+    def deliver(
+        self, interface: MailInterface, raw: bytes, *, recipient: str | None = None
+    ) -> DeliveryReport: ...
 
 
 def answer(status: int, message: str, **headers: str) -> Response:
@@ -71,6 +76,15 @@ class Delivery:
             report = await run_in_threadpool(
                 self.importer.deliver, destination.interface, raw, recipient=destination.recipient
             )
+        except InterfaceDisabledError as exc:
+            # Neither imported nor dropped: the service keeps the message and retries, and it
+            # arrives once the interface is enabled again (or the service gives up, and says so).
+            logger.warning("inbound %s: %s; asked the service to retry", service, terminal_safe(str(exc)))
+            return answer(
+                503,
+                f"interface {exc.name!r} is disabled; try again later",
+                **{"Retry-After": str(RETRY_AFTER)},
+            )
         except MessageRefusedError as exc:
             # The store works but cannot hold this message, not even in the quarantine: a
             # retry would fail the same way.
@@ -88,7 +102,7 @@ class Delivery:
         except Exception:
             logger.exception("inbound %s: delivering the message failed", service)
             return answer(500, "delivering the message failed; try again later")
-        outcome = str(getattr(report.outcome, "value", report.outcome))
+        outcome = report.outcome.value
         logger.info("inbound %s: %s into %s", service, outcome, destination.interface.name)
         return JSONResponse({"status": 200, "outcome": outcome, "interface": destination.interface.name})
 
