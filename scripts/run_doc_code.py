@@ -44,7 +44,7 @@ from mailtrack.testing import POP3TestServer, build_message
 if sys.version_info >= (3, 11):
     import tomllib
 else:
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD_VARIABLE = "MAILTRACK_SUPPORT_PASSWORD"  # noqa: S105 - the name of a variable

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is no
 
 def relay_script() -> str:
     """The one ``sh`` block of the how-to that is the relay script, exactly as printed."""
-    scripts = [
+    scripts: list[str] = [
         block
         for block in re.findall(r"^```sh\n(.*?)^```", HOWTO.read_text(encoding="utf-8"), re.M | re.S)
         if block.startswith("#!/bin/sh\n# /usr/local/bin/mailtrack-relay ")
