@@ -348,3 +348,36 @@ def test_a_store_failing_during_an_import_names_the_archive(tmp_path: Path) -> N
     report = Importer(store=store, conversion_workers=0).import_archive([str(path)], INTERFACE)
     assert report.error is not None
     assert report.error.endswith("messages not yet imported stay in the archive"), report.error
+
+
+def test_a_stopped_import_says_the_rest_stays_in_the_archive(tmp_path: Path) -> None:
+    path = write_mbox(tmp_path / "a.mbox", [message(n) for n in range(4)])
+    importer = Importer(conversion_workers=0)
+
+    def stop_after_the_first(done: int, total: int) -> None:
+        if done == 1:
+            importer.stop()
+
+    report = importer.import_archive([str(path)], INTERFACE, on_progress=stop_after_the_first)
+    assert report.stopped
+    assert 0 < report.created < 4
+    (note,) = [note for note in report.notes if note.startswith("stopped on request")]
+    assert note.endswith("the messages not yet retrieved stay in the archive"), note
+    assert not any("server" in note for note in report.notes)
+
+
+def test_an_interrupted_import_saves_a_report_naming_the_archive(tmp_path: Path) -> None:
+    path = write_mbox(tmp_path / "a.mbox", [message(n) for n in range(4)])
+    store = MemoryRecordStore()
+
+    def interrupt_at_the_second(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the archive is read
+
+    with pytest.raises(KeyboardInterrupt):
+        Importer(store=store, conversion_workers=0).import_archive(
+            [str(path)], INTERFACE, on_progress=interrupt_at_the_second
+        )
+    saved = store.last_run(INTERFACE.name)
+    assert saved is not None
+    assert saved.error == "the run was interrupted; messages not yet imported stay in the archive"

@@ -213,7 +213,8 @@ class MailboxRun:
                 self._settle(everything=False)
                 if self.setup.stop.is_set():
                     self.tally.stopped = True
-                    self.tally.note("stopped on request; the messages not yet retrieved stay on the server")
+                    where = self.tally.kept.where
+                    self.tally.note(f"stopped on request; the messages not yet retrieved stay {where}")
                     break
                 try:
                     if self.lease is not None:

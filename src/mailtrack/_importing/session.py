@@ -55,7 +55,7 @@ def run_mailbox(
     try:
         _run_leased(setup, interface, tally, pool, lease_name or interface.name)
     except (KeyboardInterrupt, SystemExit):
-        tally.error = "the run was interrupted; messages not yet imported stay on the server"
+        tally.error = f"the run was interrupted; messages not yet imported stay {tally.kept.where}"
         save_report(setup.store, tally.report(setup.clock()))
         raise
     except Exception as exc:
@@ -114,7 +114,7 @@ def _session(
         abandon(fetcher)
         tally.error = (
             f"the connection to the mail server failed during the import: {exc}; "
-            "messages not yet imported stay on the server for the next run"
+            f"messages not yet imported stay {tally.kept.where} for the next run"
         )
         return
     except RunStopped as stop:
