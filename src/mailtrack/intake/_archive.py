@@ -3,10 +3,15 @@ mbox files and Maildir folders, so that an archive import is a run like a POP3 o
 
 Its "deletions" happen only at ``close(commit=True)``, and only with ``delete_after``: a file of
 one message (.eml, Maildir) is removed once its message was committed; an mbox file once every
-message in it was (the file is never rewritten). Files are read as they are needed (an mbox file
-stays open while its messages are read one after the other). A message that cannot be read any
-more (its file vanished or changed since the listing) gets a line through *note* and is left: it
-is imported by a later import that finds it.
+message in it was (the file is never rewritten). Only the entry listed is removed (never the
+target of a symbolic link: a link given to import is kept, and so is its target), and only if it
+is still the file listed, unchanged (same device and inode, size and modification time): an mbox
+a mail server appended to while it was imported is kept, with a line through *note*.
+
+Files are read as they are needed (an mbox file stays open while its messages are read one
+after the other), and only while each is still the file listed. A message that cannot be read
+any more (its file vanished, changed or was replaced since the listing) gets a line through
+*note* and is left: it is imported by a later import that finds it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import attrs
 
 from ..models import ConnectionCheck, MessageInfo
 from ._mbox import MboxEntry, read_message
-from ._sources import ArchivedMessage, find_messages, maildir_unique
+from ._sources import ArchivedMessage, ChangedError, find_messages, maildir_unique, open_listed
 
 __all__ = ["ArchiveFetcher", "Progress"]
 
@@ -87,15 +92,16 @@ class ArchiveFetcher:
         self._close_file()
         if not (commit and self.delete_after):
             return
-        complete: dict[str, bool] = {}
+        mboxes: dict[str, tuple[ArchivedMessage, bool]] = {}
         for number, found in enumerate(self._found, 1):
             if found.kind == "mbox":
-                complete[found.path] = complete.get(found.path, True) and number in self._marked
+                _, every = mboxes.get(found.path, (found, True))
+                mboxes[found.path] = (found, every and number in self._marked)
             elif number in self._marked:
-                self._remove(self._current_path(found) or found.path)
-        for path, every in complete.items():
+                self._remove(found, self._current_path(found) or found.path)
+        for path, (found, every) in mboxes.items():
             if every and path not in self._left_out:
-                self._remove(path)
+                self._remove(found, path)
 
     def check(self) -> ConnectionCheck:
         count = sum(
@@ -113,16 +119,10 @@ class ArchiveFetcher:
         try:
             if path is None:
                 raise FileNotFoundError(errno.ENOENT, "vanished", found.path)
-            with open(path, "rb") as stream:
+            with open_listed(path, found.state, follow=found.linked) as stream:
                 raw = stream.read(self.max_message_bytes + 1)
         except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                self.note(
-                    f"{found.path}: vanished before it was read (moved or deleted by another program): "
-                    "not imported; an import that finds it again imports it"
-                )
-            else:
-                self.note(f"{found.path}: cannot be read ({exc.strerror or exc}): not imported")
+            self._unreadable(found.path, exc)
             return None
         if len(raw) > self.max_message_bytes:
             self.note(
@@ -131,6 +131,17 @@ class ArchiveFetcher:
             )
             return None
         return raw
+
+    def _unreadable(self, where: str, exc: OSError) -> None:
+        if exc.errno == errno.ENOENT:
+            self.note(
+                f"{where}: vanished before it was read (moved or deleted by another program): "
+                "not imported; an import that finds it again imports it"
+            )
+        elif isinstance(exc, ChangedError):
+            self.note(f"{where}: {exc.strerror} since it was listed: not imported")
+        else:
+            self.note(f"{where}: cannot be read ({exc.strerror or exc}): not imported")
 
     def _current_path(self, found: ArchivedMessage) -> str | None:
         """Where a Maildir message is now: its listed path, or the file with its unique name
@@ -150,12 +161,13 @@ class ArchiveFetcher:
         try:
             if self._open is None or self._open[0] != found.path:
                 self._close_file()
-                self._open = (found.path, open(found.path, "rb"))  # noqa: SIM115 - kept open across messages
+                # Kept open across the messages of the file.
+                self._open = (found.path, open_listed(found.path, found.state, follow=found.linked))
             raw = read_message(
                 self._open[1], MboxEntry(offset=found.offset, start=found.start, length=found.size)
             )
         except OSError as exc:
-            self.note(f"{found.path}@{found.offset}: cannot be read ({exc.strerror or exc}): not imported")
+            self._unreadable(f"{found.path}@{found.offset}", exc)
             return None
         if raw is None:
             self.note(
@@ -169,8 +181,19 @@ class ArchiveFetcher:
             self._open[1].close()
             self._open = None
 
-    def _remove(self, path: str) -> None:
+    def _remove(self, found: ArchivedMessage, path: str) -> None:
+        """Delete the entry listed at *path*, only if it is still the file listed, unchanged."""
+        if found.linked:
+            self.note(
+                f"{path}: imported; a symbolic link given to import: --delete-after deletes neither "
+                "the link nor its target: kept"
+            )
+            return
         try:
+            info = os.lstat(path)
+            if not found.state.unchanged(info):
+                self.note(f"{path}: changed while it was imported: kept (import it again to take the rest)")
+                return
             os.unlink(path)
         except FileNotFoundError:
             pass
