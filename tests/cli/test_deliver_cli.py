@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mailtrack import Importer, MailInterface, MailProtocol
-from mailtrack.cli._pipe import EX_OK, EX_TEMPFAIL, EX_USAGE
+from mailtrack.cli._pipe import EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE
 from mailtrack.stores.sql import SQLRecordStore
 from mailtrack.testing import build_message
 
@@ -162,6 +162,45 @@ def test_an_interface_saved_in_the_store_and_global_options(folder: Path) -> Non
     done = deliver(folder, build_message(subject="Hi"), "--store", url, "deliver", "--interface", "saved")
     assert done.returncode == EX_OK, done.stderr
     assert records(folder) == [("stored", "Hi")]
+
+
+def test_no_configuration_file_found_exits_78_not_64(folder: Path) -> None:
+    """A missing configuration is the host's to fix: the mail server keeps the mail (78), it
+    does not bounce it (64) as it would for an interface the configuration does not define."""
+    url = f"sqlite:///{folder / 'mailtrack.db'}"
+    (folder / "mailtrack.toml").unlink()
+    with_store = deliver(folder, build_message(), "--store", url, "deliver", "--interface", "support")
+    without = deliver(folder, build_message(), "deliver", "--interface", "support")
+    for done in (with_store, without):
+        assert done.returncode == EX_CONFIG, done.stderr
+        (line,) = done.stderr.decode().splitlines()
+        assert line.startswith("mailtrack deliver: configuration: no configuration file found")
+        assert "nothing was imported" in line
+    assert records(folder) == []
+
+
+def test_a_configuration_file_that_cannot_be_read_exits_78(folder: Path) -> None:
+    done = deliver(
+        folder, build_message(), "--config", str(folder / "gone.toml"), "deliver", "--interface", "x"
+    )
+    assert done.returncode == EX_CONFIG, done.stderr
+    (line,) = done.stderr.decode().splitlines()
+    assert "gone.toml" in line
+    assert records(folder) == []
+
+
+def test_an_empty_message_is_quarantined_with_a_line_and_exits_0(folder: Path) -> None:
+    done = deliver(folder, b"", "deliver", "--interface", "support")
+    assert done.returncode == EX_OK
+    (line,) = done.stderr.decode().splitlines()
+    assert line == (
+        "mailtrack deliver: the message on standard input is empty: quarantined in interface 'support' "
+        "(see `mailtrack quarantine list`)"
+    )
+    with SQLRecordStore(f"sqlite:///{folder / 'mailtrack.db'}") as store:
+        (kept,) = store.list_quarantined()
+    assert (kept.interface, kept.error) == ("support", "message is empty")
+    assert records(folder) == []
 
 
 def test_the_deliver_path_loads_neither_click_nor_rich(folder: Path) -> None:

@@ -25,11 +25,12 @@ def deliver(app: App, name: str, recipient: str | None) -> None:
 
     The exit status follows sysexits.h, so that the mail server does the right thing: 0 imported
     (also when it was imported before, skipped by policy, or quarantined because it is
-    malformed), 64 no interface of that name, 69 the store cannot hold the message at all,
-    75 the interface is disabled, or the store is unreachable, locked or missing (the mail
-    server keeps the message and tries again), 78 the configuration is wrong (kept and tried
-    again too). Nothing is printed unless something failed. The store is never created here:
-    create it first with `mailtrack db upgrade`.
+    malformed or empty), 64 the configuration loaded defines no interface of that name,
+    69 the store cannot hold the message at all, 75 the interface is disabled, or the store is
+    unreachable, locked or missing (the mail server keeps the message and tries again),
+    78 no configuration file was found, or it is unreadable or wrong (kept and tried again
+    too). Nothing is printed unless something failed or the message was empty. The store is
+    never created here: create it first with `mailtrack db upgrade`.
     """
     status = deliver_from(
         sys.stdin.buffer,

@@ -9,13 +9,16 @@ The exit status tells the mail server what to do (``sysexits.h``):
 
 * 0 ``EX_OK``: imported, or imported before (a retry), skipped by policy, or quarantined with
   its raw bytes (malformed mail is never refused: the sender would get a bounce for our problem).
-* 64 ``EX_USAGE``: no interface of that name, or a wrong command line; the mail server bounces.
+  An empty message is quarantined too (with a line on standard error): nothing vanishes.
+* 64 ``EX_USAGE``: the configuration that was loaded (and the store) defines no interface of
+  that name, or a wrong command line; the mail server bounces.
 * 69 ``EX_UNAVAILABLE``: the store cannot hold this message at all, not even in the quarantine
   (larger than the database allows); trying again would not help; the mail server bounces.
 * 75 ``EX_TEMPFAIL``: the interface is disabled (``enabled = false``), or the store is
   unreachable, locked, missing or needs ``mailtrack db upgrade``, or something unexpected
   failed; nothing was imported, the mail server keeps the message and tries again later.
-* 78 ``EX_CONFIG``: the configuration file is wrong, or an extra it needs is not installed
+* 78 ``EX_CONFIG``: the configuration file is missing (none given, none found, and the store
+  holds no interface of that name), unreadable or wrong, or an extra it needs is not installed
   (``pip install 'mailtrack[sql]'``); the mail server keeps the message (Postfix
   defers on it) until it is fixed.
 """
@@ -60,6 +63,7 @@ EX_CONFIG = 78
 
 #: The configuration file looked for in the current directory (as the full CLI does).
 _CONFIG_FILE = "mailtrack.toml"
+_NO_CONFIGURATION = f"no configuration file found (no --config, no MAILTRACK_CONFIG, no ./{_CONFIG_FILE})"
 
 
 def deliver_from(
@@ -80,7 +84,7 @@ def deliver_from(
     err = stderr if stderr is not None else sys.stderr
     try:
         raw = stdin.read()
-        return _deliver(raw, interface, recipient, config_path, store_url)
+        return _deliver(raw, interface, recipient, config_path, store_url, err)
     except InterfaceNotFoundError as exc:
         return _fail(err, EX_USAGE, str(exc), debug)
     except InterfaceDisabledError as exc:
@@ -121,12 +125,20 @@ def _unexpected(err: TextIO, exc: Exception, debug: bool) -> int:
 
 
 def _deliver(
-    raw: bytes, name: str, recipient: str | None, config_path: Path | None, store_url: str | None
+    raw: bytes,
+    name: str,
+    recipient: str | None,
+    config_path: Path | None,
+    store_url: str | None,
+    err: TextIO,
 ) -> int:
     from ..converting import MailParserConverter
     from ..importer import Importer
+    from ..intake import DeliveryOutcome
 
     found = config_path if config_path is not None else _default_config()
+    if found is None and store_url is None:
+        raise ConfigError(f"{_NO_CONFIGURATION} and no --store or MAILTRACK_STORE: nothing was imported")
     config = Config() if found is None else load_config(found)
     store = _open_store(store_url or config.store)
     try:
@@ -135,15 +147,28 @@ def _deliver(
             try:
                 chosen = store.get_interface(name)
             except InterfaceNotFoundError:
+                if found is None:
+                    # Not an interface the configuration lacks: no configuration was loaded.
+                    raise ConfigError(
+                        f"{_NO_CONFIGURATION} and the store holds no interface named {name!r}: "
+                        "nothing was imported"
+                    ) from None
                 known = sorted({entry.name for entry in config.interfaces} | _saved_names(store))
                 listed = ", ".join(known) or "none is configured yet"
                 raise InterfaceNotFoundError(
                     name, f"no mail interface named {name!r} (known: {listed})"
                 ) from None
         importer = Importer(store=store, converter=MailParserConverter(limits=config.limits))
-        importer.deliver(chosen, raw, recipient=recipient)
+        report = importer.deliver(chosen, raw, recipient=recipient)
     finally:
         store.close()
+    if report.outcome is DeliveryOutcome.QUARANTINED and not raw.strip():
+        # Exit 0 all the same: a bounce of an empty message helps nobody, and it is kept.
+        err.write(
+            f"mailtrack deliver: the message on standard input is empty: quarantined in interface "
+            f"{terminal_safe(name)!r} (see `mailtrack quarantine list`)\n"
+        )
+        err.flush()
     return EX_OK
 
 
