@@ -9,6 +9,9 @@ the text before it (``changed = store.list_records(...)``) finds ``store`` and `
 and one from an Alembic ``env.py`` finds ``context``, ``connection`` and ``app_metadata``: its
 ``context.configure(...)`` compares the application's (empty) metadata with the database, which
 must then propose no change to mailtrack's tables.
+The page's own interfaces with ``protocol = "deliver"`` (from its TOML blocks) are added to that
+``mailtrack.toml``, and a block that picks an interface by name (``interface.name == "X"``) must
+name one the page's TOML defines: the code and the configuration it shows cannot disagree.
 Django and Flask must be installed (the examples session installs them).
 
 Exit status 1, naming the page and line, when a block raises.
@@ -38,9 +41,16 @@ from alembic.runtime.migration import MigrationContext
 from mailtrack.stores import SQLRecordStore
 from mailtrack.testing import POP3TestServer, build_message
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD_VARIABLE = "MAILTRACK_SUPPORT_PASSWORD"  # noqa: S105 - the name of a variable
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_TOML_BLOCK = re.compile(r"^```toml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_PICKED_INTERFACE = re.compile(r"""\.name == ["']([^"']+)["']""")
 
 
 def blocks(page: Path) -> Iterator[tuple[int, str]]:
@@ -50,8 +60,29 @@ def blocks(page: Path) -> Iterator[tuple[int, str]]:
         yield text.count("\n", 0, match.start()) + 2, match.group(1)
 
 
+def page_interfaces(page: Path) -> list[dict[str, Any]]:
+    """The ``[[interfaces]]`` of the TOML blocks of *page*."""
+    found: list[dict[str, Any]] = []
+    for match in _TOML_BLOCK.finditer(page.read_text(encoding="utf-8")):
+        try:
+            entries = tomllib.loads(match.group(1)).get("interfaces", [])
+        except tomllib.TOMLDecodeError:
+            continue
+        found.extend(entry for entry in entries if isinstance(entry, dict) and "name" in entry)
+    return found
+
+
+def unknown_interfaces(code: str, interfaces: list[dict[str, Any]]) -> str | None:
+    """Why *code* picks an interface by a name the page's TOML does not define, or ``None``."""
+    defined = [entry["name"] for entry in interfaces]
+    wrong = [name for name in _PICKED_INTERFACE.findall(code) if defined and name not in defined]
+    if not wrong:
+        return None
+    return f"the code picks interface {wrong[0]!r}, but the page's TOML defines only {', '.join(defined)}\n"
+
+
 @contextmanager
-def scratch_project() -> Iterator[Path]:
+def scratch_project(extra_interfaces: list[dict[str, Any]] = []) -> Iterator[Path]:  # noqa: B006 - read only
     """A folder with mailtrack.toml, its store and a running test server; the working directory."""
     previous = Path.cwd()
     mail = [
@@ -66,7 +97,12 @@ def scratch_project() -> Iterator[Path]:
         (path / "mailtrack.toml").write_text(
             'store = "sqlite:///mailtrack.db"\n\n[[interfaces]]\nname = "support"\n'
             f'server = "{server.host}"\nport = {server.port}\nlogin = "support"\n'
-            f'password_env = "{PASSWORD_VARIABLE}"\nsecurity = "none"  # loopback test server only\n',
+            f'password_env = "{PASSWORD_VARIABLE}"\nsecurity = "none"  # loopback test server only\n'
+            + "".join(
+                f'\n[[interfaces]]\nname = "{entry["name"]}"\nprotocol = "deliver"\n'
+                for entry in extra_interfaces
+                if entry.get("protocol") == "deliver" and entry["name"] != "support"
+            ),
             encoding="utf-8",
         )
         os.environ[PASSWORD_VARIABLE] = "doc-password"
@@ -97,9 +133,13 @@ class AlembicEnv:
 
 def run_block(page: Path, line: int, code: str, number: int) -> str | None:
     """Run one block; the traceback when it raised, else ``None``."""
+    interfaces = page_interfaces(page)
+    mismatch = unknown_interfaces(code, interfaces)
+    if mismatch is not None:
+        return mismatch
     handler = signal.getsignal(signal.SIGTERM)
     with (
-        scratch_project() as folder,
+        scratch_project(interfaces) as folder,
         SQLRecordStore(f"sqlite:///{folder / 'mailtrack.db'}") as store,
         store.engine.connect() as connection,
     ):

@@ -33,7 +33,7 @@ from ._importing.holders import default_worker_id
 from ._importing.intake_api import IntakeMethods
 from ._importing.outcome import conversion_failure
 from ._importing.policy import Policy, Quarantine, SenderAuthorizer, check_sender_policy
-from ._importing.run import run_mailbox
+from ._importing.session import run_mailbox
 from ._importing.settings import POOL_FROM, Setup, Throughput, positive, start_method, whole_number
 from ._importing.stopping import StopRequest
 from ._importing.threads import map_bounded

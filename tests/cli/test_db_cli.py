@@ -87,3 +87,12 @@ def test_db_refuses_a_memory_store() -> None:
     result = invoke("--store", "memory://", "db", "current")
     assert result.exit_code == 1
     assert "memory://, which has no schema" in result.output
+
+
+def test_upgrade_names_the_missing_folder_of_a_sqlite_store(tmp_path: Path) -> None:
+    folder = tmp_path / "data"  # not made yet, as when the how-to's steps are taken out of order
+    result = invoke("--store", f"sqlite:///{folder / 'mailtrack.db'}", "db", "upgrade")
+    assert result.exit_code == 1
+    assert f"the folder of the SQLite store does not exist: {folder}" in result.output
+    assert "unable to open database file" not in result.output
+    assert not folder.exists()

@@ -82,3 +82,16 @@ def test_delete_after_and_history(folder: Path) -> None:
     assert not (folder / "old.mbox").exists()
     with SQLRecordStore(f"sqlite:///{folder / 'mailtrack.db'}") as store:
         assert {record.history for record in store.list_records()} == {True}
+
+
+@pytest.mark.parametrize("dry_run", [(), ("--dry-run",)])
+def test_a_path_that_does_not_exist_is_an_error_before_anything_is_imported(
+    folder: Path, dry_run: tuple[str, ...]
+) -> None:
+    missing = folder / "old-mail"
+    result = invoke(
+        folder, "import", str(folder / "old.mbox"), str(missing), "--interface", "archive", *dry_run
+    )
+    assert result.exit_code == 1
+    assert f"no such file or folder: {missing}; nothing was imported" in result.output
+    assert not (folder / "mailtrack.db").exists()  # the store was not even opened

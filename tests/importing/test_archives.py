@@ -252,6 +252,8 @@ def test_an_interrupted_import_continues_where_it_stopped(store: RecordStore, tm
     first = importer.import_archive([str(path)], INTERFACE, on_progress=stop_at_20)
     assert first.stopped
     assert 0 < first.created < 40
+    assert "stopped on request; the messages not yet retrieved stay in the archive" in first.notes
+    assert not any("server" in note for note in first.notes)
     second = Importer(store=store).import_archive([str(path)], INTERFACE)
     assert first.created + second.created == 40
     assert second.already_imported == first.created
@@ -348,3 +350,20 @@ def test_a_store_failing_during_an_import_names_the_archive(tmp_path: Path) -> N
     report = Importer(store=store, conversion_workers=0).import_archive([str(path)], INTERFACE)
     assert report.error is not None
     assert report.error.endswith("messages not yet imported stay in the archive"), report.error
+
+
+def test_an_interrupted_import_saves_a_report_naming_the_archive(tmp_path: Path) -> None:
+    path = write_mbox(tmp_path / "a.mbox", [message(n) for n in range(4)])
+    store = MemoryRecordStore()
+
+    def interrupt_at_the_second(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the archive is read
+
+    with pytest.raises(KeyboardInterrupt):
+        Importer(store=store, conversion_workers=0).import_archive(
+            [str(path)], INTERFACE, on_progress=interrupt_at_the_second
+        )
+    saved = store.last_run(INTERFACE.name)
+    assert saved is not None
+    assert saved.error == "the run was interrupted; messages not yet imported stay in the archive"

@@ -32,7 +32,7 @@ from mailtrack import (
     StoreError,
 )
 from mailtrack._importing.lease import ANOTHER_WORKER
-from mailtrack._importing.run import UNCONFIRMED_DELETIONS
+from mailtrack._importing.session import UNCONFIRMED_DELETIONS
 from mailtrack.testing import FakeFetcher, FakeMailbox, ManualClock, build_message
 
 ANYONE = ImportPolicy(sender_policy=SenderPolicy.ANYONE)

@@ -30,7 +30,7 @@ from mailtrack import (
     RunReport,
     SenderPolicy,
 )
-from mailtrack._importing.run import UNCONFIRMED_DELETIONS
+from mailtrack._importing.session import UNCONFIRMED_DELETIONS
 from mailtrack.testing import Faults, POP3TestServer, build_message
 
 ANYONE = ImportPolicy(sender_policy=SenderPolicy.ANYONE)

@@ -1,7 +1,9 @@
 """The machinery behind :class:`mailtrack.Importer`, one module per job (private).
 
-- :mod:`.run`: the run of one mailbox: lease, session, listing, and the stream of messages
-  (retrieve, convert, decide, batch); its docstring follows a message from the listing to QUIT.
+- :mod:`.session`: the run of one mailbox: sender policy check, lease, session (opened, closed
+  with QUIT or dropped) and the saved report.
+- :mod:`.run`: one session's messages: listing, and the stream of messages (retrieve, convert,
+  decide, batch); its docstring follows a message from the listing to QUIT.
 - :mod:`.policy`: the one decision path: classify the message, look up the records it names or
   follows, decide (new record, append, skip, quarantine).
 - :mod:`.batch`: decided messages waiting for their commit; what a message's decision depends on.

@@ -24,7 +24,7 @@ from ..intake._archive import ArchiveFetcher, Progress
 from ..intake._verdicts import ArchiveVerdict
 from ..models import RunReport
 from .explaining import Explanation
-from .run import run_mailbox
+from .session import run_mailbox
 from .settings import Setup
 from .tally import IN_ARCHIVE, Tally
 

@@ -1,9 +1,8 @@
-"""The run of one mailbox, from the lease to the session's end.
+"""One session's messages, from the listing to the store.
 
-:func:`run_mailbox` is :meth:`mailtrack.Importer.run`: it takes the mailbox's lease, opens the
-session and hands the listing to a :class:`MailboxRun`, which holds everything one session
-works with (fetcher, interface, tally, lease, policy, batch, conversions). The messages flow
-through it in one direction:
+A :class:`MailboxRun` holds everything one session works with (fetcher, interface, tally,
+lease, policy, batch, conversions); :mod:`.session` opens the session and hands it the listing.
+The messages flow through it in one direction:
 
 1. :meth:`MailboxRun.import_listing` sorts the listing: what the ledger or the quarantine holds
    is skipped (or rechecked, when the importer empties the mailbox), oversized mail is left.
@@ -28,27 +27,26 @@ import attrs
 
 from ..abc import Fetcher, MarksDeletionsLocally
 from ..config import MailInterface
-from ..exceptions import ConfigError, FetchError, StoreError
-from ..models import IncomingMessage, MessageInfo, RunReport
+from ..exceptions import FetchError, StoreError
+from ..models import IncomingMessage, MessageInfo
 from .attachments import screen
 from .batch import Batch, Pending
 from .conversions import Conversions, Ticket, start_pool
 from .crashes import CrashGuard, crash_reason
-from .lease import Lease, take_lease
+from .lease import Lease
 from .listing import sort_listing
 from .outcome import Held, LeaseLost, Outcomes, RunStopped
-from .policy import Decision, Policy, Quarantine, check_sender_policy
+from .policy import Decision, Policy, Quarantine
 from .recheck import digest_of, recheck_key, reused_uid_note, same_message
 from .settings import Setup
-from .tally import Tally, defects_note, label, log_summary, save_report
+from .tally import Tally, defects_note, label
 from .threads import Prefetch
 from .workers import WorkerPool
 
-__all__ = ["UNCONFIRMED_DELETIONS", "MailboxRun", "run_mailbox"]
+__all__ = ["MailboxRun", "abandon"]
 
 logger = logging.getLogger("mailtrack")
 
-UNCONFIRMED_DELETIONS = "the server did not confirm the deletions; they will be retried next run"
 #: Most raw bytes handed to conversion workers and not yet taken back.
 IN_FLIGHT_BYTES = 32 * 1024 * 1024
 #: From this many messages to retrieve on, a thread retrieves ahead of the conversion and the
@@ -58,112 +56,7 @@ PREFETCH_MESSAGES = 64
 PREFETCH_BYTES = 16 * 1024 * 1024
 
 
-def run_mailbox(
-    setup: Setup,
-    interface: MailInterface,
-    pool: WorkerPool | None,
-    *,
-    tally: Tally | None = None,
-    lease_name: str | None = None,
-) -> RunReport:
-    """Import the new messages of *interface*, converting on *pool* when it is given (shared by
-    the runs of ``run_all``); see :meth:`mailtrack.Importer.run`.
-
-    Args:
-        tally: the run's tally, when the caller made it (to let its fetcher add notes).
-        lease_name: the lease the run takes (by default the interface's name; an archive
-            import takes ``NAME#import``, so that it does not keep the mailbox's polls waiting).
-    """
-    if tally is None:
-        tally = Tally(interface=interface.name, started_at=setup.clock())
-    if setup.stop.is_set():
-        tally.stopped = True
-        tally.note("not started: the importer was asked to stop")
-        return tally.report(setup.clock())
-    try:
-        _run_leased(setup, interface, tally, pool, lease_name or interface.name)
-    except (KeyboardInterrupt, SystemExit):
-        tally.error = "the run was interrupted; messages not yet imported stay on the server"
-        save_report(setup.store, tally.report(setup.clock()))
-        raise
-    except Exception as exc:
-        logger.exception("unexpected error while importing from interface %r", interface.name)
-        tally.error = f"unexpected error while importing ({type(exc).__name__}: {exc}); see the log"
-    report = tally.report(setup.clock())
-    if report.busy:
-        # The worker holding the lease saves the report that counts; this one did nothing.
-        logger.info("interface %r: %s; skipped", report.interface, report.error)
-        return report
-    report = save_report(setup.store, report)
-    log_summary(report)
-    return report
-
-
-def _run_leased(
-    setup: Setup, interface: MailInterface, tally: Tally, pool: WorkerPool | None, lease_name: str
-) -> None:
-    try:
-        check_sender_policy(interface, setup.sender_authorizer)
-    except ConfigError as exc:
-        tally.error = str(exc)
-        return
-    try:
-        lease = take_lease(setup.store, lease_name, setup.worker_id, setup.lease_seconds, tally)
-    except StoreError as exc:
-        tally.error = f"the record store failed, nothing was imported: {exc}"
-        return
-    if lease is None:
-        return
-    try:
-        _session(setup, interface, tally, lease, pool)
-    finally:
-        lease.release()
-
-
-def _session(
-    setup: Setup, interface: MailInterface, tally: Tally, lease: Lease, pool: WorkerPool | None
-) -> None:
-    fetcher: Fetcher | None = None
-    try:
-        fetcher = setup.fetcher_factory(interface)
-        listing = fetcher.open()
-    except (FetchError, ConfigError) as exc:
-        tally.error = str(exc)
-        if fetcher is not None:
-            _abandon(fetcher)
-        return
-    except BaseException:
-        if fetcher is not None:
-            _abandon(fetcher)
-        raise
-    try:
-        MailboxRun.start(setup, interface, fetcher, tally, lease).import_listing(listing, pool)
-    except FetchError as exc:
-        _abandon(fetcher)
-        tally.error = (
-            f"the connection to the mail server failed during the import: {exc}; "
-            "messages not yet imported stay on the server for the next run"
-        )
-        return
-    except RunStopped as stop:
-        tally.error = str(stop)
-    except BaseException:
-        _abandon(fetcher)
-        raise
-    # Only messages the store committed were marked for deletion, so QUIT is safe even
-    # after the store failed.
-    try:
-        fetcher.close(commit=True)
-    except Exception as exc:
-        if not isinstance(exc, FetchError):
-            logger.exception("closing the session of interface %r failed", interface.name)
-        if tally.error is None:
-            tally.error = UNCONFIRMED_DELETIONS
-        else:
-            tally.note(UNCONFIRMED_DELETIONS)
-
-
-def _abandon(fetcher: Fetcher) -> None:
+def abandon(fetcher: Fetcher) -> None:
     """Drop the session without QUIT: the server keeps every message."""
     try:
         fetcher.close(commit=False)
@@ -294,7 +187,7 @@ class MailboxRun:
             self._consume(retrieved, recheck)
         except (KeyboardInterrupt, SystemExit):
             # Drop the connection first, so that a thread waiting for a stalled server stops now.
-            _abandon(self.fetcher)
+            abandon(self.fetcher)
             raise
         finally:
             # Before the session ends: a pipelining fetcher reads the replies still on their way
@@ -320,7 +213,8 @@ class MailboxRun:
                 self._settle(everything=False)
                 if self.setup.stop.is_set():
                     self.tally.stopped = True
-                    self.tally.note("stopped on request; the messages not yet retrieved stay on the server")
+                    where = self.tally.kept.where
+                    self.tally.note(f"stopped on request; the messages not yet retrieved stay {where}")
                     break
                 try:
                     if self.lease is not None:

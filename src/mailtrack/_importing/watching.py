@@ -24,7 +24,7 @@ import attrs
 
 from ..config import MailInterface, MailProtocol
 from ..models import RunReport
-from .run import run_mailbox
+from .session import run_mailbox
 from .settings import Setup
 from .stopping import StopRequest
 

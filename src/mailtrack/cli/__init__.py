@@ -19,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .._terminal import TerminalSafeFormatter
+from ._extras import missing_extra
 
 __all__ = ["cli", "log_warnings_safely", "main"]
 
@@ -43,8 +44,14 @@ def main() -> None:
     status = fast_main(sys.argv[1:])
     if status is not None:
         sys.exit(status)
-    from ._main import cli
-
+    try:
+        from ._main import cli
+    except ModuleNotFoundError as exc:
+        install = missing_extra(exc)
+        if install is None:
+            raise
+        sys.stderr.write(f"mailtrack: {install}\n")
+        sys.exit(1)
     cli(prog_name="mailtrack")
 
 

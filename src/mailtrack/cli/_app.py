@@ -97,9 +97,7 @@ class App:
         """
         from ..stores import MemoryRecordStore, store_from_url
 
-        path = sqlite_file(self.effective_store_url)
-        if path is not None and not path.parent.is_dir():
-            raise fail(f"the folder of the SQLite store does not exist: {path.parent}{self._store_origin()}")
+        path = self.require_sqlite_folder()
         if read_only and path is not None and not path.exists():
             if missing != "empty":
                 raise fail(self.no_database(path))
@@ -109,6 +107,18 @@ class App:
             return
         with store_from_url(self.effective_store_url) as store:
             yield store
+
+    def require_sqlite_folder(self) -> Path | None:
+        """The SQLite file of the store (``None`` for other stores), once its folder is known to
+        exist: SQLite itself would say only "unable to open database file".
+
+        Raises:
+            click.ClickException: the folder does not exist (named, with where the URL came from).
+        """
+        path = sqlite_file(self.effective_store_url)
+        if path is not None and not path.parent.is_dir():
+            raise fail(f"the folder of the SQLite store does not exist: {path.parent}{self._store_origin()}")
+        return path
 
     def no_database(self, path: Path) -> str:
         """Why there is no database at *path*, and where the path came from."""

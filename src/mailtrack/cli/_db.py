@@ -30,6 +30,7 @@ def _sql(app: App) -> Any:
         from ..stores import sql
     except ImportError as exc:
         raise fail("SQL stores need SQLAlchemy and Alembic: pip install 'mailtrack[sql]'") from exc
+    app.require_sqlite_folder()
     return sql
 
 

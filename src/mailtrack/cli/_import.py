@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 
 import click
 from rich.progress import (
@@ -71,10 +72,16 @@ def import_archives(
     was imported). An import that was stopped (Ctrl-C) or killed continues where it stopped when
     started again; nothing is imported twice. What cannot be imported (no mail, a device, a
     symbolic link loop, a message over max_message_bytes …) is named in the report, and the rest
-    is imported. Exits with status 1 when the import failed.
+    is imported. A PATH that does not exist is an error before anything is imported. Exits with
+    status 1 when the import failed.
     """
     if dry_run and delete_after:
         raise click.UsageError("--dry-run writes nothing and deletes nothing: leave out --delete-after")
+    # A PATH that is not there is a typo more often than not: say so before anything is imported
+    # (inside the archives, what vanishes or cannot be read is a note of the report instead).
+    missing = [path for path in paths if not os.path.lexists(path)]
+    if missing:
+        raise fail(f"no such file or folder: {', '.join(missing)}; nothing was imported")
     with app.open_store(read_only=dry_run, missing="empty", note=not as_json) as store:
         (interface,) = app.select(store, (name,))
         importer = make_importer(store, limits=app.config.limits)

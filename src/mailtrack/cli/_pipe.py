@@ -15,7 +15,8 @@ The exit status tells the mail server what to do (``sysexits.h``):
 * 75 ``EX_TEMPFAIL``: the interface is disabled (``enabled = false``), or the store is
   unreachable, locked, missing or needs ``mailtrack db upgrade``, or something unexpected
   failed; nothing was imported, the mail server keeps the message and tries again later.
-* 78 ``EX_CONFIG``: the configuration file is wrong; the mail server keeps the message (Postfix
+* 78 ``EX_CONFIG``: the configuration file is wrong, or an extra it needs is not installed
+  (``pip install 'mailtrack[sql]'``); the mail server keeps the message (Postfix
   defers on it) until it is fixed.
 """
 
@@ -39,6 +40,7 @@ from ..exceptions import (
     MessageRefusedError,
     StoreError,
 )
+from ._extras import missing_extra
 
 __all__ = [
     "EX_CONFIG",
@@ -98,14 +100,24 @@ def deliver_from(
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         return _fail(err, EX_TEMPFAIL, f"{exc.strerror or exc}{where}; the mail server tries again", debug)
+    except ModuleNotFoundError as exc:
+        install = missing_extra(exc)
+        if install is None:
+            return _unexpected(err, exc, debug)
+        # An installation to fix, as a wrong configuration is: the mail server keeps the message.
+        return _fail(err, EX_CONFIG, f"{install} (the mail server keeps the message and tries again)", debug)
     except Exception as exc:
-        return _fail(
-            err,
-            EX_TEMPFAIL,
-            f"unexpected {type(exc).__name__}: {exc}; the mail server tries again. This is a bug in "
-            "mailtrack: run it with --debug to see where it happened, and please report it.",
-            debug,
-        )
+        return _unexpected(err, exc, debug)
+
+
+def _unexpected(err: TextIO, exc: Exception, debug: bool) -> int:
+    return _fail(
+        err,
+        EX_TEMPFAIL,
+        f"unexpected {type(exc).__name__}: {exc}; the mail server tries again. This is a bug in "
+        "mailtrack: run it with --debug to see where it happened, and please report it.",
+        debug,
+    )
 
 
 def _deliver(

@@ -13,14 +13,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .._security import basic_credentials
-from ._delivery import answer
+from ._delivery import deny
 
 __all__ = ["BasicCredentials", "MemoryReplayGuard", "ReplayGuard", "challenge"]
 
 
 def challenge(service: str) -> Response:
-    """401 with the basic challenge (the credentials were missing or wrong)."""
-    return answer(
+    """401 with the basic challenge (the credentials were missing or wrong), logged."""
+    return deny(
+        service,
         401,
         f"the {service} route needs the user name and password of inbound.{service}",
         **{"WWW-Authenticate": f'Basic realm="mailtrack inbound {service}", charset="UTF-8"'},

@@ -21,7 +21,7 @@ from ...exceptions import InterfaceDisabledError, MessageRefusedError, StoreErro
 from ...intake import DeliveryReport
 from ._routing import Router
 
-__all__ = ["REFUSE_STATUS", "Deliverer", "Delivery", "answer", "refuse"]
+__all__ = ["REFUSE_STATUS", "Deliverer", "Delivery", "answer", "deny", "refuse"]
 
 logger = logging.getLogger("mailtrack.inbound")
 
@@ -55,6 +55,14 @@ def refuse(service: str, message: str) -> Response:
     return answer(REFUSE_STATUS.get(service, 400), message)
 
 
+def deny(service: str, status: int, message: str, **headers: str) -> Response:
+    """A request that failed its check (401, 403: credentials, signature, replay, timestamp,
+    topic), logged as a warning so that an administrator with a wrong key sees why. *message*
+    says which check failed; it never holds the secret or the signature."""
+    logger.warning("inbound %s: refused (%d): %s", service, status, terminal_safe(message))
+    return answer(status, message, **headers)
+
+
 @attrs.frozen
 class Delivery:
     """The importer and the router the routes share."""
@@ -66,11 +74,13 @@ class Delivery:
         """Route *raw* by *recipients*, deliver it, answer the service."""
         destination = self.router.choose(recipients)
         if destination is None:
-            shown = ", ".join(recipients) or "none reported"
+            if not recipients:
+                where = "X-Original-To header or ?recipient=" if service == "relay" else f"by {service}"
+                return refuse(service, f"no recipient reported ({where}), and no inbound.catch_all is set")
             return refuse(
                 service,
-                f"no interface takes mail for {shown} (add the address to an interface's aliases "
-                "or routes, or set inbound.catch_all)",
+                f"no interface takes mail for {', '.join(recipients)} (add the address to an "
+                "interface's aliases or routes, or set inbound.catch_all)",
             )
         try:
             report = await run_in_threadpool(

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from ._auth import ReplayGuard
 from ._body import Body
-from ._delivery import Delivery, answer, refuse
+from ._delivery import Delivery, deny, refuse
 from ._routing import recipient_addresses
 
 __all__ = ["Mailgun"]
@@ -34,20 +34,24 @@ class Mailgun:
         token = body.text("token") or ""
         signature = body.text("signature") or ""
         if not (timestamp and token and signature):
-            return answer(401, "the request carries no Mailgun signature (timestamp, token, signature)")
+            return deny(
+                "mailgun", 401, "the request carries no Mailgun signature (timestamp, token, signature)"
+            )
         expected = hmac.new(
             self.signing_key.encode("utf-8"), (timestamp + token).encode("utf-8"), hashlib.sha256
         ).hexdigest()
         if not hmac.compare_digest(expected.encode("ascii"), signature.strip().lower().encode("utf-8")):
-            return answer(403, "the Mailgun signature does not match (check inbound.mailgun's signing key)")
+            return deny(
+                "mailgun", 403, "the Mailgun signature does not match (check inbound.mailgun's signing key)"
+            )
         try:
             signed_at = int(timestamp)
         except ValueError:
-            return answer(403, "the Mailgun timestamp is not a number")
+            return deny("mailgun", 403, "the Mailgun timestamp is not a number")
         if abs(time.time() - signed_at) > self.max_age:
-            return answer(403, f"the Mailgun timestamp is more than {self.max_age} s away from now")
+            return deny("mailgun", 403, f"the Mailgun timestamp is more than {self.max_age} s away from now")
         if not self.replay_guard.first_use(token, signed_at + self.max_age + 1):
-            return answer(403, "this Mailgun token was used before (a replayed request)")
+            return deny("mailgun", 403, "this Mailgun token was used before (a replayed request)")
         return None
 
     async def handle(self, request: Request, body: Body) -> Response:

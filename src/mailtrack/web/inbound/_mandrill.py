@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ._body import Body, MalformedBody
-from ._delivery import Delivery, answer, refuse
+from ._delivery import Delivery, answer, deny, refuse
 from ._routing import recipient_addresses
 
 __all__ = ["Mandrill", "mandrill_signature"]
@@ -52,13 +52,14 @@ class Mandrill:
     async def handle(self, request: Request, body: Body) -> Response:
         given = request.headers.get("x-mandrill-signature", "")
         if not given:
-            return answer(401, "the request carries no X-Mandrill-Signature")
+            return deny("mandrill", 401, "the request carries no X-Mandrill-Signature")
         pairs = body.form_pairs()
         expected = mandrill_signature(self.webhook_key, self.url, pairs)
         if not hmac.compare_digest(expected.encode("ascii"), given.strip().encode("utf-8")):
             if _is_url_check(given, self.url, pairs):
                 return answer(200, "the webhook URL exists")
-            return answer(
+            return deny(
+                "mandrill",
                 403,
                 "the Mandrill signature does not match (check inbound.mandrill's webhook key, and that "
                 "its url is the webhook URL exactly as entered in Mandrill)",

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from ..._terminal import terminal_safe
 from ._body import Body, MalformedBody
-from ._delivery import Delivery, answer, refuse
+from ._delivery import Delivery, answer, deny, refuse
 from ._routing import recipient_addresses
 from ._sns import SNSVerifier
 
@@ -41,10 +41,10 @@ class SES:
         # In a worker thread: the first message of a certificate fetches it from SNS.
         problem = await run_in_threadpool(self.verifier.problem, message)
         if problem is not None:
-            return answer(403, f"not a genuine SNS message: {problem}")
+            return deny("ses", 403, f"not a genuine SNS message: {problem}")
         topic = message.get("TopicArn")
         if topic not in self.topic_arns:
-            return answer(403, "the SNS topic is not one of inbound.ses.topic_arns")
+            return deny("ses", 403, "the SNS topic is not one of inbound.ses.topic_arns")
         kind = message["Type"]
         if kind == "SubscriptionConfirmation":
             return await self._confirm(message)
