@@ -29,7 +29,7 @@ from ._imapwire import Literal, Response, fetch_items, list_name, mailbox_name, 
 from ._session import open_wire, translate, where
 from ._wire import Wire
 
-__all__ = ["FETCH_SLACK", "IMAPSession", "StopSignal", "imap_error"]
+__all__ = ["FETCH_SLACK", "IMAPSession", "StopSignal", "bodies_command", "imap_error"]
 
 logger = logging.getLogger("mailtrack.fetching.imap")
 
@@ -88,6 +88,11 @@ def imap_error(
     if name == "NONEXISTENT":
         return FetchError(f"{where}: {command} names a folder that does not exist{said}")
     return FetchError(f"{where}: the server refused {command}{said}")
+
+
+def bodies_command(tag: bytes, messages: list[MessageInfo]) -> str:
+    """``TAG UID FETCH set BODY.PEEK[]`` (PEEK: the flags stay as they are)."""
+    return f"{tag.decode('ascii')} UID FETCH {uid_set([info.number for info in messages])} BODY.PEEK[]"
 
 
 @attrs.define
@@ -404,11 +409,6 @@ class IMAPSession:
         ]
 
     # -- retrieval ---------------------------------------------------------------------------------------
-
-    @staticmethod
-    def bodies_command(tag: bytes, messages: list[MessageInfo]) -> str:
-        """``TAG UID FETCH set BODY.PEEK[]`` (PEEK: the flags stay as they are)."""
-        return f"{tag.decode('ascii')} UID FETCH {uid_set([info.number for info in messages])} BODY.PEEK[]"
 
     def receive_bodies(self, tag: bytes, messages: list[MessageInfo], bodies: dict[int, bytes]) -> None:
         """Read the responses to the FETCH *tag* into *bodies* (UID → raw bytes); bodies of other

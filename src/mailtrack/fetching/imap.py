@@ -28,7 +28,7 @@ from ._guard import SessionGuard
 from ._imapafter import apply_and_log_out
 from ._imapauth import log_in
 from ._imapcheck import check
-from ._imapsession import IMAPSession
+from ._imapsession import IMAPSession, bodies_command
 from ._imapwire import uid_set
 from ._pipeline import Pipeline, Window
 
@@ -173,7 +173,7 @@ class IMAPFetcher:
 
         def command(chunk: _Chunk) -> str:
             chunk.tag = session.next_tag()
-            return session.bodies_command(chunk.tag, chunk.messages)
+            return bodies_command(chunk.tag, chunk.messages)
 
         def read(chunk: _Chunk) -> list[tuple[MessageInfo, bytes]]:
             session.receive_bodies(chunk.tag, chunk.messages, bodies)
