@@ -77,7 +77,8 @@ class Mandrill:
             msg = event.get("msg")
             raw = msg.get("raw_msg") if isinstance(msg, dict) else None
             if not isinstance(raw, str) or not raw:
-                return refuse("mandrill", "an inbound event without msg.raw_msg (the raw message)")
+                refuse("mandrill", "an inbound event without msg.raw_msg (the raw message)")
+                continue
             email = msg.get("email") if isinstance(msg, dict) else None
             recipients = recipient_addresses([email if isinstance(email, str) else None])
             messages.append((raw.encode("utf-8", "surrogateescape"), recipients))
