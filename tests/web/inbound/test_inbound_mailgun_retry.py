@@ -27,7 +27,9 @@ class _FailsFirst:
         self.importer = importer
         self.calls = 0
 
-    def deliver(self, interface: MailInterface, raw: bytes, *, recipient: str | None = None) -> DeliveryReport:
+    def deliver(
+        self, interface: MailInterface, raw: bytes, *, recipient: str | None = None
+    ) -> DeliveryReport:
         self.calls += 1
         if self.calls == 1:
             raise StoreError("database is locked")

@@ -29,7 +29,9 @@ class _FailsOnce:
         self.nth = nth
         self.calls = 0
 
-    def deliver(self, interface: MailInterface, raw: bytes, *, recipient: str | None = None) -> DeliveryReport:
+    def deliver(
+        self, interface: MailInterface, raw: bytes, *, recipient: str | None = None
+    ) -> DeliveryReport:
         self.calls += 1
         if self.calls == self.nth:
             raise StoreError("database is locked")

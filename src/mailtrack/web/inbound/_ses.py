@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 
 import attrs
@@ -17,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..._terminal import terminal_safe
-from ._body import Body, MalformedBody
+from ._body import Body, MalformedBody, json_value
 from ._delivery import Delivery, answer, deny, refuse
 from ._routing import recipient_addresses
 from ._sns import SNSVerifier
@@ -73,10 +72,7 @@ class SES:
         return answer(200, "subscription confirmed")
 
     async def _notification(self, message: dict[str, object]) -> Response:
-        try:
-            notification = json.loads(str(message.get("Message", "")))
-        except ValueError:
-            raise MalformedBody("the SNS Message is not SES's JSON") from None
+        notification = json_value(str(message.get("Message", "")), "the SNS Message")
         if not isinstance(notification, dict) or notification.get("notificationType") != "Received":
             return answer(200, "not a received message; ignored")
         receipt = notification.get("receipt") if isinstance(notification.get("receipt"), dict) else {}
