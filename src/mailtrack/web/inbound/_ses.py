@@ -37,13 +37,13 @@ class SES:
         message = body.json()
         if not isinstance(message, dict):
             raise MalformedBody("the SNS body is not a JSON object")
+        topic = message.get("TopicArn")
+        if topic not in self.topic_arns:  # before any certificate is fetched for the request
+            return deny("ses", 403, "the SNS topic is not one of inbound.ses.topic_arns")
         # In a worker thread: the first message of a certificate fetches it from SNS.
         problem = await run_in_threadpool(self.verifier.problem, message)
         if problem is not None:
             return deny("ses", 403, f"not a genuine SNS message: {problem}")
-        topic = message.get("TopicArn")
-        if topic not in self.topic_arns:
-            return deny("ses", 403, "the SNS topic is not one of inbound.ses.topic_arns")
         kind = message["Type"]
         if kind == "SubscriptionConfirmation":
             return await self._confirm(message)
