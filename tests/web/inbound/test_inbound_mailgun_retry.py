@@ -10,30 +10,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from _inbound import SALES, SUPPORT, FakeSNS, mailgun_fields, multipart, settings
-from mailtrack import Importer, MailInterface, MemoryRecordStore
-from mailtrack.exceptions import StoreError
-from mailtrack.intake import DeliveryReport
+from _inbound import LockedOnce, locked_once_app, mailgun_fields, multipart
+from mailtrack import MemoryRecordStore
 from mailtrack.testing import build_message
-from mailtrack.web.inbound import _mailgun, create_inbound_app
+from mailtrack.web.inbound import _mailgun
 
 RAW = build_message(subject="Retry me", message_id="<retry@example.com>")
-
-
-class _FailsFirst:
-    """An importer whose store is locked for the first delivery."""
-
-    def __init__(self, importer: Importer) -> None:
-        self.importer = importer
-        self.calls = 0
-
-    def deliver(
-        self, interface: MailInterface, raw: bytes, *, recipient: str | None = None
-    ) -> DeliveryReport:
-        self.calls += 1
-        if self.calls == 1:
-            raise StoreError("database is locked")
-        return self.importer.deliver(interface, raw, recipient=recipient)
 
 
 class _Clock:
@@ -51,11 +33,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     return fake
 
 
-def _client(store: MemoryRecordStore) -> tuple[TestClient, _FailsFirst]:
-    importer = _FailsFirst(Importer(store=store, conversion_workers=0))
-    app = create_inbound_app(
-        importer=importer, settings=settings(), interfaces=[SUPPORT, SALES], sns_http_get=FakeSNS().http_get
-    )
+def _client(store: MemoryRecordStore) -> tuple[TestClient, LockedOnce]:
+    app, importer = locked_once_app(store, 1)
     return TestClient(app), importer
 
 

@@ -11,39 +11,16 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from _inbound import MANDRILL_KEY, MANDRILL_URL, SALES, SUPPORT, FakeSNS, settings
-from mailtrack import Importer, MailInterface, MemoryRecordStore
-from mailtrack.exceptions import StoreError
-from mailtrack.intake import DeliveryReport
+from _inbound import MANDRILL_KEY, MANDRILL_URL, locked_once_app
+from mailtrack import MemoryRecordStore
 from mailtrack.testing import build_message
-from mailtrack.web.inbound import create_inbound_app, mandrill_signature
+from mailtrack.web.inbound import mandrill_signature
 
 RAWS = [build_message(subject=f"batch {n}", message_id=f"<batch{n}@example.com>") for n in range(3)]
 
 
-class _FailsOnce:
-    """An importer whose store is locked for the *nth* delivery only."""
-
-    def __init__(self, importer: Importer, nth: int | None) -> None:
-        self.importer = importer
-        self.nth = nth
-        self.calls = 0
-
-    def deliver(
-        self, interface: MailInterface, raw: bytes, *, recipient: str | None = None
-    ) -> DeliveryReport:
-        self.calls += 1
-        if self.calls == self.nth:
-            raise StoreError("database is locked")
-        return self.importer.deliver(interface, raw, recipient=recipient)
-
-
-def _client(store: MemoryRecordStore, fail_nth: int | None = None) -> TestClient:
-    importer = _FailsOnce(Importer(store=store, conversion_workers=0), fail_nth)
-    app = create_inbound_app(
-        importer=importer, settings=settings(), interfaces=[SUPPORT, SALES], sns_http_get=FakeSNS().http_get
-    )
-    return TestClient(app)
+def _client(store: MemoryRecordStore, fail_nth: int = 0) -> TestClient:
+    return TestClient(locked_once_app(store, fail_nth)[0])
 
 
 def _post(client: TestClient, events: list[dict[str, Any]]) -> Any:
