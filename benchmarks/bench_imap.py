@@ -3,6 +3,7 @@ every fetch) downloading the same mailbox, on loopback and at a round trip of ``
 
     python benchmarks/bench_imap.py                  # 1,000 messages, loopback and 50 ms, 3 runs
     python benchmarks/bench_imap.py --n 200 --runs 1 # quicker
+    python benchmarks/bench_imap.py --baseline /tmp/main/src --no-pop3  # A/B against another mailtrack
 
 The mix, the private Dovecot, the delay proxy and the way each program is timed (a process of
 its own, wall clock, peak RSS) are those of ``run.py``. mailtrack imports into a SQLite file and
@@ -12,7 +13,9 @@ and so does the "download only" row of mailtrack (its IMAPFetcher alone, nothing
 Every run starts from a freshly filled Maildir and is checked (all messages imported or
 delivered, the folder emptied where it should be). The table shows the median of the runs and
 the ratios the target is about: mailtrack IMAP against mbsync and against mailtrack POP3, each
-in the same sitting.
+in the same sitting. With ``--baseline SRC`` (the ``src`` folder of another checkout, e.g. from
+``git archive main src``), the two IMAP rows are also measured for that mailtrack in the same run
+(``baseline …``), so that a change is judged against what it changes on the same noisy machine.
 """
 
 from __future__ import annotations
@@ -41,7 +44,15 @@ TOOLS = (
 
 
 def mailtrack(
-    out: Path, name: str, mailbox: Any, port: int, protocol: str, files: list[Path], *, job: str = "mailtrack"
+    out: Path,
+    name: str,
+    mailbox: Any,
+    port: int,
+    protocol: str,
+    files: list[Path],
+    *,
+    job: str = "mailtrack",
+    source: Path | None = None,
 ) -> tuple[float, str | None]:
     mailbox.fill(files)
     spec = {
@@ -61,14 +72,19 @@ def mailtrack(
     spec_file = out / f"{name}.json"
     spec_file.write_text(json.dumps(spec))
     result = measure(
-        [sys.executable, str(HERE / "_job.py"), "mailtrack", str(spec_file)], None, out / f"{name}.log"
+        [sys.executable, str(HERE / "_job.py"), job, str(spec_file)],
+        {"PYTHONPATH": str(source)} if source is not None else None,
+        out / f"{name}.log",
     )
-    job, left = result["job"], mailbox.left()
+    report, left = result["job"], mailbox.left()
     problem = None
-    if result["rc"] != 0 or not job:
+    if result["rc"] != 0 or not report:
         problem = f"exit {result['rc']}: {result['tail'][-300:]}"
-    elif job["errors"] or job["imported"] != len(files) or left:
-        problem = f"imported {job['imported']} of {len(files)}, {left} left; {job['errors'][:2]}"
+    elif job == "download":  # the fetcher alone keeps every message on the server
+        if report["downloaded"] != len(files) or left != len(files):
+            problem = f"downloaded {report['downloaded']} of {len(files)}, {left} left"
+    elif report["errors"] or report["imported"] != len(files) or left:
+        problem = f"imported {report['imported']} of {len(files)}, {left} left; {report['errors'][:2]}"
     return result["wall"], problem
 
 
@@ -108,7 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=float, default=50.0, help="round trip through the proxy (0: none)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/mailtrack-bench-imap"))
+    parser.add_argument(
+        "--baseline", type=Path, help="src folder of another mailtrack, measured beside this one"
+    )
+    parser.add_argument("--no-pop3", action="store_true", help="leave out the POP3 row")
     args = parser.parse_args(argv)
+    tools = [tool for tool in TOOLS if not (args.no_pop3 and "POP3" in tool)]
+    if args.baseline is not None:
+        tools += [f"baseline {tool.removeprefix('mailtrack ')}" for tool in TOOLS if "IMAP" in tool]
     if not _servers.dovecot_installed() or shutil.which("mbsync") is None:
         print("needs Dovecot (dovecot-pop3d, dovecot-imapd) and mbsync (isync)", file=sys.stderr)
         return 2
@@ -133,20 +156,25 @@ def main(argv: list[str] | None = None) -> int:
             }
         for run in range(args.runs):
             for case, ports in cases.items():
-                for tool in TOOLS:
+                for tool in tools:
                     name = f"{case}-{tool}-{run}".replace(" ", "_").replace("(", "").replace(")", "")
                     if tool == "mbsync (download only)":
                         wall, problem = mbsync(out, name, box, ports["imap"], mix.files)
-                    elif tool == "mailtrack IMAP (download only)":
-                        wall, problem = mailtrack(
-                            out, name, box, ports["imap"], "imap", mix.files, job="download"
-                        )
                     else:
                         protocol = "imap" if "IMAP" in tool else "pop3"
-                        wall, problem = mailtrack(out, name, box, ports[protocol], protocol, mix.files)
+                        wall, problem = mailtrack(
+                            out,
+                            name,
+                            box,
+                            ports[protocol],
+                            protocol,
+                            mix.files,
+                            job="download" if "download" in tool else "mailtrack",
+                            source=args.baseline if tool.startswith("baseline") else None,
+                        )
                     seconds.setdefault((case, tool), []).append(wall)
                     print(
-                        f"  {case:9} {tool:24} {wall:7.2f} s {len(mix.files) / wall:7.1f} msg/s  "
+                        f"  {case:9} {tool:30} {wall:7.2f} s {len(mix.files) / wall:7.1f} msg/s  "
                         f"{problem or 'ok'}",
                         flush=True,
                     )
@@ -163,13 +191,17 @@ def main(argv: list[str] | None = None) -> int:
         "|---|" + "---:|" * len(cases),
     ]
     rate = {key: len(mix.files) / statistics.median(values) for key, values in seconds.items()}
-    for tool in TOOLS:
+    for tool in tools:
         lines.append(f"| {tool} | " + " | ".join(f"{rate[(case, tool)]:.0f}" for case in cases) + " |")
     for ours, other in (
         ("mailtrack IMAP", "mbsync (download only)"),
         ("mailtrack IMAP (download only)", "mbsync (download only)"),
+        ("baseline IMAP", "mbsync (download only)"),
+        ("baseline IMAP (download only)", "mbsync (download only)"),
         ("mailtrack IMAP", "mailtrack POP3"),
     ):
+        if ours not in tools or other not in tools:
+            continue
         ratios = " | ".join(f"{rate[(case, ours)] / rate[(case, other)]:.2f}" for case in cases)
         lines.append(f"| {ours} / {other} | {ratios} |")
     table = "\n".join(lines)

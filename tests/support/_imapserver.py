@@ -73,6 +73,9 @@ class ScriptedIMAPServer:
     # -- state ----------------------------------------------------------------------------------
     folders: dict[str, list[Message]] = attrs.field(factory=lambda: {"INBOX": []})
     commands: list[str] = attrs.field(factory=list)
+    #: For each line of ``commands``: the number of the socket read that brought it on its
+    #: connection (lines that share one were sent together: pipelined).
+    batches: list[int] = attrs.field(factory=list)
     #: Message bodies sent in FETCH responses, over all connections.
     bodies_total: int = 0
     next_uid: dict[str, int] = attrs.field(factory=lambda: {"INBOX": 1})
@@ -103,6 +106,19 @@ class ScriptedIMAPServer:
                 for number, message in enumerate(messages, start=1):
                     message.uid = number + 100
                 self.next_uid[folder] = len(messages) + 101
+
+    def note(self, line: str, batch: int) -> None:
+        """Keep a line the client sent, and the read that brought it."""
+        self.commands.append(line)
+        self.batches.append(batch)
+
+    def batch_of(self, command: str) -> list[int]:
+        """The batches (see ``batches``) of the lines whose command (after the tag) starts with *command*."""
+        return [
+            batch
+            for line, batch in zip(self.commands, self.batches, strict=True)
+            if line.partition(" ")[2].startswith(command)
+        ]
 
     def raws(self, folder: str = "INBOX") -> list[bytes]:
         with self._lock:
@@ -178,6 +194,8 @@ class _Lines:
 
     sock: socket.socket
     buffer: bytes = b""
+    #: Reads that brought data so far.
+    reads: int = 0
 
     def readline(self, timeout: float | None = None) -> bytes:
         """A line with its CRLF, ``b""`` when the client closed, ``None`` on *timeout*."""
@@ -189,6 +207,7 @@ class _Lines:
                 return b"\0"
             if not chunk:
                 return b""
+            self.reads += 1
             self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line + b"\n"
@@ -217,7 +236,7 @@ class _Connection:
             if not line:
                 return
             text = line.decode("utf-8", "replace").rstrip("\r\n")
-            server.commands.append(text)
+            server.note(text, self.reader.reads)
             tag, _, command = text.partition(" ")
             name = (
                 " ".join(command.split()[:2]).upper()
@@ -322,7 +341,7 @@ class _Connection:
             if not line:
                 return False
             initial = line.decode().strip()
-            server.commands.append(initial)
+            server.note(initial, self.reader.reads)
         parsed = parse_response(mechanism, initial)
         if parsed is None:
             self.send(f"{tag} BAD malformed SASL response")
@@ -337,7 +356,7 @@ class _Connection:
             line = self.reader.readline()
             if not line:
                 return False
-            server.commands.append(line.decode().rstrip("\r\n"))
+            server.note(line.decode().rstrip("\r\n"), self.reader.reads)
             server.challenge_answers.append(base64.b64decode(line.strip()))
             self.send(f"{tag} NO [AUTHENTICATIONFAILED] Authentication failed.")
             return True
@@ -421,7 +440,7 @@ class _Connection:
                     continue
                 if not line:
                     raise _Dropped
-                server.commands.append(line.decode().rstrip("\r\n"))
+                server.note(line.decode().rstrip("\r\n"), self.reader.reads)
                 if line.strip().upper() == b"DONE":
                     break
         finally:

@@ -30,6 +30,8 @@ from mailtrack.config._inbound import (
     MandrillSettings,
     SESSettings,
 )
+from mailtrack.exceptions import StoreError
+from mailtrack.intake import DeliveryReport
 from mailtrack.web.inbound import _sns, create_inbound_app, mandrill_signature
 
 MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
@@ -66,10 +68,11 @@ class FakeSNS:
 
     key: rsa.RSAPrivateKey = attrs.field(factory=lambda: rsa.generate_private_key(65537, 2048))
     fetched: list[str] = attrs.Factory(list)
+    common_name: str = "sns.amazonaws.com"
 
     @property
     def pem(self) -> bytes:
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.common_name)])
         now = datetime.datetime.now(datetime.timezone.utc)
         cert = (
             x509.CertificateBuilder()
@@ -136,6 +139,32 @@ class FakeSNS:
                 "Timestamp": "2026-12-04T12:00:00.000Z",
             }
         )
+
+
+class LockedOnce:
+    """An importer whose store is locked (``StoreError``) for its *nth* delivery only."""
+
+    def __init__(self, store: RecordStore, nth: int) -> None:
+        self.importer = Importer(store=store, conversion_workers=0)
+        self.nth = nth
+        self.calls = 0
+
+    def deliver(
+        self, interface: MailInterface, raw: bytes, *, recipient: str | None = None
+    ) -> DeliveryReport:
+        self.calls += 1
+        if self.calls == self.nth:
+            raise StoreError("database is locked")
+        return self.importer.deliver(interface, raw, recipient=recipient)
+
+
+def locked_once_app(store: RecordStore, nth: int) -> tuple[Any, LockedOnce]:
+    """The app of :func:`make_app` whose importer's store is locked for the *nth* delivery."""
+    importer = LockedOnce(store, nth)
+    app = create_inbound_app(
+        importer=importer, settings=settings(), interfaces=[SUPPORT, SALES], sns_http_get=FakeSNS().http_get
+    )
+    return app, importer
 
 
 def make_app(store: RecordStore, sns: FakeSNS | None = None, **changes: Any) -> Any:

@@ -29,7 +29,7 @@ from ._imapwire import Literal, Response, fetch_items, list_name, mailbox_name, 
 from ._session import open_wire, translate, where
 from ._wire import Wire
 
-__all__ = ["FETCH_SLACK", "IMAPSession", "StopSignal", "imap_error"]
+__all__ = ["FETCH_SLACK", "IMAPSession", "StopSignal", "bodies_command", "imap_error"]
 
 logger = logging.getLogger("mailtrack.fetching.imap")
 
@@ -39,8 +39,8 @@ FETCH_SLACK = 64 * 1024
 SLOWEST_RATE = 16 * 1024
 #: Longest folder name written into a ledger key as it is (a longer one is written as a digest).
 FOLDER_IN_KEY = 128
-#: Most UIDs named in one STORE, COPY, MOVE or EXPUNGE command (keeps the command line short).
-UIDS_PER_COMMAND = 500
+#: What lists the selected folder.
+LISTING_COMMAND = "UID FETCH 1:* (UID RFC822.SIZE)"
 
 
 class StopSignal(Protocol):
@@ -88,6 +88,11 @@ def imap_error(
     if name == "NONEXISTENT":
         return FetchError(f"{where}: {command} names a folder that does not exist{said}")
     return FetchError(f"{where}: the server refused {command}{said}")
+
+
+def bodies_command(tag: bytes, messages: list[MessageInfo]) -> str:
+    """``TAG UID FETCH set BODY.PEEK[]`` (PEEK: the flags stay as they are)."""
+    return f"{tag.decode('ascii')} UID FETCH {uid_set([info.number for info in messages])} BODY.PEEK[]"
 
 
 @attrs.define
@@ -166,13 +171,14 @@ class IMAPSession:
         on_data: Callable[[Response], None] | None = None,
         literal_limit: int | None = None,
         accept_no: bool = False,
+        accept_bad: bool = False,
         logging_in: bool = False,
     ) -> Response:
         """Read responses until the tagged one for *tag*; untagged data goes to *on_data*.
 
         Raises:
-            FetchError: the command was refused (``NO`` unless *accept_no*, ``BAD``) or the server
-                said ``BYE``.
+            FetchError: the command was refused (``NO`` unless *accept_no*, ``BAD`` unless
+                *accept_bad*) or the server said ``BYE``.
         """
         while tag not in self._finished:
             response = self.read(literal_limit=literal_limit)
@@ -184,7 +190,11 @@ class IMAPSession:
                 self._outstanding.discard(response.tag)
                 self._finished[response.tag] = response
         response = self._finished.pop(tag)
-        if response.status == b"OK" or (accept_no and response.status == b"NO"):
+        if (
+            response.status == b"OK"
+            or (accept_no and response.status == b"NO")
+            or (accept_bad and response.status == b"BAD")
+        ):
             self.note_code(response)
             return response
         raise self.error(response, what, logging_in=logging_in)
@@ -332,9 +342,27 @@ class IMAPSession:
         """SELECT (or EXAMINE) *folder*: learn its UIDVALIDITY and message count."""
         command = "EXAMINE" if read_only else "SELECT"
         self.uidvalidity = None
-        self.simple(f"{command} {mailbox_name(folder)}", f"{command} of folder {folder!r}")
+        tag = self.send(f"{command} {mailbox_name(folder)}")
+        self._selected(tag, folder, f"{command} of folder {folder!r}")
+
+    def _selected(self, tag: bytes, folder: str, what: str) -> None:
+        self.finish(tag, what)
         if self.uidvalidity is None:
             raise FetchError(f"{self.where}: the server did not tell the UIDVALIDITY of folder {folder!r}")
+
+    def select_and_list(self, folder: str, *, read_only: bool) -> list[MessageInfo]:
+        """SELECT (or EXAMINE) *folder* and list it (:meth:`listing`), both commands in one write:
+        a round trip less. The server runs the listing only once the folder is selected; when it
+        refuses the SELECT, the session fails on that refusal (and the listing's is never read)."""
+        command = "EXAMINE" if read_only else "SELECT"
+        select_tag, listing_tag = self.next_tag(), self.next_tag()
+        self.uidvalidity = None
+        self.wire.send(
+            f"{select_tag.decode('ascii')} {command} {mailbox_name(folder)}",
+            f"{listing_tag.decode('ascii')} {LISTING_COMMAND}",
+        )
+        self._selected(select_tag, folder, f"{command} of folder {folder!r}")
+        return self._listed(listing_tag)
 
     def folder_exists(self, folder: str) -> bool:
         names: list[bytes] = []
@@ -350,11 +378,10 @@ class IMAPSession:
         )
         return bool(names)
 
-    def listing(self) -> list[MessageInfo]:
-        """Every message of the selected folder: UID and RFC822.SIZE, in UID order; the ledger key
-        is ``FOLDER/UIDVALIDITY:UID`` (two folders may have the same UIDVALIDITY)."""
-        if self.exists == 0:
-            return []
+    def _listed(self, tag: bytes) -> list[MessageInfo]:
+        """Every message of the selected folder as the listing *tag* (:data:`LISTING_COMMAND`)
+        names them: UID and RFC822.SIZE, in UID order; the ledger key is
+        ``FOLDER/UIDVALIDITY:UID`` (two folders may have the same UIDVALIDITY)."""
         found: dict[int, int] = {}
 
         def collect(response: Response) -> None:
@@ -370,7 +397,9 @@ class IMAPSession:
                 )
 
         self.give(4 * self.interface.timeout + self.exists / 100)
-        self.finish(self.send("UID FETCH 1:* (UID RFC822.SIZE)"), "the listing (UID FETCH)", on_data=collect)
+        # An empty folder has no UID for "1:*"; some servers refuse the range rather than list nothing.
+        empty = self.exists == 0
+        self.finish(tag, "the listing (UID FETCH)", on_data=collect, accept_no=empty, accept_bad=empty)
         place = self.interface.folder
         if len(place.encode("utf-8")) > FOLDER_IN_KEY:
             place = "sha256:" + hashlib.sha256(place.encode("utf-8")).hexdigest()[:32]
@@ -380,11 +409,6 @@ class IMAPSession:
         ]
 
     # -- retrieval ---------------------------------------------------------------------------------------
-
-    @staticmethod
-    def bodies_command(tag: bytes, messages: list[MessageInfo]) -> str:
-        """``TAG UID FETCH set BODY.PEEK[]`` (PEEK: the flags stay as they are)."""
-        return f"{tag.decode('ascii')} UID FETCH {uid_set([info.number for info in messages])} BODY.PEEK[]"
 
     def receive_bodies(self, tag: bytes, messages: list[MessageInfo], bodies: dict[int, bytes]) -> None:
         """Read the responses to the FETCH *tag* into *bodies* (UID → raw bytes); bodies of other
@@ -419,30 +443,6 @@ class IMAPSession:
                 f"{self.where}: a message among UIDs {uids} is larger than announced ({exc}; the "
                 f"limit is twice max_message_bytes); the session was ended"
             ) from exc
-
-    # -- after the import ----------------------------------------------------------------------------------
-
-    def apply(self, action: str, uids: list[int], move_to: str | None) -> None:
-        """Do *action* (``delete``, ``move``, ``flag``) to the messages *uids*, and make it final."""
-        for start in range(0, len(uids), UIDS_PER_COMMAND):
-            chunk = uid_set(uids[start : start + UIDS_PER_COMMAND])
-            self.give(4 * self.interface.timeout)
-            if action == "flag":
-                self.simple(f"UID STORE {chunk} +FLAGS.SILENT (\\Seen)", "marking the imported messages read")
-            elif action == "move" and move_to is not None and "MOVE" in self.capabilities:
-                self.simple(f"UID MOVE {chunk} {mailbox_name(move_to)}", f"MOVE to folder {move_to!r}")
-            else:
-                if action == "move" and move_to is not None:
-                    self.simple(f"UID COPY {chunk} {mailbox_name(move_to)}", f"COPY to folder {move_to!r}")
-                self._delete(chunk)
-
-    def _delete(self, chunk: str) -> None:
-        self.simple(f"UID STORE {chunk} +FLAGS.SILENT (\\Deleted)", "marking the imported messages deleted")
-        if "UIDPLUS" in self.capabilities:
-            self.simple(f"UID EXPUNGE {chunk}", "UID EXPUNGE of the imported messages")
-        else:
-            # Without UIDPLUS, EXPUNGE also removes what other clients marked \Deleted (as they asked).
-            self.simple("EXPUNGE", "EXPUNGE of the imported messages")
 
     # -- IDLE (RFC 2177) -------------------------------------------------------------------------------
 
@@ -483,8 +483,11 @@ class IMAPSession:
         return news
 
     def logout(self) -> None:
+        self.logged_out(self.send("LOGOUT"))
+
+    def logged_out(self, tag: bytes) -> None:
+        """Read up to the tagged response to the LOGOUT *tag* (its ``BYE`` is expected)."""
         self.give(self.interface.timeout)
-        tag = self.send("LOGOUT")
         while True:
             response = self.read()
             if response.tag == tag:

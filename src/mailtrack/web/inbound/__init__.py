@@ -89,14 +89,23 @@ class _Service(Protocol):
     async def handle(self, request: Request, body: Body) -> Response: ...
 
 
+#: What checks a request by its headers alone, before its body is read: ``None`` lets it in.
+_Gate = Callable[[Request], Response | None]
+
+#: The body limit of ``/ses``: an SNS message is at most 256 KB, its JSON envelope escapes it
+#: (quotes, backslashes, the CRLFs SES's JSON already escaped) and adds the signature fields.
+SES_BODY_LIMIT = 512 * 1024
+
+
 def _endpoint(
-    service: _Service, name: str, limit: int, credentials: BasicCredentials | None
+    service: _Service, name: str, limit: int, gate: _Gate | None
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         if request.method == "HEAD":  # Mandrill's check that the URL exists
             return Response(status_code=200)
-        if credentials is not None and not credentials.accepts(request):
-            return challenge(name)  # before a byte of the body is read
+        refused = gate(request) if gate is not None else None
+        if refused is not None:
+            return refused  # before a byte of the body is read
         try:
             body = await read_body(request, limit)
         except BodyTooLarge as exc:
@@ -116,8 +125,13 @@ def _endpoint(
     return endpoint
 
 
-def _credentials(settings: BasicAuthSettings, service: str) -> BasicCredentials:
-    return BasicCredentials(settings.user, settings.resolve_password(service))
+def _credentials(settings: BasicAuthSettings, service: str) -> _Gate:
+    credentials = BasicCredentials(settings.user, settings.resolve_password(service))
+
+    def gate(request: Request) -> Response | None:
+        return None if credentials.accepts(request) else challenge(service)
+
+    return gate
 
 
 def _resolve(names: tuple[str, ...], interfaces: Iterable[MailInterface]) -> dict[str, MailInterface]:
@@ -162,7 +176,7 @@ def create_inbound_app(
     catch_all = by_name[settings.catch_all] if settings.catch_all else None
     router = Router(tuple(by_name[name] for name in settings.interfaces), catch_all)
     delivery = Delivery(importer, router)
-    services: list[tuple[str, str, _Service, BasicCredentials | None]] = []
+    services: list[tuple[str, str, _Service, _Gate | None]] = []
     if settings.mailgun is not None:
         mailgun = Mailgun(
             delivery,
@@ -180,8 +194,8 @@ def create_inbound_app(
             ("/sendgrid", "sendgrid", SendGrid(delivery), _credentials(settings.sendgrid, "sendgrid"))
         )
     if settings.mandrill is not None:
-        key = settings.mandrill.resolve_webhook_key()
-        services.append(("/mandrill", "mandrill", Mandrill(delivery, settings.mandrill.url, key), None))
+        mandrill = Mandrill(delivery, settings.mandrill.url, settings.mandrill.resolve_webhook_key())
+        services.append(("/mandrill", "mandrill", mandrill, mandrill.unsigned))
     if settings.ses is not None:
         verifier = SNSVerifier(sns_http_get or https_get)
         ses = SES(delivery, settings.ses.topic_arns, settings.ses.confirm_subscriptions, verifier)
@@ -191,10 +205,15 @@ def create_inbound_app(
     routes = [
         Route(
             path,
-            _endpoint(service, name, settings.max_body_bytes, credentials),
+            _endpoint(
+                service,
+                name,
+                min(settings.max_body_bytes, SES_BODY_LIMIT) if name == "ses" else settings.max_body_bytes,
+                gate,
+            ),
             methods=["POST", "HEAD"] if name == "mandrill" else ["POST"],
             name=f"inbound-{name}{path.count('/')}",
         )
-        for path, name, service, credentials in services
+        for path, name, service, gate in services
     ]
     return Starlette(routes=routes)

@@ -53,7 +53,7 @@ class SendGrid:
             )
         try:
             envelope = json.loads(body.text("envelope") or "{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # no usable envelope: routed as without a recipient
             envelope = {}
         recipients = envelope.get("to", []) if isinstance(envelope, dict) else []
         if isinstance(recipients, str):

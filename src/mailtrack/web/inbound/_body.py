@@ -14,7 +14,7 @@ from typing import IO, Any
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-__all__ = ["Body", "BodyTooLarge", "MalformedBody", "read_body"]
+__all__ = ["Body", "BodyTooLarge", "MalformedBody", "json_value", "read_body"]
 
 #: Bodies (and multipart fields) up to this size stay in memory; larger ones go to a temporary file.
 SPOOL_IN_MEMORY = 256 * 1024
@@ -24,6 +24,16 @@ _UNREAD = object()
 #: Form fields besides the message that are kept at most this long (an envelope, a signature).
 _SMALL_FIELD = 64 * 1024
 
+#: A form is taken apart before any signature in it can be checked, so its shape is bounded:
+#: at most this many fields (the services post a few dozen, one more per attachment) …
+MAX_FIELDS = 1000
+#: … each name at most this long …
+MAX_FIELD_NAME = 256
+#: … and each part at most this many headers, each at most this long (recent python-multipart
+#: has limits of its own a little above these; the extra allows versions without them).
+MAX_PART_HEADERS = 8
+MAX_PART_HEADER = 4096
+
 
 class BodyTooLarge(Exception):
     """The body is larger than the limit (answered 413)."""
@@ -31,6 +41,20 @@ class BodyTooLarge(Exception):
 
 class MalformedBody(Exception):
     """The body is not what its Content-Type says (answered 400)."""
+
+
+def json_value(data: str | bytes, what: str) -> Any:
+    """*data* parsed as JSON.
+
+    Raises:
+        MalformedBody: it is not JSON, or nested too deeply to parse (*what* names it).
+    """
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise MalformedBody(f"{what} is not JSON ({exc})") from None
+    except RecursionError:
+        raise MalformedBody(f"{what} is JSON nested too deeply") from None
 
 
 def _spool() -> IO[bytes]:
@@ -64,10 +88,7 @@ class Body:
             MalformedBody: it is not JSON.
         """
         if self._json is _UNREAD:
-            try:
-                self._json = json.loads(self.raw())
-            except ValueError as exc:
-                raise MalformedBody(f"the body is not JSON ({exc})") from None
+            self._json = json_value(self.raw(), "the body")
         return self._json
 
     def parse(self) -> None:
@@ -124,32 +145,48 @@ class Body:
         return [(name, (self.text(name, limit=self.size) or "")) for name in self.fields()]
 
 
+def _field_name(name: str) -> str:
+    if len(name) > MAX_FIELD_NAME:
+        raise MalformedBody(f"a form field name longer than {MAX_FIELD_NAME} characters")
+    return name
+
+
 def _multipart(spool: IO[bytes], boundary: bytes) -> dict[str, IO[bytes]]:
     fields: dict[str, IO[bytes]] = {}
-    current: dict[str, Any] = {"name": None, "file": None, "header_field": b"", "header_value": b""}
+    current: dict[str, Any] = {"parts": 0, "file": None, "header_field": b"", "header_value": b""}
     headers: dict[bytes, bytes] = {}
 
     def on_part_begin() -> None:
+        current["parts"] += 1
+        if current["parts"] > MAX_FIELDS:
+            raise MalformedBody(f"a form with more than {MAX_FIELDS} fields")
         headers.clear()
         current["file"] = _spool()
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         current["file"].write(data[start:end])
 
+    def grow(key: str, data: bytes) -> None:
+        current[key] += data
+        if len(current["header_field"]) + len(current["header_value"]) > MAX_PART_HEADER:
+            raise MalformedBody(f"a form part header longer than {MAX_PART_HEADER} bytes")
+
     def on_header_field(data: bytes, start: int, end: int) -> None:
-        current["header_field"] += data[start:end]
+        grow("header_field", data[start:end])
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
-        current["header_value"] += data[start:end]
+        grow("header_value", data[start:end])
 
     def on_header_end() -> None:
         headers[current["header_field"].lower()] = current["header_value"]
         current["header_field"] = b""
         current["header_value"] = b""
+        if len(headers) > MAX_PART_HEADERS:
+            raise MalformedBody(f"a form part with more than {MAX_PART_HEADERS} headers")
 
     def on_part_end() -> None:
         _kind, options = parse_options_header(headers.get(b"content-disposition", b""))
-        name = options.get(b"name", b"").decode("utf-8", "replace")
+        name = _field_name(options.get(b"name", b"").decode("utf-8", "replace"))
         if name and name not in fields:
             fields[name] = current["file"]
         else:
@@ -171,9 +208,13 @@ def _multipart(spool: IO[bytes], boundary: bytes) -> dict[str, IO[bytes]]:
         while chunk := spool.read(64 * 1024):
             parser.write(chunk)
         parser.finalize()
-    except Exception as exc:  # python-multipart's errors on a broken body
+    except Exception as exc:  # python-multipart's errors on a broken body, and the limits above
         for field in fields.values():
             field.close()
+        if current["file"] is not None:
+            current["file"].close()
+        if isinstance(exc, MalformedBody):
+            raise
         raise MalformedBody(f"a broken multipart body ({exc})") from None
     return fields
 
@@ -182,11 +223,15 @@ def _urlencoded(body: bytes) -> dict[str, IO[bytes]]:
     fields: dict[str, IO[bytes]] = {}
     try:
         # Latin-1 keeps every percent-encoded byte as it was (a raw message may have 8-bit bytes).
-        pairs = urllib.parse.parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="latin-1")
+        pairs = urllib.parse.parse_qsl(
+            body.decode("ascii"), keep_blank_values=True, encoding="latin-1", max_num_fields=MAX_FIELDS
+        )
     except UnicodeDecodeError:
         raise MalformedBody("a URL-encoded body with bytes outside ASCII") from None
+    except ValueError:
+        raise MalformedBody(f"a form with more than {MAX_FIELDS} fields") from None
     for name, value in pairs:
-        name = name.encode("latin-1").decode("utf-8", "replace")
+        name = _field_name(name.encode("latin-1").decode("utf-8", "replace"))
         if name not in fields:
             spool = _spool()
             spool.write(value.encode("latin-1"))

@@ -117,11 +117,16 @@ class Delivery:
         return JSONResponse({"status": 200, "outcome": outcome, "interface": destination.interface.name})
 
     async def deliver_all(self, service: str, messages: Sequence[tuple[bytes, Sequence[str]]]) -> Response:
-        """Deliver several messages of one request (Mandrill's batches): 2xx once all are
-        committed; the first failure answers for the request (a retry imports the others once)."""
-        last: Response = answer(200, "nothing to deliver")
-        for raw, recipients in messages:
-            last = await self.deliver(service, raw, recipients)
-            if last.status_code >= 300:
-                return last
-        return last
+        """Deliver every message of one request (Mandrill's batches), whatever became of the
+        others: 503 when any asked for a retry (a retry imports the delivered ones once, by their
+        content digest), else 200. Each permanent refusal was logged by :func:`refuse`."""
+        answers = [await self.deliver(service, raw, recipients) for raw, recipients in messages]
+        if any(response.status_code >= 500 for response in answers):
+            return answer(
+                503,
+                "some messages of the batch could not be delivered now; try again later",
+                **{"Retry-After": str(RETRY_AFTER)},
+            )
+        refused = sum(1 for response in answers if response.status_code >= 300)
+        delivered = len(answers) - refused
+        return answer(200, f"{delivered} delivered, {refused} refused (see the log)")

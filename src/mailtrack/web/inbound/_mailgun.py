@@ -1,6 +1,11 @@
 """Mailgun: a route's ``forward()`` to a URL ending in ``mime`` posts the whole message as
 ``body-mime``, with ``recipient`` and the signature fields ``timestamp``, ``token`` and
 ``signature`` (hex HMAC-SHA256 of timestamp + token under the webhook signing key).
+
+A token is used up only once its message was answered 2xx. Mailgun retries a request it got no
+2xx for with the original fields, so a retry whose ``body-mime`` is the one first sent with that
+token is taken however old its timestamp; the same token with another message is refused; the
+same message again after a 2xx is answered 200 (it was imported).
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 
 import attrs
 from starlette.requests import Request
@@ -15,10 +21,16 @@ from starlette.responses import Response
 
 from ._auth import ReplayGuard
 from ._body import Body
-from ._delivery import Delivery, deny, refuse
+from ._delivery import Delivery, answer, deny, refuse
+from ._mailgun_retries import TokenOutcomes
 from ._routing import recipient_addresses
 
 __all__ = ["Mailgun"]
+
+
+def _now() -> float:
+    """The time signatures are checked against (a test may move it)."""
+    return time.time()
 
 
 @attrs.frozen
@@ -27,9 +39,14 @@ class Mailgun:
     signing_key: str = attrs.field(repr=False)
     max_age: int
     replay_guard: ReplayGuard
+    clock: Callable[[], float] = _now
+    outcomes: TokenOutcomes = attrs.field(
+        default=attrs.Factory(lambda self: TokenOutcomes(self.clock), takes_self=True)
+    )
 
-    def refusal(self, body: Body) -> Response | None:
-        """401/403 for a request that is not Mailgun's (or is replayed), else ``None``."""
+    def refusal(self, body: Body, digest: str) -> Response | None:
+        """401/403 for a request that is not Mailgun's (or is replayed), 200 for the retry of a
+        message already imported, else ``None`` (deliver it)."""
         timestamp = body.text("timestamp") or ""
         token = body.text("token") or ""
         signature = body.text("signature") or ""
@@ -44,21 +61,29 @@ class Mailgun:
             return deny(
                 "mailgun", 403, "the Mailgun signature does not match (check inbound.mailgun's signing key)"
             )
+        known = self.outcomes.get(token)
+        if known is not None:
+            if not hmac.compare_digest(known.digest, digest):
+                return deny("mailgun", 403, "this Mailgun token came before with another message (a replay)")
+            if known.delivered:
+                return answer(200, "this message was imported already")
+            return None  # Mailgun's retry of a message that was not taken: its timestamp is old
         try:
             signed_at = int(timestamp)
         except ValueError:
             return deny("mailgun", 403, "the Mailgun timestamp is not a number")
-        if abs(time.time() - signed_at) > self.max_age:
+        if abs(self.clock() - signed_at) > self.max_age:
             return deny("mailgun", 403, f"the Mailgun timestamp is more than {self.max_age} s away from now")
         if not self.replay_guard.first_use(token, signed_at + self.max_age + 1):
             return deny("mailgun", 403, "this Mailgun token was used before (a replayed request)")
         return None
 
     async def handle(self, request: Request, body: Body) -> Response:
-        refused = self.refusal(body)
+        raw = body.value("body-mime")
+        digest = hashlib.sha256(raw or b"").hexdigest()
+        refused = self.refusal(body, digest)
         if refused is not None:
             return refused
-        raw = body.value("body-mime")
         if raw is None:
             return refuse(
                 "mailgun",
@@ -66,4 +91,7 @@ class Mailgun:
                 "(e.g. https://…/inbound/mailgun/mime), so that Mailgun posts the raw message",
             )
         recipients = recipient_addresses([body.text("recipient")])
-        return await self.delivery.deliver("mailgun", raw, recipients)
+        response = await self.delivery.deliver("mailgun", raw, recipients)
+        token = body.text("token") or ""
+        self.outcomes.record(token, digest, delivered=response.status_code < 300)
+        return response

@@ -11,13 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 
 import attrs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ._body import Body, MalformedBody
+from ._body import Body, MalformedBody, json_value
 from ._delivery import Delivery, answer, deny, refuse
 from ._routing import recipient_addresses
 
@@ -49,10 +48,18 @@ class Mandrill:
     url: str
     webhook_key: str = attrs.field(repr=False)
 
-    async def handle(self, request: Request, body: Body) -> Response:
-        given = request.headers.get("x-mandrill-signature", "")
-        if not given:
+    def unsigned(self, request: Request) -> Response | None:
+        """401 for a request without ``X-Mandrill-Signature`` (checked before its body is read),
+        else ``None``."""
+        if not request.headers.get("x-mandrill-signature", ""):
             return deny("mandrill", 401, "the request carries no X-Mandrill-Signature")
+        return None
+
+    async def handle(self, request: Request, body: Body) -> Response:
+        refused = self.unsigned(request)
+        if refused is not None:
+            return refused
+        given = request.headers.get("x-mandrill-signature", "")
         pairs = body.form_pairs()
         expected = mandrill_signature(self.webhook_key, self.url, pairs)
         if not hmac.compare_digest(expected.encode("ascii"), given.strip().encode("utf-8")):
@@ -64,10 +71,7 @@ class Mandrill:
                 "the Mandrill signature does not match (check inbound.mandrill's webhook key, and that "
                 "its url is the webhook URL exactly as entered in Mandrill)",
             )
-        try:
-            events = json.loads(body.text("mandrill_events", limit=body.size) or "[]")
-        except ValueError:
-            raise MalformedBody("mandrill_events is not JSON") from None
+        events = json_value(body.text("mandrill_events", limit=body.size) or "[]", "mandrill_events")
         if not isinstance(events, list):
             raise MalformedBody("mandrill_events is not a JSON list")
         messages: list[tuple[bytes, list[str]]] = []
@@ -77,7 +81,8 @@ class Mandrill:
             msg = event.get("msg")
             raw = msg.get("raw_msg") if isinstance(msg, dict) else None
             if not isinstance(raw, str) or not raw:
-                return refuse("mandrill", "an inbound event without msg.raw_msg (the raw message)")
+                refuse("mandrill", "an inbound event without msg.raw_msg (the raw message)")
+                continue
             email = msg.get("email") if isinstance(msg, dict) else None
             recipients = recipient_addresses([email if isinstance(email, str) else None])
             messages.append((raw.encode("utf-8", "surrogateescape"), recipients))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 
 import attrs
@@ -17,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..._terminal import terminal_safe
-from ._body import Body, MalformedBody
+from ._body import Body, MalformedBody, json_value
 from ._delivery import Delivery, answer, deny, refuse
 from ._routing import recipient_addresses
 from ._sns import SNSVerifier
@@ -38,13 +37,13 @@ class SES:
         message = body.json()
         if not isinstance(message, dict):
             raise MalformedBody("the SNS body is not a JSON object")
+        topic = message.get("TopicArn")
+        if topic not in self.topic_arns:  # before any certificate is fetched for the request
+            return deny("ses", 403, "the SNS topic is not one of inbound.ses.topic_arns")
         # In a worker thread: the first message of a certificate fetches it from SNS.
         problem = await run_in_threadpool(self.verifier.problem, message)
         if problem is not None:
             return deny("ses", 403, f"not a genuine SNS message: {problem}")
-        topic = message.get("TopicArn")
-        if topic not in self.topic_arns:
-            return deny("ses", 403, "the SNS topic is not one of inbound.ses.topic_arns")
         kind = message["Type"]
         if kind == "SubscriptionConfirmation":
             return await self._confirm(message)
@@ -73,10 +72,7 @@ class SES:
         return answer(200, "subscription confirmed")
 
     async def _notification(self, message: dict[str, object]) -> Response:
-        try:
-            notification = json.loads(str(message.get("Message", "")))
-        except ValueError:
-            raise MalformedBody("the SNS Message is not SES's JSON") from None
+        notification = json_value(str(message.get("Message", "")), "the SNS Message")
         if not isinstance(notification, dict) or notification.get("notificationType") != "Received":
             return answer(200, "not a received message; ignored")
         receipt = notification.get("receipt") if isinstance(notification.get("receipt"), dict) else {}

@@ -1,6 +1,8 @@
 """Amazon SNS message signatures: the signing certificate is fetched only from SNS itself
-(``https://sns.<region>.amazonaws.com/….pem``), never from another host a request names, and
-kept; the signature (SignatureVersion 1: SHA1withRSA, 2: SHA256withRSA) is checked over the
+(``https://sns.<region>.amazonaws.com/….pem``, a real region's name: not an S3 bucket's host such
+as ``sns.s3.amazonaws.com``), never from another host a request names, and kept; a certificate
+must name ``sns.amazonaws.com`` (or its own host); a fetch that failed is not tried again for a
+minute; the signature (SignatureVersion 1: SHA1withRSA, 2: SHA256withRSA) is checked over the
 fields SNS signs, in its order.
 """
 
@@ -10,6 +12,7 @@ import base64
 import binascii
 import re
 import threading
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -22,7 +25,19 @@ __all__ = ["HttpGet", "SNSVerifier", "https_get", "is_sns_url", "string_to_sign"
 #: ``http_get(url) -> bytes``: the body of an HTTPS GET (raises OSError when it fails).
 HttpGet = Callable[[str], bytes]
 
-_SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
+#: SNS's hosts: ``sns.REGION.amazonaws.com``, a region named as AWS names them (``us-east-1``,
+#: ``us-gov-west-1``, ``ap-southeast-2``), the China regions under ``amazonaws.com.cn``. A label
+#: such as ``s3`` or ``s3-us-west-2`` (S3 buckets anyone can name ``sns``) does not match.
+_SNS_HOST = re.compile(
+    r"sns\.(?:[a-z]{2}(?:-gov)?-[a-z]+-\d{1,2}\.amazonaws\.com|cn-[a-z]+-\d{1,2}\.amazonaws\.com\.cn)"
+)
+
+#: The name an SNS signing certificate is issued to.
+_SNS_CERT_NAME = "sns.amazonaws.com"
+
+#: Seconds a failed certificate fetch (or a certificate refused) is remembered, so that requests
+#: naming it make no new fetch meanwhile.
+FAILURE_TTL = 60.0
 
 #: The fields SNS signs, in order, by message type (a field the message lacks is left out).
 _SIGNED_FIELDS = {
@@ -101,17 +116,71 @@ def https_get(url: str, *, timeout: float = 10.0) -> bytes:
     return data
 
 
+def _certificate_key(pem: bytes, host: str) -> Any:
+    """The public key of the certificate *pem*, or why it is not SNS's (a ``str``): it must name
+    ``sns.amazonaws.com`` or *host* (its subject's common name or a DNS name it is issued to).
+
+    Raises:
+        ValueError: *pem* is not a certificate.
+    """
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    certificate = x509.load_pem_x509_certificate(pem)
+    names = {
+        str(attribute.value).lower()
+        for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    }
+    try:
+        alternative = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        pass
+    else:
+        names.update(name.lower() for name in alternative.value.get_values_for_type(x509.DNSName))
+    if not names & {_SNS_CERT_NAME, host.lower()}:
+        return "the signing certificate is not issued to sns.amazonaws.com"
+    return certificate.public_key()
+
+
 class SNSVerifier:
     """Checks SNS message signatures; keeps the certificates it fetched (by URL, at most 32)."""
 
-    def __init__(self, http_get: HttpGet = https_get) -> None:
+    def __init__(self, http_get: HttpGet = https_get, clock: Callable[[], float] = time.monotonic) -> None:
         self._http_get = http_get
+        self._clock = clock
         self._keys: dict[str, Any] = {}
+        self._failures: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
+
+    def _key(self, url: str) -> Any:
+        """The public key of the certificate at *url*, fetched once; a ``str`` says why not."""
+        with self._lock:
+            key = self._keys.get(url)
+            failure = self._failures.get(url)
+        if key is not None:
+            return key
+        now = self._clock()
+        if failure is not None and failure[0] > now:
+            return failure[1]
+        try:
+            found = _certificate_key(self._http_get(url), urllib.parse.urlsplit(url).hostname or "")
+        except (OSError, ValueError) as exc:
+            found = f"the signing certificate could not be fetched or read: {exc}"
+        with self._lock:
+            if isinstance(found, str):
+                if len(self._failures) >= 256:
+                    self._failures = {u: f for u, f in self._failures.items() if f[0] > now}
+                    if len(self._failures) >= 256:
+                        self._failures.clear()
+                self._failures[url] = (now + FAILURE_TTL, found)
+            else:
+                if len(self._keys) >= 32:
+                    self._keys.clear()
+                self._keys[url] = found
+        return found
 
     def problem(self, message: Mapping[str, Any]) -> str | None:
         """Why *message* is not a genuine SNS message, or ``None`` when its signature holds."""
-        from cryptography import x509
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -132,16 +201,9 @@ class SNSVerifier:
             signed = string_to_sign(message)
         except (binascii.Error, ValueError) as exc:
             return f"the message cannot be checked: {exc}"
-        key = self._keys.get(url)
-        if key is None:
-            try:
-                key = x509.load_pem_x509_certificate(self._http_get(url)).public_key()
-            except (OSError, ValueError) as exc:
-                return f"the signing certificate could not be fetched or read: {exc}"
-            with self._lock:
-                if len(self._keys) >= 32:
-                    self._keys.clear()
-                self._keys[url] = key
+        key = self._key(url)
+        if isinstance(key, str):
+            return key
         if not isinstance(key, rsa.RSAPublicKey):
             return "the signing certificate holds no RSA key"
         try:
