@@ -3,6 +3,8 @@ the retry of the same message is taken (once), another message under that token 
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import time
 import types
 from typing import Any
@@ -13,7 +15,7 @@ from starlette.testclient import TestClient
 from _inbound import LockedOnce, locked_once_app, mailgun_fields, multipart
 from mailtrack import MemoryRecordStore
 from mailtrack.testing import build_message
-from mailtrack.web.inbound import _mailgun
+from mailtrack.web.inbound import _delivery, _mailgun
 
 RAW = build_message(subject="Retry me", message_id="<retry@example.com>")
 
@@ -79,3 +81,29 @@ def test_mailgun_old_timestamp_with_an_unknown_token_is_still_refused(clock: _Cl
     clock.offset = 15 * 60
     assert _post(client, fields).status_code == 403
     assert store.list_records() == []
+
+
+def test_mailgun_retry_of_a_request_cut_off_while_delivering_is_taken(
+    clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection dropped while the message was delivered (the request was cancelled before
+    it was answered): Mailgun's retry, with its now old timestamp, is still taken, once."""
+    store = MemoryRecordStore()
+    app, _importer = locked_once_app(store, 0)  # the store never fails here
+    client = TestClient(app)
+    deliver = _delivery.Delivery.deliver
+
+    async def cut_off(self: _delivery.Delivery, *args: Any) -> Any:
+        monkeypatch.setattr(_delivery.Delivery, "deliver", deliver)
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(_delivery.Delivery, "deliver", cut_off)
+    fields = mailgun_fields(RAW, token="c" * 50)
+    # The test client hands the cancellation back through its portal as futures' CancelledError.
+    with pytest.raises((asyncio.CancelledError, concurrent.futures.CancelledError)):
+        _post(client, fields)
+    assert store.list_records() == []
+    clock.offset = 15 * 60
+    retry = _post(client, fields)
+    assert retry.status_code == 200, retry.text
+    assert [record.title for record in store.list_records()] == ["Retry me"]

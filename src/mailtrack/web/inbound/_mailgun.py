@@ -91,7 +91,10 @@ class Mailgun:
                 "(e.g. https://…/inbound/mailgun/mime), so that Mailgun posts the raw message",
             )
         recipients = recipient_addresses([body.text("recipient")])
-        response = await self.delivery.deliver("mailgun", raw, recipients)
         token = body.text("token") or ""
+        # Noted before the delivery too: a request cut off while it is delivered (the client
+        # went away) leaves "not delivered", so Mailgun's retry of that message is still taken.
+        self.outcomes.record(token, digest, delivered=False)
+        response = await self.delivery.deliver("mailgun", raw, recipients)
         self.outcomes.record(token, digest, delivered=response.status_code < 300)
         return response
