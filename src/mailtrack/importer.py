@@ -118,14 +118,15 @@ class Importer(IntakeMethods):
             checked when a message arrives, so a server that is slow to send the next message
             stretches it by that one transfer (at most the interface's ``timeout``).
         conversion_workers: processes that convert messages while the importer retrieves and
-            stores. ``None`` (the default) decides for each run: on Linux with two CPUs or
-            more, the default converter and at least 16 messages to import, one process per CPU
-            (at most four); otherwise none. ``0`` converts in the importing thread. A converter
-            of your own runs in worker processes only when you ask for them; unless the workers
-            are forked it must be picklable and defined in a module (not in the main script,
-            which workers never import); otherwise it is used in the importing thread, with a
-            warning in the log. Workers die with the importer's process however it ends, and
-            never write to its stdout or stderr.
+            stores. ``None`` (the default) decides for each run: on Linux with three CPUs or
+            more (two for the runs of ``run_all``, which share them), the default converter and
+            at least 16 messages to import, one process per CPU (at most four); otherwise none.
+            ``0`` converts in the importing thread. A converter of your own runs in worker
+            processes only when you ask for them; unless the workers are forked it must be
+            picklable and defined in a module (not in the main script, which workers never
+            import); otherwise it is used in the importing thread, with a warning in the log.
+            Workers die with the importer's process however it ends, and never write to its
+            stdout or stderr.
         conversion_start_method: how the worker processes start: ``"fork"``,
             ``"forkserver"`` or ``"spawn"`` (where the platform has it). ``None`` (the default)
             chooses when they start: on Linux ``fork`` while the process runs a single thread
@@ -217,7 +218,7 @@ class Importer(IntakeMethods):
             parallel = limit
         throughput = setup.throughput
         workers = (
-            throughput.workers_for(POOL_FROM, self.converter)
+            throughput.workers_for(POOL_FROM, self.converter, shared=True)
             if parallel > 1 and not self._stop.is_set()
             else 0
         )

@@ -485,6 +485,19 @@ def test_the_default_converter_can_be_sent_to_worker_processes() -> None:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the automatic start method is chosen on Linux")
+@pytest.mark.parametrize(
+    ("cpus", "alone", "shared"), [(1, 0, 0), (2, 0, 2), (3, 3, 3), (4, 4, 4), (16, 4, 4)]
+)
+def test_automatic_workers_on_two_cpus_only_for_a_pool_that_runs_share(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, alone: int, shared: int
+) -> None:
+    # Measured on two CPUs: a run of one mailbox with two workers took more CPU and was not
+    # faster than converting in its own thread (docs/performance.md).
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    assert (automatic_workers(), automatic_workers(shared=True)) == (alone, shared)
+
+
 def test_the_automatic_start_method_forks_only_a_process_without_other_threads() -> None:
     stop = threading.Event()
     other = threading.Thread(target=stop.wait, name="another thread")
@@ -512,7 +525,9 @@ def test_the_automatic_start_method_forks_only_a_process_without_other_threads()
 LOCK_WORKER = Path(__file__).parents[1] / "support" / "_lock_held_worker.py"
 
 
-@pytest.mark.skipif(automatic_workers() == 0, reason="conversion workers start automatically on Linux only")
+@pytest.mark.skipif(
+    automatic_workers(shared=True) == 0, reason="conversion workers start automatically on Linux only"
+)
 def test_workers_start_and_convert_while_another_thread_holds_a_lock_the_converter_takes() -> None:
     # A worker forked while the lock is held would wait for it forever, and the run with it: the
     # importer runs in a process of its own, which is killed (with its workers) if it hangs.

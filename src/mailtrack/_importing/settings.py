@@ -62,15 +62,16 @@ class Throughput:
     conversion_start_method: str | None
     max_parallel_runs: int
 
-    def workers_for(self, count: int, converter: MessageConverter) -> int:
-        """Worker processes for converting *count* messages with *converter*."""
+    def workers_for(self, count: int, converter: MessageConverter, *, shared: bool = False) -> int:
+        """Worker processes for converting *count* messages with *converter*, for one run or,
+        *shared*, for several runs at once."""
         if self.conversion_workers is not None:
             return self.conversion_workers if count > 1 else 0
         from ..converting import MailParserConverter
 
         if count < POOL_FROM or type(converter) is not MailParserConverter:
             return 0
-        return automatic_workers()
+        return automatic_workers(shared=shared)
 
 
 @attrs.frozen(kw_only=True)

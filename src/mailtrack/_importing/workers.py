@@ -39,20 +39,28 @@ logger = logging.getLogger("mailtrack")
 
 #: Most worker processes the automatic setting starts.
 MAX_AUTOMATIC_WORKERS = 4
+#: CPUs from which a run of one mailbox converts in worker processes by itself.
+SINGLE_RUN_WORKERS_FROM = 3
 #: The ways of starting worker processes one may ask for.
 START_METHODS = ("fork", "forkserver", "spawn")
 
 
-def automatic_workers() -> int:
+def automatic_workers(*, shared: bool = False) -> int:
     """Worker processes that pay here: one per CPU (at most four), none on a single CPU.
 
-    Only on Linux, where a worker starts in milliseconds (forked from the importer or from the
-    fork server); elsewhere every worker would start a fresh interpreter.
+    On two CPUs only a pool *shared* by several runs at once gets them: there the importer, the
+    retrieval and usually the mail server share the two cores, and a run of one mailbox with two
+    workers took 7-14 % more CPU than converting in its own thread and was not faster
+    (docs/performance.md, "Conversion workers on two cores"). Only on Linux, where a worker starts
+    in milliseconds (forked from the importer or from the fork server); elsewhere every worker
+    would start a fresh interpreter.
     """
     if sys.platform != "linux":
         return 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 0 if cpus < 2 else min(cpus, MAX_AUTOMATIC_WORKERS)
+    if cpus < 2 or (cpus < SINGLE_RUN_WORKERS_FROM and not shared):
+        return 0
+    return min(cpus, MAX_AUTOMATIC_WORKERS)
 
 
 def available_start_methods() -> list[str]:
