@@ -139,8 +139,9 @@ class ReplyClock:
         return min(self.timeout, left, run_left if run_left is not None else left)
 
 
-def recv_within(sock: socket.socket, size: int, clock: ReplyClock) -> bytes:
-    """``sock.recv(size)`` within *clock*'s deadlines (b"" when the peer closed).
+def recv_within(sock: socket.socket, into: memoryview, clock: ReplyClock) -> int:
+    """``sock.recv_into(into)`` within *clock*'s deadlines: how many bytes came (0 when the
+    peer closed).
 
     Raises:
         DeadlineExceeded: a deadline passed while waiting.
@@ -148,11 +149,11 @@ def recv_within(sock: socket.socket, size: int, clock: ReplyClock) -> bytes:
     """
     sock.settimeout(clock.wait())
     try:
-        chunk = sock.recv(size)
+        count = sock.recv_into(into)
     except TimeoutError:
         clock.run.check()
         if clock.started_arriving:
             clock.wait()  # a reply that came too slowly: the deadline's error says so
         raise  # nothing of the reply came: "no answer within timeout"
-    clock.received(len(chunk))
-    return chunk
+    clock.received(count)
+    return count

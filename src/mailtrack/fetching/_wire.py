@@ -29,6 +29,8 @@ __all__ = ["Reply", "Wire"]
 _CRLF = b"\r\n"
 _TERMINATOR = b"\r\n.\r\n"
 _STUFFED = b"\r\n.."
+#: A multi-line reply without data: its terminating line at once.
+_EMPTY_BLOCK = b".\r\n"
 _RECV_SIZE = 256 * 1024
 #: Longest status line accepted (RFC 1939 allows 512 octets; servers are generous with greetings).
 MAX_STATUS_LINE = 64 * 1024
@@ -59,6 +61,10 @@ class Wire:
     #: The deadlines of each reply and of the run (see :mod:`mailtrack._deadlines`).
     clock: ReplyClock
     _buffer: bytearray = attrs.field(factory=bytearray, init=False)
+    #: What one read from the socket lands in before it joins the buffer (allocated once).
+    _chunk: memoryview = attrs.field(
+        factory=lambda: memoryview(bytearray(_RECV_SIZE)), init=False, repr=False
+    )
     _closed: bool = attrs.field(default=False, init=False)
     #: The secrets sent on this connection: status lines come back with them taken out, so that
     #: a server repeating the password cannot make mailtrack repeat it.
@@ -124,10 +130,17 @@ class Wire:
         return bool(self._buffer) or greeting_arrives(self._sock, seconds)
 
     def _fill(self) -> None:
-        chunk = recv_within(self._sock, _RECV_SIZE, self.clock)
-        if not chunk:
+        count = recv_within(self._sock, self._chunk, self.clock)
+        if not count:
             raise WireError("the server closed the connection unexpectedly")
-        self._buffer += chunk
+        self._buffer += self._chunk[:count]
+
+    def _take(self, size: int, *, drop: int = 0) -> bytes:
+        """The first *size* bytes of the buffer (one copy), removed from it with *drop* more."""
+        with memoryview(self._buffer) as view:
+            taken = bytes(view[:size])
+        del self._buffer[: size + drop]  # from the front: no bytes move
+        return taken
 
     def _line_end(self) -> int:
         """Index of the CRLF ending the first line in the buffer (reading as needed)."""
@@ -182,10 +195,7 @@ class Wire:
         Raises:
             WireError: the line is too long, or the server closed the connection.
         """
-        end = self._line_end()
-        line = bytes(self._buffer[:end])
-        del self._buffer[: end + 2]
-        return line
+        return self._take(self._line_end(), drop=2)
 
     def read_exact(self, size: int) -> bytes:
         """Read exactly *size* bytes (an IMAP literal).
@@ -195,9 +205,7 @@ class Wire:
         """
         while len(self._buffer) < size:
             self._fill()
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
+        return self._take(size)
 
     def read_block(self, *, limit: int) -> bytes:
         """Read the data of a multi-line reply (after its ``+OK`` line) up to ``CRLF . CRLF``.
@@ -208,28 +216,27 @@ class Wire:
             ReplyTooLarge: the data grew beyond *limit* bytes before it ended.
             WireError: the server closed the connection.
         """
-        # Search from a virtual CRLF before the data, so that an empty block (".\r\n" at once)
-        # and a stuffed first line are found by the same two patterns as everywhere else.
-        self._buffer[0:0] = _CRLF
+        buffer = self._buffer
+        while len(buffer) < len(_EMPTY_BLOCK) and _EMPTY_BLOCK.startswith(buffer):
+            self._fill()  # what came may yet be the terminating line alone
+        if buffer.startswith(_EMPTY_BLOCK):
+            del buffer[: len(_EMPTY_BLOCK)]
+            return b""
+        # The data ends at the first CRLF . CRLF: the CRLF ends its last line.
         start = 0
         while True:
-            end = self._buffer.find(_TERMINATOR, start)
+            end = buffer.find(_TERMINATOR, start)
             if end >= 0:
                 break
-            if len(self._buffer) - 2 > limit:
-                del self._buffer[:2]
+            if len(buffer) > limit:
                 raise ReplyTooLarge(f"the reply grew beyond {limit} bytes")
-            start = max(0, len(self._buffer) - len(_TERMINATOR) + 1)
-            try:
-                self._fill()
-            except BaseException:
-                del self._buffer[:2]
-                raise
-        if end - 2 > limit:
-            del self._buffer[:2]
+            start = max(0, len(buffer) - len(_TERMINATOR) + 1)
+            self._fill()
+        if end > limit:
             raise ReplyTooLarge(f"the reply grew beyond {limit} bytes")
-        block = bytes(self._buffer[: end + 2])
-        del self._buffer[: end + len(_TERMINATOR)]
+        block = self._take(end + 2, drop=len(_TERMINATOR) - 2)
+        if block.startswith(b".."):
+            block = block[1:]  # a stuffed first line (no CRLF before it to match below)
         if _STUFFED in block:
             block = block.replace(_STUFFED, b"\r\n.")
-        return block[2:]
+        return block
