@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -223,6 +224,20 @@ def test_store_from_url_opens_sql_stores(tmp_path: Path) -> None:
 def test_sqlite_file_store_uses_wal(tmp_path: Path) -> None:
     with SQLRecordStore(f"sqlite:///{tmp_path / 'wal.db'}") as store, store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_a_new_sqlite_file_gets_large_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    with SQLRecordStore(f"sqlite:///{tmp_path / 'new.db'}") as store, store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as made:  # what an earlier mailtrack (SQLite's default) created
+        made.execute("CREATE TABLE earlier (x INTEGER)")
+    with SQLRecordStore(f"sqlite:///{old}") as store, store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        store.quarantine("box", "u1", b"Subject: kept\r\n\r\nbody", "a reason")
+        assert [item.uid for item in store.list_quarantined()] == ["u1"]
 
 
 # -- reading without N+1 ---------------------------------------------------------------------------
