@@ -2,22 +2,22 @@
 
 :func:`convert_message` reads one message in the four steps described in
 :mod:`mailtrack.converting`: the pre-scan, the parse (large bodies out of line), the top-level
-address and Date fields through mail-parser, and the walk of the parts.
+address and Date fields through mail-parser's own functions for them, and the walk of the parts.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import time
 from datetime import datetime, timezone
 from email.message import Message
+from email.policy import compat32
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import attrs
-import mailparser
+from mailparser.dates import parse_mail_date
+from mailparser.utils import get_addresses
 
 from ..config import ParseLimits
 from ..exceptions import ParseError
@@ -31,17 +31,13 @@ from ._parts import MAX_ID_LENGTH, Parts
 
 __all__ = ["MailParserConverter", "convert_message"]
 
-# mail-parser logs a warning for every part type it does not handle itself (we handle them):
-# without a handler of its own, Python's last-resort handler would print them on stderr.
-logging.getLogger("mailparser").addHandler(logging.NullHandler())
-
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 #: Most characters of an HTML-only body that its text is made from (the HTML is kept whole).
 HTML_TEXT_CHARS = 2_000_000
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
-#: The fields mail-parser reads (see the package docstring); it is given these alone.
-_PARSER_FIELDS = frozenset({"from", "to", "cc", "reply-to", "date"})
+#: The address fields mail-parser reads, in the order its ``MailParser`` reads them (sorted).
+_ADDRESS_FIELDS = ("cc", "from", "reply-to", "to")
 
 
 @attrs.define
@@ -150,23 +146,24 @@ class _Conversion:
 
         message = parse(raw, structure.bodies, out_of_line=self.out_of_line)
         self._check_time("after parsing the MIME structure")
-        parser = mailparser.MailParser(_parser_fields(message))
+        parsed = _ParsedFields.read(message)
         self._check_time("after reading the headers")
 
         if not structure.has_headers:
             self.defects.add("message has no header fields; all of it was read as text")
         fields = self._header_fields(message)
         texts, htmls, attachments = Parts(raw, self.limits, self.defects, self._check_time).walk(message)
-        self._collect_parser_defects(parser)
+        for header, reason in parsed.address_defects:
+            self.defects.add(f"the {header.title()} header is malformed: {reason}")
 
         return IncomingMessage(
             message_id=self._message_id(fields),
             subject=fields.get("subject", ("",))[0],
-            sender=next(iter(self._addresses("From", parser.from_)), None),
-            to=self._addresses("To", parser.to),
-            cc=self._addresses("Cc", parser.cc),
-            reply_to=self._addresses("Reply-To", parser.reply_to),
-            sent_at=self._sent_at(parser, message),
+            sender=next(iter(self._addresses("From", parsed.addresses["from"])), None),
+            to=self._addresses("To", parsed.addresses["to"]),
+            cc=self._addresses("Cc", parsed.addresses["cc"]),
+            reply_to=self._addresses("Reply-To", parsed.addresses["reply-to"]),
+            sent_at=self._sent_at(parsed.date, message),
             received_at=self.received_at,
             text="\n".join(texts) if texts or not htmls else self._text_of_html(htmls),
             html="\n".join(htmls) if htmls else None,
@@ -218,8 +215,7 @@ class _Conversion:
     def _derived_message_id(self) -> str:
         return f"{hashlib.sha256(self.raw).hexdigest()}@mailtrack.invalid"
 
-    def _sent_at(self, parser: Any, message: Message) -> datetime:
-        value = parser.date
+    def _sent_at(self, value: datetime | None, message: Message) -> datetime:
         raw_date = message.get("date")
         if isinstance(value, datetime):
             return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
@@ -246,15 +242,11 @@ class _Conversion:
                 self.defects.add(f"the {key.title()} header {note}")
         return {key: tuple(values) for key, values in fields.items()}
 
-    def _addresses(self, header: str, pairs: object) -> tuple[EmailAddress, ...]:
+    def _addresses(self, header: str, pairs: list[tuple[str, str]]) -> tuple[EmailAddress, ...]:
         """The addresses mail-parser read from *header*; a name it left encoded (a charset it
         does not know) is decoded here, never shown raw."""
         found: list[EmailAddress] = []
-        if not isinstance(pairs, list):
-            return ()
         for pair in pairs:
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                continue
             name, address = (str(item) for item in pair)
             if "=?" in name:
                 notes: list[str] = []
@@ -266,24 +258,55 @@ class _Conversion:
                 found.append(EmailAddress(address=address, name="" if name == address else name))
         return tuple(found)
 
-    def _collect_parser_defects(self, parser: Any) -> None:
-        for defect in parser.address_header_defects or ():
-            if not isinstance(defect, dict):
-                continue
-            header = str(defect.get("header", "address"))
-            if header in ("from", "to", "cc", "reply-to"):
-                reason = str(defect.get("reason", "malformed")).replace("-", " ")
-                self.defects.add(f"the {header.title()} header is malformed: {reason}")
 
+@attrs.frozen(kw_only=True)
+class _ParsedFields:
+    """What mail-parser reads from the top-level From, To, Cc, Reply-To and Date fields.
 
-def _parser_fields(message: Message) -> Message:
-    """A message holding only the top-level fields mail-parser reads for us, values untouched."""
-    fields = Message()
-    for name, value in message.raw_items():
-        if name.lower() in _PARSER_FIELDS:
-            fields[name] = value
-    fields.set_payload("")
-    return fields
+    The values its ``MailParser`` would give for them (``from_``, ``to``, ``cc``, ``reply_to``,
+    ``date``, ``address_header_defects``), read by the same functions it calls for them, on
+    the same values, and nothing else of its machinery.
+    """
+
+    #: Per address field (lower case): the (name, address) pairs of its first occurrence.
+    addresses: dict[str, list[tuple[str, str]]]
+    #: The first Date field's time (UTC), or ``None`` when there is none or it is unreadable.
+    date: datetime | None
+    #: (field, reason) of every address problem mail-parser noted, in its order.
+    address_defects: list[tuple[str, str]]
+
+    @classmethod
+    def read(cls, message: Message) -> _ParsedFields:
+        """Read the fields of *message*'s own header block (not of its parts)."""
+        values: dict[str, list[object]] = {name: [] for name in _ADDRESS_FIELDS}
+        date_value: str | None = None
+        for name, value in message.raw_items():
+            key = name.lower()
+            if key in values:
+                # As MailParser reads them: Message.items() gives a value with raw 8-bit bytes
+                # as an email.header.Header, which get_addresses decodes on its own terms.
+                values[key].append(compat32.header_fetch_parse(name, value))
+            elif key == "date" and date_value is None:
+                date_value = value
+        addresses: dict[str, list[tuple[str, str]]] = {}
+        problems: list[tuple[str, str]] = []
+        for key, occurrences in values.items():
+            addresses[key] = []
+            for occurrence, field in enumerate(occurrences):
+                diagnostics: list[dict[str, object]] = []
+                pairs = get_addresses(field, defects=diagnostics, decode_names=True)
+                if occurrence == 0:
+                    addresses[key] = [
+                        ("" if display == address else display, address)
+                        for display, address in pairs
+                        if address
+                    ]
+                problems.extend(
+                    (key, str(diagnostic.get("reason", "malformed")).replace("-", " "))
+                    for diagnostic in diagnostics
+                )
+        date = parse_mail_date(date_value).value if date_value is not None else None
+        return cls(addresses=addresses, date=date, address_defects=problems)
 
 
 def _message_ids(values: tuple[str, ...]) -> tuple[str, ...]:
