@@ -137,7 +137,7 @@ class _Conversion:
 
     def run(self) -> IncomingMessage:
         raw = self.raw
-        if not raw.strip():
+        if not raw or raw.isspace():  # nothing but white space: not raw.strip(), which copies it
             raise ParseError("message is empty")
         if raw.startswith(_OLE_MAGIC):
             raise ParseError("message is an Outlook .msg file, not an RFC 5322 message")
