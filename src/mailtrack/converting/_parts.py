@@ -189,11 +189,26 @@ def _charset(part: Message) -> str | None:
 
 def _filename(part: Message) -> str:
     # email hands out a header with raw 8-bit bytes as a Header that turns them into U+FFFD;
-    # a probe holding the same fields as real text keeps the name (UTF-8, else windows-1252).
+    # the fields are read as real text instead (UTF-8, else windows-1252), keeping the name.
+    fields = [
+        (field, unescape_raw(str(value)))
+        for field, value in part.raw_items()
+        if field.lower() in ("content-disposition", "content-type")
+    ]
+    # get_filename() reads a parameter named filename or name (any case; the only other
+    # character whose lower case holds one of their letters, U+0130, adds a combining dot):
+    # where "name" is not written, there is none, and parsing the parameters would only fail
+    # or find nothing (both give "").
+    if not any("name" in value.lower() for _, value in fields):
+        return ""
+    return _filename_in(fields)
+
+
+def _filename_in(fields: list[tuple[str, str]]) -> str:
+    """The file name that Content-Disposition and Content-Type *fields* give, by ``email``."""
     probe = Message()
-    for field, value in part.raw_items():
-        if field.lower() in ("content-disposition", "content-type"):
-            probe[field] = unescape_raw(str(value))
+    for field, value in fields:
+        probe[field] = value
     try:
         name = probe.get_filename()
     except (ValueError, LookupError, TypeError):
