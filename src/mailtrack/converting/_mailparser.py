@@ -34,7 +34,9 @@ __all__ = ["MailParserConverter", "convert_message"]
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 #: Most characters of an HTML-only body that its text is made from (the HTML is kept whole).
 HTML_TEXT_CHARS = 2_000_000
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+#: The line break that ends the header block, from its LF (starting with one lets ``re`` look for
+#: it at ``memchr`` speed): see :func:`_header_end`.
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 #: The address fields mail-parser reads, in the order its ``MailParser`` reads them (sorted).
 _ADDRESS_FIELDS = ("cc", "from", "reply-to", "to")
@@ -194,8 +196,8 @@ class _Conversion:
     def _header_block(self, has_headers: bool) -> str:
         if not has_headers:
             return ""
-        end = _HEADER_END.search(self.raw)
-        block = self.raw[: end.start()] if end else self.raw.rstrip(b"\r\n")
+        end = _header_end(self.raw)
+        block = self.raw[:end] if end is not None else self.raw.rstrip(b"\r\n")
         return block.decode("latin-1")
 
     def _message_id(self, fields: dict[str, tuple[str, ...]]) -> str:
@@ -307,6 +309,17 @@ class _ParsedFields:
                 )
         date = parse_mail_date(date_value).value if date_value is not None else None
         return cls(addresses=addresses, date=date, address_defects=problems)
+
+
+def _header_end(raw: bytes) -> int | None:
+    """Where the first match of ``\r?\n\r?\n`` in *raw* starts (the header block's last line
+    break and the empty line), or ``None``: the first LF followed by ``\r?\n``, with the CR
+    before it if there is one."""
+    found = _BLANK_LINE.search(raw)
+    if found is None:
+        return None
+    start = found.start()
+    return start - 1 if start and raw[start - 1] == 13 else start  # 13: CR
 
 
 def _message_ids(values: tuple[str, ...]) -> tuple[str, ...]:

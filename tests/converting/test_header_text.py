@@ -1,12 +1,16 @@
-"""``one_line``: its shortcuts for ASCII text give what the general way gives."""
+"""The shortcuts for header text give what the general ways give: ``one_line`` for ASCII text,
+``_header_end`` for where the header block ends."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from _hypothesis_profiles import BASE
+from mailtrack.converting._mailparser import _header_end
 from mailtrack.converting._mailtext import _one_line, one_line
 
 # Letters, white space, every kind of line break and control character, non-ASCII letters and
@@ -36,3 +40,14 @@ def test_one_line(text: str, expected: str) -> None:
 @example("a\n\r b")
 def test_one_line_shortcuts_give_what_the_general_way_gives(text: str) -> None:
     assert one_line(text) == _one_line(text)
+
+
+@settings(BASE, max_examples=500)
+@given(st.binary(max_size=30).map(lambda data: bytes(b"a\r\n"[byte % 3] for byte in data)))
+@example(b"a\r\n\r\nb")
+@example(b"a\n\nb")
+@example(b"a\r\r\n\r\n")
+@example(b"\n\r\n")
+def test_header_end_is_where_the_first_blank_line_match_starts(raw: bytes) -> None:
+    found = re.search(rb"\r?\n\r?\n", raw)
+    assert _header_end(raw) == (found.start() if found else None)
