@@ -312,7 +312,7 @@ class _ParsedFields:
 
 
 def _header_end(raw: bytes) -> int | None:
-    """Where the first match of ``\r?\n\r?\n`` in *raw* starts (the header block's last line
+    r"""Where the first match of ``\r?\n\r?\n`` in *raw* starts (the header block's last line
     break and the empty line), or ``None``: the first LF followed by ``\r?\n``, with the CR
     before it if there is one."""
     found = _BLANK_LINE.search(raw)
