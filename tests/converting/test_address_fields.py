@@ -2,14 +2,18 @@
 
 Which occurrence counts, which occurrences are checked, the defects mail-parser notes (in its
 order) and raw 8-bit values: the values here are what ``mailparser.MailParser`` gave when the
-converter still built one for these fields.
+converter still built one for these fields. Values read before are not read again.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 
+import pytest
+
 from mailtrack import EmailAddress, IncomingMessage, MailParserConverter
+from mailtrack.converting import _mailparser
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 _REST = b"Message-ID: <1@example.org>\nDate: Wed, 1 May 2024 10:00:00 +0200\n\nbody\n"
@@ -97,3 +101,42 @@ def test_a_date_with_the_wrong_weekday_is_read_by_its_calendar_date() -> None:
     )
     assert message.sent_at == datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
     assert message.defects == ()
+
+
+@pytest.fixture
+def values_read(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The values mail-parser is asked to read, from an empty memory of values read before."""
+    read: list[object] = []
+    real = _mailparser.get_addresses
+
+    def counting(value: object, **options: object) -> object:
+        read.append(value)
+        return real(value, **options)
+
+    monkeypatch.setattr(_mailparser, "get_addresses", counting)
+    fresh = functools.lru_cache(maxsize=_mailparser.ADDRESS_CACHE_SIZE)(_mailparser._address_field)
+    monkeypatch.setattr(_mailparser, "_address_field_seen", fresh)
+    return read
+
+
+def test_an_address_value_read_before_is_not_read_again_and_gives_the_same(values_read: list[object]) -> None:
+    head = b"From: Ann <ann@example.org>\nTo: x@example.org <a@example.org>, bad@@x\n"
+    first, second = convert(head), convert(head)
+    assert first == second
+    assert second.to == (EmailAddress(address="a@example.org", name="x@example.org"),)
+    assert second.defects == (
+        "the To header is malformed: invalid display name",
+        "the To header is malformed: invalid or ambiguous address",
+    )
+    assert values_read == ["Ann <ann@example.org>", "x@example.org <a@example.org>, bad@@x"]
+
+
+def test_long_and_raw_8bit_address_values_are_read_every_time(values_read: list[object]) -> None:
+    many = ", ".join(f"user{number}@example.org" for number in range(100)).encode()
+    assert len(many) > _mailparser.CACHED_ADDRESS_CHARS
+    head = b"From: J\xc3\xbcrgen <j@example.de>\nTo: " + many + b"\n"
+    first, second = convert(head), convert(head)
+    assert first == second
+    assert len(second.to) == 100
+    assert second.sender == EmailAddress(address="j@example.de", name="J\u00fcrgen")
+    assert len(values_read) == 4  # the raw 8-bit value is handed over as an email.header.Header

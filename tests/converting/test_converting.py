@@ -315,8 +315,9 @@ def test_unexpected_parser_failure_becomes_parse_error(monkeypatch: pytest.Monke
     def exploding(value: object, **options: object) -> list[tuple[str, str]]:
         raise KeyError("boom")
 
-    # mail-parser's address parser, as the converter calls it.
+    # mail-parser's address parser, as the converter calls it (not past the values it remembers).
     monkeypatch.setattr(_mailparser, "get_addresses", exploding)
+    monkeypatch.setattr(_mailparser, "_address_field_seen", _mailparser._address_field)
     with pytest.raises(ParseError, match=r"could not be parsed \(KeyError: 'boom'\)") as caught:
         convert(b"From: a@example.org\n\nbody\n")
     assert isinstance(caught.value.__cause__, KeyError)

@@ -7,6 +7,7 @@ address and Date fields through mail-parser's own functions for them, and the wa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -40,6 +41,12 @@ _BLANK_LINE = re.compile(rb"\n\r?\n")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 #: The address fields mail-parser reads, in the order its ``MailParser`` reads them (sorted).
 _ADDRESS_FIELDS = ("cc", "from", "reply-to", "to")
+#: How many address field values (each of at most :data:`CACHED_ADDRESS_CHARS` characters) are
+#: kept with what mail-parser read from them, per process.
+ADDRESS_CACHE_SIZE = 1024
+CACHED_ADDRESS_CHARS = 1000
+#: (name, address) pairs.
+_Addresses = tuple[tuple[str, str], ...]
 
 
 @attrs.define
@@ -244,7 +251,7 @@ class _Conversion:
                 self.defects.add(f"the {key.title()} header {note}")
         return {key: tuple(values) for key, values in fields.items()}
 
-    def _addresses(self, header: str, pairs: list[tuple[str, str]]) -> tuple[EmailAddress, ...]:
+    def _addresses(self, header: str, pairs: _Addresses) -> tuple[EmailAddress, ...]:
         """The addresses mail-parser read from *header*; a name it left encoded (a charset it
         does not know) is decoded here, never shown raw."""
         found: list[EmailAddress] = []
@@ -271,7 +278,7 @@ class _ParsedFields:
     """
 
     #: Per address field (lower case): the (name, address) pairs of its first occurrence.
-    addresses: dict[str, list[tuple[str, str]]]
+    addresses: dict[str, _Addresses]
     #: The first Date field's time (UTC), or ``None`` when there is none or it is unreadable.
     date: datetime | None
     #: (field, reason) of every address problem mail-parser noted, in its order.
@@ -290,25 +297,39 @@ class _ParsedFields:
                 values[key].append(compat32.header_fetch_parse(name, value))
             elif key == "date" and date_value is None:
                 date_value = value
-        addresses: dict[str, list[tuple[str, str]]] = {}
+        addresses: dict[str, _Addresses] = {}
         problems: list[tuple[str, str]] = []
         for key, occurrences in values.items():
-            addresses[key] = []
+            addresses[key] = ()
             for occurrence, field in enumerate(occurrences):
-                diagnostics: list[dict[str, object]] = []
-                pairs = get_addresses(field, defects=diagnostics, decode_names=True)
+                if isinstance(field, str) and len(field) <= CACHED_ADDRESS_CHARS:
+                    pairs, reasons = _address_field_seen(field)
+                else:
+                    pairs, reasons = _address_field(field)
                 if occurrence == 0:
-                    addresses[key] = [
-                        ("" if display == address else display, address)
-                        for display, address in pairs
-                        if address
-                    ]
-                problems.extend(
-                    (key, str(diagnostic.get("reason", "malformed")).replace("-", " "))
-                    for diagnostic in diagnostics
-                )
+                    addresses[key] = pairs
+                problems.extend((key, reason) for reason in reasons)
         date = parse_mail_date(date_value).value if date_value is not None else None
         return cls(addresses=addresses, date=date, address_defects=problems)
+
+
+def _address_field(value: object) -> tuple[_Addresses, tuple[str, ...]]:
+    """The (name, address) pairs mail-parser reads from one address field's *value*, as its
+    ``MailParser`` hands them out, and the reasons of the problems it noted, in plain words."""
+    diagnostics: list[dict[str, object]] = []
+    pairs = get_addresses(value, defects=diagnostics, decode_names=True)
+    addresses = tuple(
+        ("" if display == address else display, address) for display, address in pairs if address
+    )
+    reasons = tuple(
+        str(diagnostic.get("reason", "malformed")).replace("-", " ") for diagnostic in diagnostics
+    )
+    return addresses, reasons
+
+
+#: :func:`_address_field` for the values read most recently: senders and recipients come back
+#: from message to message, and mail-parser's reading of a value depends on the value alone.
+_address_field_seen = functools.lru_cache(maxsize=ADDRESS_CACHE_SIZE)(_address_field)
 
 
 def _header_end(raw: bytes) -> int | None:
