@@ -274,7 +274,8 @@ class _ParsedFields:
 
     The values its ``MailParser`` would give for them (``from_``, ``to``, ``cc``, ``reply_to``,
     ``date``, ``address_header_defects``), read by the same functions it calls for them, on
-    the same values, and nothing else of its machinery.
+    the same values, and nothing else of its machinery. An address value read lately is not
+    read again (:data:`_address_field_seen`).
     """
 
     #: Per address field (lower case): the (name, address) pairs of its first occurrence.
