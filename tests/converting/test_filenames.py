@@ -1,8 +1,9 @@
-"""Attachment names are made safe to use as file names (mailtrack.converting._filenames)."""
+"""Attachment names: read from a part's fields, and made safe to use as file names."""
 
 from __future__ import annotations
 
 import unicodedata
+from email.message import Message
 
 import pytest
 from hypothesis import given
@@ -15,6 +16,7 @@ from mailtrack.converting._filenames import (
     safe_filename,
     unique_filename,
 )
+from mailtrack.converting._parts import _filename, _filename_in
 
 
 @pytest.mark.parametrize(
@@ -131,3 +133,53 @@ def test_any_name_becomes_a_safe_name(name: str) -> None:
     )
     assert not any(char in '<>:"|?*' for char in result)
     assert result.split(".")[0].rstrip(" ").upper() not in _RESERVED
+
+
+# -- the name a MIME part gives ----------------------------------------------------------------
+
+_PARAMETER_PIECES = st.sampled_from(
+    [
+        *("attachment", "inline", "text/plain", ";", " ", "=", '"', "'", "*", "*0", "*1*", "\r\n "),
+        *(
+            "name",
+            "NaMe",
+            "filename",
+            "file",
+            "nam",
+            "utf-8''",
+            "%E2%82%AC",
+            "r\u00e9sum\u00e9.pdf",
+            "\u0130",
+        ),
+    ]
+)
+
+
+def _part(disposition: str, content_type: str) -> Message:
+    part = Message()
+    part["Content-Disposition"] = disposition
+    part["Content-Type"] = content_type
+    return part
+
+
+@pytest.mark.parametrize(
+    ("disposition", "content_type", "expected"),
+    [
+        ("attachment", "text/plain", ""),
+        ("attachment; FileName=a.txt", "text/plain", "a.txt"),
+        ("inline", 'text/plain; NAME="b.txt"', "b.txt"),
+        ("attachment; filename*0*=utf-8''%E2%82%AC; filename*1=.txt", "text/plain", "\u20ac.txt"),
+        ("attachment; file*=a; file*0=b", "text/plain", ""),  # email fails on the parameters
+    ],
+)
+def test_part_filename(disposition: str, content_type: str, expected: str) -> None:
+    assert _filename(_part(disposition, content_type)) == expected
+
+
+@given(
+    disposition=st.lists(_PARAMETER_PIECES, max_size=12).map("".join),
+    content_type=st.lists(_PARAMETER_PIECES, max_size=12).map("".join),
+)
+def test_part_filename_shortcut_gives_what_email_gives(disposition: str, content_type: str) -> None:
+    fields = [("Content-Disposition", disposition), ("Content-Type", content_type)]
+    assert _filename(_part(disposition, content_type)) == _filename_in(fields)

@@ -17,14 +17,19 @@ mail-parser; ``_mimescan`` the pre-scan, ``_outofline`` the parse with large bod
    the part whose payload starts with that marker. The tree is then exactly the one the whole
    message gives; if any marker is not found where it must be (the parser read the message
    otherwise than the scan), the message is parsed again whole.
-3. ``mailparser.MailParser`` is given a header-only ``Message`` holding the top-level From, To,
-   Cc, Reply-To and Date fields (their raw values, in order) and reads what mailtrack takes from
-   mail-parser: the addresses (with its recovery of malformed address lists), the Date, and its
-   address defects. It is not given the whole message: its own walk of the parts (decoding,
-   base64 re-encoding and randomly naming attachments, decoding every header twice, parsing the
-   Received chain) is about half of its time, and step 4 would throw all of it away. The
-   Subject, the Message-ID and the other header values are decoded here (RFC 2047 and raw
-   8-bit bytes, see :mod:`mailtrack.converting._mailtext`).
+3. mail-parser reads the top-level From, To, Cc, Reply-To and Date fields, through the
+   functions its ``MailParser`` calls for them, on the values it would give them (raw; with raw
+   8-bit bytes an ``email.header.Header``, as ``Message.items()`` hands it out):
+   ``mailparser.utils.get_addresses`` for each occurrence of each address field (the addresses
+   of the first, with its recovery of malformed address lists, and the defects of all; a value
+   read lately is not read again) and ``mailparser.dates.parse_mail_date`` for the first Date.
+   The rest of ``MailParser`` does not run: step 4 would throw away all its walk of the parts
+   does (decoding, base64 re-encoding and randomly naming attachments), and mailtrack uses none
+   of the other fields it decodes or the Received chain it parses. The two functions are not
+   in mail-parser's documented API (their keywords came in 4.7, ``dates`` in 4.8), hence the
+   dependency ``mail-parser>=4.8,<4.9``. The Subject, the Message-ID and the other header
+   values are decoded here (RFC 2047 and raw 8-bit bytes, see
+   :mod:`mailtrack.converting._mailtext`).
 4. This module walks the same tree, without recursion, for the body text, the HTML and the
    attachments, because mail-parser names unnamed parts randomly, re-encodes attachment bytes
    and drops undecodable text; here attachment content is the decoded MIME part byte for byte,

@@ -2,22 +2,23 @@
 
 :func:`convert_message` reads one message in the four steps described in
 :mod:`mailtrack.converting`: the pre-scan, the parse (large bodies out of line), the top-level
-address and Date fields through mail-parser, and the walk of the parts.
+address and Date fields through mail-parser's own functions for them, and the walk of the parts.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import logging
 import re
 import time
 from datetime import datetime, timezone
 from email.message import Message
+from email.policy import compat32
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import attrs
-import mailparser
+from mailparser.dates import parse_mail_date
+from mailparser.utils import get_addresses
 
 from ..config import ParseLimits
 from ..exceptions import ParseError
@@ -31,17 +32,21 @@ from ._parts import MAX_ID_LENGTH, Parts
 
 __all__ = ["MailParserConverter", "convert_message"]
 
-# mail-parser logs a warning for every part type it does not handle itself (we handle them):
-# without a handler of its own, Python's last-resort handler would print them on stderr.
-logging.getLogger("mailparser").addHandler(logging.NullHandler())
-
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 #: Most characters of an HTML-only body that its text is made from (the HTML is kept whole).
 HTML_TEXT_CHARS = 2_000_000
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+#: The line break that ends the header block, from its LF (starting with one lets ``re`` look for
+#: it at ``memchr`` speed): see :func:`_header_end`.
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
-#: The fields mail-parser reads (see the package docstring); it is given these alone.
-_PARSER_FIELDS = frozenset({"from", "to", "cc", "reply-to", "date"})
+#: The address fields mail-parser reads, in the order its ``MailParser`` reads them (sorted).
+_ADDRESS_FIELDS = ("cc", "from", "reply-to", "to")
+#: How many address field values (each of at most :data:`CACHED_ADDRESS_CHARS` characters) are
+#: kept with what mail-parser read from them, per process.
+ADDRESS_CACHE_SIZE = 1024
+CACHED_ADDRESS_CHARS = 1000
+#: (name, address) pairs.
+_Addresses = tuple[tuple[str, str], ...]
 
 
 @attrs.define
@@ -141,7 +146,7 @@ class _Conversion:
 
     def run(self) -> IncomingMessage:
         raw = self.raw
-        if not raw.strip():
+        if not raw or raw.isspace():  # nothing but white space: not raw.strip(), which copies it
             raise ParseError("message is empty")
         if raw.startswith(_OLE_MAGIC):
             raise ParseError("message is an Outlook .msg file, not an RFC 5322 message")
@@ -150,23 +155,24 @@ class _Conversion:
 
         message = parse(raw, structure.bodies, out_of_line=self.out_of_line)
         self._check_time("after parsing the MIME structure")
-        parser = mailparser.MailParser(_parser_fields(message))
+        parsed = _ParsedFields.read(message)
         self._check_time("after reading the headers")
 
         if not structure.has_headers:
             self.defects.add("message has no header fields; all of it was read as text")
         fields = self._header_fields(message)
         texts, htmls, attachments = Parts(raw, self.limits, self.defects, self._check_time).walk(message)
-        self._collect_parser_defects(parser)
+        for header, reason in parsed.address_defects:
+            self.defects.add(f"the {header.title()} header is malformed: {reason}")
 
         return IncomingMessage(
             message_id=self._message_id(fields),
             subject=fields.get("subject", ("",))[0],
-            sender=next(iter(self._addresses("From", parser.from_)), None),
-            to=self._addresses("To", parser.to),
-            cc=self._addresses("Cc", parser.cc),
-            reply_to=self._addresses("Reply-To", parser.reply_to),
-            sent_at=self._sent_at(parser, message),
+            sender=next(iter(self._addresses("From", parsed.addresses["from"])), None),
+            to=self._addresses("To", parsed.addresses["to"]),
+            cc=self._addresses("Cc", parsed.addresses["cc"]),
+            reply_to=self._addresses("Reply-To", parsed.addresses["reply-to"]),
+            sent_at=self._sent_at(parsed.date, message),
             received_at=self.received_at,
             text="\n".join(texts) if texts or not htmls else self._text_of_html(htmls),
             html="\n".join(htmls) if htmls else None,
@@ -197,8 +203,8 @@ class _Conversion:
     def _header_block(self, has_headers: bool) -> str:
         if not has_headers:
             return ""
-        end = _HEADER_END.search(self.raw)
-        block = self.raw[: end.start()] if end else self.raw.rstrip(b"\r\n")
+        end = _header_end(self.raw)
+        block = self.raw[:end] if end is not None else self.raw.rstrip(b"\r\n")
         return block.decode("latin-1")
 
     def _message_id(self, fields: dict[str, tuple[str, ...]]) -> str:
@@ -218,8 +224,7 @@ class _Conversion:
     def _derived_message_id(self) -> str:
         return f"{hashlib.sha256(self.raw).hexdigest()}@mailtrack.invalid"
 
-    def _sent_at(self, parser: Any, message: Message) -> datetime:
-        value = parser.date
+    def _sent_at(self, value: datetime | None, message: Message) -> datetime:
         raw_date = message.get("date")
         if isinstance(value, datetime):
             return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
@@ -246,15 +251,11 @@ class _Conversion:
                 self.defects.add(f"the {key.title()} header {note}")
         return {key: tuple(values) for key, values in fields.items()}
 
-    def _addresses(self, header: str, pairs: object) -> tuple[EmailAddress, ...]:
+    def _addresses(self, header: str, pairs: _Addresses) -> tuple[EmailAddress, ...]:
         """The addresses mail-parser read from *header*; a name it left encoded (a charset it
         does not know) is decoded here, never shown raw."""
         found: list[EmailAddress] = []
-        if not isinstance(pairs, list):
-            return ()
         for pair in pairs:
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                continue
             name, address = (str(item) for item in pair)
             if "=?" in name:
                 notes: list[str] = []
@@ -266,24 +267,81 @@ class _Conversion:
                 found.append(EmailAddress(address=address, name="" if name == address else name))
         return tuple(found)
 
-    def _collect_parser_defects(self, parser: Any) -> None:
-        for defect in parser.address_header_defects or ():
-            if not isinstance(defect, dict):
-                continue
-            header = str(defect.get("header", "address"))
-            if header in ("from", "to", "cc", "reply-to"):
-                reason = str(defect.get("reason", "malformed")).replace("-", " ")
-                self.defects.add(f"the {header.title()} header is malformed: {reason}")
+
+@attrs.frozen(kw_only=True)
+class _ParsedFields:
+    """What mail-parser reads from the top-level From, To, Cc, Reply-To and Date fields.
+
+    The values its ``MailParser`` would give for them (``from_``, ``to``, ``cc``, ``reply_to``,
+    ``date``, ``address_header_defects``), read by the same functions it calls for them, on
+    the same values, and nothing else of its machinery. An address value read lately is not
+    read again (:data:`_address_field_seen`).
+    """
+
+    #: Per address field (lower case): the (name, address) pairs of its first occurrence.
+    addresses: dict[str, _Addresses]
+    #: The first Date field's time (UTC), or ``None`` when there is none or it is unreadable.
+    date: datetime | None
+    #: (field, reason) of every address problem mail-parser noted, in its order.
+    address_defects: list[tuple[str, str]]
+
+    @classmethod
+    def read(cls, message: Message) -> _ParsedFields:
+        """Read the fields of *message*'s own header block (not of its parts)."""
+        values: dict[str, list[object]] = {name: [] for name in _ADDRESS_FIELDS}
+        date_value: str | None = None
+        for name, value in message.raw_items():
+            key = name.lower()
+            if key in values:
+                # As MailParser reads them: Message.items() gives a value with raw 8-bit bytes
+                # as an email.header.Header, which get_addresses decodes on its own terms.
+                values[key].append(compat32.header_fetch_parse(name, value))
+            elif key == "date" and date_value is None:
+                date_value = value
+        addresses: dict[str, _Addresses] = {}
+        problems: list[tuple[str, str]] = []
+        for key, occurrences in values.items():
+            addresses[key] = ()
+            for occurrence, field in enumerate(occurrences):
+                if isinstance(field, str) and len(field) <= CACHED_ADDRESS_CHARS:
+                    pairs, reasons = _address_field_seen(field)
+                else:
+                    pairs, reasons = _address_field(field)
+                if occurrence == 0:
+                    addresses[key] = pairs
+                problems.extend((key, reason) for reason in reasons)
+        date = parse_mail_date(date_value).value if date_value is not None else None
+        return cls(addresses=addresses, date=date, address_defects=problems)
 
 
-def _parser_fields(message: Message) -> Message:
-    """A message holding only the top-level fields mail-parser reads for us, values untouched."""
-    fields = Message()
-    for name, value in message.raw_items():
-        if name.lower() in _PARSER_FIELDS:
-            fields[name] = value
-    fields.set_payload("")
-    return fields
+def _address_field(value: object) -> tuple[_Addresses, tuple[str, ...]]:
+    """The (name, address) pairs mail-parser reads from one address field's *value*, as its
+    ``MailParser`` hands them out, and the reasons of the problems it noted, in plain words."""
+    diagnostics: list[dict[str, object]] = []
+    pairs = get_addresses(value, defects=diagnostics, decode_names=True)
+    addresses = tuple(
+        ("" if display == address else display, address) for display, address in pairs if address
+    )
+    reasons = tuple(
+        str(diagnostic.get("reason", "malformed")).replace("-", " ") for diagnostic in diagnostics
+    )
+    return addresses, reasons
+
+
+#: :func:`_address_field` for the values read most recently: senders and recipients come back
+#: from message to message, and mail-parser's reading of a value depends on the value alone.
+_address_field_seen = functools.lru_cache(maxsize=ADDRESS_CACHE_SIZE)(_address_field)
+
+
+def _header_end(raw: bytes) -> int | None:
+    r"""Where the first match of ``\r?\n\r?\n`` in *raw* starts (the header block's last line
+    break and the empty line), or ``None``: the first LF followed by ``\r?\n``, with the CR
+    before it if there is one."""
+    found = _BLANK_LINE.search(raw)
+    if found is None:
+        return None
+    start = found.start()
+    return start - 1 if start and raw[start - 1] == 13 else start  # 13: CR
 
 
 def _message_ids(values: tuple[str, ...]) -> tuple[str, ...]:

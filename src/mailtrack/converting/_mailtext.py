@@ -172,8 +172,19 @@ def decode_header(value: object, notes: list[str] | None = None) -> str:
 def one_line(text: str) -> str:
     """*text* unfolded into one line: folding removed, every other line break and control
     character turned into a space, surrounding white space stripped."""
-    if text.isascii() and text.isprintable():  # the usual case: no break, control or surrogate
-        return text.strip()
+    if text.isascii():
+        if text.isprintable():  # the usual case: no break, control or surrogate
+            return text.strip()
+        # The next most usual: a folded field. Unfolded, with no other break or control
+        # character, the general way would only turn its tabs into spaces.
+        unfolded = _FOLDING.sub("", text).replace("\t", " ")
+        if unfolded.isprintable():
+            return unfolded.strip()
+    return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    """:func:`one_line` the general way, for any text (its shortcuts give the same)."""
     text = _LINE_BREAKS.sub(" ", _FOLDING.sub("", text))
     text = _CONTROLS.sub(" ", text.replace("\t", " "))
     return clean_text(text).strip()

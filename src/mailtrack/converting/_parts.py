@@ -58,25 +58,25 @@ class Parts:
         htmls: list[str] = []
         attachments: list[Attachment] = []
         taken: set[str] = set()
-        for index, part, embedded in self._entities(message):
+        entities = self._entities(message)
+        for index, part, embedded, payload in entities:
             self.check_time(f"at MIME part {index}")
             if embedded:
                 continue
-            payload = part.get_payload()
             if isinstance(payload, list):
                 if part.get_content_maintype() == "message":
-                    attachments.append(self._attachment(index, part, taken))
+                    attachments.append(self._attachment(index, part, payload, taken))
                 continue
             content_type = self._content_type(index, part)
             if _is_body(part, content_type):
-                text = self._body_text(index, part, content_type)
+                text = self._body_text(index, part, payload, content_type)
                 if content_type == "text/html":
                     htmls.append(text)
                 elif text:
                     texts.append(_NEWLINES.sub("\n", text))
             else:
-                attachments.append(self._attachment(index, part, taken))
-        for index, part, embedded in self._entities(message):
+                attachments.append(self._attachment(index, part, payload, taken))
+        for index, part, embedded, _ in entities:
             if embedded:
                 continue
             where = "the message" if index == 0 else f"part {index} ({part.get_content_type()})"
@@ -85,14 +85,18 @@ class Parts:
                 self.defects.add(f"{where}: {doc}")
         return texts, htmls, attachments
 
-    def _entities(self, message: Message) -> list[tuple[int, Message, bool]]:
-        """Every MIME entity depth first: (index, part, inside a message/* attachment?)."""
-        found: list[tuple[int, Message, bool]] = []
+    def _entities(self, message: Message) -> list[tuple[int, Message, bool, object]]:
+        """Every MIME entity depth first: (index, part, inside a message/* attachment?, its
+        ``get_payload()``).
+
+        The payload is asked once here: for a leaf, ``get_payload()`` checks the whole text for
+        raw 8-bit bytes (and then decodes it by the declared charset) on every call.
+        """
+        found: list[tuple[int, Message, bool, object]] = []
         stack: list[tuple[Message, int, bool]] = [(message, 0, False)]
         while stack:
             part, depth, embedded = stack.pop()
-            found.append((len(found), part, embedded))
-            if len(found) > self.limits.max_parts:
+            if len(found) >= self.limits.max_parts:
                 raise ParseError(
                     f"message has more than {self.limits.max_parts} MIME parts (limit max_parts)"
                 )
@@ -101,6 +105,7 @@ class Parts:
                     f"message nests MIME parts more than {self.limits.max_depth} deep (limit max_depth)"
                 )
             children = part.get_payload()
+            found.append((len(found), part, embedded, children))
             if isinstance(children, list):
                 inner = embedded or part.get_content_maintype() == "message"
                 stack.extend(
@@ -118,31 +123,29 @@ class Parts:
             return "application/octet-stream"
         return kind
 
-    def _body_text(self, index: int, part: Message, content_type: str) -> str:
-        data = self._content(index, part)
+    def _body_text(self, index: int, part: Message, payload: object, content_type: str) -> str:
+        data = self._content(index, part, payload)
         text, note = decode_body(data, _charset(part))
         if note:
             self.defects.add(f"the {content_type} part {index} {note}")
         return text
 
-    def _content(self, index: int, part: Message) -> bytes:
-        children = part.get_payload()
-        if isinstance(children, list):
+    def _content(self, index: int, part: Message, payload: object) -> bytes:
+        if isinstance(payload, list):
             return b"".join(
-                _flatten(child, _line_ending(self.raw)) for child in children if isinstance(child, Message)
+                _flatten(child, _line_ending(self.raw)) for child in payload if isinstance(child, Message)
             )
-        fast = decoded_base64(part)
+        fast = decoded_base64(part, payload)
         if fast is not None:
             return fast
         try:
             data = part.get_payload(decode=True)
         except Exception:  # any decoder failure: keep the raw bytes
             self.defects.add(f"part {index} could not be decoded; its raw content was kept")
-            text = part.get_payload()
-            return text.encode("ascii", "surrogateescape") if isinstance(text, str) else b""
+            return payload.encode("ascii", "surrogateescape") if isinstance(payload, str) else b""
         return data if isinstance(data, bytes) else b""
 
-    def _attachment(self, index: int, part: Message, taken: set[str]) -> Attachment:
+    def _attachment(self, index: int, part: Message, payload: object, taken: set[str]) -> Attachment:
         content_type = (
             part.get_content_type()
             if part.get_content_maintype() == "message"
@@ -152,7 +155,7 @@ class Parts:
         name = safe_filename(original, fallback=f"part-{index}{extension_for(content_type)}")
         name = unique_filename(name, taken)
         taken.add(name.casefold())
-        content = self._content(index, part)
+        content = self._content(index, part, payload)
         content_id = _content_id(part)
         disposition = part.get_content_disposition()
         inline = disposition == "inline" or (disposition is None and content_id is not None)
@@ -186,11 +189,26 @@ def _charset(part: Message) -> str | None:
 
 def _filename(part: Message) -> str:
     # email hands out a header with raw 8-bit bytes as a Header that turns them into U+FFFD;
-    # a probe holding the same fields as real text keeps the name (UTF-8, else windows-1252).
+    # the fields are read as real text instead (UTF-8, else windows-1252), keeping the name.
+    fields = [
+        (field, unescape_raw(str(value)))
+        for field, value in part.raw_items()
+        if field.lower() in ("content-disposition", "content-type")
+    ]
+    # get_filename() reads a parameter named filename or name (any case; the only other
+    # character whose lower case holds one of their letters, U+0130, adds a combining dot):
+    # where "name" is not written, there is none, and parsing the parameters would only fail
+    # or find nothing (both give "").
+    if not any("name" in value.lower() for _, value in fields):
+        return ""
+    return _filename_in(fields)
+
+
+def _filename_in(fields: list[tuple[str, str]]) -> str:
+    """The file name that Content-Disposition and Content-Type *fields* give, by ``email``."""
     probe = Message()
-    for field, value in part.raw_items():
-        if field.lower() in ("content-disposition", "content-type"):
-            probe[field] = unescape_raw(str(value))
+    for field, value in fields:
+        probe[field] = value
     try:
         name = probe.get_filename()
     except (ValueError, LookupError, TypeError):

@@ -29,13 +29,18 @@ if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
     _strict_base64 = _decode_strictly
 
 
-def decoded_base64(part: Message) -> bytes | None:
+def decoded_base64(part: Message, payload: object = None) -> bytes | None:
     """The decoded content of a base64 leaf *part*, or ``None`` when ``get_payload`` must decide
-    (always on Python 3.10, whose ``binascii`` has no ``strict_mode``)."""
+    (always on Python 3.10, whose ``binascii`` has no ``strict_mode``).
+
+    Args:
+        payload: what ``part.get_payload()`` gives, when the caller has it (``None``: asked here).
+    """
     decode = _strict_base64
     if decode is None:
         return None
-    payload = part.get_payload()
+    if payload is None:
+        payload = part.get_payload()
     if not isinstance(payload, str):
         return None
     if str(part.get("content-transfer-encoding", "")).lower() != "base64":
