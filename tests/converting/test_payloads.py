@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import sys
 from email.message import Message
 
@@ -10,11 +11,30 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from mailtrack.converting import _payloads
 from mailtrack.converting._payloads import decoded_base64
 
 pytestmark = pytest.mark.skipif(
     sys.version_info < (3, 11), reason="binascii has strict_mode from 3.11 on; before, get_payload decodes"
 )
+
+SIMD = _payloads._simd_base64
+
+
+@pytest.fixture(
+    autouse=True,
+    params=[
+        pytest.param(None, id="binascii"),
+        pytest.param(
+            SIMD,
+            id="pybase64",
+            marks=pytest.mark.skipif(SIMD is None, reason="pybase64 (the speed extra) is not installed"),
+        ),
+    ],
+)
+def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs with binascii alone and with pybase64 first (the speed extra)."""
+    monkeypatch.setattr(_payloads, "_simd_base64", request.param)
 
 
 def _part(payload: str, encoding: str = "base64") -> Message:
@@ -60,3 +80,16 @@ def test_only_base64_parts_are_decoded_here() -> None:
     assert decoded_base64(_part("SGVsbG8")) is None  # not whole groups: email pads it, with a defect
     assert decoded_base64(_part("SGV*sbG8=")) is None  # outside the alphabet: email's lenient way
     assert decoded_base64(_part("AAAA====")) is None  # more padding than email allows
+
+
+@given(text=st.text(alphabet="ABCab+/=", max_size=24).filter(lambda text: len(text) % 4 == 0))
+def test_what_pybase64_takes_binascii_decodes_alike(text: str) -> None:
+    if SIMD is None:
+        pytest.skip("pybase64 (the speed extra) is not installed")
+    data = text.encode("ascii")
+    try:
+        fast = SIMD(data)
+    except ValueError:  # binascii.Error is one
+        return
+    if sys.version_info >= (3, 11):  # the module is skipped before (see pytestmark)
+        assert fast == binascii.a2b_base64(data, strict_mode=True)
