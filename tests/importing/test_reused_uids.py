@@ -86,12 +86,10 @@ def _digest_as_defined(raw: bytes, *, dot_stuffed: bool, mbox_quoted: bool) -> s
     return hashlib.sha256(text.rstrip(b"\n")).hexdigest()
 
 
-#: Messages made of the bytes that line ends, stuffing and quoting are about, with lone CRs,
-#: bare LFs and CRLFs in every order (``From `` and dots at line starts among them).
-_LINE_END_HEAVY = st.lists(
-    st.sampled_from([b"\r\n", b"\r", b"\n", b"\r\r\n", b"x", b"..", b">From ", b"From ", b"\xff"]),
-    max_size=40,
-).map(b"".join)
+#: The bytes that line ends, stuffing and quoting are about: lone CRs, bare LFs, CRLFs, runs of
+#: LFs longer than the tail the digest looks at, ``From `` and dots at line starts.
+_PIECES = [b"\r\n", b"\r", b"\n", b"\r\r\n", b"\n" * 70, b"x", b"..", b">From ", b"From ", b"\xff"]
+_LINE_END_HEAVY = st.lists(st.sampled_from(_PIECES), max_size=40).map(b"".join)
 
 
 @settings(BASE, max_examples=500)
@@ -107,6 +105,9 @@ def test_the_digest_of_crlf_mail_is_that_of_its_lf_form() -> None:
     # A lone CR anywhere is content, kept as it is (the CRLFs beside it still become LFs).
     assert content_digest(b"S: x\r\n\r\na\rb\r\n") == hashlib.sha256(b"S: x\n\na\rb").hexdigest()
     assert content_digest(b"S: x\r\n\r\nab\r") == hashlib.sha256(b"S: x\n\nab\r").hexdigest()
+    # However many line ends there are at the end, none is kept.
+    assert content_digest(b"S: x\r\n\r\nab" + b"\r\n" * 100) == hashlib.sha256(b"S: x\n\nab").hexdigest()
+    assert content_digest(b"\r\n" * 100) == content_digest(b"\n") == hashlib.sha256(b"").hexdigest()
 
 
 # -- what the ledger keeps -------------------------------------------------------------------------
