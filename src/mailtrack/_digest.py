@@ -17,6 +17,11 @@ __all__ = ["content_digest"]
 
 _DOT_STUFFED = re.compile(rb"^\.\.", re.MULTILINE)
 _MBOX_QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
+#: A CR that is not the start of a CRLF: content, which the line ends' normalisation keeps.
+_LONE_CR = re.compile(rb"\r(?!\n)")
+#: How many bytes at the end of a message are looked at for its final line ends (a message
+#: ending in more of them is stripped as a whole).
+_TAIL = 64
 
 
 def content_digest(raw: bytes, *, dot_stuffed: bool = False, mbox_quoted: bool = False) -> str:
@@ -33,9 +38,32 @@ def content_digest(raw: bytes, *, dot_stuffed: bool = False, mbox_quoted: bool =
             ``>From `` is undone the same way): a line ``>From `` is ``From ``, ``>>From ``
             is ``>From `` …
     """
-    text = raw.replace(b"\r\n", b"\n")
+    text = _lf_line_ends(raw)
     if dot_stuffed:
         text = _DOT_STUFFED.sub(b".", text)
     if mbox_quoted:
         text = _MBOX_QUOTED.sub(rb"\1", text)
-    return hashlib.sha256(text.rstrip(b"\n")).hexdigest()
+    return hashlib.sha256(_without_final_line_ends(text)).hexdigest()
+
+
+def _lf_line_ends(raw: bytes) -> bytes:
+    """*raw* with each CRLF made LF (``raw.replace(b"\\r\\n", b"\\n")``, for about half its CPU).
+
+    When every CR starts a CRLF (as in any message a POP3 or IMAP server sends), deleting the
+    CRs gives the same bytes; ``bytes.translate`` deletes them in one pass, where ``replace``
+    searches for each CRLF. Without a CR, *raw* is the answer as it is.
+    """
+    if b"\r" not in raw:
+        return raw
+    if _LONE_CR.search(raw) is None:
+        return raw.translate(None, b"\r")
+    return raw.replace(b"\r\n", b"\n")
+
+
+def _without_final_line_ends(text: bytes) -> bytes | memoryview:
+    """``text.rstrip(b"\\n")``, as a view of *text* where it can be (``rstrip`` copies the message)."""
+    tail = text[-_TAIL:]
+    kept = tail.rstrip(b"\n")
+    if kept or len(tail) == len(text):
+        return memoryview(text)[: len(text) - len(tail) + len(kept)]
+    return text.rstrip(b"\n")

@@ -4,11 +4,16 @@ run's notes say what happened. Through a real POP3 session (POP3TestServer)."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from _hypothesis_profiles import BASE
 from mailtrack import (
     ContentDigest,
     CreateRecord,
@@ -69,6 +74,40 @@ def test_the_digest_keeps_what_is_content() -> None:
     assert content_digest(quoted_looking) != content_digest(quoted_looking, mbox_quoted=True)
     # mboxrd: one level of quoting comes off.
     assert content_digest(b"S: x\n\n>>From a\n", mbox_quoted=True) == content_digest(b"S: x\n\n>From a\n")
+
+
+def _digest_as_defined(raw: bytes, *, dot_stuffed: bool, mbox_quoted: bool) -> str:
+    """The content digest as first written (the ledger keeps it): every digest must stay this."""
+    text = raw.replace(b"\r\n", b"\n")
+    if dot_stuffed:
+        text = re.sub(rb"(?m)^\.\.", b".", text)
+    if mbox_quoted:
+        text = re.sub(rb"(?m)^>(>*From )", rb"\1", text)
+    return hashlib.sha256(text.rstrip(b"\n")).hexdigest()
+
+
+#: The bytes that line ends, stuffing and quoting are about: lone CRs, bare LFs, CRLFs, runs of
+#: LFs longer than the tail the digest looks at, ``From `` and dots at line starts.
+_PIECES = [b"\r\n", b"\r", b"\n", b"\r\r\n", b"\n" * 70, b"x", b"..", b">From ", b"From ", b"\xff"]
+_LINE_END_HEAVY = st.lists(st.sampled_from(_PIECES), max_size=40).map(b"".join)
+
+
+@settings(BASE, max_examples=500)
+@given(raw=st.one_of(_LINE_END_HEAVY, st.binary()), dot_stuffed=st.booleans(), mbox_quoted=st.booleans())
+def test_the_digest_is_the_one_the_ledger_keeps(raw: bytes, dot_stuffed: bool, mbox_quoted: bool) -> None:
+    digest = content_digest(raw, dot_stuffed=dot_stuffed, mbox_quoted=mbox_quoted)
+    assert digest == _digest_as_defined(raw, dot_stuffed=dot_stuffed, mbox_quoted=mbox_quoted)
+
+
+def test_the_digest_of_crlf_mail_is_that_of_its_lf_form() -> None:
+    crlf = b"Subject: x\r\n\r\nline\r\n\r\n"
+    assert content_digest(crlf) == hashlib.sha256(b"Subject: x\n\nline").hexdigest()
+    # A lone CR anywhere is content, kept as it is (the CRLFs beside it still become LFs).
+    assert content_digest(b"S: x\r\n\r\na\rb\r\n") == hashlib.sha256(b"S: x\n\na\rb").hexdigest()
+    assert content_digest(b"S: x\r\n\r\nab\r") == hashlib.sha256(b"S: x\n\nab\r").hexdigest()
+    # However many line ends there are at the end, none is kept.
+    assert content_digest(b"S: x\r\n\r\nab" + b"\r\n" * 100) == hashlib.sha256(b"S: x\n\nab").hexdigest()
+    assert content_digest(b"\r\n" * 100) == content_digest(b"\n") == hashlib.sha256(b"").hexdigest()
 
 
 # -- what the ledger keeps -------------------------------------------------------------------------

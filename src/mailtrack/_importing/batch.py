@@ -81,6 +81,11 @@ class Batch:
     wait: float
     _items: list[Pending] = attrs.Factory(list)
     _bytes: int = 0
+    #: What :meth:`may_change` asks of the items, kept as they are added: the records they
+    #: append to, how many records they open, the Message-IDs they store.
+    _touched: set[int] = attrs.Factory(set)
+    _opens: int = 0
+    _message_ids: set[str] = attrs.Factory(set)
     #: time.monotonic() when the first message of the batch was added.
     _started: float = 0.0
     #: The store's answer to :meth:`~mailtrack.abc.RecordStore.next_record_ids`, asked once per
@@ -100,6 +105,13 @@ class Batch:
             self._started = time.monotonic()
         self._items.append(pending)
         self._bytes += len(pending.raw)
+        action = pending.action
+        if isinstance(action, AppendToRecord):
+            self._touched.add(action.record_id)
+        elif isinstance(action, CreateRecord):
+            self._opens += 1
+        if not isinstance(action, SkipMessage):
+            self._message_ids.add(action.message.message_id)
         if len(self._items) >= self.size or self._bytes >= BATCH_BYTES:
             self.commit()
 
@@ -108,8 +120,7 @@ class Batch:
         about: its evidence names a record the batch adds to, or one that does not exist (yet)
         while the batch opens records that may get its ID; or its In-Reply-To/References name a
         message of the batch. Such a message is decided after the batch's commit."""
-        touched = {item.action.record_id for item in self._items if isinstance(item.action, AppendToRecord)}
-        opens = sum(isinstance(item.action, CreateRecord) for item in self._items)
+        touched, opens = self._touched, self._opens
         if not touched and not opens:
             return False
         for evidence in reading.found.evidence:
@@ -117,14 +128,7 @@ class Batch:
                 opens and not evidence.found and self._may_open(evidence.record_id, opens)
             ):
                 return True
-        if reading.thread:
-            thread = set(reading.thread)
-            return any(
-                item.action.message.message_id in thread
-                for item in self._items
-                if not isinstance(item.action, SkipMessage)
-            )
-        return False
+        return not self._message_ids.isdisjoint(reading.thread)
 
     def _may_open(self, record_id: int, opens: int) -> bool:
         """Whether a batch opening *opens* records may give one of them the ID *record_id*.
@@ -153,6 +157,7 @@ class Batch:
             RunStopped: the store failed.
         """
         batch, self._items, self._bytes = self._items, [], 0
+        self._touched, self._opens, self._message_ids = set(), 0, set()
         self._next_ids = None
         if not batch:
             return

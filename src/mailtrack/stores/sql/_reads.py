@@ -81,12 +81,18 @@ def records(
     return load_records(conn, conn.execute(query).all(), load_content=load_content)
 
 
+#: Whether a record exists, and whether it is one of a project's: built once (the importer asks
+#: for every message whose subject names a record), so that a lookup neither builds the
+#: statement nor computes its cache key again.
+_RECORD_EXISTS = sa.select(tables.records.c.id).where(tables.records.c.id == sa.bindparam("record_id"))
+_RECORD_OF_PROJECT = _RECORD_EXISTS.where(tables.records.c.project == sa.bindparam("project"))
+
+
 def has_record(conn: Connection, record_id: int, project: str | None) -> bool:
-    table = tables.records
-    query = sa.select(table.c.id).where(table.c.id == record_id)
-    if project is not None:
-        query = query.where(table.c.project == project)
-    return conn.execute(query).first() is not None
+    if project is None:
+        return conn.execute(_RECORD_EXISTS, {"record_id": record_id}).first() is not None
+    found = conn.execute(_RECORD_OF_PROJECT, {"record_id": record_id, "project": project})
+    return found.first() is not None
 
 
 def record_id_holding(conn: Connection, message_id: str) -> int | None:
@@ -97,33 +103,37 @@ def record_id_holding(conn: Connection, message_id: str) -> int | None:
     return None if found is None else int(found)
 
 
+#: The details holding any of some Message-IDs (by their digests), built once: the importer asks
+#: for every message that has In-Reply-To or References.
+_DETAILS_HOLDING = sa.select(
+    tables.details.c.message_id_sha256, tables.details.c.message_id, tables.details.c.record_id
+).where(tables.details.c.message_id_sha256.in_(sa.bindparam("digests", expanding=True)))
+
+
 def record_ids_holding(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]:
     """Message-ID → the record holding its detail, for those found (by the indexed digest)."""
     by_digest = {sha256(message_id): message_id for message_id in message_ids}
-    details = tables.details
     found: dict[str, int] = {}
     for chunk in chunks(list(by_digest)):
-        query = sa.select(details.c.message_id_sha256, details.c.message_id, details.c.record_id).where(
-            details.c.message_id_sha256.in_(chunk)
-        )
-        for digest, message_id, record_id in conn.execute(query):
+        for digest, message_id, record_id in conn.execute(_DETAILS_HOLDING, {"digests": chunk}):
             wanted = by_digest.get(digest)
             if wanted is not None and wanted == message_id:
                 found[wanted] = int(record_id)
     return found
 
 
+#: The addresses of a record's details, built once (asked for each message appending to a
+#: record under ``sender_policy='participants'``).
+_DETAIL_ADDRESSES = sa.select(
+    tables.details.c.sender, tables.details.c.to_addresses, tables.details.c.cc_addresses
+).where(tables.details.c.record_id == sa.bindparam("record_id"))
+
+
 def record_participants(conn: Connection, record_id: int) -> set[str]:
     """Raises RecordNotFoundError for a missing record."""
     if not has_record(conn, record_id, None):
         raise RecordNotFoundError(record_id)
-    details = tables.details
-    rows = conn.execute(
-        sa.select(details.c.sender, details.c.to_addresses, details.c.cc_addresses).where(
-            details.c.record_id == record_id
-        )
-    ).all()
-    return participants(rows)
+    return participants(conn.execute(_DETAIL_ADDRESSES, {"record_id": record_id}).all())
 
 
 def attachment_content(conn: Connection, attachment_id: int) -> bytes | None:
