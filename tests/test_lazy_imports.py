@@ -100,9 +100,28 @@ def test_a_name_that_is_not_exported_is_an_attribute_error(module: str) -> None:
 
 
 def test_sql_record_store_is_found_but_not_listed() -> None:
-    # It needs the sql extra: ``dir(mailtrack)`` does not offer it (as before), yet it is there.
+    # It needs the sql extra: dir() does not offer it (as before), yet it is there.
     import mailtrack
+    import mailtrack.stores
     from mailtrack.stores.sql import SQLRecordStore
 
     assert "SQLRecordStore" not in dir(mailtrack)
+    assert "SQLRecordStore" not in dir(mailtrack.stores)
     assert mailtrack.SQLRecordStore is SQLRecordStore
+    assert mailtrack.stores.SQLRecordStore is SQLRecordStore
+
+
+def test_the_memory_store_is_listed_before_it_is_imported() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, mailtrack.stores as s; "
+            "print('MemoryRecordStore' in dir(s), 'mailtrack.stores.memory' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=LIMIT,
+        check=True,
+    )
+    assert done.stdout.split() == ["True", "False"]

@@ -79,3 +79,8 @@ def __getattr__(name: str) -> Any:
 
         return MemoryRecordStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # SQLRecordStore is left out, as before: looking at it without SQLAlchemy is an error.
+    return sorted({*globals(), "MemoryRecordStore"})
