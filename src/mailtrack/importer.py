@@ -46,7 +46,7 @@ from .matching import SubjectIdMatcher
 from .models import CommitResult, ConnectionCheck, ContentDigest, RunReport, SkipMessage
 
 if TYPE_CHECKING:
-    # Imported where used: a program that runs mailboxes never loads them.
+    # explain() and watch() import their modules when called: a run never loads them.
     from ._importing.explaining import Explanation
 
 __all__ = ["CommitListener", "Importer", "SenderAuthorizer"]

@@ -38,7 +38,7 @@ def fetcher_for(interface: MailInterface) -> Fetcher:
     return POP3Fetcher(interface)
 
 
-# Each fetcher is imported on first use: a POP3 run never loads the IMAP one (and the modules
-# the auth package takes from here, its errors, load neither).
+# Each fetcher is imported on first use: a POP3 run never loads the IMAP one, and the auth
+# package, which takes this package's errors, loads neither.
 if not TYPE_CHECKING:  # type checkers see the imports above instead
     __getattr__, __dir__ = lazy_exports(globals(), {"IMAPFetcher": ".imap", "POP3Fetcher": ".pop3"})
