@@ -6,75 +6,79 @@ subject names one (``#123``) — add it to that record as a new detail.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._html import display_html, sanitize_html
-from ._importing.explaining import Explanation
-from ._serde import dump_config, load_config
-from .abc import Fetcher, Matcher, MessageConverter, RecordStore, TokenSource
-from .classifying import LOOP_HEADER, classify, outgoing_headers
-from .config import (
-    AttachmentAction,
-    AttachmentLimits,
-    ClassAction,
-    Config,
-    ImportPolicy,
-    MailInterface,
-    MailProtocol,
-    OAuthFlow,
-    OAuthSettings,
-    ParseLimits,
-    Route,
-    Security,
-    SenderPolicy,
-)
-from .converting import MailParserConverter
-from .exceptions import (
-    AttachmentNotFoundError,
-    AuthenticationError,
-    ConfigError,
-    FetchError,
-    InterfaceDisabledError,
-    InterfaceNotFoundError,
-    MailtrackError,
-    MessageRefusedError,
-    ParseError,
-    QuarantineNotFoundError,
-    RecordNotFoundError,
-    RunFailedError,
-    SchemaVersionError,
-    SecurityError,
-    ServerBusyError,
-    StoreError,
-    TokenError,
-)
-from .fetching import IMAPFetcher, POP3Fetcher
-from .importer import Importer
-from .intake import ArchiveVerdict, DeliveryOutcome, DeliveryReport
-from .matching import SubjectIdMatcher
-from .models import (
-    AppendToRecord,
-    Attachment,
-    CommitEvent,
-    CommitOutcome,
-    CommitResult,
-    ConnectionCheck,
-    ContentDigest,
-    CreateRecord,
-    Detail,
-    EmailAddress,
-    ImportAction,
-    IncomingMessage,
-    Lease,
-    MessageClass,
-    MessageInfo,
-    QuarantinedMessage,
-    Record,
-    RefusedAttachment,
-    RunReport,
-    SkipMessage,
-)
-from .stores import MemoryRecordStore, store_from_url
+from ._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ._html import display_html, sanitize_html
+    from ._importing.explaining import Explanation
+    from ._serde import dump_config, load_config
+    from .abc import Fetcher, Matcher, MessageConverter, RecordStore, TokenSource
+    from .classifying import LOOP_HEADER, classify, outgoing_headers
+    from .config import (
+        AttachmentAction,
+        AttachmentLimits,
+        ClassAction,
+        Config,
+        ImportPolicy,
+        MailInterface,
+        MailProtocol,
+        OAuthFlow,
+        OAuthSettings,
+        ParseLimits,
+        Route,
+        Security,
+        SenderPolicy,
+    )
+    from .converting import MailParserConverter
+    from .exceptions import (
+        AttachmentNotFoundError,
+        AuthenticationError,
+        ConfigError,
+        FetchError,
+        InterfaceDisabledError,
+        InterfaceNotFoundError,
+        MailtrackError,
+        MessageRefusedError,
+        ParseError,
+        QuarantineNotFoundError,
+        RecordNotFoundError,
+        RunFailedError,
+        SchemaVersionError,
+        SecurityError,
+        ServerBusyError,
+        StoreError,
+        TokenError,
+    )
+    from .fetching import IMAPFetcher, POP3Fetcher
+    from .importer import Importer
+    from .intake import ArchiveVerdict, DeliveryOutcome, DeliveryReport
+    from .matching import SubjectIdMatcher
+    from .models import (
+        AppendToRecord,
+        Attachment,
+        CommitEvent,
+        CommitOutcome,
+        CommitResult,
+        ConnectionCheck,
+        ContentDigest,
+        CreateRecord,
+        Detail,
+        EmailAddress,
+        ImportAction,
+        IncomingMessage,
+        Lease,
+        MessageClass,
+        MessageInfo,
+        QuarantinedMessage,
+        Record,
+        RefusedAttachment,
+        RunReport,
+        SkipMessage,
+    )
+    from .stores import MemoryRecordStore, store_from_url
+    from .stores.sql import SQLRecordStore as SQLRecordStore
 
 __all__ = [
     "LOOP_HEADER",
@@ -154,15 +158,87 @@ __all__ = [
 
 __version__ = "0.1.0.dev0"
 
-if TYPE_CHECKING:
-    from .stores.sql import SQLRecordStore as SQLRecordStore
+#: Where each public name is defined. The modules are imported on first use of a name (PEP 562),
+#: so that a program loads only what it uses: a POP3 run into SQLite, for one, never loads the
+#: IMAP fetcher, the OAuth grants, the archive reader or the configuration loader. It also keeps
+#: ``import mailtrack`` working without the ``sql`` extra: SQLRecordStore needs SQLAlchemy.
+_EXPORTS: dict[str, str] = {
+    "display_html": "._html",
+    "sanitize_html": "._html",
+    "Explanation": "._importing.explaining",
+    "dump_config": "._serde",
+    "load_config": "._serde",
+    "Fetcher": ".abc",
+    "Matcher": ".abc",
+    "MessageConverter": ".abc",
+    "RecordStore": ".abc",
+    "TokenSource": ".abc",
+    "LOOP_HEADER": ".classifying",
+    "classify": ".classifying",
+    "outgoing_headers": ".classifying",
+    "AttachmentAction": ".config",
+    "AttachmentLimits": ".config",
+    "ClassAction": ".config",
+    "Config": ".config",
+    "ImportPolicy": ".config",
+    "MailInterface": ".config",
+    "MailProtocol": ".config",
+    "OAuthFlow": ".config",
+    "OAuthSettings": ".config",
+    "ParseLimits": ".config",
+    "Route": ".config",
+    "Security": ".config",
+    "SenderPolicy": ".config",
+    "MailParserConverter": ".converting",
+    "AttachmentNotFoundError": ".exceptions",
+    "AuthenticationError": ".exceptions",
+    "ConfigError": ".exceptions",
+    "FetchError": ".exceptions",
+    "InterfaceDisabledError": ".exceptions",
+    "InterfaceNotFoundError": ".exceptions",
+    "MailtrackError": ".exceptions",
+    "MessageRefusedError": ".exceptions",
+    "ParseError": ".exceptions",
+    "QuarantineNotFoundError": ".exceptions",
+    "RecordNotFoundError": ".exceptions",
+    "RunFailedError": ".exceptions",
+    "SchemaVersionError": ".exceptions",
+    "SecurityError": ".exceptions",
+    "ServerBusyError": ".exceptions",
+    "StoreError": ".exceptions",
+    "TokenError": ".exceptions",
+    "IMAPFetcher": ".fetching",
+    "POP3Fetcher": ".fetching",
+    "Importer": ".importer",
+    "ArchiveVerdict": ".intake",
+    "DeliveryOutcome": ".intake",
+    "DeliveryReport": ".intake",
+    "SubjectIdMatcher": ".matching",
+    "AppendToRecord": ".models",
+    "Attachment": ".models",
+    "CommitEvent": ".models",
+    "CommitOutcome": ".models",
+    "CommitResult": ".models",
+    "ConnectionCheck": ".models",
+    "ContentDigest": ".models",
+    "CreateRecord": ".models",
+    "Detail": ".models",
+    "EmailAddress": ".models",
+    "ImportAction": ".models",
+    "IncomingMessage": ".models",
+    "Lease": ".models",
+    "MessageClass": ".models",
+    "MessageInfo": ".models",
+    "QuarantinedMessage": ".models",
+    "Record": ".models",
+    "RefusedAttachment": ".models",
+    "RunReport": ".models",
+    "SkipMessage": ".models",
+    "MemoryRecordStore": ".stores",
+    "SQLRecordStore": ".stores",
+    "store_from_url": ".stores",
+}
 
 
-def __getattr__(name: str) -> Any:
-    # SQLRecordStore needs SQLAlchemy (the ``sql`` extra), so it is imported on first use only:
-    # ``import mailtrack`` works without it.
-    if name == "SQLRecordStore":
-        from . import stores
-
-        return stores.SQLRecordStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if not TYPE_CHECKING:  # type checkers see the imports above instead
+    __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

@@ -8,6 +8,7 @@ Secrets are left out of dumps unless asked for with ``include_secrets=True``.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import os
 import sys
@@ -85,7 +86,10 @@ def _structure_enum(value: Any, kind: type[enum.Enum]) -> enum.Enum:
         raise ConfigError(f"{value!r} is not one of {allowed}") from None
 
 
-def _make_converter() -> cattrs.Converter:
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """The converter, made on first use (it takes a while: a program that never reads or
+    writes a configuration does without it)."""
     converter = cattrs.Converter(forbid_extra_keys=True)
     # Per enum class: they subclass str, and the strict str hook would otherwise take them.
     for kind in (Security, SenderPolicy, ClassAction, AttachmentAction, OAuthFlow, MailProtocol):
@@ -123,9 +127,6 @@ def _make_converter() -> cattrs.Converter:
     return converter
 
 
-_converter = _make_converter()
-
-
 def _describe(exc: BaseException, _type: Any) -> str:
     if isinstance(exc, ConfigError):
         return str(exc)
@@ -154,7 +155,7 @@ def _config_error(exc: BaseException) -> ConfigError:
 def structure(data: Any, kind: type[T]) -> T:
     """Build a *kind* (an attrs config class) from plain data, raising ConfigError with paths."""
     try:
-        return _converter.structure(data, kind)
+        return _converter().structure(data, kind)
     except ConfigError:
         raise
     except Exception as exc:  # cattrs groups every field error; report them all
@@ -163,7 +164,7 @@ def structure(data: Any, kind: type[T]) -> T:
 
 def unstructure(value: Any, *, include_secrets: bool = False) -> Any:
     """Plain data for a config value; secrets are dropped unless *include_secrets*."""
-    data = _converter.unstructure(value)
+    data = _converter().unstructure(value)
     if not include_secrets:
         data = _strip_secrets(data)
     return data

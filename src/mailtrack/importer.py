@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -28,7 +29,6 @@ from ._importing.attachments import KEPT_SUFFIX, kept_key, screen
 from ._importing.batch import commit_or_open
 from ._importing.conversions import start_pool
 from ._importing.events import CommitListener, tell_listener
-from ._importing.explaining import Explanation, explain
 from ._importing.holders import default_worker_id
 from ._importing.intake_api import IntakeMethods
 from ._importing.outcome import conversion_failure
@@ -37,14 +37,17 @@ from ._importing.session import run_mailbox
 from ._importing.settings import POOL_FROM, Setup, Throughput, positive, start_method, whole_number
 from ._importing.stopping import StopRequest
 from ._importing.threads import map_bounded
-from ._importing.watching import Watch
 from ._importing.workers import WorkerPool
 from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
-from .auth._presets import tokens_in
+from .auth._running import tokens_in
 from .config import MailInterface, MailProtocol
 from .exceptions import MailtrackError, ParseError
 from .matching import SubjectIdMatcher
 from .models import CommitResult, ConnectionCheck, ContentDigest, RunReport, SkipMessage
+
+if TYPE_CHECKING:
+    # explain() and watch() import their modules when called: a run never loads them.
+    from ._importing.explaining import Explanation
 
 __all__ = ["CommitListener", "Importer", "SenderAuthorizer"]
 
@@ -288,6 +291,8 @@ class Importer(IntakeMethods):
             def source() -> Iterable[MailInterface]:
                 return fixed
 
+        from ._importing.watching import Watch
+
         watch = Watch(setup=self._setup(), source=source, every=every, refresh=refresh, on_report=on_report)
         with tokens_in(self.store):  # the runs happen in this thread
             watch.run()
@@ -442,6 +447,8 @@ class Importer(IntakeMethods):
             >>> Importer().explain(interface, build_message(subject="Printer on fire")).summary
             'new record'
         """
+        from ._importing.explaining import explain
+
         check_sender_policy(interface, self.sender_authorizer)
         return explain(
             bytes(raw),

@@ -9,16 +9,19 @@ side): it holds the public methods, and :mod:`.delivery` and :mod:`.archive` the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from ..abc import RecordStore
 from ..config import MailInterface
-from ..intake import DeliveryReport
-from ..intake._verdicts import ArchiveVerdict
 from ..models import RunReport
-from .archive import explain_archive, import_archive
-from .delivery import deliver_message
-from .explaining import Explanation
 from .settings import Setup
+
+if TYPE_CHECKING:
+    # The work is imported by each method when called: a program that polls mailboxes only
+    # never loads the archive readers or the delivery path.
+    from ..intake import DeliveryReport
+    from ..intake._verdicts import ArchiveVerdict
+    from .explaining import Explanation
 
 __all__ = ["IntakeMethods"]
 
@@ -83,6 +86,8 @@ class IntakeMethods:
             >>> importer.deliver(interface, raw).outcome.value  # the mail server tried again
             'already_imported'
         """
+        from .delivery import deliver_message
+
         return deliver_message(self._setup(), self._interface(interface), bytes(raw), recipient=recipient)
 
     def import_archive(
@@ -132,6 +137,8 @@ class IntakeMethods:
         Raises:
             InterfaceNotFoundError: no interface is saved under that name.
         """
+        from .archive import import_archive
+
         chosen = self._interface(interface)
         return import_archive(
             self._setup(),
@@ -166,6 +173,8 @@ class IntakeMethods:
             ConfigError: the interface's sender policy needs a ``sender_authorizer``.
             StoreError: looking up the ledger or records failed.
         """
+        from .archive import explain_archive
+
         chosen = self._interface(interface)
         return explain_archive(
             self.explain,

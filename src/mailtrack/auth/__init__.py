@@ -16,17 +16,22 @@ signed by PyJWT): install the ``oauth`` extra. Importing this module needs neith
 
 from __future__ import annotations
 
-from ._grants import Endpoint
-from ._presets import endpoints, scopes, token_cache, token_file, token_source
-from ._sources import (
-    EXPIRY_MARGIN,
-    CallableTokenSource,
-    ClientCredentialsSource,
-    RefreshTokenSource,
-    ServiceAccountSource,
-    as_token_source,
-)
-from ._tokens import AccessToken, FileTokenCache, MemoryTokenCache, TokenCache, TokenState
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ._grants import Endpoint
+    from ._presets import endpoints, scopes, token_cache, token_file, token_source
+    from ._sources import (
+        EXPIRY_MARGIN,
+        CallableTokenSource,
+        ClientCredentialsSource,
+        RefreshTokenSource,
+        ServiceAccountSource,
+        as_token_source,
+    )
+    from ._tokens import AccessToken, FileTokenCache, MemoryTokenCache, TokenCache, TokenState
 
 __all__ = [
     "EXPIRY_MARGIN",
@@ -47,3 +52,29 @@ __all__ = [
     "token_file",
     "token_source",
 ]
+
+# Each name is imported on first use: a fetcher that signs in with a password needs none of the
+# grants (nor http.client), and the store's token table only TokenState.
+if not TYPE_CHECKING:  # type checkers see the imports above instead
+    __getattr__, __dir__ = lazy_exports(
+        globals(),
+        {
+            "Endpoint": "._grants",
+            "endpoints": "._presets",
+            "scopes": "._presets",
+            "token_cache": "._presets",
+            "token_file": "._presets",
+            "token_source": "._presets",
+            "EXPIRY_MARGIN": "._sources",
+            "CallableTokenSource": "._sources",
+            "ClientCredentialsSource": "._sources",
+            "RefreshTokenSource": "._sources",
+            "ServiceAccountSource": "._sources",
+            "as_token_source": "._sources",
+            "AccessToken": "._tokens",
+            "FileTokenCache": "._tokens",
+            "MemoryTokenCache": "._tokens",
+            "TokenCache": "._tokens",
+            "TokenState": "._tokens",
+        },
+    )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
-from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,27 +12,14 @@ from ..config import MailInterface, OAuthFlow, OAuthSettings
 from ..exceptions import ConfigError, InterfaceNotFoundError, StoreError
 from ._grants import Endpoint
 from ._http import check_endpoint
+from ._running import running_store
 from ._sources import ClientCredentialsSource, RefreshTokenSource, ServiceAccountSource
 from ._tokens import FileTokenCache, TokenCache
 
 if TYPE_CHECKING:
     from ..abc import RecordStore
 
-__all__ = ["Endpoints", "endpoints", "scopes", "token_cache", "token_file", "token_source", "tokens_in"]
-
-#: The store whose interfaces are being run or checked (set by the Importer, per thread).
-_STORE: ContextVar[RecordStore | None] = ContextVar("mailtrack_token_store", default=None)
-
-
-@contextlib.contextmanager
-def tokens_in(store: RecordStore) -> Iterator[None]:
-    """While this runs, interfaces saved in *store* keep their tokens in the store's cache."""
-    reset = _STORE.set(store)
-    try:
-        yield
-    finally:
-        _STORE.reset(reset)
-
+__all__ = ["Endpoints", "endpoints", "scopes", "token_cache", "token_file", "token_source"]
 
 _MICROSOFT = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/"
 #: Delegated access to one user's mailbox over POP and IMAP, a refresh token, and who signed in.
@@ -121,7 +105,7 @@ def token_cache(interface: MailInterface, store: RecordStore | None = None) -> T
     no ``token_file``; otherwise a :class:`~mailtrack.auth.FileTokenCache` at :func:`token_file`.
     """
     settings = _settings(interface)
-    store = store if store is not None else _STORE.get()
+    store = store if store is not None else running_store()
     if store is not None and not settings.token_file:
         try:
             saved: MailInterface | None = store.get_interface(interface.name)

@@ -13,7 +13,6 @@ from typing import Any
 import attrs
 
 from ..abc import TokenSource
-from ..auth._signin import ask_token
 from ..auth._tokens import AccessToken
 from ..config import MailInterface, Security
 from ._session import CLEAR_TEXT_WARNING, password_of
@@ -72,4 +71,6 @@ class Credentials:
         source = source_for(interface, token_source)
         if source is None:
             return cls(password_of(interface), None, None)
+        from ..auth._signin import ask_token  # with the SASL mechanisms: only for OAuth 2.0
+
         return cls("", source, ask_token(interface, source))

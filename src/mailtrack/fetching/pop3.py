@@ -25,7 +25,6 @@ from ._credentials import Credentials, HostTokens, clear_text_warning
 from ._errors import WireError, reply_text
 from ._guard import SessionGuard
 from ._pipeline import Pipeline
-from ._pop3auth import authenticate
 from ._session import Session
 
 __all__ = ["POP3Fetcher"]
@@ -314,6 +313,8 @@ class POP3Fetcher:
             if credentials.source is None:
                 session.login(credentials.password)
             else:
+                from ._pop3auth import authenticate  # SASL: only for an OAuth 2.0 sign-in
+
                 assert credentials.token is not None
                 self._token = authenticate(session, credentials.source, credentials.token)
         except BaseException:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..abc import RecordStore
 from ..exceptions import ConfigError
-from .memory import MemoryRecordStore
 
 if TYPE_CHECKING:
+    from .memory import MemoryRecordStore
     from .sql import SQLRecordStore  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = ["MemoryRecordStore", "SQLRecordStore", "store_from_url"]
@@ -49,6 +49,8 @@ def store_from_url(url: str) -> RecordStore:
     if dialect == "memory":
         if rest:
             raise ConfigError("store: memory:// takes nothing after the scheme")
+        from .memory import MemoryRecordStore
+
         return MemoryRecordStore()
     if dialect not in _SQL_SCHEMES:
         known = "memory://, sqlite://, postgresql://, mysql:// or mariadb://"
@@ -68,7 +70,17 @@ def _sql_store_class() -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    # SQLRecordStore is imported on first use so that ``mailtrack.stores`` works without SQLAlchemy.
+    # The stores are imported on first use: a program loads only the one it uses, and
+    # ``mailtrack.stores`` works without SQLAlchemy (SQLRecordStore needs it).
     if name == "SQLRecordStore":
         return _sql_store_class()
+    if name == "MemoryRecordStore":
+        from .memory import MemoryRecordStore
+
+        return MemoryRecordStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # SQLRecordStore is left out, as before: looking at it without SQLAlchemy is an error.
+    return sorted({*globals(), "MemoryRecordStore"})

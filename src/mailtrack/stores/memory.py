@@ -16,7 +16,7 @@ from typing import Literal
 import attrs
 
 from ..abc import RecordStore
-from ..auth import MemoryTokenCache
+from ..auth._tokens import MemoryTokenCache
 from ..config import MailInterface
 from ..exceptions import (
     AttachmentNotFoundError,

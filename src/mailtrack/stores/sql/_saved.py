@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import _serde
 from ...config import MailInterface
 from ...exceptions import ConfigError, InterfaceNotFoundError, StoreError
 from . import _reads as reads
@@ -19,7 +18,9 @@ class SavedInterfaces(StorePart):
     """The store's part that keeps mail interfaces."""
 
     def save_interface(self, interface: MailInterface) -> None:
-        config = _serde.unstructure(interface, include_secrets=True)
+        from ..._serde import unstructure  # the configuration's converter: only where it is used
+
+        config = unstructure(interface, include_secrets=True)
         try:
             self._db.run(
                 f"save mail interface {interface.name!r}",
@@ -31,8 +32,10 @@ class SavedInterfaces(StorePart):
             raise StoreError(str(exc)) from getattr(cause, "orig", None)
 
     def _interface(self, name: str, config: Any) -> MailInterface:
+        from ..._serde import structure
+
         try:
-            return _serde.structure(config, MailInterface)
+            return structure(config, MailInterface)
         except ConfigError as exc:
             raise StoreError(f"the saved mail interface {name!r} cannot be read: {exc}") from exc
 

@@ -18,7 +18,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from ...auth import TokenState
+from ...auth._tokens import TokenState
 from ...exceptions import StoreError
 from . import _schema as tables
 from ._part import StorePart
