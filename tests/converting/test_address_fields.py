@@ -11,6 +11,7 @@ import functools
 from datetime import datetime, timezone
 
 import pytest
+from mailparser import utils as mailparser_utils
 
 from mailtrack import EmailAddress, IncomingMessage, MailParserConverter
 from mailtrack.converting import _mailparser
@@ -107,7 +108,7 @@ def test_a_date_with_the_wrong_weekday_is_read_by_its_calendar_date() -> None:
 def values_read(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The values mail-parser is asked to read, from an empty memory of values read before."""
     read: list[object] = []
-    real = _mailparser.get_addresses
+    real = mailparser_utils.get_addresses
 
     def counting(value: object, **options: object) -> object:
         read.append(value)
