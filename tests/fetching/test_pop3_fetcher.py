@@ -536,6 +536,7 @@ class ChunkedSocket:
 
     def __init__(self, chunks: list[bytes]) -> None:
         self.chunks = chunks
+        self.closed = False
 
     def recv_into(self, buffer: memoryview) -> int:
         chunk = self.chunks.pop(0) if self.chunks else b""
@@ -545,8 +546,25 @@ class ChunkedSocket:
     def settimeout(self, value: float | None) -> None:
         pass
 
-    def close(self) -> None:
+    def shutdown(self, how: int) -> None:
         pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_close_from_another_thread_while_the_buffer_is_copied_closes_the_socket() -> None:
+    # The thread reading ahead may be in the middle of copying a reply out of the buffer (a
+    # memoryview of it is held) when the importer drops the connection from its own thread.
+    sock = ChunkedSocket([b"+OK here\r\n"])
+    wire = Wire(sock, ReplyClock(timeout=60))  # type: ignore[arg-type]
+    assert wire.read_reply().ok
+    sock.chunks.append(b"more data")
+    wire._fill()
+    with memoryview(wire._buffer):
+        wire.close()
+    assert sock.closed
+    assert wire.closed
 
 
 def stuffed(body: bytes) -> bytes:

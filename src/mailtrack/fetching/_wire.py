@@ -29,6 +29,8 @@ __all__ = ["Reply", "Wire"]
 _CRLF = b"\r\n"
 _TERMINATOR = b"\r\n.\r\n"
 _STUFFED = b"\r\n.."
+#: The start of a line that starts with a dot.
+_DOT_LINE = b"\r\n."
 #: A multi-line reply without data: its terminating line at once.
 _EMPTY_BLOCK = b".\r\n"
 _RECV_SIZE = 256 * 1024
@@ -110,11 +112,13 @@ class Wire:
         """Drop the connection without a word to the server."""
         if not self._closed:
             self._closed = True
-            self._buffer.clear()
             # shutdown() first: it also wakes a thread blocked reading this socket.
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
             self._sock.close()
+            # Another thread (the one reading ahead) may be copying out of the buffer right now.
+            with contextlib.suppress(BufferError):
+                self._buffer.clear()
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -222,21 +226,29 @@ class Wire:
         if buffer.startswith(_EMPTY_BLOCK):
             del buffer[: len(_EMPTY_BLOCK)]
             return b""
-        # The data ends at the first CRLF . CRLF: the CRLF ends its last line.
+        # One pass over the data for a line starting with ".": the terminating line ". CRLF" or a
+        # stuffed line ".." (any other is the server's mistake, left as it came, as before).
+        # The data ends at the CRLF before the terminating line.
         start = 0
+        stuffed = False  # a stuffed line after the first
         while True:
-            end = buffer.find(_TERMINATOR, start)
-            if end >= 0:
-                break
+            end = buffer.find(_DOT_LINE, start)
+            if end >= 0 and len(buffer) >= end + len(_TERMINATOR):
+                if buffer.startswith(_TERMINATOR, end):
+                    break
+                stuffed = stuffed or buffer.startswith(_STUFFED, end)
+                start = end + len(_DOT_LINE)
+                continue
             if len(buffer) > limit:
                 raise ReplyTooLarge(f"the reply grew beyond {limit} bytes")
-            start = max(0, len(buffer) - len(_TERMINATOR) + 1)
+            if end < 0:
+                start = max(start, len(buffer) - len(_DOT_LINE) + 1)
             self._fill()
         if end > limit:
             raise ReplyTooLarge(f"the reply grew beyond {limit} bytes")
         block = self._take(end + 2, drop=len(_TERMINATOR) - 2)
         if block.startswith(b".."):
             block = block[1:]  # a stuffed first line (no CRLF before it to match below)
-        if _STUFFED in block:
+        if stuffed:
             block = block.replace(_STUFFED, b"\r\n.")
         return block
