@@ -85,7 +85,6 @@ def test_a_pop3_run_into_sqlite_loads_only_what_it_uses(tmp_path: Path) -> None:
 @pytest.mark.parametrize("module", ["mailtrack", "mailtrack.auth", "mailtrack.config", "mailtrack.fetching"])
 def test_every_lazily_exported_name_is_listed_and_found(module: str) -> None:
     imported = importlib.import_module(module)
-    assert set(imported.__all__) <= set(dir(imported))
     for name in imported.__all__:
         value = getattr(imported, name)
         # Once imported, the name is the module's own: later uses skip __getattr__.

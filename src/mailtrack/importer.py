@@ -24,15 +24,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._digest import content_digest
-from ._importing.attachments import KEPT_SUFFIX, kept_key, screen
-from ._importing.batch import commit_or_open
 from ._importing.conversions import start_pool
-from ._importing.events import CommitListener, tell_listener
+from ._importing.events import CommitListener
 from ._importing.holders import default_worker_id
 from ._importing.intake_api import IntakeMethods
-from ._importing.outcome import conversion_failure
-from ._importing.policy import Policy, Quarantine, SenderAuthorizer, check_sender_policy
+from ._importing.policy import SenderAuthorizer, check_sender_policy
+from ._importing.quarantine_api import QuarantineMethods
 from ._importing.session import run_mailbox
 from ._importing.settings import POOL_FROM, Setup, Throughput, positive, start_method, whole_number
 from ._importing.stopping import StopRequest
@@ -41,9 +38,8 @@ from ._importing.workers import WorkerPool
 from .abc import FetcherFactory, Matcher, MessageConverter, RecordStore
 from .auth._running import tokens_in
 from .config import MailInterface, MailProtocol
-from .exceptions import MailtrackError, ParseError
 from .matching import SubjectIdMatcher
-from .models import CommitResult, ConnectionCheck, ContentDigest, RunReport, SkipMessage
+from .models import ConnectionCheck, RunReport
 
 if TYPE_CHECKING:
     # explain() and watch() import their modules when called: a run never loads them.
@@ -78,7 +74,7 @@ def _default_fetcher_factory() -> FetcherFactory:
 
 
 @attrs.define(kw_only=True)
-class Importer(IntakeMethods):
+class Importer(IntakeMethods, QuarantineMethods):
     """Imports the messages of mail interfaces into a record store.
 
     Every part is replaceable; the defaults make a working importer that keeps its records in
@@ -337,96 +333,6 @@ class Importer(IntakeMethods):
                 ok=False,
                 error=f"the connection check failed unexpectedly ({type(exc).__name__}: {exc})",
             )
-
-    def retry_quarantined(
-        self, quarantine_id: int, *, interface: MailInterface | None = None
-    ) -> CommitResult:
-        """Import a quarantined message again (after a fix, or when a human says it is fine).
-
-        The raw bytes are converted again and committed under the quarantined
-        ``(interface, uid)``, then the message leaves the quarantine. The policy is not allowed
-        to quarantine it a second time: machine mail whose class action is ``QUARANTINE`` is
-        treated as ``NORMAL``, a sender refused by the sender policy opens a new record, and
-        attachments the interface refuses are noted on the detail while the raw message stays
-        in the quarantine (as with ``attachments.on_refused = "keep_in_quarantine"``).
-
-        Args:
-            quarantine_id: the quarantined message's ID.
-            interface: the interface whose project, defaults and policy apply; by default the
-                one saved in the store under the quarantined message's interface name.
-
-        Raises:
-            QuarantineNotFoundError: no quarantined message has that ID.
-            InterfaceNotFoundError: *interface* was not given and none is saved under that name.
-            ConfigError: the interface's sender policy needs a ``sender_authorizer``.
-            ParseError: the message still cannot be converted (its quarantine error is updated).
-            MailtrackError: the entry only keeps the refused attachments of a message imported
-                already (nothing to import).
-            MailtrackError: the ``sender_authorizer`` failed (its quarantine error is updated).
-            StoreError: the store failed.
-        """
-        quarantined = self.store.get_quarantined(quarantine_id)
-        if quarantined.uid.endswith(KEPT_SUFFIX):
-            raise MailtrackError(
-                f"quarantined message {quarantine_id} only keeps the refused attachments of a message "
-                "that was imported: export it to take the files out, or discard it"
-            )
-        if interface is None:
-            interface = self.store.get_interface(quarantined.interface)
-        check_sender_policy(interface, self.sender_authorizer)
-        try:
-            message = self.converter.convert(quarantined.raw, received_at=self.clock())
-        except Exception as exc:
-            reason = conversion_failure(exc)
-            self.store.quarantine(quarantined.interface, quarantined.uid, quarantined.raw, reason)
-            raise ParseError(reason) from exc
-        screened = screen(message, interface.attachments, retry=True)
-        if screened.keep_raw is not None:
-            self.store.quarantine(
-                quarantined.interface, kept_key(quarantined.uid), quarantined.raw, screened.keep_raw
-            )
-        message = screened.message
-        policy = Policy(
-            interface=interface,
-            store=self.store,
-            matcher=self.matcher,
-            sender_authorizer=self.sender_authorizer,
-            retry=True,
-        )
-        decision = policy.decision(message)
-        if isinstance(decision.outcome, Quarantine):
-            reason = decision.outcome.reason
-            self.store.quarantine(quarantined.interface, quarantined.uid, quarantined.raw, reason)
-            raise MailtrackError(reason)
-        # Committed under the quarantined message's own interface name, with *interface*'s rules.
-        result, _note = commit_or_open(
-            self.store, policy, quarantined.interface, quarantined.uid, decision.outcome
-        )
-        self.store.release_quarantined(quarantine_id)
-        note = tell_listener(self.on_committed, self.store, quarantined.interface, quarantined.uid, result)
-        if note is not None:
-            logger.warning("retrying quarantined message %d: %s", quarantine_id, note)
-        return result
-
-    def discard_quarantined(self, quarantine_id: int) -> None:
-        """Give up on a quarantined message: it leaves the quarantine and is never imported.
-
-        Its ``(interface, uid)`` is written to the ledger as skipped first, so that the next run
-        deletes the message on the server (unless ``leave_copy``) instead of importing it again;
-        then it is removed from the quarantine with its raw bytes (save them first with
-        ``store.get_quarantined(quarantine_id).raw`` if they may be wanted).
-
-        Raises:
-            QuarantineNotFoundError: no quarantined message has that ID.
-            StoreError: the store failed (a discard that failed halfway can be repeated).
-        """
-        quarantined = self.store.get_quarantined(quarantine_id)
-        if not quarantined.uid.endswith(KEPT_SUFFIX):  # a kept copy: its message was imported
-            # The digest tells the next run that the message under this UID is this one.
-            digest = ContentDigest(sha256=content_digest(quarantined.raw))
-            skip = SkipMessage(reason="discarded from the quarantine", digest=digest)
-            self.store.commit(quarantined.interface, quarantined.uid, skip)
-        self.store.release_quarantined(quarantine_id)
 
     def explain(self, interface: MailInterface, raw: bytes) -> Explanation:
         """What :meth:`run` would do with the message *raw* coming through *interface*, and why,

@@ -484,7 +484,6 @@ def test_the_default_converter_can_be_sent_to_worker_processes() -> None:
     assert copy.convert(mail(1), received_at=received) == converter.convert(mail(1), received_at=received)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the automatic start method is chosen on Linux")
 @pytest.mark.parametrize(
     ("cpus", "alone", "shared"), [(1, 0, 0), (2, 0, 2), (3, 3, 3), (4, 4, 4), (16, 4, 4)]
 )
@@ -498,6 +497,7 @@ def test_automatic_workers_on_two_cpus_only_for_a_pool_that_runs_share(
     assert (automatic_workers(), automatic_workers(shared=True)) == (alone, shared)
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the automatic start method is chosen on Linux")
 def test_the_automatic_start_method_forks_only_a_process_without_other_threads() -> None:
     stop = threading.Event()
     other = threading.Thread(target=stop.wait, name="another thread")

@@ -23,8 +23,8 @@ mail-parser; ``_mimescan`` the pre-scan, ``_outofline`` the parse with large bod
    ``mailparser.utils.get_addresses`` for each occurrence of each address field (the addresses
    of the first, with its recovery of malformed address lists, and the defects of all; a value
    read lately is not read again) and ``mailparser.dates.parse_mail_date`` for the first Date.
-   The rest of ``MailParser`` does not run: step 4 would throw away all its walk of the parts
-   does (decoding, base64 re-encoding and randomly naming attachments), and mailtrack uses none
+   The rest of ``MailParser`` does not run: step 4 would throw away everything its walk of the
+   parts does (decoding, base64 re-encoding and randomly naming attachments), and mailtrack uses none
    of the other fields it decodes or the Received chain it parses. The two functions are not
    in mail-parser's documented API (their keywords came in 4.7, ``dates`` in 4.8), hence the
    dependency ``mail-parser>=4.8,<4.9``. The Subject, the Message-ID and the other header
