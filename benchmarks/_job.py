@@ -65,7 +65,10 @@ def mailtrack(spec_file: str) -> dict[str, Any]:
         else:  # "run" (one interface) or "one_by_one" (each after the other)
             reports = [importer.run(interface) for interface in interfaces]
         seconds = time.perf_counter() - started
-        records = len(store.list_records())
+        # Counted, not read: reading every record back (list_records) cost 0.2 s of CPU per
+        # 1,000 messages, charged to the import it checks.
+        with store.engine.connect() as conn:
+            records = conn.exec_driver_sql("SELECT COUNT(*) FROM mailtrack_records").scalar()
     errors = [f"{report.interface}: {report.error}" for report in reports if report.error]
     return {
         "seconds": round(seconds, 3),
