@@ -54,6 +54,7 @@ def mailtrack(spec_file: str) -> dict[str, Any]:
             security=Security.NONE,
             timeout=120.0,
             **({"protocol": _protocol(item["protocol"])} if "protocol" in item else {}),
+            **{key: item[key] for key in ("max_messages_per_run",) if key in item},
         )
         for item in spec["interfaces"]
     ]
