@@ -137,6 +137,18 @@ def test_postmark_without_raw_email_names_the_setting(client: TestClient, store:
     assert store.list_records() == []
 
 
+@pytest.mark.parametrize(
+    ("path", "headers", "what"), [("/postmark", basic("postmark"), "Postmark"), ("/ses", {}, "SNS")]
+)
+def test_a_json_body_that_is_not_an_object_is_refused_by_name(
+    client: TestClient, store: MemoryRecordStore, path: str, headers: dict[str, str], what: str
+) -> None:
+    answer = client.post(path, json=[postmark_json(RAW)], headers=headers)
+    assert answer.status_code == 400
+    assert f"the {what} body is not a JSON object" in answer.text
+    assert store.list_records() == []
+
+
 def test_sendgrid_raw_mime_imports_the_message(client: TestClient, store: MemoryRecordStore) -> None:
     body, content_type = multipart(sendgrid_fields(RAW))
     answer = client.post(

@@ -12,7 +12,7 @@ import attrs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ._body import Body, MalformedBody
+from ._body import Body
 from ._delivery import Delivery, answer, refuse
 from ._routing import recipient_addresses
 
@@ -24,9 +24,7 @@ class Postmark:
     delivery: Delivery
 
     async def handle(self, request: Request, body: Body) -> Response:
-        payload = body.json()
-        if not isinstance(payload, dict):
-            raise MalformedBody("the Postmark body is not a JSON object")
+        payload = body.json_object("the Postmark body")
         raw = payload.get("RawEmail")
         if not isinstance(raw, str) or not raw:
             return refuse(

@@ -91,6 +91,17 @@ class Body:
             self._json = json_value(self.raw(), "the body")
         return self._json
 
+    def json_object(self, what: str) -> dict[str, Any]:
+        """The body as a JSON object.
+
+        Raises:
+            MalformedBody: it is not JSON, or not an object (*what* names the body).
+        """
+        value = self.json()
+        if not isinstance(value, dict):
+            raise MalformedBody(f"{what} is not a JSON object")
+        return value
+
     def parse(self) -> None:
         """Take the body apart now, as its Content-Type says (a form or JSON), so that the
         service's handler finds it done (called in a worker thread: it may take a while). A body

@@ -34,9 +34,7 @@ class SES:
     verifier: SNSVerifier
 
     async def handle(self, request: Request, body: Body) -> Response:
-        message = body.json()
-        if not isinstance(message, dict):
-            raise MalformedBody("the SNS body is not a JSON object")
+        message = body.json_object("the SNS body")
         topic = message.get("TopicArn")
         if topic not in self.topic_arns:  # before any certificate is fetched for the request
             return deny("ses", 403, "the SNS topic is not one of inbound.ses.topic_arns")
