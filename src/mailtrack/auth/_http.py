@@ -21,7 +21,6 @@ import socket
 import ssl
 import threading
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from .._deadlines import DEFAULT_MIN_RATE, Deadline, DeadlineExceeded, ReplyClock
@@ -29,7 +28,7 @@ from .._redaction import Redactor
 from ..exceptions import ConfigError, TokenError
 from ..fetching._errors import reply_text
 
-__all__ = ["NoRedirect", "check_endpoint", "post_form", "sent_secrets"]
+__all__ = ["check_endpoint", "post_form", "sent_secrets"]
 
 #: Largest answer read from a token endpoint.
 _ANSWER_LIMIT = 1024 * 1024
@@ -47,14 +46,6 @@ def check_endpoint(url: str, what: str) -> str:
             f"{what}: must be an https:// URL (secrets are never sent without verified TLS), not {url!r}"
         )
     return url
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Follows no redirect (for urllib openers, such as the inbound routes' SNS certificate
-    fetch): a redirect could carry a secret elsewhere, or lead to another host."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
 
 
 def _context(ca_file: str | None) -> ssl.SSLContext:

@@ -24,7 +24,7 @@ _EXTRA_OF_MODULE = {
     "starlette": "web",
     "jinja2": "web",
     "multipart": "web",
-    "python_multipart": "web",
+    "python_multipart": "inbound",  # python-multipart 0.0.13 and later, which the inbound extra asks for
     "uvicorn": "web",
     "cryptography": "inbound",
 }

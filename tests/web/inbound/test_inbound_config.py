@@ -3,12 +3,15 @@ the file), never dumped; what is missing or wrong is a ConfigError naming it."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
+from _inbound import make_app
 from mailtrack import ConfigError, Importer, MailInterface, MemoryRecordStore
 from mailtrack._serde import dump_config, load_config
+from mailtrack.cli._extras import missing_extra
 from mailtrack.web.inbound import InboundSettings, MailgunSettings, SESSettings, create_inbound_app
 
 TOML = """
@@ -129,3 +132,17 @@ def test_the_howto_configurations_load_with_a_deliver_interface(
         assert config.inbound is not None
         app = create_inbound_app(importer=Importer(), settings=config.inbound, interfaces=config.interfaces)
         assert "/mailgun/mime" in [route.path for route in app.routes]  # type: ignore[attr-defined]
+
+
+def test_ses_without_cryptography_is_refused_when_the_app_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not at SNS's first message: every one would be answered 500 and retried.
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+    with pytest.raises(ConfigError, match=r"pip install 'mailtrack\[inbound\]'"):
+        make_app(MemoryRecordStore())
+
+
+def test_python_multipart_missing_names_the_inbound_extra() -> None:
+    # The web extra admits python-multipart before 0.0.13, which has no python_multipart module.
+    message = missing_extra(ModuleNotFoundError("no", name="python_multipart"))
+    assert message is not None
+    assert "pip install 'mailtrack[inbound]'" in message

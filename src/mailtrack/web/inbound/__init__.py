@@ -197,6 +197,13 @@ def create_inbound_app(
         mandrill = Mandrill(delivery, settings.mandrill.url, settings.mandrill.resolve_webhook_key())
         services.append(("/mandrill", "mandrill", mandrill, mandrill.unsigned))
     if settings.ses is not None:
+        try:  # checked now: without it every SES message would be answered 500, and retried
+            import cryptography  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError(
+                "inbound.ses checks SNS signatures with cryptography, which is not installed: "
+                "pip install 'mailtrack[inbound]'"
+            ) from exc
         verifier = SNSVerifier(sns_http_get or https_get)
         ses = SES(delivery, settings.ses.topic_arns, settings.ses.confirm_subscriptions, verifier)
         services.append(("/ses", "ses", ses, None))

@@ -21,7 +21,7 @@ from ...exceptions import InterfaceDisabledError, MessageRefusedError, StoreErro
 from ...intake import DeliveryReport
 from ._routing import Router
 
-__all__ = ["REFUSE_STATUS", "Deliverer", "Delivery", "answer", "deny", "refuse"]
+__all__ = ["REFUSE_STATUS", "RETRY_AFTER", "Deliverer", "Delivery", "answer", "deny", "refuse"]
 
 logger = logging.getLogger("mailtrack.inbound")
 

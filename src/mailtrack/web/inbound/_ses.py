@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from ..._terminal import terminal_safe
 from ._body import Body, MalformedBody, json_value
-from ._delivery import Delivery, answer, deny, refuse
+from ._delivery import RETRY_AFTER, Delivery, answer, deny, refuse
 from ._routing import recipient_addresses
 from ._sns import SNSVerifier
 
@@ -63,7 +63,8 @@ class SES:
                 terminal_safe(str(exc)),
                 terminal_safe(url),
             )
-            return answer(503, "confirming the subscription failed; try again later", **{"Retry-After": "60"})
+            retry = {"Retry-After": str(RETRY_AFTER)}
+            return answer(503, "confirming the subscription failed; try again later", **retry)
         logger.info(
             "inbound ses: confirmed the subscription to %s", terminal_safe(str(message.get("TopicArn")))
         )

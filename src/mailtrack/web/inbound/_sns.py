@@ -18,8 +18,6 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ...auth._http import NoRedirect
-
 __all__ = ["HttpGet", "SNSVerifier", "https_get", "is_sns_url", "string_to_sign"]
 
 #: ``http_get(url) -> bytes``: the body of an HTTPS GET (raises OSError when it fails).
@@ -38,6 +36,14 @@ _SNS_CERT_NAME = "sns.amazonaws.com"
 #: Seconds a failed certificate fetch (or a certificate refused) is remembered, so that requests
 #: naming it make no new fetch meanwhile.
 FAILURE_TTL = 60.0
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: a certificate URL that redirects could lead to another host."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
 
 #: The fields SNS signs, in order, by message type (a field the message lacks is left out).
 _CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
