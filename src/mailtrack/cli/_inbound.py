@@ -22,7 +22,9 @@ __all__ = ["with_inbound"]
 class _SavedReadAgain:
     """Delivers to the interfaces saved in the store as they are now, not as they were when the
     server started: one disabled on the pages meanwhile takes no mail (503, the service retries),
-    one edited delivers with its new project and policy. Those of the file are taken as given."""
+    one edited delivers with its new project and policy, one deleted or renamed answers 503 too.
+    Which interface a recipient goes to (aliases, routes) is read when the server starts: restart
+    it after changing them. Those of the file are taken as given."""
 
     importer: Importer
     in_file: frozenset[str]

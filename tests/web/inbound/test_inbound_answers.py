@@ -132,6 +132,11 @@ def test_mailtrack_web_delivers_to_saved_interfaces_as_they_are_now() -> None:
         store.save_interface(attrs.evolve(SUPPORT, project="edited"))  # enabled, and edited
         answer = client.post("/inbound/relay", content=RAW, headers=relay)
         assert (answer.status_code, answer.json()["outcome"]) == (200, "created")
+        store.delete_interface("support")  # deleted on the pages: kept by the service, retried
+        other = build_message(subject="After the deletion")
+        answer = client.post("/inbound/relay", content=other, headers=relay)
+        assert answer.status_code == 503
+        assert "'support' is no longer there" in answer.json()["message"]
     assert [record.project for record in store.list_records()] == ["edited"]
 
 

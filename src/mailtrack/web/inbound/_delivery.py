@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..._terminal import terminal_safe
 from ...config import MailInterface
-from ...exceptions import InterfaceDisabledError, MessageRefusedError, StoreError
+from ...exceptions import InterfaceDisabledError, InterfaceNotFoundError, MessageRefusedError, StoreError
 from ...intake import DeliveryReport
 from ._routing import Router
 
@@ -93,6 +93,19 @@ class Delivery:
             return answer(
                 503,
                 f"interface {exc.name!r} is disabled; try again later",
+                **{"Retry-After": str(RETRY_AFTER)},
+            )
+        except InterfaceNotFoundError as exc:
+            # Renamed or deleted on the pages since the server started: kept by the service
+            # until the configuration names an interface that is there.
+            logger.warning(
+                "inbound %s: %s (routed there when the server started); asked the service to retry",
+                service,
+                terminal_safe(str(exc)),
+            )
+            return answer(
+                503,
+                f"interface {exc.name!r} is no longer there; try again later",
                 **{"Retry-After": str(RETRY_AFTER)},
             )
         except MessageRefusedError as exc:
