@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
+from click.testing import CliRunner
+
+from mailtrack.cli._app import ErrorHandlingGroup
 from mailtrack.cli._pipe import EX_CONFIG
 from mailtrack.stores.sql import SQLRecordStore
 from mailtrack.testing import build_message
@@ -55,3 +59,25 @@ def test_a_command_without_click_names_the_cli_extra(tmp_path: Path) -> None:
         == "mailtrack: the cli extra is not installed (no module click): pip install 'mailtrack[cli]'\n"
     )
     assert not (tmp_path / "m.db").exists()
+
+
+def test_an_extra_imported_inside_a_command_is_named_not_called_a_bug() -> None:
+    # A module a command imports on first use (the inbound routes' python_multipart, say).
+    @click.group(cls=ErrorHandlingGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def lazy() -> None:
+        raise ModuleNotFoundError("No module named 'nh3'", name="nh3")
+
+    @group.command()
+    def broken() -> None:
+        raise ModuleNotFoundError("No module named 'nosuchthing'", name="nosuchthing")
+
+    named = CliRunner().invoke(group, ["lazy"])
+    assert named.exit_code == 1
+    assert "pip install 'mailtrack[html]'" in named.output
+    assert "bug" not in named.output
+    unknown = CliRunner().invoke(group, ["broken"])
+    assert "This is a bug in mailtrack" in unknown.output

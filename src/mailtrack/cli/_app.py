@@ -17,6 +17,7 @@ from .._terminal import terminal_safe
 from ..abc import RecordStore
 from ..config import Config, MailInterface, MailProtocol
 from ..exceptions import ConfigError, InterfaceNotFoundError, MailtrackError
+from ._extras import missing_extra
 
 __all__ = [
     "App",
@@ -215,6 +216,10 @@ class ErrorHandlingGroup(click.Group):
         except Exception as exc:
             if _debugging(ctx):
                 raise
+            # An extra's module, imported on first use inside a command, is not installed.
+            install = missing_extra(exc) if isinstance(exc, ModuleNotFoundError) else None
+            if install is not None:
+                raise fail(install) from exc
             raise fail(
                 f"unexpected {type(exc).__name__}: {exc}. This is a bug in mailtrack; "
                 "run the command again with --debug to see where it happened, and please report it."

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import attrs
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -66,7 +67,7 @@ class Relay:
     delivery: Delivery
 
     async def handle(self, request: Request, body: Body) -> Response:
-        raw = body.raw()
+        raw = await run_in_threadpool(body.raw)  # from its spool, on disk beyond a small size
         if not raw.strip():
             return answer(400, "the body is empty: POST the message itself (curl --data-binary @msg.eml)")
         recipients = recipient_addresses(
